@@ -1,0 +1,82 @@
+// The only file that touches libc. Everything above it sees plain numbers,
+// Buffers and ArrayBuffers; failures come back as negative errno values so
+// callers decide how to name them (see errno.ts).
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+// koffi 2.x ships prebuilt binaries in the package: no install script runs.
+const koffi = require('koffi') as typeof import('koffi');
+
+const libc = koffi.load('libc.so.6');
+
+/** x86_64 system call numbers used here. */
+const SYS_perf_event_open = 298;
+const SYS_gettid = 186;
+
+const syscallPerfEventOpen = libc.func('long syscall(long nr, void *attr, int pid, int cpu, int group_fd, unsigned long flags)');
+const syscall0 = libc.func('long syscall(long nr)');
+const ioctlInt = libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
+const ioctlPtr = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
+const readFn = libc.func('long read(int fd, void *buf, unsigned long count)');
+const closeFn = libc.func('int close(int fd)');
+const mmapFn = libc.func('void *mmap(void *addr, unsigned long length, int prot, int flags, int fd, long offset)');
+const munmapFn = libc.func('int munmap(void *addr, unsigned long length)');
+
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const MAP_SHARED = 1;
+
+/** Negative errno of the last failed call, read right after it. */
+function fail(): number {
+  return -koffi.errno();
+}
+
+/** perf_event_open(2); returns the fd or -errno. */
+export function perfEventOpen(attr: Buffer, pid: number, cpu: number, groupFd: number, flags: number): number {
+  const r = Number(syscallPerfEventOpen(SYS_perf_event_open, attr, pid, cpu, groupFd, flags));
+  return r < 0 ? fail() : r;
+}
+
+export function ioctl(fd: number, request: number, arg: number): number {
+  const r = ioctlInt(fd, request, arg) as number;
+  return r < 0 ? fail() : r;
+}
+
+export function ioctlBuffer(fd: number, request: number, arg: Buffer): number {
+  const r = ioctlPtr(fd, request, arg) as number;
+  return r < 0 ? fail() : r;
+}
+
+/** read(2) into buf; returns bytes read or -errno. */
+export function readInto(fd: number, buf: Buffer, length = buf.length): number {
+  const r = Number(readFn(fd, buf, length));
+  return r < 0 ? fail() : r;
+}
+
+export function closeFd(fd: number): number {
+  const r = closeFn(fd) as number;
+  return r < 0 ? fail() : r;
+}
+
+export function gettid(): number {
+  return Number(syscall0(SYS_gettid));
+}
+
+/** A shared mapping of an fd, seen from JS as an ArrayBuffer. */
+export interface Mapping {
+  readonly address: unknown;
+  readonly length: number;
+  readonly buffer: ArrayBuffer;
+}
+
+export function mmapShared(fd: number, length: number, prot: number): Mapping | number {
+  const address = mmapFn(null, length, prot, MAP_SHARED, fd, 0);
+  // MAP_FAILED is (void *)-1.
+  if (address === null || koffi.address(address) === 0xffffffffffffffffn) return fail();
+  return { address, length, buffer: koffi.view(address, length) };
+}
+
+export function munmap(mapping: Mapping): number {
+  const r = munmapFn(mapping.address, mapping.length) as number;
+  return r < 0 ? fail() : r;
+}

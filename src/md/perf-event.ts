@@ -1,0 +1,121 @@
+// One perf_event file descriptor: open, read, the ioctls, close.
+import { PmcError } from '../pmc-error.js';
+import { errnoName } from './errno.js';
+import { closeFd, ioctl, ioctlBuffer, perfEventOpen, readInto } from './native.js';
+import { encodeAttr, PerfFormat, type PerfEventAttr } from './perf-attr.js';
+
+const PERF_FLAG_FD_CLOEXEC = 1 << 3;
+
+// _IO('$', n) and friends.
+const IOC = {
+  ENABLE: 0x2400,
+  DISABLE: 0x2401,
+  RESET: 0x2403,
+  PERIOD: 0x40082404,
+  SET_OUTPUT: 0x2405,
+  SET_FILTER: 0x40082406,
+  ID: 0x80082407,
+  PAUSE_OUTPUT: 0x40042409,
+} as const;
+
+/** Every counter is read with its enabled and running times (see read()). */
+export const COUNTING_READ_FORMAT = PerfFormat.TOTAL_TIME_ENABLED | PerfFormat.TOTAL_TIME_RUNNING;
+
+export interface CounterReading {
+  value: bigint;
+  /** Nanoseconds the event was enabled and actually counting; equal unless multiplexed. */
+  enabled: bigint;
+  running: bigint;
+}
+
+export interface OpenTarget {
+  /** Thread id, 0 for the calling thread, -1 for every task on `cpu`. */
+  pid: number;
+  /** CPU number, or -1 for any CPU the thread runs on. */
+  cpu: number;
+  groupFd?: number;
+}
+
+export class PerfEvent {
+  private readonly readBuf = Buffer.alloc(24);
+  private closed = false;
+
+  private constructor(
+    readonly fd: number,
+    readonly target: OpenTarget,
+  ) {}
+
+  /** Opens an event; a failure is a PmcError naming the errno and the target. */
+  static open(attr: PerfEventAttr, target: OpenTarget): PerfEvent {
+    const fd = perfEventOpen(encodeAttr(attr), target.pid, target.cpu, target.groupFd ?? -1, PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) {
+      const where = target.pid === -1 ? `cpu ${target.cpu}` : `tid ${target.pid}${target.cpu >= 0 ? ` on cpu ${target.cpu}` : ''}`;
+      throw new PmcError(errnoName(fd), `perf_event_open(type ${attr.type}, config 0x${attr.config.toString(16)}) for ${where} failed`);
+    }
+    return new PerfEvent(fd, target);
+  }
+
+  /**
+   * Reads value and times. A pinned event the PMU could not keep reads as
+   * end-of-file: that is a counter that stopped counting, never a zero.
+   */
+  read(): CounterReading {
+    const n = readInto(this.fd, this.readBuf, 24);
+    if (n < 0) throw new PmcError(errnoName(n), `read of perf event fd ${this.fd} failed`);
+    if (n === 0) throw new PmcError('EBUSY', `perf event fd ${this.fd} was pushed off the PMU and stopped counting`);
+    const b = this.readBuf;
+    return { value: b.readBigUInt64LE(0), enabled: b.readBigUInt64LE(8), running: b.readBigUInt64LE(16) };
+  }
+
+  enable(): void {
+    this.control(IOC.ENABLE, 0, 'enable');
+  }
+  disable(): void {
+    this.control(IOC.DISABLE, 0, 'disable');
+  }
+  reset(): void {
+    this.control(IOC.RESET, 0, 'reset');
+  }
+  /** Redirect this event's records into another event's ring buffer (same CPU). */
+  setOutput(target: PerfEvent): void {
+    this.control(IOC.SET_OUTPUT, target.fd, 'set-output');
+  }
+  pauseOutput(paused: boolean): void {
+    this.control(IOC.PAUSE_OUTPUT, paused ? 1 : 0, 'pause-output');
+  }
+
+  setPeriod(period: bigint): void {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(period);
+    const r = ioctlBuffer(this.fd, IOC.PERIOD, b);
+    if (r < 0) throw new PmcError(errnoName(r), `setting the period of perf event fd ${this.fd} failed`);
+  }
+
+  setFilter(filter: string): void {
+    const r = ioctlBuffer(this.fd, IOC.SET_FILTER, Buffer.from(filter + '\0'));
+    if (r < 0) throw new PmcError(errnoName(r), `tracepoint filter "${filter}" rejected`);
+  }
+
+  /** The kernel's id for this event, as found in sample records. */
+  id(): bigint {
+    const b = Buffer.alloc(8);
+    const r = ioctlBuffer(this.fd, IOC.ID, b);
+    if (r < 0) throw new PmcError(errnoName(r), `reading the id of perf event fd ${this.fd} failed`);
+    return b.readBigUInt64LE(0);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    closeFd(this.fd);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  private control(request: number, arg: number, what: string): void {
+    const r = ioctl(this.fd, request, arg);
+    if (r < 0) throw new PmcError(errnoName(r), `${what} of perf event fd ${this.fd} failed`);
+  }
+}

@@ -1,0 +1,124 @@
+// The vocabulary of sys/sys/pmc.h: modes, states, row dispositions,
+// capabilities, flags and operations, with the values FreeBSD gives them so
+// that ids, logs and tool output line up with pmcstat's.
+
+/** PMC_VERSION: major 0x0A (the v10 id layout), minor and patch ours. */
+export const PMC_VERSION = 0x0a000001;
+export const PMC_VERSION_MAJOR_MASK = 0xff000000;
+
+export enum PmcMode {
+  SS = 0, // system-wide sampling
+  SC = 1, // system-wide counting
+  TS = 2, // process-virtual sampling
+  TC = 3, // process-virtual counting
+}
+
+export const isSystemMode = (m: PmcMode): boolean => m === PmcMode.SS || m === PmcMode.SC;
+export const isVirtualMode = (m: PmcMode): boolean => m === PmcMode.TS || m === PmcMode.TC;
+export const isSamplingMode = (m: PmcMode): boolean => m === PmcMode.SS || m === PmcMode.TS;
+export const isCountingMode = (m: PmcMode): boolean => m === PmcMode.SC || m === PmcMode.TC;
+
+export enum PmcState {
+  DISABLED = 0,
+  FREE = 1,
+  ALLOCATED = 2,
+  STOPPED = 3,
+  RUNNING = 4,
+  DELETED = 5,
+}
+
+export enum RowDisposition {
+  STANDALONE = 0,
+  FREE = 1,
+  THREAD = 2,
+  UNKNOWN = 3,
+}
+
+export const PmcCaps = {
+  INTERRUPT: 1 << 0,
+  USER: 1 << 1,
+  SYSTEM: 1 << 2,
+  EDGE: 1 << 3,
+  THRESHOLD: 1 << 4,
+  READ: 1 << 5,
+  WRITE: 1 << 6,
+  INVERT: 1 << 7,
+  QUALIFIER: 1 << 8,
+  PRECISE: 1 << 9,
+  TAGGING: 1 << 10,
+  CASCADE: 1 << 11,
+  SYSWIDE: 1 << 12,
+  DOMWIDE: 1 << 13,
+} as const;
+
+export const PmcFlags = {
+  DESCENDANTS: 0x00000002,
+  LOG_PROCCSW: 0x00000004,
+  LOG_PROCEXIT: 0x00000008,
+  NEWVALUE: 0x00000010,
+  OLDVALUE: 0x00000020,
+  CALLCHAIN: 0x00000080,
+  USERCALLCHAIN: 0x00000100,
+  EV_PMU: 0x00000200,
+  // internal
+  ATTACHED_TO_OWNER: 0x00010000,
+  NEEDS_LOGFILE: 0x00020000,
+  ATTACH_DONE: 0x00040000,
+} as const;
+
+/** Flags a caller may pass to PMCALLOCATE. */
+export const ALLOCATE_FLAGS_ALLOWED =
+  PmcFlags.DESCENDANTS | PmcFlags.LOG_PROCCSW | PmcFlags.LOG_PROCEXIT | PmcFlags.CALLCHAIN | PmcFlags.USERCALLCHAIN;
+
+/** Class numbers: FreeBSD's SOFT keeps its value; the Linux families get their own. */
+export enum PmcClass {
+  SOFT = 0x0f,
+  HW = 0x30,
+  CACHE = 0x31,
+  TRACEPOINT = 0x32,
+  /** Dynamic PMUs from /sys/bus/event_source/devices: PMU n is PMU_BASE + n. */
+  PMU_BASE = 0x40,
+  /** Classes made for tests. */
+  FAKE = 0xf0,
+}
+
+export enum PmcOp {
+  CONFIGURELOG = 0,
+  FLUSHLOG = 1,
+  GETCPUINFO = 2,
+  GETDRIVERSTATS = 3,
+  GETMODULEVERSION = 4,
+  GETPMCINFO = 5,
+  PMCADMIN = 6,
+  PMCALLOCATE = 7,
+  PMCATTACH = 8,
+  PMCDETACH = 9,
+  PMCGETMSR = 10,
+  PMCRELEASE = 11,
+  PMCRW = 12,
+  PMCSETCOUNT = 13,
+  PMCSTART = 14,
+  PMCSTOP = 15,
+  WRITELOG = 16,
+  CLOSELOG = 17,
+  GETDYNEVENTINFO = 18,
+}
+
+export const PMC_CPU_ANY = -1;
+export const PMC_ID_INVALID = 0xffffffff;
+
+/** Default sampling reload count (pmcstat -n). */
+export const DEFAULT_SAMPLE_COUNT = 65536;
+
+export type PmcId = number;
+
+// PMC_ID_MAKE_ID of the v10 headers: CPU[31:20] MODE[19:16] CLASS[15:8] ROW[7:0].
+export function makePmcId(cpu: number, mode: PmcMode, cls: number, row: number): PmcId {
+  return (((cpu & 0xfff) << 20) | ((mode & 0xf) << 16) | ((cls & 0xff) << 8) | (row & 0xff)) >>> 0;
+}
+export const pmcIdToCpu = (id: PmcId): number => (id >>> 20) & 0xfff;
+export const pmcIdToMode = (id: PmcId): PmcMode => ((id >>> 16) & 0xf) as PmcMode;
+export const pmcIdToClass = (id: PmcId): number => (id >>> 8) & 0xff;
+export const pmcIdToRow = (id: PmcId): number => id & 0xff;
+
+export const modeName = (m: PmcMode): 'SS' | 'SC' | 'TS' | 'TC' => PmcMode[m] as 'SS' | 'SC' | 'TS' | 'TC';

@@ -1,0 +1,35 @@
+// One error type for every layer: an errno name as hwpmc would return it,
+// plus a message that says which input was wrong and what was expected.
+import { errnoName, errnoNumber } from './md/errno.js';
+
+export type ErrnoName =
+  | 'EINVAL' | 'EBUSY' | 'EEXIST' | 'EPERM' | 'EACCES' | 'ESRCH' | 'ENXIO' | 'ENOENT'
+  | 'EOPNOTSUPP' | 'ENOSYS' | 'ENOMEM' | 'EMFILE' | 'ENODEV' | 'E2BIG' | 'EOVERFLOW'
+  | 'EDOOFUS' | 'EPROGMISMATCH' | 'EIO' | 'EBADF' | 'ENOSPC' | 'EPIPE' | (string & {});
+
+export class PmcError extends Error {
+  readonly code: ErrnoName;
+
+  constructor(code: ErrnoName, message: string) {
+    super(`${message} (${code})`);
+    this.name = 'PmcError';
+    this.code = code;
+  }
+
+  /** The Linux errno number, where the name has one (EDOOFUS does not). */
+  get errno(): number | undefined {
+    try {
+      return errnoNumber(this.code);
+    } catch {
+      return undefined;
+    }
+  }
+
+  static fromErrno(negOrPosErrno: number, message: string): PmcError {
+    return new PmcError(errnoName(negOrPosErrno), message);
+  }
+}
+
+export function isPmcError(e: unknown, code?: ErrnoName): e is PmcError {
+  return e instanceof PmcError && (code === undefined || e.code === code);
+}
