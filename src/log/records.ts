@@ -49,8 +49,17 @@ export interface InitializeRecord extends Stamped {
 export interface CloseLogRecord extends Stamped {
   type: LogType.CLOSELOG;
 }
+/**
+ * FreeBSD's DROPNOTIFY is a bare header. tspmc appends two u32 counts (a
+ * 24-byte record) so that an offline reader can account for every sample;
+ * a 16-byte DROPNOTIFY from elsewhere reads as zeros.
+ */
 export interface DropNotifyRecord extends Stamped {
   type: LogType.DROPNOTIFY;
+  /** Samples tspmc dropped (sample buffer or log full) since the previous DROPNOTIFY. */
+  dropped: number;
+  /** Samples the kernel reported lost (PERF_RECORD_LOST) since the previous DROPNOTIFY. */
+  lost: number;
 }
 export interface PmcAllocateRecord extends Stamped {
   type: LogType.PMCALLOCATE;
