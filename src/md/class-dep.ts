@@ -1,0 +1,73 @@
+// The contract between the machine-independent module and one PMC class
+// (hwpmc's struct pmc_classdep). The module owns rows, owners, targets and
+// states; a class only knows how to make its events count or sample.
+
+export interface ClassEvent {
+  name: string;
+  code: number;
+  description?: string;
+}
+
+/** How counting spreads from the threads that exist at attach time. */
+export type Inheritance =
+  /** New threads of the target are counted, new child processes are not (inherit_thread). */
+  | 'threads'
+  /** New threads and every new descendant process are counted (PMC_F_DESCENDANTS). */
+  | 'descendants';
+
+/** What the module asks of a class for one PMC: the MD half of PMCALLOCATE's arguments. */
+export interface HwRequest {
+  event: number;
+  /** Machine-dependent event configuration (hwpmc's pm_md): PMU term specs carry it. */
+  md?: { config: bigint; config1?: bigint; config2?: bigint };
+  countUser: boolean;
+  countKernel: boolean;
+  sampling: boolean;
+  /** Sampling: events between samples (a reload count), or samples per second when `frequency` is set. */
+  reloadCount: bigint;
+  frequency: boolean;
+  callchain: boolean;
+  callchainDepth: number;
+}
+
+/** A sample source: one perf ring buffer the module drains (see md/sample-source.ts). */
+export interface SampleSourceLike {
+  readonly cpu: number;
+}
+
+/**
+ * The hardware side of one PMC on one target: every thread of a process, or
+ * one CPU. Opened disabled; the module starts and stops it.
+ */
+export interface HwCounterSet {
+  /** Counting: the sum over all the set's events, raw (the module keeps the offsets). */
+  read(): bigint;
+  start(): void;
+  stop(): void;
+  close(): void;
+  /** File descriptors this set holds, for accounting and leak tests. */
+  readonly fdCount: number;
+  /** Sampling sets: the ring buffers to drain. */
+  readonly sampleSources: readonly SampleSourceLike[];
+}
+
+export interface ClassDep {
+  /** PmcClass number. */
+  readonly classId: number;
+  /** Name as pmccontrol prints it: SOFT, HW, CACHE, TRACEPOINT, or a PMU's name. */
+  readonly name: string;
+  readonly caps: number;
+  readonly width: number;
+  /** Rows this class contributes to the module's row space. */
+  readonly rows: number;
+  readonly available: boolean;
+  readonly unavailableReason?: string;
+  events(): ClassEvent[];
+  eventName(code: number, md?: HwRequest['md']): string;
+  /** Validate that a PMC with this request can run on the class (EINVAL, EOPNOTSUPP...). */
+  validate(request: HwRequest): void;
+  /** Open the counters of one target process (every current thread) for a virtual PMC. */
+  openProcess(request: HwRequest, pid: number, inheritance: Inheritance): HwCounterSet;
+  /** Open a system-wide counter on one CPU. */
+  openCpu(request: HwRequest, cpu: number): HwCounterSet;
+}

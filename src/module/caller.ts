@@ -1,0 +1,40 @@
+// Who is making a module call: the process on whose behalf an op runs.
+// In-process callers are this Node process; pmcd callers are socket peers.
+import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, type Credentials, hasCapability, readCredentials } from '../md/procfs.js';
+import { PmcError } from '../pmc-error.js';
+
+export interface Caller {
+  pid: number;
+  creds: Credentials;
+  /** A pmcd peer in another PID namespace: hwpmc's jailed process. */
+  jailed?: boolean;
+}
+
+export function selfCaller(): Caller {
+  const creds = readCredentials(process.pid);
+  if (!creds) throw new PmcError('ESRCH', 'cannot read /proc/self/status');
+  return { pid: process.pid, creds };
+}
+
+/** priv_check(PRIV_PMC_SYSTEM / PRIV_PMC_MANAGE): root, CAP_PERFMON or CAP_SYS_ADMIN. */
+export function isPmcPrivileged(c: Credentials): boolean {
+  return c.euid === 0 || hasCapability(c, CAP_PERFMON) || hasCapability(c, CAP_SYS_ADMIN);
+}
+
+/**
+ * pmc_can_attach(): the owner's effective uid must be one of the target's
+ * uids, and every group of the target (supplementary, real, saved) must be
+ * among the owner's groups.
+ */
+export function pmcCanAttach(owner: Credentials, target: Credentials): boolean {
+  if (owner.euid !== target.euid && owner.euid !== target.suid && owner.euid !== target.ruid) return false;
+  const ownerGroups = new Set([owner.egid, ...owner.groups]);
+  const targetGroups = [...target.groups, target.rgid, target.sgid];
+  return targetGroups.every((g) => ownerGroups.has(g));
+}
+
+/** p_candebug(): privileged debuggers may attach anywhere; others as pmc_can_attach allows. */
+export function canDebug(owner: Credentials, target: Credentials): boolean {
+  if (owner.euid === 0 || hasCapability(owner, CAP_SYS_PTRACE)) return true;
+  return pmcCanAttach(owner, target);
+}

@@ -1,0 +1,29 @@
+// Module-wide statistics (struct pmc_driverstats), counted where hwpmc counts them.
+export interface DriverStats {
+  /** Samples seen whose PMC was gone or not running. */
+  intr_ignored: number;
+  /** Samples taken from the kernel's ring buffers into the sample buffers. */
+  intr_processed: number;
+  /** Samples refused because a CPU's sample buffer was full (sampling stalls). */
+  intr_bufferfull: number;
+  syscalls: number;
+  syscall_errors: number;
+  /** Log buffer requests, and those that failed because all buffers were in use. */
+  buffer_requests: number;
+  buffer_requests_failed: number;
+  /** Passes that moved samples from sample buffers to owner logs. */
+  log_sweeps: number;
+}
+
+export function newDriverStats(): DriverStats {
+  return {
+    intr_ignored: 0,
+    intr_processed: 0,
+    intr_bufferfull: 0,
+    syscalls: 0,
+    syscall_errors: 0,
+    buffer_requests: 0,
+    buffer_requests_failed: 0,
+    log_sweeps: 0,
+  };
+}

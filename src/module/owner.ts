@@ -1,0 +1,30 @@
+// An owner (hwpmc's pmc_owner): the process that allocated PMCs, with its
+// PMCs, its log, and the channel on which the module signals it.
+import type { Caller } from './caller.js';
+import type { Pmc } from './pmc.js';
+import type { PmcId } from './pmc-types.js';
+
+/** What the module tells an owner out of band (hwpmc sends signals). */
+export interface OwnerSignal {
+  /** SIGIO: a PMC lost all its targets, or the log could not be written. */
+  signal: 'SIGIO';
+  reason: string;
+  pmcId?: number;
+}
+
+export class Owner {
+  readonly pmcs = new Map<PmcId, Pmc>();
+  /** System sampling PMCs running (po_sscount). */
+  ssCount = 0;
+  readonly listeners = new Set<(s: OwnerSignal) => void>();
+
+  constructor(readonly caller: Caller) {}
+
+  get pid(): number {
+    return this.caller.pid;
+  }
+
+  signal(s: OwnerSignal): void {
+    for (const l of this.listeners) l(s);
+  }
+}

@@ -1,0 +1,656 @@
+// The machine-independent module: hwpmc_mod.c's job. Owners allocate PMCs
+// on rows of classes, attach them to target processes or run them on CPUs,
+// start, stop, read and release them. Every operation checks its arguments
+// and state as hwpmc does and fails with the same errno.
+import type { ClassDep, HwRequest, Inheritance } from '../md/class-dep.js';
+import { listDescendants, processState, readCredentials } from '../md/procfs.js';
+import { PmcError } from '../pmc-error.js';
+import { type Caller, canDebug, isPmcPrivileged } from './caller.js';
+import { type DriverStats, newDriverStats } from './driver-stats.js';
+import { Owner, type OwnerSignal } from './owner.js';
+import { Pmc, type PmcTarget } from './pmc.js';
+import {
+  ALLOCATE_FLAGS_ALLOWED,
+  isSamplingMode,
+  isSystemMode,
+  isVirtualMode,
+  makePmcId,
+  PMC_CPU_ANY,
+  PMC_VERSION,
+  PmcCaps,
+  PmcFlags,
+  type PmcId,
+  PmcMode,
+  PmcState,
+  RowDisposition,
+} from './pmc-types.js';
+import { RowTable } from './row-table.js';
+import { TargetProcess } from './target-process.js';
+import { type Tunables } from './tunables.js';
+
+/** pmc_cputype: we describe every Linux machine as GENERIC. */
+export const PMC_CPU_GENERIC = 0x400;
+
+export interface ClassInfo {
+  classId: number;
+  name: string;
+  caps: number;
+  width: number;
+  /** Rows of this class (pm_num) and the first row index. */
+  num: number;
+  firstRow: number;
+  available: boolean;
+  unavailableReason?: string;
+}
+
+export interface CpuInfo {
+  cputype: number;
+  ncpu: number;
+  npmc: number;
+  nclass: number;
+  classes: ClassInfo[];
+}
+
+export interface PmcInfo {
+  name: string;
+  classId: number;
+  enabled: boolean;
+  rowDisposition: RowDisposition;
+  /** -1 when no PMC holds the row on this CPU. */
+  ownerPid: number;
+  mode?: PmcMode;
+  event?: number;
+  eventName?: string;
+  flags?: number;
+  reloadCount?: bigint;
+}
+
+export interface AllocateRequest {
+  classId: number;
+  event: number;
+  mode: PmcMode;
+  /** PMC_CPU_ANY for virtual PMCs; a CPU for system PMCs. */
+  cpu: number;
+  caps: number;
+  flags: number;
+  /** Initial count (counting) or reload count (sampling). */
+  count?: bigint;
+  /** Sample by frequency (count = samples per second) rather than reload count. */
+  frequency?: boolean;
+  md?: HwRequest['md'];
+}
+
+export interface ModuleOptions {
+  classes: ClassDep[];
+  tunables: Tunables;
+  /** CPUs that exist (pmc_cpu_max) and those that are online (pmc_cpu_is_active). */
+  ncpu: number;
+  activeCpus: number[];
+}
+
+export class PmcModule {
+  readonly stats: DriverStats = newDriverStats();
+  readonly tunables: Tunables;
+  readonly classes: readonly ClassDep[];
+  private readonly firstRow: number[] = [];
+  private readonly npmc: number;
+  private readonly ncpu: number;
+  private readonly active: Set<number>;
+  private readonly rows: RowTable;
+  private readonly owners = new Map<number, Owner>();
+  private readonly processes = new Map<number, TargetProcess>();
+
+  constructor(options: ModuleOptions) {
+    this.tunables = options.tunables;
+    this.classes = options.classes;
+    let row = 0;
+    for (const c of options.classes) {
+      this.firstRow.push(row);
+      row += c.rows;
+    }
+    // Row indices are 8 bits of a PMC id.
+    if (row > 256) throw new PmcError('EINVAL', `classes provide ${row} rows; at most 256 fit a PMC id`);
+    this.npmc = row;
+    this.ncpu = options.ncpu;
+    this.active = new Set(options.activeCpus);
+    this.rows = new RowTable(this.npmc, this.ncpu);
+  }
+
+  // ---- bookkeeping --------------------------------------------------------
+
+  /** Run one op, counting it (and its failure) in the driver statistics. */
+  private op<T>(fn: () => T): T {
+    this.stats.syscalls++;
+    try {
+      return fn();
+    } catch (e) {
+      this.stats.syscall_errors++;
+      throw e;
+    }
+  }
+
+  private classOfRow(row: number): { cls: ClassDep; local: number } {
+    for (let i = this.classes.length - 1; i >= 0; i--) {
+      if (row >= this.firstRow[i]) return { cls: this.classes[i], local: row - this.firstRow[i] };
+    }
+    throw new PmcError('EINVAL', `row ${row} does not exist`);
+  }
+
+  private isCpuActive(cpu: number): boolean {
+    return this.active.has(cpu);
+  }
+
+  /** pmc_find_pmc(): the caller's PMC with this id. */
+  private findPmc(caller: Caller, id: PmcId): Pmc {
+    const owner = this.owners.get(caller.pid);
+    if (!owner) throw new PmcError('ESRCH', `process ${caller.pid} owns no PMCs`);
+    const pmc = owner.pmcs.get(id);
+    if (pmc) return pmc;
+    throw new PmcError('EINVAL', `no PMC with id 0x${id.toString(16)} belongs to process ${caller.pid}`);
+  }
+
+  /** Owners listen here for SIGIO-like notices. */
+  onSignal(caller: Caller, listener: (s: OwnerSignal) => void): () => void {
+    const owner = this.ownerOf(caller);
+    owner.listeners.add(listener);
+    return () => owner.listeners.delete(listener);
+  }
+
+  private ownerOf(caller: Caller): Owner {
+    let owner = this.owners.get(caller.pid);
+    if (!owner) {
+      owner = new Owner(caller);
+      this.owners.set(caller.pid, owner);
+    }
+    return owner;
+  }
+
+  /** pmc_maybe_remove_owner(): an owner with nothing left is forgotten. */
+  private maybeRemoveOwner(owner: Owner): void {
+    if (owner.pmcs.size === 0 && owner.listeners.size === 0) this.owners.delete(owner.pid);
+  }
+
+  // ---- information ops ----------------------------------------------------
+
+  getModuleVersion(clientVersion: number = PMC_VERSION): number {
+    return this.op(() => {
+      // Clients newer than the module are refused; the major and minor must not exceed ours.
+      if ((clientVersion & 0xffff0000) >>> 0 > (PMC_VERSION & 0xffff0000) >>> 0) {
+        throw new PmcError('EPROGMISMATCH', `client ABI 0x${clientVersion.toString(16)} is newer than module 0x${PMC_VERSION.toString(16)}`);
+      }
+      return PMC_VERSION;
+    });
+  }
+
+  getCpuInfo(): CpuInfo {
+    return this.op(() => ({
+      cputype: PMC_CPU_GENERIC,
+      ncpu: this.ncpu,
+      npmc: this.npmc,
+      nclass: this.classes.length,
+      classes: this.classes.map((c, i) => ({
+        classId: c.classId,
+        name: c.name,
+        caps: c.caps,
+        width: c.width,
+        num: c.rows,
+        firstRow: this.firstRow[i],
+        available: c.available,
+        unavailableReason: c.unavailableReason,
+      })),
+    }));
+  }
+
+  getDriverStats(): DriverStats {
+    return this.op(() => ({ ...this.stats }));
+  }
+
+  getDynEventInfo(classId: number): { name: string; code: number }[] {
+    return this.op(() => {
+      const cls = this.classes.find((c) => c.classId === classId);
+      if (!cls) throw new PmcError('EINVAL', `no PMC class 0x${classId.toString(16)}`);
+      return cls.events().map((e) => ({ name: e.name, code: e.code }));
+    });
+  }
+
+  getPmcInfo(cpu: number): PmcInfo[] {
+    return this.op(() => {
+      this.checkCpu(cpu);
+      const out: PmcInfo[] = [];
+      for (let row = 0; row < this.npmc; row++) {
+        const { cls, local } = this.classOfRow(row);
+        const holder = this.rows.holderOf(cpu, row) ?? this.virtualPmcOnRow(row);
+        const info: PmcInfo = {
+          name: `${cls.name}${local}`,
+          classId: cls.classId,
+          enabled: this.rows.isEnabled(cpu, row),
+          rowDisposition: this.rows.disposition(row),
+          ownerPid: -1,
+        };
+        if (holder) {
+          Object.assign(info, {
+            ownerPid: holder.owner.pid,
+            mode: holder.mode,
+            event: holder.request.event,
+            eventName: holder.eventName,
+            flags: holder.flags,
+            reloadCount: holder.isSampling ? holder.reloadCount : undefined,
+          });
+        }
+        out.push(info);
+      }
+      return out;
+    });
+  }
+
+  /** A virtual PMC follows its threads onto every CPU, so it is shown on each. */
+  private virtualPmcOnRow(row: number): Pmc | undefined {
+    for (const o of this.owners.values()) for (const p of o.pmcs.values()) if (p.row === row && !p.isSystem) return p;
+    return undefined;
+  }
+
+  private checkCpu(cpu: number): void {
+    if (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.ncpu) throw new PmcError('EINVAL', `CPU ${cpu} is out of range 0-${this.ncpu - 1}`);
+    if (!this.isCpuActive(cpu)) throw new PmcError('ENXIO', `CPU ${cpu} is not online`);
+  }
+
+  // ---- administration -----------------------------------------------------
+
+  /** PMCADMIN: enable or disable one row on one CPU (privileged). */
+  pmcAdmin(caller: Caller, cpu: number, row: number, state: PmcState.DISABLED | PmcState.FREE): void {
+    this.op(() => {
+      if (!isPmcPrivileged(caller.creds)) throw new PmcError('EPERM', 'enabling or disabling PMCs needs root or CAP_PERFMON');
+      this.checkCpu(cpu);
+      if (state !== PmcState.DISABLED && state !== PmcState.FREE) throw new PmcError('EINVAL', `state ${state} is neither DISABLED nor FREE`);
+      if (!Number.isInteger(row) || row < 0 || row >= this.npmc) throw new PmcError('EINVAL', `PMC row ${row} is out of range 0-${this.npmc - 1}`);
+      // A row serving process-virtual PMCs runs on every CPU: it cannot be disabled on one.
+      if (state === PmcState.DISABLED && this.rows.disposition(row) === RowDisposition.THREAD) {
+        throw new PmcError('EBUSY', `row ${row} is in use by process-mode PMCs`);
+      }
+      if (this.rows.holderOf(cpu, row)) throw new PmcError('EBUSY', `row ${row} on CPU ${cpu} is in use by a system-mode PMC`);
+      this.rows.setEnabled(cpu, row, state === PmcState.FREE);
+    });
+  }
+
+  // ---- allocation ---------------------------------------------------------
+
+  pmcAllocate(caller: Caller, req: AllocateRequest): PmcId {
+    return this.op(() => this.allocate(caller, req));
+  }
+
+  private allocate(caller: Caller, req: AllocateRequest): PmcId {
+    const { mode, cpu } = req;
+    if (!(mode in PmcMode) || typeof mode !== 'number') throw new PmcError('EINVAL', `mode ${String(mode)} is not SS, SC, TS or TC`);
+    if (cpu !== PMC_CPU_ANY && (!Number.isInteger(cpu) || cpu < 0 || cpu >= this.ncpu)) {
+      throw new PmcError('EINVAL', `CPU ${cpu} is out of range 0-${this.ncpu - 1}`);
+    }
+    if (isVirtualMode(mode) && cpu !== PMC_CPU_ANY) throw new PmcError('EINVAL', 'a process-mode PMC cannot name a CPU');
+    if (isSystemMode(mode) && cpu === PMC_CPU_ANY) throw new PmcError('EINVAL', 'a system-mode PMC needs a CPU');
+    if (isSystemMode(mode) && !this.isCpuActive(cpu)) throw new PmcError('ENXIO', `CPU ${cpu} is not online`);
+    if (isSystemMode(mode)) {
+      if (caller.jailed) throw new PmcError('EPERM', 'system-mode PMCs are not available inside another PID namespace');
+      if (!this.tunables.unprivileged_syspmcs && !isPmcPrivileged(caller.creds)) {
+        throw new PmcError('EPERM', 'system-mode PMCs need root or CAP_PERFMON (or the unprivileged_syspmcs tunable)');
+      }
+    }
+    if ((req.flags & ~ALLOCATE_FLAGS_ALLOWED) !== 0) throw new PmcError('EINVAL', `unknown PMC flags 0x${(req.flags & ~ALLOCATE_FLAGS_ALLOWED).toString(16)}`);
+    if (isSystemMode(mode) && req.flags & (PmcFlags.LOG_PROCCSW | PmcFlags.LOG_PROCEXIT)) {
+      throw new PmcError('EINVAL', 'process logging flags are not allowed on system-mode PMCs');
+    }
+    let caps = req.caps;
+    if (isSamplingMode(mode)) caps |= PmcCaps.INTERRUPT;
+    const clsIndex = this.classes.findIndex((c) => c.classId === req.classId);
+    if (clsIndex < 0) throw new PmcError('EINVAL', `no PMC class 0x${req.classId.toString(16)}`);
+    const cls = this.classes[clsIndex];
+    if (!cls.available) throw new PmcError('ENXIO', `class ${cls.name} is not available: ${cls.unavailableReason ?? 'unknown reason'}`);
+    if ((cls.caps & caps) !== caps) throw new PmcError('EOPNOTSUPP', `class ${cls.name} lacks capabilities 0x${(caps & ~cls.caps).toString(16)}`);
+
+    const bothOrNeither = (caps & (PmcCaps.USER | PmcCaps.SYSTEM)) === 0;
+    const request: HwRequest = {
+      event: req.event,
+      md: req.md,
+      countUser: bothOrNeither || (caps & PmcCaps.USER) !== 0,
+      countKernel: bothOrNeither || (caps & PmcCaps.SYSTEM) !== 0,
+      sampling: isSamplingMode(mode),
+      reloadCount: req.count ?? 0n,
+      frequency: req.frequency ?? false,
+      callchain: (req.flags & PmcFlags.CALLCHAIN) !== 0,
+      callchainDepth: this.tunables.callchaindepth,
+    };
+    cls.validate(request);
+
+    // Find a row of the class this owner may use in this mode (hwpmc scans every row; rows of other classes never match).
+    const first = this.firstRow[clsIndex];
+    let row = -1;
+    for (let r = first; r < first + cls.rows; r++) {
+      if (!this.rows.canUse(r, mode)) continue;
+      if (this.rowTakenByCaller(caller, r, isSystemMode(mode) ? cpu : PMC_CPU_ANY)) continue;
+      if (isSystemMode(mode) && this.rows.holderOf(cpu, r)) continue;
+      row = r;
+      break;
+    }
+    if (row < 0) throw new PmcError('EINVAL', `no free ${cls.name} row for a ${PmcMode[mode]} PMC`);
+    if (isSystemMode(mode) && !this.rows.isEnabled(cpu, row)) {
+      throw new PmcError('EPERM', `row ${row} is disabled on CPU ${cpu}`);
+    }
+
+    const owner = this.ownerOf(caller);
+    const id = makePmcId(cpu, mode, cls.classId, row);
+    let flags = req.flags;
+    if (flags & (PmcFlags.LOG_PROCEXIT | PmcFlags.LOG_PROCCSW)) flags |= PmcFlags.NEEDS_LOGFILE;
+    if (mode === PmcMode.SS) flags |= PmcFlags.NEEDS_LOGFILE;
+    const pmc = new Pmc(id, owner, cls, mode, row, cpu, caps, flags, request, cls.eventName(req.event, req.md));
+    if (isSystemMode(mode)) {
+      // System PMCs are configured at allocation: the counter exists (disabled) from now on.
+      pmc.cpuCounter = cls.openCpu(request, cpu);
+      this.rows.setHolder(cpu, row, pmc);
+    }
+    if (!isSamplingMode(mode) && req.count !== undefined) pmc.savedValue = req.count;
+    pmc.state = PmcState.ALLOCATED;
+    this.rows.mark(row, mode);
+    owner.pmcs.set(id, pmc);
+    return id;
+  }
+
+  /** pmc_can_allocate_rowindex(): the caller must not already use the row itself. */
+  private rowTakenByCaller(caller: Caller, row: number, cpu: number): boolean {
+    const owner = this.owners.get(caller.pid);
+    if (owner) {
+      for (const p of owner.pmcs.values()) {
+        if (p.row !== row) continue;
+        if (!p.isSystem) return true;
+        if (p.cpu === cpu) return true;
+      }
+    }
+    // Nor be the target of a PMC at that row, or attaching to itself would fail later.
+    return this.processes.get(caller.pid)?.pmcs.has(row) ?? false;
+  }
+
+  // ---- attach / detach ----------------------------------------------------
+
+  pmcAttach(caller: Caller, id: PmcId, pid: number): void {
+    this.op(() => {
+      const target = this.checkPid(caller, pid);
+      const pmc = this.findPmc(caller, id);
+      if (pmc.isSystem) throw new PmcError('EINVAL', 'a system-mode PMC cannot be attached to a process');
+      if (pmc.state === PmcState.RUNNING) throw new PmcError('EBUSY', 'a running PMC cannot be attached; stop it first');
+      if (pmc.state !== PmcState.ALLOCATED && pmc.state !== PmcState.STOPPED) throw new PmcError('EINVAL', `PMC is ${PmcState[pmc.state]}`);
+      this.checkTargetAlive(target);
+      const creds = readCredentials(target);
+      if (!creds) throw new PmcError('ESRCH', `process ${target} does not exist`);
+      if (!canDebug(caller.creds, creds)) {
+        throw new PmcError('EPERM', `process ${caller.pid} (uid ${caller.creds.euid}) may not debug process ${target} (uid ${creds.euid})`);
+      }
+      this.attachProcess(pmc, target);
+    });
+  }
+
+  private checkPid(caller: Caller, pid: number): number {
+    if (!Number.isInteger(pid) || pid < 0) throw new PmcError('EINVAL', `pid ${pid} is not a process id`);
+    return pid === 0 ? caller.pid : pid;
+  }
+
+  /** pfind() plus the P_WEXIT check: gone and exiting processes are not there. */
+  private checkTargetAlive(pid: number): void {
+    const state = processState(pid);
+    if (state === 'dead' || state === 'zombie') throw new PmcError('ESRCH', `process ${pid} does not exist or is exiting`);
+  }
+
+  /** pmc_attach_process(): the target, and with PMC_F_DESCENDANTS every descendant alive now. */
+  private attachProcess(pmc: Pmc, pid: number): void {
+    const descendants = (pmc.flags & PmcFlags.DESCENDANTS) !== 0;
+    const tree = descendants ? [pid, ...listDescendants(pid)] : [pid];
+    const done: number[] = [];
+    try {
+      for (const p of tree) {
+        try {
+          this.attachOneProcess(pmc, p, descendants ? 'descendants' : 'threads');
+        } catch (e) {
+          // A descendant that exits while we walk the tree is no error; the target itself is.
+          if (p !== pid && e instanceof PmcError && e.code === 'ESRCH') continue;
+          throw e;
+        }
+        done.push(p);
+      }
+    } catch (e) {
+      for (const p of done) this.detachOneProcess(pmc, p, false);
+      throw e;
+    }
+  }
+
+  private attachOneProcess(pmc: Pmc, pid: number, inheritance: Inheritance): void {
+    let tp = this.processes.get(pid);
+    if (tp?.pmcs.get(pmc.row) === pmc) throw new PmcError('EEXIST', `PMC is already attached to process ${pid}`);
+    if (tp?.pmcs.has(pmc.row)) throw new PmcError('EBUSY', `process ${pid} already has a PMC on row ${pmc.row}`);
+    const hw = pmc.cls.openProcess(pmc.request, pid, inheritance);
+    if (!tp) {
+      tp = new TargetProcess(pid);
+      this.processes.set(pid, tp);
+    }
+    tp.pmcs.set(pmc.row, pmc);
+    pmc.targets.set(pid, { process: tp, hw, baseline: 0n, exited: false });
+    if (pid === pmc.owner.pid) pmc.flags |= PmcFlags.ATTACHED_TO_OWNER;
+    if (pmc.isSampling && !(pmc.flags & PmcFlags.ATTACHED_TO_OWNER)) pmc.flags |= PmcFlags.NEEDS_LOGFILE;
+    pmc.flags |= PmcFlags.ATTACH_DONE;
+  }
+
+  pmcDetach(caller: Caller, id: PmcId, pid: number): void {
+    this.op(() => {
+      const target = this.checkPid(caller, pid);
+      const pmc = this.findPmc(caller, id);
+      this.checkTargetAlive(target);
+      this.detachProcess(pmc, target);
+    });
+  }
+
+  /** pmc_detach_process(): the target and, with PMC_F_DESCENDANTS, its attached descendants. */
+  private detachProcess(pmc: Pmc, pid: number): void {
+    if (!pmc.targets.has(pid)) throw new PmcError(this.processes.has(pid) ? 'EINVAL' : 'ESRCH', `PMC is not attached to process ${pid}`);
+    const tree = pmc.flags & PmcFlags.DESCENDANTS ? [pid, ...listDescendants(pid)] : [pid];
+    for (const p of tree) if (pmc.targets.has(p)) this.detachOneProcess(pmc, p, true);
+  }
+
+  /** Fold the target's count into the PMC, close its counters, unlink it. */
+  private detachOneProcess(pmc: Pmc, pid: number, notify: boolean): void {
+    const t = pmc.targets.get(pid);
+    if (!t) return;
+    pmc.savedValue += this.finalCount(t);
+    t.hw.close();
+    pmc.targets.delete(pid);
+    this.unlinkTarget(pmc, t);
+    if (pid === pmc.owner.pid) pmc.flags &= ~PmcFlags.ATTACHED_TO_OWNER;
+    if (notify && pmc.targets.size === 0) pmc.owner.signal({ signal: 'SIGIO', reason: 'PMC lost all its targets', pmcId: pmc.id });
+  }
+
+  private finalCount(t: PmcTarget): bigint {
+    try {
+      return t.hw.read() - t.baseline;
+    } catch {
+      return 0n;
+    }
+  }
+
+  private unlinkTarget(pmc: Pmc, t: PmcTarget): void {
+    if (t.process.pmcs.get(pmc.row) === pmc) t.process.pmcs.delete(pmc.row);
+    if (t.process.pmcs.size === 0 && this.processes.get(t.process.pid) === t.process) this.processes.delete(t.process.pid);
+  }
+
+  /**
+   * The exit hook. Linux tells us of exits lazily: a target found gone is
+   * unlinked from the process table (its pid may be reused) but its counters
+   * stay open, since they hold its final count and, with descendants, keep
+   * counting children that live on. When every target of a PMC is gone its
+   * owner is told, as hwpmc sends SIGIO.
+   */
+  reapExitedTargets(): void {
+    for (const owner of this.owners.values()) {
+      for (const pmc of owner.pmcs.values()) {
+        let lost = false;
+        for (const t of pmc.targets.values()) {
+          if (t.exited) continue;
+          const s = processState(t.process.pid);
+          if (s !== 'dead' && s !== 'zombie') continue;
+          t.exited = true;
+          this.unlinkTarget(pmc, t);
+          lost = true;
+        }
+        if (lost && [...pmc.targets.values()].every((t) => t.exited)) {
+          owner.signal({ signal: 'SIGIO', reason: 'every target of the PMC has exited', pmcId: pmc.id });
+        }
+      }
+    }
+  }
+
+  // ---- start / stop / read / write ---------------------------------------
+
+  pmcStart(caller: Caller, id: PmcId): void {
+    this.op(() => {
+      const pmc = this.findPmc(caller, id);
+      if (pmc.state === PmcState.RUNNING) return;
+      if (pmc.state !== PmcState.ALLOCATED && pmc.state !== PmcState.STOPPED) throw new PmcError('EINVAL', `PMC is ${PmcState[pmc.state]}`);
+      if (pmc.flags & PmcFlags.NEEDS_LOGFILE) {
+        throw new PmcError('EDOOFUS', 'this PMC needs a log file: configure one before starting it');
+      }
+      if (pmc.isSystem) {
+        if (!this.isCpuActive(pmc.cpu)) throw new PmcError('ENXIO', `CPU ${pmc.cpu} is not online`);
+        if (pmc.mode === PmcMode.SS) pmc.owner.ssCount++;
+      } else if (pmc.targets.size === 0) {
+        // Never attached: a process PMC started bare counts its owner.
+        if (pmc.flags & PmcFlags.ATTACH_DONE) throw new PmcError('ESRCH', 'every target of this PMC is gone');
+        this.attachProcess(pmc, pmc.owner.pid);
+      }
+      for (const hw of pmc.counterSets()) hw.start();
+      pmc.state = PmcState.RUNNING;
+    });
+  }
+
+  pmcStop(caller: Caller, id: PmcId): void {
+    this.op(() => {
+      const pmc = this.findPmc(caller, id);
+      if (pmc.state === PmcState.STOPPED) return;
+      if (pmc.state !== PmcState.RUNNING) throw new PmcError('EINVAL', `PMC is ${PmcState[pmc.state]}`);
+      this.stop(pmc);
+    });
+  }
+
+  private stop(pmc: Pmc): void {
+    for (const hw of pmc.counterSets()) hw.stop();
+    if (pmc.mode === PmcMode.SS) pmc.owner.ssCount--;
+    pmc.state = PmcState.STOPPED;
+  }
+
+  /** PMCRW read: the hot path, kept to one lookup and the counter reads. */
+  pmcRead(caller: Caller, id: PmcId): bigint {
+    const pmc = this.owners.get(caller.pid)?.pmcs.get(id);
+    if (pmc === undefined || pmc.state < PmcState.ALLOCATED || pmc.state > PmcState.RUNNING) {
+      return this.pmcRw(caller, id, PmcFlags.OLDVALUE)!;
+    }
+    this.stats.syscalls++;
+    return pmc.read();
+  }
+
+  /** PMCRW: read (PMC_F_OLDVALUE) and/or write (PMC_F_NEWVALUE); returns the old value when asked. */
+  pmcRw(caller: Caller, id: PmcId, flags: number, value = 0n): bigint | undefined {
+    return this.op(() => {
+      if ((flags & (PmcFlags.OLDVALUE | PmcFlags.NEWVALUE)) === 0) throw new PmcError('EINVAL', 'PMCRW needs PMC_F_OLDVALUE or PMC_F_NEWVALUE');
+      const pmc = this.findPmc(caller, id);
+      if (pmc.state !== PmcState.ALLOCATED && pmc.state !== PmcState.STOPPED && pmc.state !== PmcState.RUNNING) {
+        throw new PmcError('EINVAL', `PMC is ${PmcState[pmc.state]}`);
+      }
+      if (pmc.state === PmcState.RUNNING && flags & PmcFlags.NEWVALUE) throw new PmcError('EBUSY', 'a running PMC cannot be written; stop it first');
+      if (pmc.isSystem && !this.isCpuActive(pmc.cpu)) throw new PmcError('ENXIO', `CPU ${pmc.cpu} is not online`);
+      const old = flags & PmcFlags.OLDVALUE ? pmc.read() : undefined;
+      if (flags & PmcFlags.NEWVALUE) pmc.write(value);
+      return old;
+    });
+  }
+
+  /** PMCSETCOUNT: the reload count of a sampling PMC, the initial count of a counting one. */
+  pmcSetCount(caller: Caller, id: PmcId, count: bigint): void {
+    this.op(() => {
+      const pmc = this.findPmc(caller, id);
+      if (pmc.state === PmcState.RUNNING) throw new PmcError('EBUSY', 'a running PMC cannot change its count; stop it first');
+      if (count < 0n) throw new PmcError('EINVAL', `count ${count} is negative`);
+      if (pmc.isSampling) {
+        if (count === 0n) throw new PmcError('EINVAL', 'a sampling PMC needs a reload count above 0');
+        pmc.reloadCount = count;
+        pmc.request.reloadCount = count;
+      } else {
+        pmc.write(count);
+      }
+    });
+  }
+
+  /** PMCGETMSR: perf software events have no directly readable counter index. */
+  pmcGetMsr(caller: Caller, id: PmcId): number {
+    return this.op(() => {
+      const pmc = this.findPmc(caller, id);
+      const only = [...pmc.targets.keys()];
+      if (!isVirtualMode(pmc.mode) || pmc.flags & PmcFlags.DESCENDANTS) throw new PmcError('EINVAL', 'only a process-mode PMC without descendants has an MSR');
+      if (only.length !== 1 || only[0] !== pmc.owner.pid) throw new PmcError('EINVAL', 'the PMC must be attached to its owner alone');
+      throw new PmcError('ENOSYS', `class ${pmc.cls.name} has no user-readable counter (rdpmc)`);
+    });
+  }
+
+  // ---- release and owner exit ---------------------------------------------
+
+  pmcRelease(caller: Caller, id: PmcId): void {
+    this.op(() => {
+      const pmc = this.findPmc(caller, id);
+      this.releasePmc(pmc);
+      this.maybeRemoveOwner(pmc.owner);
+    });
+  }
+
+  /** pmc_release_pmc_descriptor(): stop, detach every target, free the row. */
+  private releasePmc(pmc: Pmc): void {
+    if (pmc.state === PmcState.RUNNING) this.stop(pmc);
+    for (const pid of [...pmc.targets.keys()]) this.detachOneProcess(pmc, pid, false);
+    if (pmc.cpuCounter) {
+      pmc.cpuCounter.close();
+      pmc.cpuCounter = undefined;
+      this.rows.setHolder(pmc.cpu, pmc.row, undefined);
+    }
+    this.rows.unmark(pmc.row, pmc.mode);
+    pmc.state = PmcState.DELETED;
+    pmc.owner.pmcs.delete(pmc.id);
+  }
+
+  /** The owner process went away (exited, closed the module, or its pmcd connection dropped). */
+  ownerExited(caller: Caller): void {
+    const owner = this.owners.get(caller.pid);
+    if (!owner) return;
+    for (const pmc of [...owner.pmcs.values()]) this.releasePmc(pmc);
+    owner.listeners.clear();
+    this.owners.delete(owner.pid);
+  }
+
+  /** Release every owner: the module is unloaded. */
+  shutdown(): void {
+    for (const owner of [...this.owners.values()]) this.ownerExited(owner.caller);
+  }
+
+  /** File descriptors held by all PMCs, for accounting. */
+  get openFdCount(): number {
+    let n = 0;
+    for (const o of this.owners.values()) for (const p of o.pmcs.values()) n += p.fdCount;
+    return n;
+  }
+
+  // ---- log ops (the owner log arrives with sampling) ----------------------
+
+  configureLog(): never {
+    return this.op(() => {
+      throw new PmcError('EOPNOTSUPP', 'owner logs are not supported yet');
+    });
+  }
+  flushLog(): never {
+    return this.configureLog();
+  }
+  closeLog(): never {
+    return this.configureLog();
+  }
+  writeLog(): never {
+    return this.configureLog();
+  }
+}

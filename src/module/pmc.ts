@@ -1,0 +1,82 @@
+// A PMC descriptor (hwpmc's struct pmc): what was allocated, by whom, on
+// which row, in which state, and the hardware counters behind it.
+import type { ClassDep, HwCounterSet, HwRequest } from '../md/class-dep.js';
+import type { Owner } from './owner.js';
+import { isSamplingMode, isSystemMode, type PmcId, type PmcMode, PmcState } from './pmc-types.js';
+import type { TargetProcess } from './target-process.js';
+
+/** One attached target of a virtual PMC. */
+export interface PmcTarget {
+  process: TargetProcess;
+  hw: HwCounterSet;
+  /** Raw count at the last write: the target contributes raw - baseline. */
+  baseline: bigint;
+  /** Seen gone; the counters stay open (they hold the final count, and inherited descendants may still count). */
+  exited: boolean;
+}
+
+export class Pmc {
+  state = PmcState.FREE;
+  /** Sampling: events between samples (pm_reloadcount). */
+  reloadCount: bigint;
+  /**
+   * The value a read starts from (pm_gv.pm_savedvalue for virtual PMCs,
+   * pm_initial for system ones): set by writes, and by folding in the
+   * counts of detached targets.
+   */
+  savedValue = 0n;
+  readonly targets = new Map<number, PmcTarget>();
+  /** System mode: the counter on this PMC's CPU, opened at allocation. */
+  cpuCounter?: HwCounterSet;
+  cpuBaseline = 0n;
+
+  constructor(
+    readonly id: PmcId,
+    readonly owner: Owner,
+    readonly cls: ClassDep,
+    readonly mode: PmcMode,
+    readonly row: number,
+    readonly cpu: number,
+    readonly caps: number,
+    public flags: number,
+    readonly request: HwRequest,
+    readonly eventName: string,
+  ) {
+    this.reloadCount = request.reloadCount;
+  }
+
+  get isSystem(): boolean {
+    return isSystemMode(this.mode);
+  }
+
+  get isSampling(): boolean {
+    return isSamplingMode(this.mode);
+  }
+
+  /** Current value: the saved value plus what every counter gained since it was last folded. */
+  read(): bigint {
+    if (this.cpuCounter) return this.savedValue + (this.cpuCounter.read() - this.cpuBaseline);
+    let v = this.savedValue;
+    for (const t of this.targets.values()) v += t.hw.read() - t.baseline;
+    return v;
+  }
+
+  /** Make the current value `value` without touching the hardware. */
+  write(value: bigint): void {
+    this.savedValue = value;
+    if (this.cpuCounter) this.cpuBaseline = this.cpuCounter.read();
+    for (const t of this.targets.values()) t.baseline = t.hw.read();
+  }
+
+  /** Every open counter set of this PMC. */
+  *counterSets(): Iterable<HwCounterSet> {
+    if (this.cpuCounter) yield this.cpuCounter;
+    for (const t of this.targets.values()) yield t.hw;
+  }
+
+  get fdCount(): number {
+    let n = 0;
+    for (const hw of this.counterSets()) n += hw.fdCount;
+    return n;
+  }
+}
