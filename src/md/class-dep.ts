@@ -1,6 +1,7 @@
 // The contract between the machine-independent module and one PMC class
 // (hwpmc's struct pmc_classdep). The module owns rows, owners, targets and
 // states; a class only knows how to make its events count or sample.
+import type { SampleSource } from './sampling-set.js';
 
 export interface ClassEvent {
   name: string;
@@ -30,10 +31,6 @@ export interface HwRequest {
   callchainDepth: number;
 }
 
-/** A sample source: one perf ring buffer the module drains (see md/sample-source.ts). */
-export interface SampleSourceLike {
-  readonly cpu: number;
-}
 
 /**
  * The hardware side of one PMC on one target: every thread of a process, or
@@ -48,7 +45,7 @@ export interface HwCounterSet {
   /** File descriptors this set holds, for accounting and leak tests. */
   readonly fdCount: number;
   /** Sampling sets: the ring buffers to drain. */
-  readonly sampleSources: readonly SampleSourceLike[];
+  readonly sampleSources: readonly SampleSource[];
 }
 
 export interface ClassDep {

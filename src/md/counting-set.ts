@@ -1,0 +1,87 @@
+// Counting PMCs on perf: one event per thread of a target process (a perf
+// pid is a thread id), or one event on a CPU. Events are pinned so that a
+// counter either counts all the time it is enabled or reads as failed; the
+// kernel never multiplexes it behind our back.
+import { PmcError } from '../pmc-error.js';
+import type { HwCounterSet, Inheritance } from './class-dep.js';
+import type { PerfEventAttr } from './perf-attr.js';
+import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
+import { listThreads } from './procfs.js';
+import type { SampleSource } from './sampling-set.js';
+
+export class CountingSet implements HwCounterSet {
+  readonly sampleSources: readonly SampleSource[] = [];
+
+  private constructor(private readonly events: PerfEvent[]) {}
+
+  /**
+   * Every thread of `pid`, with inheritance so threads (and, for
+   * descendants, processes) created later count too. Threads born while we
+   * open are caught by listing again until the list is stable.
+   */
+  static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance): CountingSet {
+    const attr = withFlags(base, { inherit: true, inheritThread: inheritance === 'threads' });
+    const events: PerfEvent[] = [];
+    const opened = new Set<number>();
+    try {
+      for (let pass = 0; pass < 16; pass++) {
+        const tids = listThreads(pid).filter((t) => !opened.has(t));
+        if (tids.length === 0) break;
+        for (const tid of tids) {
+          try {
+            events.push(PerfEvent.open(attr, { pid: tid, cpu: -1 }));
+          } catch (e) {
+            // A thread that exited since the listing is simply not there to count.
+            if (!(e instanceof PmcError && e.code === 'ESRCH' && tid !== pid)) throw e;
+          }
+          opened.add(tid);
+        }
+      }
+      if (events.length === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
+    } catch (e) {
+      for (const ev of events) ev.close();
+      throw e;
+    }
+    return new CountingSet(events);
+  }
+
+  static forCpu(base: PerfEventAttr, cpu: number): CountingSet {
+    return new CountingSet([PerfEvent.open(withFlags(base, {}), { pid: -1, cpu })]);
+  }
+
+  read(): bigint {
+    let sum = 0n;
+    for (const ev of this.events) {
+      const r = ev.read();
+      if (r.running < r.enabled) {
+        throw new PmcError('EBUSY', `counter fd ${ev.fd} ran ${r.running} of ${r.enabled} ns: it was multiplexed`);
+      }
+      sum += r.value;
+    }
+    return sum;
+  }
+
+  start(): void {
+    for (const ev of this.events) ev.enable();
+  }
+
+  stop(): void {
+    for (const ev of this.events) ev.disable();
+  }
+
+  close(): void {
+    for (const ev of this.events) ev.close();
+  }
+
+  get fdCount(): number {
+    return this.events.filter((e) => !e.isClosed).length;
+  }
+}
+
+function withFlags(base: PerfEventAttr, extra: NonNullable<PerfEventAttr['flags']>): PerfEventAttr {
+  return {
+    ...base,
+    readFormat: COUNTING_READ_FORMAT,
+    flags: { ...base.flags, ...extra, disabled: true, pinned: true },
+  };
+}

@@ -1,0 +1,95 @@
+// A PMC class backed by a perf event family (SOFT, HW, CACHE, TRACEPOINT or a
+// dynamic PMU): turns the module's requests into perf_event_attr and opens
+// the counters.
+import { PmcError } from '../pmc-error.js';
+import type { ClassDep, ClassEvent, HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
+import { CountingSet } from './counting-set.js';
+import { type EventClassInfo, type EventDef, eventNameOf, type PerfConfig } from './event-catalog.js';
+import type { PerfEventAttr } from './perf-attr.js';
+import { SamplingSet } from './sampling-set.js';
+
+// Capability bits (sys/pmc.h enum pmc_caps).
+const CAP_INTERRUPT = 1 << 0;
+const CAP_USER = 1 << 1;
+const CAP_SYSTEM = 1 << 2;
+const CAP_READ = 1 << 5;
+const CAP_WRITE = 1 << 6;
+
+export class PerfClass implements ClassDep {
+  readonly caps: number;
+  readonly width = 64;
+  private byCode?: Map<number, EventDef>;
+
+  constructor(
+    readonly classId: number,
+    readonly info: EventClassInfo,
+    readonly rows: number,
+  ) {
+    // A PMU that cannot tell user from kernel mode (msr) has neither USER nor SYSTEM: a qualifier is refused.
+    const modes = info.modeFilter === false ? 0 : CAP_USER | CAP_SYSTEM;
+    this.caps = CAP_READ | CAP_WRITE | modes | (info.canSample ? CAP_INTERRUPT : 0);
+  }
+
+  get name(): string {
+    return this.info.name;
+  }
+  get available(): boolean {
+    return this.info.available;
+  }
+  get unavailableReason(): string | undefined {
+    return this.info.unavailableReason;
+  }
+
+  events(): ClassEvent[] {
+    return this.info.events().map((e) => ({ name: e.name, code: e.code, description: e.description }));
+  }
+
+  private eventByCode(code: number): EventDef | undefined {
+    this.byCode ??= new Map(this.info.events().map((e) => [e.code, e]));
+    return this.byCode.get(code);
+  }
+
+  eventName(code: number, md?: HwRequest['md']): string {
+    return eventNameOf(this.info, code, md) ?? `${this.info.name}-0x${code.toString(16)}`;
+  }
+
+  private perfConfig(request: HwRequest): PerfConfig {
+    if (request.md) return { type: this.info.perfType, ...request.md };
+    // Tracepoint codes are the tracepoint ids: no need to list thousands of them to open one.
+    if (this.info.family === 'TRACEPOINT') return { type: this.info.perfType, config: BigInt(request.event) };
+    const ev = this.eventByCode(request.event);
+    if (!ev) throw new PmcError('EINVAL', `class ${this.info.name} has no event with code 0x${request.event.toString(16)}`);
+    return ev.perf;
+  }
+
+  validate(request: HwRequest): void {
+    if (request.sampling && !this.info.canSample) throw new PmcError('EOPNOTSUPP', `events of class ${this.info.name} cannot sample`);
+    if (request.sampling && request.reloadCount <= 0n) throw new PmcError('EINVAL', 'a sampling PMC needs a rate above 0');
+    this.perfConfig(request);
+  }
+
+  private attr(request: HwRequest): PerfEventAttr {
+    const p = this.perfConfig(request);
+    return {
+      type: p.type,
+      config: p.config,
+      config1: p.config1,
+      config2: p.config2,
+      flags:
+        this.info.modeFilter === false
+          ? {}
+          : { excludeUser: !request.countUser, excludeKernel: !request.countKernel, excludeHv: !request.countKernel },
+    };
+  }
+
+  openProcess(request: HwRequest, pid: number, inheritance: Inheritance): HwCounterSet {
+    if (this.info.perProcess === false) throw new PmcError('EINVAL', `class ${this.info.name} counts per CPU only: use a system-mode PMC`);
+    const attr = this.attr(request);
+    return request.sampling ? SamplingSet.forProcess(attr, request, pid, inheritance) : CountingSet.forProcess(attr, pid, inheritance);
+  }
+
+  openCpu(request: HwRequest, cpu: number): HwCounterSet {
+    const attr = this.attr(request);
+    return request.sampling ? SamplingSet.forCpu(attr, request, cpu) : CountingSet.forCpu(attr, cpu);
+  }
+}

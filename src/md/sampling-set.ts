@@ -1,0 +1,149 @@
+// Sampling PMCs on perf. The kernel refuses to mmap an inherited per-thread
+// event (every child would write into one ring), so a sampling target gets
+// one event per (thread, CPU); the events of a CPU share that CPU's ring via
+// SET_OUTPUT. Each ring is a SampleSource the module drains. The events also
+// carry the side-band (mmap, comm/exec, fork, exit) that the owner log needs.
+import { geteuid } from 'node:process';
+import { PmcError } from '../pmc-error.js';
+import type { HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
+import { onlineCpus } from './cpus.js';
+import { PerfSample, type PerfEventAttr } from './perf-attr.js';
+import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
+import { SampleLayout } from './perf-records.js';
+import { listThreads, readSysctl } from './procfs.js';
+import { RingBuffer } from './ring-buffer.js';
+
+const CLOCK_MONOTONIC = 1;
+
+/** Data pages per ring: 512 KiB for root; unprivileged users share perf_event_mlock_kb (516 KiB by default). */
+function ringPages(): number {
+  return geteuid?.() === 0 ? 128 : 16;
+}
+
+/** One CPU's ring and the events that write into it. */
+export class SampleSource {
+  stalled = false;
+
+  constructor(
+    readonly cpu: number,
+    readonly ring: RingBuffer,
+    readonly layout: SampleLayout,
+    readonly events: PerfEvent[],
+  ) {}
+
+  /** Stop producing samples (the sample buffer of this CPU is full). */
+  pause(): void {
+    if (this.stalled) return;
+    this.stalled = true;
+    for (const e of this.events) e.disable();
+  }
+
+  resume(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    for (const e of this.events) e.enable();
+  }
+}
+
+export class SamplingSet implements HwCounterSet {
+  private constructor(readonly sampleSources: SampleSource[]) {}
+
+  static forProcess(base: PerfEventAttr, request: HwRequest, pid: number, inheritance: Inheritance): SamplingSet {
+    const attr = samplingAttr(base, request, { inherit: true, inheritThread: inheritance === 'threads' });
+    return SamplingSet.open(attr, listThreads(pid), pid);
+  }
+
+  static forCpu(base: PerfEventAttr, request: HwRequest, cpu: number): SamplingSet {
+    return SamplingSet.open(samplingAttr(base, request, {}), [-1], undefined, [cpu]);
+  }
+
+  private static open(attr: PerfEventAttr, tids: number[], pid: number | undefined, cpus = onlineCpus()): SamplingSet {
+    if (tids.length === 0) throw new PmcError('ESRCH', `process ${pid} does not exist`);
+    const layout = SampleLayout.fromAttr(attr);
+    const sources: SampleSource[] = [];
+    const all: PerfEvent[] = [];
+    try {
+      for (const cpu of cpus) {
+        const events: PerfEvent[] = [];
+        let ring: RingBuffer | undefined;
+        for (const tid of tids) {
+          let ev: PerfEvent;
+          try {
+            ev = PerfEvent.open(attr, { pid: tid, cpu });
+          } catch (e) {
+            if (e instanceof PmcError && e.code === 'ESRCH' && tid !== pid) continue;
+            throw e;
+          }
+          all.push(ev);
+          if (ring) ev.setOutput(ring.event);
+          else ring = RingBuffer.map(ev, ringPages());
+          events.push(ev);
+        }
+        if (ring) sources.push(new SampleSource(cpu, ring, layout, events));
+      }
+    } catch (e) {
+      for (const s of sources) s.ring.close();
+      for (const ev of all) ev.close();
+      throw e;
+    }
+    return new SamplingSet(sources);
+  }
+
+  read(): bigint {
+    let sum = 0n;
+    for (const s of this.sampleSources) for (const e of s.events) sum += e.read().value;
+    return sum;
+  }
+
+  start(): void {
+    for (const s of this.sampleSources) {
+      s.stalled = false;
+      for (const e of s.events) e.enable();
+    }
+  }
+
+  stop(): void {
+    for (const s of this.sampleSources) for (const e of s.events) e.disable();
+  }
+
+  close(): void {
+    for (const s of this.sampleSources) {
+      s.ring.close();
+      for (const e of s.events) e.close();
+    }
+  }
+
+  get fdCount(): number {
+    let n = 0;
+    for (const s of this.sampleSources) n += s.events.filter((e) => !e.isClosed).length;
+    return n;
+  }
+}
+
+function samplingAttr(base: PerfEventAttr, request: HwRequest, extra: NonNullable<PerfEventAttr['flags']>): PerfEventAttr {
+  const maxStack = Number(readSysctl('kernel.perf_event_max_stack') ?? 127);
+  let sampleType = PerfSample.IDENTIFIER | PerfSample.IP | PerfSample.TID | PerfSample.TIME | PerfSample.CPU | PerfSample.PERIOD;
+  if (request.callchain) sampleType |= PerfSample.CALLCHAIN;
+  return {
+    ...base,
+    samplePeriod: request.reloadCount,
+    sampleType,
+    readFormat: COUNTING_READ_FORMAT,
+    // The kernel refuses a deeper chain than perf_event_max_stack (EOVERFLOW).
+    sampleMaxStack: request.callchain ? Math.min(request.callchainDepth, maxStack) : 0,
+    clockid: CLOCK_MONOTONIC,
+    flags: {
+      ...base.flags,
+      ...extra,
+      disabled: true,
+      freq: request.frequency,
+      sampleIdAll: true,
+      useClockid: true,
+      mmap: true,
+      mmap2: true,
+      comm: true,
+      commExec: true,
+      task: true,
+    },
+  };
+}
