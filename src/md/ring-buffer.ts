@@ -1,0 +1,202 @@
+// The mmap ring buffer of one perf event: page 0 is struct perf_event_mmap_page,
+// then 2^n data pages the kernel fills with records. We are the only reader:
+// data_head (kernel) says how far records are complete, data_tail (ours)
+// how far we have consumed. Mapped PROT_WRITE, so the kernel never writes
+// over unread bytes: when the ring is full it counts losses and later writes
+// a PERF_RECORD_LOST instead.
+import { readFileSync } from 'node:fs';
+import { PmcError } from '../pmc-error.js';
+import { errnoName } from './errno.js';
+import { mmapShared, munmap, PROT_READ, PROT_WRITE, type Mapping } from './native.js';
+import type { PerfEvent } from './perf-event.js';
+
+/** x86_64 page size; the mapping is one control page plus the data pages. */
+const PAGE_SIZE = 4096;
+/** perf_event_header.size is a u16, so no record is longer than this. */
+const MAX_RECORD_SIZE = 0xffff;
+const HEADER_SIZE = 8;
+const TWO_32 = 0x1_0000_0000;
+
+// perf_event_mmap_page control words, as indexes of u32 halves (little-endian: low half first).
+const DATA_HEAD_LO = 1024 / 4;
+const DATA_HEAD_HI = DATA_HEAD_LO + 1;
+const DATA_TAIL_LO = 1032 / 4;
+const DATA_TAIL_HI = DATA_TAIL_LO + 1;
+const DATA_OFFSET_LO = 1040 / 4;
+const DATA_SIZE_LO = 1048 / 4;
+
+/**
+ * Called once per complete record. `offset` is the record header inside
+ * `bytes`/`view`: the ring itself, or a scratch copy for a record that wraps
+ * around the end of the ring. Both are only valid until drain() returns:
+ * copy out what you keep.
+ */
+export type RecordVisitor = (bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number) => void;
+
+export class RingBuffer {
+  private mapping: Mapping | null;
+  private readonly control: Uint32Array;
+  private readonly data: Uint8Array;
+  private readonly dataView: DataView;
+  private readonly dataSize: number;
+  private readonly scratch = new Uint8Array(MAX_RECORD_SIZE);
+  private readonly scratchView = new DataView(this.scratch.buffer);
+  /** Our copy of data_tail: we are its only writer. */
+  private tail: number;
+
+  private constructor(
+    readonly event: PerfEvent,
+    mapping: Mapping,
+  ) {
+    this.mapping = mapping;
+    this.control = new Uint32Array(mapping.buffer, 0, PAGE_SIZE / 4);
+    // data_offset/data_size are set by every kernel since 4.1.
+    const dataOffset = this.control[DATA_OFFSET_LO]!;
+    this.dataSize = this.control[DATA_SIZE_LO]!;
+    this.data = new Uint8Array(mapping.buffer, dataOffset, this.dataSize);
+    this.dataView = new DataView(mapping.buffer, dataOffset, this.dataSize);
+    this.tail = Atomics.load(this.control, DATA_TAIL_LO) + Atomics.load(this.control, DATA_TAIL_HI) * TWO_32;
+  }
+
+  /**
+   * Maps the ring of `event` with `dataPages` (a power of two) data pages.
+   * An event whose output was redirected with setOutput() has no ring of its own.
+   */
+  static map(event: PerfEvent, dataPages: number): RingBuffer {
+    if (!Number.isInteger(dataPages) || dataPages < 1 || (dataPages & (dataPages - 1)) !== 0 || dataPages > 1 << 20) {
+      throw new PmcError('EINVAL', `ring buffer size ${dataPages} pages is not a power of two between 1 and 2^20`);
+    }
+    const length = (1 + dataPages) * PAGE_SIZE;
+    const m = mmapShared(event.fd, length, PROT_READ | PROT_WRITE);
+    if (typeof m === 'number') {
+      const code = errnoName(m);
+      throw new PmcError(code, `mmap of a ${dataPages}-page (${(dataPages * PAGE_SIZE) / 1024} kB) ring buffer for perf event fd ${event.fd} failed${mapFailureHint(code)}`);
+    }
+    return new RingBuffer(event, m);
+  }
+
+  /** Bytes of complete records not yet drained. */
+  pending(): number {
+    this.checkOpen('pending');
+    return this.readHead() - this.tail;
+  }
+
+  /** Size of the data area in bytes. */
+  get size(): number {
+    return this.dataSize;
+  }
+
+  /**
+   * Hands every complete record to `visitor`, oldest first, then releases
+   * their space to the kernel. `maxBytes` bounds the work of one call: it
+   * stops at the first record that starts past that many bytes, leaving the
+   * rest for the next drain.
+   * A record whose visitor throws counts as consumed, so one bad record
+   * cannot wedge the ring. Returns the number of records visited.
+   */
+  drain(visitor: RecordVisitor, maxBytes = Infinity): number {
+    this.checkOpen('drain');
+    // Ordering: the kernel publishes data_head with a release store after the
+    // records. x86 is TSO: loads are not reordered with older loads, and a
+    // store is not reordered with older loads, so reading data_head, then the
+    // records, then writing data_tail needs no fence instruction. Atomics on
+    // the control words keep V8 from folding, tearing or moving those accesses.
+    const head = this.readHead();
+    const start = this.tail;
+    const data = this.data;
+    const view = this.dataView;
+    const mask = this.dataSize - 1;
+    let tail = start;
+    let count = 0;
+    try {
+      while (tail < head && tail - start < maxBytes) {
+        // `&` works on the low 32 bits, which is all the mask needs.
+        const pos = tail & mask;
+        const type = view.getUint32(pos, true);
+        const misc = view.getUint16(pos + 4, true);
+        const size = view.getUint16(pos + 6, true);
+        if (size < HEADER_SIZE || (size & 7) !== 0 || tail + size > head) {
+          const skipped = head - tail;
+          tail = head;
+          throw new PmcError('EIO', `perf ring of fd ${this.event.fd} holds a record of type ${type} with size ${size} at byte ${pos}; ${skipped} bytes discarded`);
+        }
+        tail += size;
+        count++;
+        // Records are 8-byte aligned and the ring size is a multiple of 8,
+        // so a header never wraps; a body may.
+        if (pos + size <= this.dataSize) {
+          visitor(data, view, pos, type, misc, size);
+        } else {
+          const first = this.dataSize - pos;
+          this.scratch.set(data.subarray(pos), 0);
+          this.scratch.set(data.subarray(0, size - first), first);
+          visitor(this.scratch, this.scratchView, 0, type, misc, size);
+        }
+      }
+    } finally {
+      if (tail !== start) this.writeTail(tail);
+    }
+    return count;
+  }
+
+  /** Unmaps the ring; close the event afterwards. */
+  close(): void {
+    if (this.mapping === null) return;
+    const m = this.mapping;
+    this.mapping = null;
+    const r = munmap(m);
+    if (r < 0) throw new PmcError(errnoName(r), `munmap of the ring buffer of perf event fd ${this.event.fd} failed`);
+  }
+
+  get isClosed(): boolean {
+    return this.mapping === null;
+  }
+
+  /**
+   * data_head as a number (it would take 2^53 bytes to lose precision). Read
+   * as two u32 halves, high-low-high: data_head only increases, so an
+   * unchanged high half means the low half belongs to it.
+   */
+  private readHead(): number {
+    const c = this.control;
+    let hi = Atomics.load(c, DATA_HEAD_HI);
+    for (;;) {
+      const lo = Atomics.load(c, DATA_HEAD_LO);
+      const again = Atomics.load(c, DATA_HEAD_HI);
+      if (again === hi) return hi * TWO_32 + lo;
+      hi = again;
+    }
+  }
+
+  /**
+   * Low half first: if the kernel reads between the two stores while a carry
+   * crosses into the high half, it sees an older (smaller) tail, i.e. less free
+   * space, never more.
+   */
+  private writeTail(tail: number): void {
+    this.tail = tail;
+    Atomics.store(this.control, DATA_TAIL_LO, tail % TWO_32);
+    Atomics.store(this.control, DATA_TAIL_HI, Math.floor(tail / TWO_32));
+  }
+
+  private checkOpen(what: string): void {
+    // Touching the ArrayBuffer of an unmapped ring would fault the process.
+    if (this.mapping === null) throw new PmcError('EBADF', `${what} on the closed ring buffer of perf event fd ${this.event.fd}`);
+  }
+}
+
+function mapFailureHint(code: string): string {
+  if (code === 'EPERM' || code === 'ENOMEM') {
+    let current = '';
+    try {
+      current = `, now ${readFileSync('/proc/sys/kernel/perf_event_mlock_kb', 'utf8').trim()} kB`;
+    } catch {
+      // The hint still names the sysctl.
+    }
+    return `: perf ring buffers of one user may lock /proc/sys/kernel/perf_event_mlock_kb${current} per online CPU, then count against RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK; use fewer pages or raise the limit`;
+  }
+  if (code === 'EINVAL') {
+    return ': an inherited event opened for any CPU (cpu -1), or one whose output was redirected with SET_OUTPUT, has no ring to map';
+  }
+  return '';
+}
