@@ -23,6 +23,7 @@ import {
   SampleLayout,
   type SideRecord,
 } from '../src/md/perf-records.js';
+import { isPmcError } from '../src/pmc-error.js';
 
 const FIXTURE_SOURCE = fileURLToPath(new URL('../../test/fixtures/ring-workload.c', import.meta.url));
 const PERIOD_NS = 100_000;
@@ -434,4 +435,43 @@ test('a ring over the locked-memory limit of an unprivileged user fails with EPE
   assert.equal(result.mapped, undefined, `${pages} pages over a limit of ${limitPages} mapped`);
   assert.equal(result.code, 'EPERM');
   assert.match(result.message!, /perf_event_mlock_kb/);
+});
+
+test('drain bounds its work by maxBytes, a throwing visitor consumes only its record, a closed ring refuses', () => {
+  assert.throws(() => RingBuffer.map({ fd: -1 } as PerfEvent, 3), (e) => isPmcError(e, 'EINVAL') && /power of two/.test(e.message));
+  // Samples of this very thread, taken while it burns CPU with the event on.
+  const ev = PerfEvent.open({ type: PerfType.SOFTWARE, config: 0n, samplePeriod: BigInt(PERIOD_NS), sampleType: PerfSample.IP | PerfSample.TID }, { pid: 0, cpu: -1 });
+  const ring = RingBuffer.map(ev, 8);
+  try {
+    const until = process.cpuUsage().user + 30_000;
+    while (process.cpuUsage().user < until);
+    ev.disable();
+    const before = ring.pending();
+    assert.ok(before > 0);
+
+    let thrownSize = 0;
+    assert.throws(
+      () =>
+        ring.drain((_b, _v, _o, _t, _m, size) => {
+          thrownSize = size;
+          throw new Error('visitor failed');
+        }),
+      /visitor failed/,
+    );
+    assert.equal(ring.pending(), before - thrownSize);
+
+    const sizes: number[] = [];
+    const visitSize = (_b: Uint8Array, _v: DataView, _o: number, _t: number, _m: number, size: number): void => void sizes.push(size);
+    assert.equal(ring.drain(visitSize, 1), 1);
+    assert.equal(ring.pending(), before - thrownSize - sizes[0]!);
+    const rest = ring.drain(visitSize);
+    assert.ok(rest >= 1);
+    assert.equal(ring.pending(), 0);
+    assert.equal(sizes.reduce((a, b) => a + b, thrownSize), before);
+  } finally {
+    ring.close();
+    ev.close();
+  }
+  assert.throws(() => ring.pending(), (e) => isPmcError(e, 'EBADF'));
+  assert.throws(() => ring.drain(() => undefined), (e) => isPmcError(e, 'EBADF'));
 });

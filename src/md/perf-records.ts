@@ -260,6 +260,7 @@ export function decodeSample(layout: SampleLayout, view: DataView, offset: numbe
   out.period = o >= 0 ? u64Number(view, offset + o) : 0;
   out.readOffset = layout.read >= 0 ? offset + layout.read : -1;
 
+  const end = offset + size;
   let at = offset + layout.fixedSize;
   if (layout.callchain >= 0) {
     // nr never exceeds the kernel's max stack (127 by default), so its low half is the count.
@@ -267,6 +268,7 @@ export function decodeSample(layout: SampleLayout, view: DataView, offset: numbe
     out.callchainOffset = at + 8;
     out.callchainLength = nr;
     at += 8 + nr * 8;
+    if (at > end) throw truncatedSample(layout, size, at - offset);
   } else {
     out.callchainOffset = -1;
     out.callchainLength = 0;
@@ -279,9 +281,11 @@ export function decodeSample(layout: SampleLayout, view: DataView, offset: numbe
     out.rawOffset = -1;
     out.rawSize = 0;
   }
-  if (at > offset + size) {
-    throw new PmcError('EIO', `sample record of ${size} bytes is shorter than its fields (${at - offset} bytes) for sample_type 0x${layout.sampleType.toString(16)}`);
-  }
+  if (at > end) throw truncatedSample(layout, size, at - offset);
+}
+
+function truncatedSample(layout: SampleLayout, size: number, needed: number): PmcError {
+  return new PmcError('EIO', `sample record of ${size} bytes is shorter than its fields (${needed} bytes) for sample_type 0x${layout.sampleType.toString(16)}`);
 }
 
 /** Result of copyCallchainFrames, reused by the caller. */
