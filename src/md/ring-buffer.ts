@@ -89,8 +89,8 @@ export class RingBuffer {
   /**
    * Hands every complete record to `visitor`, oldest first, then releases
    * their space to the kernel. `maxBytes` bounds the work of one call: it
-   * stops at the first record that starts past that many bytes, leaving the
-   * rest for the next drain.
+   * stops before the first record that starts maxBytes or more past where it
+   * began, leaving the rest for the next drain.
    * A record whose visitor throws counts as consumed, so one bad record
    * cannot wedge the ring. Returns the number of records visited.
    */
