@@ -99,6 +99,9 @@ export class PmcModule {
   private readonly rows: RowTable;
   private readonly owners = new Map<number, Owner>();
   private readonly processes = new Map<number, TargetProcess>();
+  /** While process PMCs run, exits are looked for at this interval (Linux has no exit hook for us). */
+  private reaper?: NodeJS.Timeout;
+  static readonly REAP_INTERVAL_MS = 100;
 
   constructor(options: ModuleOptions) {
     this.tunables = options.tunables;
@@ -521,7 +524,27 @@ export class PmcModule {
       }
       for (const hw of pmc.counterSets()) hw.start();
       pmc.state = PmcState.RUNNING;
+      if (!pmc.isSystem) this.startReaper();
     });
+  }
+
+  private startReaper(): void {
+    if (this.reaper) return;
+    this.reaper = setInterval(() => {
+      this.reapExitedTargets();
+      if (!this.anyRunningVirtualPmc()) this.stopReaper();
+    }, PmcModule.REAP_INTERVAL_MS);
+    this.reaper.unref();
+  }
+
+  private stopReaper(): void {
+    clearInterval(this.reaper);
+    this.reaper = undefined;
+  }
+
+  private anyRunningVirtualPmc(): boolean {
+    for (const o of this.owners.values()) for (const p of o.pmcs.values()) if (!p.isSystem && p.state === PmcState.RUNNING) return true;
+    return false;
   }
 
   pmcStop(caller: Caller, id: PmcId): void {
@@ -628,6 +651,7 @@ export class PmcModule {
   /** Release every owner: the module is unloaded. */
   shutdown(): void {
     for (const owner of [...this.owners.values()]) this.ownerExited(owner.caller);
+    this.stopReaper();
   }
 
   /** File descriptors held by all PMCs, for accounting. */

@@ -1,0 +1,274 @@
+// pmcstat(8)'s command line. Options are read in order, as pmcstat's getopt
+// loop reads them: -C, -E, -N, -U, -W and -d toggle, and -c and -n set,
+// what the PMC options after them get.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { onlineCpus } from '../lib/index.js';
+import { DEFAULT_SAMPLE_COUNT, PmcMode } from '../module/pmc-types.js';
+import { numberArg, UsageError } from './cli-error.js';
+
+export interface PmcArg {
+  spec: string;
+  mode: PmcMode;
+  /** System modes: the CPUs to allocate on (one PMC each). */
+  cpus: number[];
+  descendants: boolean;
+  cumulative: boolean;
+  logProcExit: boolean;
+  logProcCsw: boolean;
+  callchain: boolean;
+  userCallchain: boolean;
+  rate: bigint;
+  frequency: boolean;
+}
+
+export interface PmcstatArgs {
+  pmcs: PmcArg[];
+  /** -t: pids or process-name regular expressions. */
+  targets: string[];
+  command: string[];
+  output?: string;
+  logFile?: string;
+  analyze?: string;
+  interval?: number;
+  duration?: number;
+  callgraph?: string;
+  gprof: boolean;
+  gprofDir: string;
+  calltree?: string;
+  pcs?: string;
+  annotate?: string;
+  mapFile?: string;
+  depth: number;
+  folded?: string;
+  stats: boolean;
+  json: boolean;
+  quiet: boolean;
+  verbose: number;
+  kernelSymbols?: string;
+  threadFilter?: number;
+  cpuFilter?: number[];
+  help: boolean;
+}
+
+/** The getopt string of FreeBSD pmcstat; letters we do not implement are refused with a message. */
+const OPTIONS: ParseArgsConfig['options'] = {
+  C: { type: 'boolean', short: 'C', multiple: true },
+  D: { type: 'string', short: 'D' },
+  E: { type: 'boolean', short: 'E', multiple: true },
+  F: { type: 'string', short: 'F' },
+  G: { type: 'string', short: 'G' },
+  M: { type: 'string', short: 'M' },
+  N: { type: 'boolean', short: 'N', multiple: true },
+  O: { type: 'string', short: 'O' },
+  P: { type: 'string', short: 'P', multiple: true },
+  R: { type: 'string', short: 'R' },
+  S: { type: 'string', short: 'S', multiple: true },
+  T: { type: 'boolean', short: 'T' },
+  U: { type: 'boolean', short: 'U', multiple: true },
+  W: { type: 'boolean', short: 'W', multiple: true },
+  a: { type: 'string', short: 'a' },
+  c: { type: 'string', short: 'c', multiple: true },
+  d: { type: 'boolean', short: 'd', multiple: true },
+  g: { type: 'boolean', short: 'g' },
+  i: { type: 'string', short: 'i' },
+  k: { type: 'string', short: 'k' },
+  l: { type: 'string', short: 'l' },
+  m: { type: 'string', short: 'm' },
+  n: { type: 'string', short: 'n', multiple: true },
+  o: { type: 'string', short: 'o' },
+  p: { type: 'string', short: 'p', multiple: true },
+  q: { type: 'boolean', short: 'q' },
+  s: { type: 'string', short: 's', multiple: true },
+  t: { type: 'string', short: 't', multiple: true },
+  v: { type: 'boolean', short: 'v', multiple: true },
+  w: { type: 'string', short: 'w' },
+  z: { type: 'string', short: 'z' },
+  json: { type: 'boolean' },
+  folded: { type: 'string' },
+  stats: { type: 'boolean' },
+  freq: { type: 'string', multiple: true },
+  help: { type: 'boolean', short: 'h' },
+};
+
+/** Options followed by a value, for finding where the command starts (getopt stops at the first operand). */
+function takesValue(letter: string): boolean {
+  const o = Object.values(OPTIONS!).find((v) => v.short === letter);
+  return o?.type === 'string';
+}
+
+/** Splits argv into options and the command, as getopt does: at `--` or the first operand. */
+function splitCommand(argv: string[]): { options: string[]; command: string[] } {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return { options: argv.slice(0, i), command: argv.slice(i + 1) };
+    if (a.startsWith('--')) {
+      const name = a.slice(2).split('=')[0];
+      if (!a.includes('=') && OPTIONS![name]?.type === 'string') i++;
+      continue;
+    }
+    if (!a.startsWith('-') || a === '-') return { options: argv.slice(0, i), command: argv.slice(i) };
+    // A group like -dp: the value of the first letter that takes one is the rest, or the next word.
+    for (let j = 1; j < a.length; j++) {
+      if (takesValue(a[j])) {
+        if (j === a.length - 1) i++;
+        break;
+      }
+    }
+  }
+  return { options: argv, command: [] };
+}
+
+/** A CPU list: `*` (every online CPU) or comma-separated numbers and ranges (0,2-3). */
+export function parseCpuList(option: string, text: string): number[] {
+  if (text === '*') return onlineCpus();
+  const cpus = new Set<number>();
+  for (const part of text.split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new UsageError(`option ${option}: "${text}" is not a CPU list (expected "*" or numbers like 0,2-3)`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) throw new UsageError(`option ${option}: range "${part}" runs backwards`);
+    for (let c = lo; c <= hi; c++) cpus.add(c);
+  }
+  return [...cpus].sort((a, b) => a - b);
+}
+
+function parseRate(option: string, text: string): bigint {
+  if (!/^\d+$/.test(text.trim()) || BigInt(text.trim()) === 0n) throw new UsageError(`option ${option}: "${text}" is not a positive integer`);
+  return BigInt(text.trim());
+}
+
+export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
+  const { options, command } = splitCommand(argv);
+  let tokens: { kind: string; name?: string; rawName?: string; value?: string }[];
+  try {
+    tokens = parseArgs({ args: options, options: OPTIONS, strict: true, allowPositionals: false, tokens: true }).tokens as typeof tokens;
+  } catch (e) {
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional.*$/s, ''));
+  }
+  const out: PmcstatArgs = {
+    pmcs: [],
+    targets: [],
+    command,
+    gprof: false,
+    gprofDir: '.',
+    depth: 16,
+    stats: false,
+    json: false,
+    quiet: false,
+    verbose: 0,
+    help: false,
+  };
+  // The toggles and settings that apply to the PMC options that follow.
+  let cpus: number[] | undefined;
+  let descendants = false;
+  let cumulative = false;
+  let logProcExit = false;
+  let logProcCsw = false;
+  let callchain = true;
+  let userCallchain = false;
+  let rate = BigInt(DEFAULT_SAMPLE_COUNT);
+  let frequency = false;
+  let sawCpuOption = false;
+
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const v = t.value ?? '';
+    const opt = t.rawName ?? '';
+    switch (t.name) {
+      case 'C': cumulative = !cumulative; break;
+      case 'E': logProcExit = !logProcExit; break;
+      case 'N': callchain = !callchain; break;
+      case 'U': userCallchain = !userCallchain; break;
+      case 'W': logProcCsw = !logProcCsw; break;
+      case 'd': descendants = !descendants; break;
+      case 'c': cpus = parseCpuList(opt, v); sawCpuOption = true; break;
+      case 'n': rate = parseRate(opt, v); frequency = false; break;
+      case 'freq': rate = parseRate(opt, v); frequency = true; break;
+      case 'p': case 's': case 'P': case 'S': {
+        const mode = { p: PmcMode.TC, s: PmcMode.SC, P: PmcMode.TS, S: PmcMode.SS }[t.name as 'p' | 's' | 'P' | 'S'];
+        out.pmcs.push({ spec: v, mode, cpus: cpus ?? onlineCpus(), descendants, cumulative, logProcExit, logProcCsw, callchain, userCallchain, rate, frequency });
+        break;
+      }
+      case 't': out.targets.push(v); break;
+      case 'o': out.output = v; break;
+      case 'O': out.logFile = v; break;
+      case 'R': out.analyze = v; break;
+      case 'w': out.interval = numberArg(opt, v, { min: 0.001 }); break;
+      case 'l': out.duration = numberArg(opt, v, { min: 0.001 }); break;
+      case 'G': out.callgraph = v; break;
+      case 'g': out.gprof = true; break;
+      case 'D': out.gprofDir = v; break;
+      case 'F': out.calltree = v; break;
+      case 'm': out.pcs = v; break;
+      case 'a': out.annotate = v; break;
+      case 'M': out.mapFile = v; break;
+      case 'z': out.depth = numberArg(opt, v, { min: 1, integer: true }); break;
+      case 'k': out.kernelSymbols = v; break;
+      case 'i': out.threadFilter = numberArg(opt, v, { min: 0, integer: true }); break;
+      case 'q': out.quiet = true; break;
+      case 'v': out.verbose++; break;
+      case 'folded': out.folded = v; break;
+      case 'stats': out.stats = true; break;
+      case 'json': out.json = true; break;
+      case 'help': out.help = true; break;
+      case 'T': throw new UsageError('option -T (top mode) is not supported; use -R with -G or --folded');
+      default: throw new UsageError(`option ${opt} is not supported`);
+    }
+  }
+  if (out.analyze !== undefined && sawCpuOption) out.cpuFilter = cpus;
+  validate(out);
+  return out;
+}
+
+/** The combinations pmcstat.c refuses, with its messages. */
+function validate(a: PmcstatArgs): void {
+  if (a.help) return;
+  const hasProcess = a.pmcs.some((p) => p.mode === PmcMode.TC || p.mode === PmcMode.TS);
+  const hasSampling = a.pmcs.some((p) => p.mode === PmcMode.TS || p.mode === PmcMode.SS);
+  const hasCounting = a.pmcs.some((p) => p.mode === PmcMode.TC || p.mode === PmcMode.SC);
+  if (a.logFile !== undefined && a.analyze !== undefined) throw new UsageError('options -O and -R are mutually exclusive.');
+  if (a.analyze !== undefined) {
+    if (a.pmcs.length > 0 || a.command.length > 0 || a.targets.length > 0) {
+      throw new UsageError('option -R cannot be combined with PMC specifications, -t or a command line.');
+    }
+    return;
+  }
+  if (a.pmcs.length === 0) throw new UsageError('at least one of -p, -s, -P or -S is required (or -R to analyze a log).');
+  if (hasProcess && a.command.length === 0 && a.targets.length === 0) {
+    throw new UsageError('options -P and -p require a target process or a command line.');
+  }
+  if (!hasProcess && a.targets.length > 0) throw new UsageError('option -t requires a process-mode PMC (-p or -P).');
+  if (hasCounting && hasSampling && a.logFile === undefined) {
+    throw new UsageError('option -O is required if counting and sampling PMCs are specified together.');
+  }
+  if (a.pmcs.some((p) => p.logProcExit || p.logProcCsw) && a.logFile === undefined) {
+    throw new UsageError('options -E and -W need a log file (-O).');
+  }
+  for (const p of a.pmcs) if ((p.mode === PmcMode.SC || p.mode === PmcMode.SS) && p.cpus.length === 0) throw new UsageError(`no CPUs for "${p.spec}"`);
+}
+
+export const PMCSTAT_USAGE = `usage: pmcstat [options] [--] [command [args]]
+ PMCs (each may repeat; toggles apply to the PMC options after them):
+  -p spec      process-mode counting PMC        -s spec   system-mode counting PMC (per CPU)
+  -P spec      process-mode sampling PMC        -S spec   system-mode sampling PMC (per CPU)
+  -c cpus      CPUs for following system PMCs ("*" or 0,2-3)
+  -d           toggle counting/sampling of descendants of the target
+  -C           toggle cumulative counts         -n rate   events per sample (default 65536)
+  --freq hz    sample at a frequency instead    -N        toggle call chains (default on)
+  -U           toggle user call chains in kernel samples
+  -E           toggle per-process counts at exit (needs -O)
+  -W           toggle per-context-switch counts (needs -O)
+ Targets and timing:
+  -t pid|re    attach to a process id or to processes whose name matches the regex
+  -w secs      print counts every secs seconds  -l secs   stop after secs seconds
+ Output:
+  -o file      counting output (default stderr) --json    counts as one JSON object on stdout
+  -O file      write the sampling log           -z depth  call graph depth (default 16)
+ Analysis of a log (-R file):
+  -G file      call graph text                  --folded file  folded stacks for flame graphs
+  -F file      KCachegrind calltree             -g [-D dir]    gprof gmon files per executable
+  -m file      sampled PCs                      -a file   PCs with call chains
+  --stats      record counts, samples, dropped and lost (--json for JSON)
+ event spec: name[,usr|,os], e.g. task-clock  page-faults,usr  sched:sched_switch  msr/tsc/
+`;
