@@ -1,0 +1,174 @@
+// Per-process address spaces rebuilt from the log's MAP_IN / MAP_OUT /
+// PROCEXEC / PROCFORK records, as pmcstat keeps its process table.
+import { basename } from 'node:path';
+import { LogType, type LogRecord } from '../log/records.js';
+import { addressFromBigInt, BAD_ADDRESS } from './address.js';
+import { Image, ImageLoader, KERNEL_IMAGE_NAME } from './image.js';
+
+/** One image mapped at one place: runtime [low, high), link address = runtime - bias. */
+export interface Mapping {
+  readonly low: number;
+  readonly high: number;
+  readonly bias: number;
+  /** Runtime address of the image's file offset 0 (the MAP_IN start). */
+  readonly start: number;
+  readonly image: Image;
+}
+
+// A mapping whose file could not be read has no known extent: it is taken to
+// run to the next mapping, but no further than this.
+const UNKNOWN_EXTENT = 0x1000_0000;
+
+export class AddressSpace {
+  private maps: Mapping[] = [];
+
+  get mappings(): readonly Mapping[] {
+    return this.maps;
+  }
+
+  clone(): AddressSpace {
+    const copy = new AddressSpace();
+    copy.maps = this.maps.slice();
+    return copy;
+  }
+
+  clear(): void {
+    this.maps = [];
+  }
+
+  /** Maps an image, replacing whatever was mapped over the same range (as mmap does). */
+  add(image: Image, start: number, extent?: { low: number; high: number; bias: number }): void {
+    let m: Mapping;
+    if (extent) m = { ...extent, start, image };
+    else {
+      const next = this.maps.find((x) => x.low > start);
+      // Link-time addresses of an unreadable image are its offsets.
+      m = { low: start, high: Math.min(start + UNKNOWN_EXTENT, next?.low ?? Infinity), bias: start, start, image };
+    }
+    this.remove(m.low, m.high);
+    const i = this.upperBound(m.low);
+    this.maps.splice(i, 0, m);
+  }
+
+  /** Unmaps [low, high), trimming or splitting mappings that straddle it. */
+  remove(low: number, high: number): void {
+    if (high <= low) return;
+    const kept: Mapping[] = [];
+    for (const m of this.maps) {
+      if (m.high <= low || m.low >= high) {
+        kept.push(m);
+        continue;
+      }
+      if (m.low < low) kept.push({ ...m, high: low });
+      if (m.high > high) kept.push({ ...m, low: high });
+    }
+    this.maps = kept;
+  }
+
+  /** The mapping that holds `addr`, if any. */
+  find(addr: number): Mapping | undefined {
+    const maps = this.maps;
+    let lo = 0;
+    let hi = maps.length - 1;
+    if (hi < 0 || addr < maps[0].low) return undefined;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (maps[mid].low <= addr) lo = mid;
+      else hi = mid - 1;
+    }
+    return addr < maps[lo].high ? maps[lo] : undefined;
+  }
+
+  private upperBound(low: number): number {
+    let i = 0;
+    while (i < this.maps.length && this.maps[i].low <= low) i++;
+    return i;
+  }
+}
+
+export interface ProcessInfo {
+  readonly pid: number;
+  /** basename of the latest exec'd path (or the attach / create name). */
+  name?: string;
+  space: AddressSpace;
+  /** The process this one was forked from: its JIT map stands in when this one has none. */
+  parent?: number;
+}
+
+/** pid of the kernel's own "process" in MAP_IN / MAP_OUT records. */
+export const KERNEL_PID = -1;
+
+export class ProcessTable {
+  private readonly procs = new Map<number, ProcessInfo>();
+  readonly kernel = new AddressSpace();
+
+  constructor(private readonly loader: ImageLoader) {}
+
+  get(pid: number): ProcessInfo {
+    let p = this.procs.get(pid);
+    if (!p) {
+      p = { pid, space: new AddressSpace() };
+      this.procs.set(pid, p);
+    }
+    return p;
+  }
+
+  /** Applies a record that changes a process or a mapping; returns false for other records. */
+  apply(r: LogRecord): boolean {
+    switch (r.type) {
+      case LogType.MAP_IN:
+        this.mapIn(r.pid, r.start, r.pathname);
+        return true;
+      case LogType.MAP_OUT: {
+        const lo = addressFromBigInt(r.start);
+        const hi = addressFromBigInt(r.end);
+        if (lo !== BAD_ADDRESS && hi !== BAD_ADDRESS) (r.pid === KERNEL_PID ? this.kernel : this.get(r.pid).space).remove(lo, hi);
+        return true;
+      }
+      case LogType.PROCEXEC: {
+        const p = this.get(r.pid);
+        p.space = new AddressSpace();
+        p.name = basename(r.pathname);
+        return true;
+      }
+      case LogType.PROCFORK: {
+        const parent = this.get(r.oldpid);
+        // A reused pid starts afresh: the child replaces any old process of that number.
+        this.procs.set(r.newpid, { pid: r.newpid, name: parent.name, space: parent.space.clone(), parent: r.oldpid });
+        return true;
+      }
+      case LogType.PMCATTACH:
+        if (r.pathname) this.get(r.pid).name = basename(r.pathname);
+        return true;
+      case LogType.PROC_CREATE: {
+        const p = this.get(r.pid);
+        if (p.name === undefined && r.pcomm) p.name = r.pcomm;
+        return true;
+      }
+      default:
+        // PROCEXIT / SYSEXIT: the mappings stay, for samples still to be read.
+        return false;
+    }
+  }
+
+  private mapIn(pid: number, startBig: bigint, pathname: string): void {
+    const start = addressFromBigInt(startBig);
+    if (start === BAD_ADDRESS) return;
+    if (pid === KERNEL_PID) {
+      const image = this.loader.kernelImage(pathname || KERNEL_IMAGE_NAME);
+      this.kernel.add(image, start);
+      return;
+    }
+    // Anonymous executable memory is JIT code: perf-PID.map covers it.
+    if (pathname === '' || pathname.startsWith('//anon') || pathname.startsWith('[anon')) return;
+    const image = this.loader.user(pathname);
+    const space = this.get(pid).space;
+    const elf = image.elf;
+    if (!elf || elf.textEnd <= elf.textStart) {
+      space.add(image, start);
+      return;
+    }
+    const bias = start - elf.linkBase;
+    space.add(image, start, { low: bias + elf.textStart, high: bias + elf.textEnd, bias });
+  }
+}

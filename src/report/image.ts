@@ -1,0 +1,134 @@
+// An image is one symbolizable object (an ELF file, the vdso, the kernel, a
+// process's JIT map), shared by every process that maps it. The loader finds
+// and parses each once, and records what it could not read instead of failing.
+import { basename } from 'node:path';
+import { readElfFile, parseElfBuffer, type ElfImage } from './elf.js';
+import { readKallsyms, type KernelSymbols } from './kallsyms.js';
+import { readPerfMap } from './perf-map.js';
+import { SymbolTable } from './symbol-table.js';
+import { readOwnVdso } from './vdso.js';
+
+export type ImageKind = 'elf' | 'kernel' | 'jit' | 'missing';
+
+export const KERNEL_IMAGE_NAME = '[kernel.kallsyms]';
+export const VDSO_IMAGE_NAME = '[vdso]';
+
+export class Image {
+  /** Frame id of each symbol, filled in by the symbolizer (-1 = not yet). */
+  readonly frameOfSymbol: Int32Array;
+  /** Frame ids of addresses with no symbol, by link-time address. */
+  readonly frameOfUnknown = new Map<number, number>();
+  /** Frame id by link-time address of a sampled PC: the symbolizer's fast path. */
+  readonly frameOfPc = new Map<number, number>();
+  /** The same for return addresses (looked up at address - 1, printed as themselves). */
+  readonly frameOfReturn = new Map<number, number>();
+
+  constructor(
+    /** The pathname the log gave (what the outputs print). */
+    readonly path: string,
+    readonly kind: ImageKind,
+    readonly symbols: SymbolTable,
+    /** Parsed ELF data, for ELF images (file or vdso). */
+    readonly elf?: ElfImage,
+  ) {
+    this.frameOfSymbol = new Int32Array(symbols.length).fill(-1);
+  }
+
+  get basename(): string {
+    return basename(this.path);
+  }
+}
+
+export interface ImageLoaderOptions {
+  /** Prefix for executable paths (pmcstat -r), default '/'. */
+  root?: string;
+  /** Kernel symbols file, default /proc/kallsyms. */
+  kallsyms?: string;
+  /** Directory holding perf-PID.map files, default /tmp. */
+  perfMapDir?: string;
+}
+
+export class ImageLoader {
+  private readonly images = new Map<string, Image>();
+  private readonly jitImages = new Map<number, Image | null>();
+  private kernel?: KernelSymbols | null;
+  /** Files that could not be read, with the reason. */
+  readonly problems = new Map<string, string>();
+
+  constructor(private readonly options: ImageLoaderOptions = {}) {}
+
+  /** The image for a user-space MAP_IN pathname. */
+  user(pathname: string): Image {
+    let image = this.images.get(pathname);
+    if (!image) {
+      image = pathname === VDSO_IMAGE_NAME ? this.loadVdso() : this.loadFile(pathname);
+      this.images.set(pathname, image);
+    }
+    return image;
+  }
+
+  /** The image for a kernel mapping (the kernel or a module): symbols come from kallsyms. */
+  kernelImage(pathname = KERNEL_IMAGE_NAME): Image {
+    const key = `kernel:${pathname}`;
+    let image = this.images.get(key);
+    if (!image) {
+      const ks = this.kernelSymbols();
+      image = new Image(pathname, ks ? 'kernel' : 'missing', ks?.symbols ?? SymbolTable.EMPTY);
+      this.images.set(key, image);
+    }
+    return image;
+  }
+
+  kernelSymbols(): KernelSymbols | undefined {
+    if (this.kernel === undefined) {
+      const path = this.options.kallsyms ?? '/proc/kallsyms';
+      try {
+        this.kernel = readKallsyms(path);
+        if (this.kernel.hidden) {
+          this.problems.set(path, 'kernel addresses are hidden (kptr_restrict): run as root or use a saved copy');
+          this.kernel = null;
+        }
+      } catch (e) {
+        this.problems.set(path, (e as Error).message);
+        this.kernel = null;
+      }
+    }
+    return this.kernel ?? undefined;
+  }
+
+  /** The JIT map of a process, read once; undefined when it has none. */
+  jit(pid: number): Image | undefined {
+    let image = this.jitImages.get(pid);
+    if (image === undefined) {
+      const path = `${this.options.perfMapDir ?? '/tmp'}/perf-${pid}.map`;
+      const map = readPerfMap(path);
+      image = map ? new Image(path, 'jit', map.symbols) : null;
+      if (map && map.badLines > 0) this.problems.set(path, `${map.badLines} lines are not "START SIZE name"`);
+      this.jitImages.set(pid, image);
+    }
+    return image ?? undefined;
+  }
+
+  private loadFile(pathname: string): Image {
+    const clean = pathname.replace(/ \(deleted\)$/, '');
+    const root = this.options.root ?? '/';
+    const file = root === '/' || !clean.startsWith('/') ? clean : root.replace(/\/+$/, '') + clean;
+    try {
+      const elf = readElfFile(file);
+      return new Image(pathname, 'elf', elf.symbols, elf);
+    } catch (e) {
+      this.problems.set(file, (e as Error).message);
+      return new Image(pathname, 'missing', SymbolTable.EMPTY);
+    }
+  }
+
+  private loadVdso(): Image {
+    try {
+      const elf = parseElfBuffer(readOwnVdso(), VDSO_IMAGE_NAME);
+      return new Image(VDSO_IMAGE_NAME, 'elf', elf.symbols, elf);
+    } catch (e) {
+      this.problems.set(VDSO_IMAGE_NAME, (e as Error).message);
+      return new Image(VDSO_IMAGE_NAME, 'missing', SymbolTable.EMPTY);
+    }
+  }
+}

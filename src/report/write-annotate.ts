@@ -1,0 +1,20 @@
+// pmcstat -a: every sample's call chain, one `PC FUNCTION IMAGE` line per
+// frame (`PC <unknown> IMAGE` without a symbol, `PC <unknown> ??` outside any
+// image), then `--`. pmcstat prints file:line there; this has no line
+// information, so it names the image.
+import { formatPointer } from './address.js';
+import type { AnalysisResult } from './analyze.js';
+import { FrameKind } from './frames.js';
+import { keptSamples } from './write-pcs.js';
+
+export function* formatAnnotate(result: AnalysisResult): Generator<string> {
+  for (const s of keptSamples(result, '-a (annotate)')) {
+    let text = '';
+    for (let i = 0; i < s.pcs.length; i++) {
+      const f = result.frames.get(s.frames[i]);
+      const name = f.kind === FrameKind.Symbol ? f.name : '<unknown>';
+      text += `${formatPointer(s.pcs[i])} ${name} ${f.image?.path ?? '??'}\n`;
+    }
+    yield text + '--\n';
+  }
+}

@@ -1,0 +1,24 @@
+// --stats: what the log held and how much of it resolved, as text (in the
+// manner of pmcstat's "CONVERSION STATISTICS") or as JSON.
+import type { AnalysisResult } from './analyze.js';
+
+export function* formatStats(result: AnalysisResult): Generator<string> {
+  const s = result.stats;
+  const row = (key: string, value: number | string): string => ` ${key.padEnd(28)} ${value}\n`;
+  yield 'CONVERSION STATISTICS:\n';
+  for (const [type, n] of Object.entries(s.records)) yield row(`#records/${type}`, n);
+  yield row('#samples/total', s.samples);
+  yield row('#samples/dropped', s.dropped);
+  yield row('#samples/lost', s.lost);
+  yield row('#samples/unresolved', s.unresolved);
+  yield row('#samples/unknown-object', s.unknownObject);
+  yield row('#samples/unknown-function', s.unknownFunction);
+  yield row('#callchain/empty', s.emptyCallchains);
+  yield row('#callchain/caller-frames', s.callerFrames);
+  for (const p of s.pmcs) yield row(`#pmc/${p.name}`, p.samples);
+  for (const p of s.problems) yield ` #unreadable ${p.path}: ${p.reason}\n`;
+}
+
+export function* formatStatsJson(result: AnalysisResult): Generator<string> {
+  yield JSON.stringify(result.stats, null, 2) + '\n';
+}
