@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseCpuList } from '../src/md/cpus.js';
 import { eventNameOf, normalizeEventName, resolveEvent, type EventClassInfo, type EventDef } from '../src/md/event-catalog.js';
-import { emptyConfig, packField, parseFormat, parseTerms, unpackField, type FormatField, type Term } from '../src/md/pmu-format.js';
+import { emptyConfig, encodeTerms, packField, parseFormat, parseTerms, unpackField, type FormatField, type Term } from '../src/md/pmu-format.js';
 import { isPmcError } from '../src/pmc-error.js';
 
 function throwsPmc(fn: () => unknown, code: string, ...fragments: string[]): void {
@@ -132,6 +132,17 @@ test('term specs over a fake PMU: fields, flags, aliases, placeholders, whole wo
   throwsPmc(() => resolveEvent(classes, 'fake_uncore/cmask=1/'), 'EINVAL', '"cmask"', 'event, umask, edge, ldlat, chan');
   throwsPmc(() => resolveEvent(classes, 'other_pmu/event=1/'), 'ENOENT', 'other_pmu', 'fake_uncore');
   throwsPmc(() => resolveEvent([{ ...pmu, available: false, unavailableReason: 'gone fishing' }], 'fake_uncore/event=1/'), 'ENOENT', 'gone fishing');
+});
+
+test('alias texts may hold placeholders; user terms may not', () => {
+  const pmu = fakePmu();
+  const sysfs = encodeTerms(pmu, parseTerms('event=0x4,umask=0x3,chan=?', 'a'), 'events/reads', true);
+  assert.equal(sysfs.words.config, 0x304n);
+  assert.deepEqual([...sysfs.pending], ['chan']);
+  throwsPmc(() => encodeTerms(pmu, parseTerms('chan=?', 'u'), 'spec'), 'EINVAL', '"chan"');
+  // A user's bare alias expands in place; its placeholder is then owed by the user.
+  const user = encodeTerms(pmu, parseTerms('reads', 'u'), 'spec');
+  assert.deepEqual([...user.pending], ['chan']);
 });
 
 test('exact names beat loose ones; an available class beats an unavailable one', () => {

@@ -170,6 +170,7 @@ test('tracepoints resolve to their tracefs id, loosely and with the class prefix
   assert.equal(c, tp);
   assert.equal(event.code, id);
   assert.deepEqual(event.perf, { type: 2, config: BigInt(id) });
+  assert.deepEqual({ ...event }, { name: 'sched:sched_switch', code: id, perf: { type: 2, config: BigInt(id) } }, 'a copy keeps code and perf');
   for (const spelling of ['SCHED:SCHED-SWITCH', 'sched:sched.switch', 'TRACEPOINT-sched:sched_switch']) {
     assert.equal(resolveEvent(classes, spelling).event, event, spelling);
   }

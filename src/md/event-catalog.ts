@@ -14,11 +14,10 @@ import { encodeAttr, PerfType } from './perf-attr.js';
 import {
   CONFIG_WORDS,
   emptyConfig,
-  packField,
+  encodeTerms,
   parseFormat,
   parseTerms,
   unpackField,
-  type ConfigWord,
   type ConfigWords,
   type FormatField,
   type Term,
@@ -304,29 +303,6 @@ function probedClass(family: EventFamily, type: number, table: readonly GenericE
 // ---------------------------------------------------------------------------
 // TRACEPOINT: lazily, from tracefs
 
-/** A tracepoint whose id is read when first asked for: listing thousands must not read thousands of files. */
-class TracepointEvent implements EventDef {
-  constructor(
-    readonly name: string,
-    private readonly root: string,
-    public knownId?: number,
-  ) {}
-
-  get code(): number {
-    if (this.knownId === undefined) {
-      const colon = this.name.indexOf(':');
-      const id = tracepointId(this.root, this.name.slice(0, colon), this.name.slice(colon + 1));
-      if (id === undefined) throw new PmcError('ENOENT', `tracepoint ${this.name} has no id under ${this.root}/events`);
-      this.knownId = id;
-    }
-    return this.knownId;
-  }
-
-  get perf(): PerfConfig {
-    return { type: PerfType.TRACEPOINT, config: BigInt(this.code) };
-  }
-}
-
 class TracepointClass implements EventClassInfo {
   readonly family = 'TRACEPOINT';
   readonly name = 'TRACEPOINT';
@@ -336,7 +312,8 @@ class TracepointClass implements EventClassInfo {
   readonly canSample: boolean;
   private readonly root?: string;
   /** Every def handed out, by name, so a tracepoint is one object (and one code) per run. */
-  private readonly known = new Map<string, TracepointEvent>();
+  private readonly known = new Map<string, EventDef>();
+  private readonly ids = new Map<string, number>();
   private listed?: EventDef[];
 
   constructor() {
@@ -362,12 +339,33 @@ class TracepointClass implements EventClassInfo {
     this.canSample = this.available;
   }
 
-  private def(name: string, id?: number): TracepointEvent {
+  /** The tracepoint's id, read once per run. */
+  private idOf(name: string): number {
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      const colon = name.indexOf(':');
+      id = tracepointId(this.root!, name.slice(0, colon), name.slice(colon + 1));
+      if (id === undefined) throw new PmcError('ENOENT', `tracepoint ${name} has no id under ${this.root}/events`);
+      this.ids.set(name, id);
+    }
+    return id;
+  }
+
+  /**
+   * A def whose code and perf read the id when first asked for: listing
+   * thousands of tracepoints must not read thousands of files. They are own
+   * enumerable getters, so spreading or serializing a def still carries them.
+   */
+  private def(name: string): EventDef {
     let d = this.known.get(name);
     if (!d) {
-      d = new TracepointEvent(name, this.root!, id);
+      const code = (): number => this.idOf(name);
+      d = Object.defineProperties({ name } as EventDef, {
+        code: { enumerable: true, get: code },
+        perf: { enumerable: true, get: (): PerfConfig => ({ type: PerfType.TRACEPOINT, config: BigInt(code()) }) },
+      });
       this.known.set(name, d);
-    } else if (id !== undefined) d.knownId ??= id;
+    }
     return d;
   }
 
@@ -401,15 +399,19 @@ class TracepointClass implements EventClassInfo {
       subsystem = s;
       event = e;
     }
-    const id = tracepointId(this.root, subsystem, event);
-    return id === undefined ? undefined : this.def(`${subsystem}:${event}`, id);
+    const full = `${subsystem}:${event}`;
+    if (!this.ids.has(full)) {
+      const id = tracepointId(this.root, subsystem, event);
+      if (id === undefined) return undefined;
+      this.ids.set(full, id);
+    }
+    return this.def(full);
   }
 
   /** The tracepoint with this id: those already resolved first, then the whole list. */
   nameOfId(id: number): string | undefined {
-    const hasId = (d: TracepointEvent): boolean => d.knownId === id;
-    for (const d of this.known.values()) if (hasId(d)) return d.name;
-    for (const d of this.events() as TracepointEvent[]) {
+    for (const [name, known] of this.ids) if (known === id) return name;
+    for (const d of this.events()) {
       try {
         if (d.code === id) return d.name;
       } catch {
@@ -464,7 +466,6 @@ class PmuClass implements EventClassInfo {
   private readonly aliasNames: string[];
   private readonly sideFiles: Set<string>;
   private formatList?: FormatField[];
-  private formatMap?: Map<string, FormatField>;
   private readonly termCache = new Map<string, Term[]>();
   private list?: EventDef[];
   private index?: EventIndex;
@@ -506,7 +507,8 @@ class PmuClass implements EventClassInfo {
     try {
       const alias = this.aliasNames.find((a) => !this.aliasTerms(a)!.some((t) => t.value === '?'));
       if (alias !== undefined) {
-        perf = this.events().find((d) => d.name === alias)!.perf;
+        // Encode just this alias: events() would read every alias file at startup.
+        perf = perfFromWords(this.perfType, encodeTerms(this, this.aliasTerms(alias)!, `${this.dir}/events/${alias}`, true).words);
         what = `${this.name}/${alias}/`;
       } else {
         perf = { type: this.perfType, config: 0n };
@@ -520,6 +522,7 @@ class PmuClass implements EventClassInfo {
       ['all modes', { perf, userOnly: false }],
     ];
     const cpu = this.cpumask?.[0];
+    // Per-CPU (uncore) counters see every task's work at once and cannot tell modes apart.
     if (cpu !== undefined) attempts.push([`cpu ${cpu}, all tasks`, { perf, userOnly: false, pid: -1, cpu }]);
     const failures: string[] = [];
     let denied = false;
@@ -539,14 +542,8 @@ class PmuClass implements EventClassInfo {
         const path = `${this.dir}/format/${f}`;
         return parseFormat(f, readText(path) ?? '', path);
       });
-      this.formatMap = new Map(this.formatList.map((f) => [f.name, f]));
     }
     return this.formatList;
-  }
-
-  format(name: string): FormatField | undefined {
-    this.formats();
-    return this.formatMap!.get(name);
   }
 
   aliasTerms(alias: string): Term[] | undefined {
@@ -564,7 +561,7 @@ class PmuClass implements EventClassInfo {
     if (!this.list) {
       this.list = this.aliasNames.map((alias, code) => {
         const where = `${this.dir}/events/${alias}`;
-        const { words, pending } = encodeTerms(this, this.aliasTerms(alias)!, where);
+        const { words, pending } = encodeTerms(this, this.aliasTerms(alias)!, where, true);
         const def: EventDef = { name: alias, code, perf: perfFromWords(this.perfType, words) };
         const notes: string[] = [];
         if (pending.size > 0) notes.push(`needs ${[...pending].map((t) => `${t}=<value>`).join(',')}`);
@@ -590,61 +587,6 @@ function perfFromWords(type: number, w: ConfigWords): PerfConfig {
   if (w.config1 !== 0n) perf.config1 = w.config1;
   if (w.config2 !== 0n) perf.config2 = w.config2;
   return perf;
-}
-
-interface TermVocabulary {
-  readonly name: string;
-  formats?(): FormatField[];
-  aliasTerms?(alias: string): Term[] | undefined;
-}
-
-const U64_MAX = (1n << 64n) - 1n;
-
-/**
- * Packs a term list into config words. A term is a format field (bare = 1),
- * config/config1/config2 (the whole word), or a bare event alias of the PMU,
- * which expands in place. Returns the placeholder terms (`?`) still unset.
- */
-function encodeTerms(
-  pmu: TermVocabulary,
-  terms: readonly Term[],
-  where: string,
-  words: ConfigWords = emptyConfig(),
-  pending = new Set<string>(),
-  inAlias = false,
-): { words: ConfigWords; pending: Set<string> } {
-  const formats = new Map((pmu.formats?.() ?? []).map((f) => [f.name, f]));
-  for (const t of terms) {
-    if (t.value === '?' && !inAlias) {
-      throw new PmcError('EINVAL', `${where}: term "${t.name}" needs a number, not "?"`);
-    }
-    if ((CONFIG_WORDS as readonly string[]).includes(t.name)) {
-      if (typeof t.value !== 'bigint') throw new PmcError('EINVAL', `${where}: term "${t.name}" needs a value (${t.name}=N)`);
-      if (t.value > U64_MAX) throw new PmcError('EINVAL', `${where}: value of term "${t.name}" does not fit 64 bits`);
-      words[t.name as ConfigWord] = t.value;
-      continue;
-    }
-    const field = formats.get(t.name);
-    if (field) {
-      if (t.value === '?') pending.add(t.name);
-      else {
-        packField(words, field, t.value ?? 1n, where);
-        pending.delete(t.name);
-      }
-      continue;
-    }
-    const aliasTerms = t.value === undefined && !inAlias ? pmu.aliasTerms?.(t.name) : undefined;
-    if (aliasTerms) {
-      encodeTerms(pmu, aliasTerms, `${where} (event ${t.name})`, words, pending, true);
-      continue;
-    }
-    const known = [...formats.keys(), ...CONFIG_WORDS];
-    throw new PmcError(
-      'EINVAL',
-      `${where}: "${t.name}" is neither a format term nor an event of PMU ${pmu.name} (terms: ${known.join(', ')})`,
-    );
-  }
-  return { words, pending };
 }
 
 function pmuClasses(): EventClassInfo[] {
@@ -694,29 +636,25 @@ export function resolveEvent(classes: EventClassInfo[], name: string): ResolvedE
   if (spec === '') throw new PmcError('EINVAL', 'empty event name');
   if (spec.includes('/')) return resolvePmuSpec(classes, spec);
 
+  // Classes are in preference order: the first usable match wins; a match in an
+  // unusable class is kept only to say why when nothing usable matches.
   let unavailable: ResolvedEvent | undefined;
-  const accept = (found: ResolvedEvent[]): ResolvedEvent | undefined => {
-    const usable = found.find((f) => f.cls.available);
-    unavailable ??= found[0];
-    return usable;
-  };
-  for (const loose of [false, true]) {
-    const found: ResolvedEvent[] = [];
+  const search = (lookup: (cls: EventClassInfo) => EventDef | undefined): ResolvedEvent | undefined => {
     for (const cls of classes) {
-      const event = findIn(cls, spec, loose);
-      if (event) found.push({ cls, event });
+      const event = lookup(cls);
+      if (!event) continue;
+      if (cls.available) return { cls, event };
+      unavailable ??= { cls, event };
     }
-    const hit = accept(found);
-    if (hit) return hit;
-  }
-  const prefixed: ResolvedEvent[] = [];
-  for (const cls of classes) {
-    const rest = stripClassPrefix(spec, cls.name);
-    if (rest === undefined) continue;
-    const event = findIn(cls, rest, false) ?? findIn(cls, rest, true);
-    if (event) prefixed.push({ cls, event });
-  }
-  const hit = accept(prefixed);
+    return undefined;
+  };
+  const hit =
+    search((cls) => findIn(cls, spec, false)) ??
+    search((cls) => findIn(cls, spec, true)) ??
+    search((cls) => {
+      const rest = stripClassPrefix(spec, cls.name);
+      return rest === undefined ? undefined : (findIn(cls, rest, false) ?? findIn(cls, rest, true));
+    });
   if (hit) return hit;
 
   if (unavailable) throw notAvailable(unavailable.cls, `event "${spec}"`);
@@ -828,7 +766,8 @@ function closeMatches(spec: string, classes: EventClassInfo[]): string[] {
   const scored: [number, string][] = [];
   for (const cls of classes) {
     for (const def of cls.events()) {
-      let best = Infinity;
+      // Suggest the spelling that came nearest (cycles for "cycels", not cpu-cycles).
+      let best: [number, string] = [Infinity, def.name];
       for (const n of namesOf(def)) {
         const k = normalizeEventName(n);
         // A tracepoint also counts as near when only its event part is.
@@ -838,9 +777,9 @@ function closeMatches(spec: string, classes: EventClassInfo[]): string[] {
           colon >= 0 && !target.includes(':') ? editDistance(target, k.slice(colon + 1), limit) : Infinity,
           target.length >= 4 && k.includes(target) ? 1 : Infinity,
         );
-        best = Math.min(best, d);
+        if (d < best[0]) best = [d, n];
       }
-      if (best <= limit) scored.push([best, def.name]);
+      if (best[0] <= limit) scored.push(best);
     }
   }
   scored.sort((a, b) => a[0] - b[0] || a[1].localeCompare(b[1]));

@@ -122,3 +122,61 @@ function rangesText(bits: readonly number[]): string {
   }
   return parts.join(',');
 }
+
+/** What a term list is read against: a PMU's format fields and event aliases. */
+export interface TermVocabulary {
+  readonly name: string;
+  formats?(): FormatField[];
+  aliasTerms?(alias: string): Term[] | undefined;
+}
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * Packs a term list into config words. A term is a format field (bare = 1),
+ * config/config1/config2 (the whole word), or a bare event alias of the PMU,
+ * which expands in place. `sysfsText` marks an events/* file's own terms: they
+ * may hold `?` placeholders and never name other aliases. Returns the
+ * placeholder terms still unset.
+ */
+export function encodeTerms(
+  pmu: TermVocabulary,
+  terms: readonly Term[],
+  where: string,
+  sysfsText = false,
+  words: ConfigWords = emptyConfig(),
+  pending = new Set<string>(),
+): { words: ConfigWords; pending: Set<string> } {
+  const formats = new Map((pmu.formats?.() ?? []).map((f) => [f.name, f]));
+  for (const t of terms) {
+    if (t.value === '?' && !sysfsText) {
+      throw new PmcError('EINVAL', `${where}: term "${t.name}" needs a number, not "?"`);
+    }
+    if ((CONFIG_WORDS as readonly string[]).includes(t.name)) {
+      if (typeof t.value !== 'bigint') throw new PmcError('EINVAL', `${where}: term "${t.name}" needs a value (${t.name}=N)`);
+      if (t.value > U64_MAX) throw new PmcError('EINVAL', `${where}: value of term "${t.name}" does not fit 64 bits`);
+      words[t.name as ConfigWord] = t.value;
+      continue;
+    }
+    const field = formats.get(t.name);
+    if (field) {
+      if (t.value === '?') pending.add(t.name);
+      else {
+        packField(words, field, t.value ?? 1n, where);
+        pending.delete(t.name);
+      }
+      continue;
+    }
+    const aliasTerms = t.value === undefined && !sysfsText ? pmu.aliasTerms?.(t.name) : undefined;
+    if (aliasTerms) {
+      encodeTerms(pmu, aliasTerms, `${where} (event ${t.name})`, true, words, pending);
+      continue;
+    }
+    const known = [...formats.keys(), ...CONFIG_WORDS];
+    throw new PmcError(
+      'EINVAL',
+      `${where}: "${t.name}" is neither a format term nor an event of PMU ${pmu.name} (terms: ${known.join(', ')})`,
+    );
+  }
+  return { words, pending };
+}
