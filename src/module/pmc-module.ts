@@ -24,6 +24,7 @@ import {
   PmcState,
   RowDisposition,
 } from './pmc-types.js';
+import { readAdminState, writeAdminState } from './admin-state.js';
 import { RowTable } from './row-table.js';
 import { TargetProcess } from './target-process.js';
 import { type Tunables } from './tunables.js';
@@ -86,6 +87,8 @@ export interface ModuleOptions {
   /** CPUs that exist (pmc_cpu_max) and those that are online (pmc_cpu_is_active). */
   ncpu: number;
   activeCpus: number[];
+  /** Where PMCADMIN row states persist (none: they live as long as the module). */
+  adminStatePath?: string;
 }
 
 export class PmcModule {
@@ -117,7 +120,15 @@ export class PmcModule {
     this.ncpu = options.ncpu;
     this.active = new Set(options.activeCpus);
     this.rows = new RowTable(this.npmc, this.ncpu);
+    this.adminStatePath = options.adminStatePath;
+    if (this.adminStatePath) {
+      for (const [cpu, row] of readAdminState(this.adminStatePath).disabled) {
+        if (cpu < this.ncpu && row < this.npmc) this.rows.setEnabled(cpu, row, false);
+      }
+    }
   }
+
+  private readonly adminStatePath?: string;
 
   // ---- bookkeeping --------------------------------------------------------
 
@@ -272,6 +283,7 @@ export class PmcModule {
       }
       if (this.rows.holderOf(cpu, row)) throw new PmcError('EBUSY', `row ${row} on CPU ${cpu} is in use by a system-mode PMC`);
       this.rows.setEnabled(cpu, row, state === PmcState.FREE);
+      if (this.adminStatePath) writeAdminState(this.adminStatePath, { disabled: this.rows.disabledRows() });
     });
   }
 

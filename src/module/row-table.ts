@@ -53,6 +53,13 @@ export class RowTable {
     this.count[row] += on ? 1 : -1;
   }
 
+  /** Every (cpu, row) PMCADMIN disabled. */
+  disabledRows(): [number, number][] {
+    const out: [number, number][] = [];
+    this.enabled.forEach((rows, cpu) => rows.forEach((on, row) => on || out.push([cpu, row])));
+    return out;
+  }
+
   holderOf(cpu: number, row: number): Pmc | undefined {
     return this.holder[cpu][row];
   }
