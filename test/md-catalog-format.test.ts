@@ -165,4 +165,6 @@ test('exact names beat loose ones; an available class beats an unavailable one',
   assert.equal(resolveEvent([on], 'mixed-case').event.code, 3);
   assert.equal(resolveEvent([off, on], 'ON-cycles').cls, on);
   throwsPmc(() => resolveEvent([on], 'cycels'), 'ENOENT', 'did you mean cycles');
+  const picky: EventClassInfo = { ...on, rejected: new Map([['ref-cycles', 'ENOENT']]) };
+  throwsPmc(() => resolveEvent([picky], 'ref-cycles'), 'ENOENT', 'not supported here', 'ENOENT');
 });

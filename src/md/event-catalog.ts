@@ -658,6 +658,10 @@ export function resolveEvent(classes: EventClassInfo[], name: string): ResolvedE
   if (hit) return hit;
 
   if (unavailable) throw notAvailable(unavailable.cls, `event "${spec}"`);
+  for (const cls of classes) {
+    const errno = cls.rejected?.get(spec);
+    if (errno) throw new PmcError('ENOENT', `event "${spec}" of class ${cls.name} is not supported here: perf_event_open failed with ${errno}`);
+  }
   const tracepoints = classes.find((c) => c.family === 'TRACEPOINT');
   if (spec.includes(':') && tracepoints && !tracepoints.available) throw notAvailable(tracepoints, `tracepoint "${spec}"`);
   throw unknownEvent(classes, spec);
