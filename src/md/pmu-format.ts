@@ -49,10 +49,6 @@ export function parseFormat(name: string, text: string, where: string): FormatFi
   return { name, word: m[1] as ConfigWord, bits: [...positions].sort((a, b) => a - b), spec };
 }
 
-export function fieldWidth(field: FormatField): number {
-  return field.bits.length;
-}
-
 const VALUE_RE = /^(?:0[xX][0-9a-fA-F]+|[0-9]+)$/;
 
 /**
