@@ -4,6 +4,7 @@ import { discoverEventClasses, type EventClassInfo, isRawSpecCode, resolveEvent 
 import { readSysctl } from '../md/procfs.js';
 import { isPmcPrivileged, selfCaller } from '../module/caller.js';
 import type { DriverStats } from '../module/driver-stats.js';
+import type { LogSink } from '../log/log-writer.js';
 import type { CpuInfo, PmcInfo } from '../module/pmc-module.js';
 import {
   DEFAULT_SAMPLE_COUNT,
@@ -189,6 +190,22 @@ export class Libpmc {
   /** The discovered classes, with availability and reasons. */
   eventClasses(): readonly EventClassInfo[] {
     return this.classes;
+  }
+
+  /** pmc_configure_logfile(): log to a file descriptor or stream; null ends the log. */
+  configureLogfile(sink: LogSink | null): Promise<void> {
+    return this.client.configureLog(sink);
+  }
+  /** pmc_flush_logfile(): write out what is buffered; rejects with a pending write error. */
+  flushLogfile(): Promise<void> {
+    return this.client.flushLog();
+  }
+  closeLogfile(): Promise<void> {
+    return this.client.closeLog();
+  }
+  /** pmc_writelog(): a USERDATA record. */
+  writeLog(userdata: number): Promise<void> {
+    return this.client.writeLog(userdata);
   }
 
   /** The owner goes away: everything it allocated is released. */

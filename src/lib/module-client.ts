@@ -3,6 +3,7 @@
 // the same interface over a socket, hence the Promises.
 import type { AllocateRequest, CpuInfo, PmcInfo, PmcModule } from '../module/pmc-module.js';
 import type { DriverStats } from '../module/driver-stats.js';
+import type { LogSink } from '../log/log-writer.js';
 import type { OwnerSignal } from '../module/owner.js';
 import type { PmcId, PmcState } from '../module/pmc-types.js';
 import { type Caller, selfCaller } from '../module/caller.js';
@@ -27,6 +28,11 @@ export interface ModuleClient {
   pmcStart(id: PmcId): Promise<void>;
   pmcStop(id: PmcId): Promise<void>;
   pmcGetMsr(id: PmcId): Promise<number>;
+  /** CONFIGURELOG: log to a file descriptor or stream; null closes the log. */
+  configureLog(sink: LogSink | null): Promise<void>;
+  flushLog(): Promise<void>;
+  closeLog(): Promise<void>;
+  writeLog(userdata: number): Promise<void>;
   /** Out-of-band notices (hwpmc's SIGIO). Returns the unsubscribe function. */
   onSignal(listener: (s: OwnerSignal) => void): () => void;
   /** The owner goes away: every PMC is stopped and released. */
@@ -91,6 +97,18 @@ export class LocalModuleClient implements ModuleClient {
   }
   async pmcGetMsr(id: PmcId): Promise<number> {
     return this.module.pmcGetMsr(this.caller, id);
+  }
+  configureLog(sink: LogSink | null): Promise<void> {
+    return this.module.configureLog(this.caller, sink);
+  }
+  flushLog(): Promise<void> {
+    return this.module.flushLog(this.caller);
+  }
+  closeLog(): Promise<void> {
+    return this.module.closeLog(this.caller);
+  }
+  async writeLog(userdata: number): Promise<void> {
+    this.module.writeLog(this.caller, userdata);
   }
   onSignal(listener: (s: OwnerSignal) => void): () => void {
     return this.module.onSignal(this.caller, listener);

@@ -154,3 +154,36 @@ export function readMaps(pid: number | 'self'): MapEntry[] {
 export function readSysctl(name: string): string | undefined {
   return readText(`/proc/sys/${name.replace(/\./g, '/')}`)?.trim();
 }
+
+/**
+ * Executable images mapped by a process, one per file: the address at which
+ * file offset 0 is (or would be) mapped, as the owner log's MAP_IN wants.
+ */
+export function executableImages(pid: number): { start: bigint; path: string }[] {
+  const images = new Map<string, bigint>();
+  for (const m of readMaps(pid)) {
+    if (!m.perms.includes('x') || !(m.path.startsWith('/') || m.path === '[vdso]')) continue;
+    const start = m.start - m.offset;
+    const known = images.get(m.path);
+    if (known === undefined || start < known) images.set(m.path, start);
+  }
+  return [...images].map(([path, start]) => ({ start, path }));
+}
+
+/** Where the kernel's text starts (from /proc/kallsyms), or 0n when addresses are hidden. */
+export function kernelTextStart(): bigint {
+  const text = readText('/proc/kallsyms') ?? '';
+  const m = /^([0-9a-f]+) [tT] _stext$/m.exec(text) ?? /^([0-9a-f]+) [tT] _text$/m.exec(text);
+  return m ? BigInt('0x' + m[1]) : 0n;
+}
+
+/** Loaded kernel modules and their load addresses (0n when hidden). */
+export function kernelModules(): { name: string; start: bigint }[] {
+  const text = readText('/proc/modules') ?? '';
+  const out: { name: string; start: bigint }[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    if (f.length >= 6 && /^0x[0-9a-f]+$/.test(f[5])) out.push({ name: f[0], start: BigInt(f[5]) });
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 // An owner (hwpmc's pmc_owner): the process that allocated PMCs, with its
 // PMCs, its log, and the channel on which the module signals it.
 import type { Caller } from './caller.js';
+import type { OwnerLog } from './owner-log.js';
 import type { Pmc } from './pmc.js';
 import type { PmcId } from './pmc-types.js';
 
@@ -17,6 +18,8 @@ export class Owner {
   /** System sampling PMCs running (po_sscount). */
   ssCount = 0;
   readonly listeners = new Set<(s: OwnerSignal) => void>();
+  /** The owner's log, when configured (PMC_PO_OWNS_LOGFILE). */
+  log?: OwnerLog;
 
   constructor(readonly caller: Caller) {}
 

@@ -3,11 +3,16 @@
 // start, stop, read and release them. Every operation checks its arguments
 // and state as hwpmc does and fails with the same errno.
 import type { ClassDep, HwRequest, Inheritance } from '../md/class-dep.js';
-import { listDescendants, processState, readCredentials } from '../md/procfs.js';
+import { machine, release } from 'node:os';
+import { LogWriter, type LogSink } from '../log/log-writer.js';
+import { LogType } from '../log/records.js';
+import { executablePath, listDescendants, processState, readCredentials } from '../md/procfs.js';
 import { PmcError } from '../pmc-error.js';
 import { type Caller, canDebug, isPmcPrivileged } from './caller.js';
 import { type DriverStats, newDriverStats } from './driver-stats.js';
+import { logAllProcessMappings, logKernelMappings, logProcessMappings, now } from './mappings.js';
 import { Owner, type OwnerSignal } from './owner.js';
+import { OwnerLog } from './owner-log.js';
 import { Pmc, type PmcTarget } from './pmc.js';
 import {
   ALLOCATE_FLAGS_ALLOWED,
@@ -26,6 +31,7 @@ import {
 } from './pmc-types.js';
 import { readAdminState, writeAdminState } from './admin-state.js';
 import { RowTable } from './row-table.js';
+import { SampleProcessor } from './sample-processor.js';
 import { TargetProcess } from './target-process.js';
 import { type Tunables } from './tunables.js';
 
@@ -120,6 +126,7 @@ export class PmcModule {
     this.ncpu = options.ncpu;
     this.active = new Set(options.activeCpus);
     this.rows = new RowTable(this.npmc, this.ncpu);
+    this.samples = new SampleProcessor(this.stats, this.ncpu, this.tunables.nsamples, this.tunables.callchaindepth, () => this.runningSamplers());
     this.adminStatePath = options.adminStatePath;
     if (this.adminStatePath) {
       for (const [cpu, row] of readAdminState(this.adminStatePath).disabled) {
@@ -129,6 +136,11 @@ export class PmcModule {
   }
 
   private readonly adminStatePath?: string;
+  private readonly samples: SampleProcessor;
+
+  private *runningSamplers(): Iterable<Pmc> {
+    for (const o of this.owners.values()) for (const p of o.pmcs.values()) if (p.isSampling && p.state === PmcState.RUNNING) yield p;
+  }
 
   // ---- bookkeeping --------------------------------------------------------
 
@@ -181,7 +193,7 @@ export class PmcModule {
 
   /** pmc_maybe_remove_owner(): an owner with nothing left is forgotten. */
   private maybeRemoveOwner(owner: Owner): void {
-    if (owner.pmcs.size === 0 && owner.listeners.size === 0) this.owners.delete(owner.pid);
+    if (owner.pmcs.size === 0 && owner.listeners.size === 0 && !owner.log) this.owners.delete(owner.pid);
   }
 
   // ---- information ops ----------------------------------------------------
@@ -364,6 +376,7 @@ export class PmcModule {
     pmc.state = PmcState.ALLOCATED;
     this.rows.mark(row, mode);
     owner.pmcs.set(id, pmc);
+    if (owner.log) this.logAllocation(owner.log, pmc);
     return id;
   }
 
@@ -447,6 +460,11 @@ export class PmcModule {
     if (pid === pmc.owner.pid) pmc.flags |= PmcFlags.ATTACHED_TO_OWNER;
     if (pmc.isSampling && !(pmc.flags & PmcFlags.ATTACHED_TO_OWNER)) pmc.flags |= PmcFlags.NEEDS_LOGFILE;
     pmc.flags |= PmcFlags.ATTACH_DONE;
+    const log = pmc.owner.log;
+    if (log) {
+      log.write({ type: LogType.PMCATTACH, ts: now(), pmcid: pmc.id, pid, pathname: executablePath(pid) ?? '' });
+      if (pmc.isSampling) logProcessMappings(log, pid);
+    }
   }
 
   pmcDetach(caller: Caller, id: PmcId, pid: number): void {
@@ -470,7 +488,9 @@ export class PmcModule {
     const t = pmc.targets.get(pid);
     if (!t) return;
     pmc.savedValue += this.finalCount(t);
+    if (pmc.isSampling && pmc.state === PmcState.RUNNING) this.samples.drainPmc(pmc);
     t.hw.close();
+    pmc.owner.log?.write({ type: LogType.PMCDETACH, ts: now(), pmcid: pmc.id, pid });
     pmc.targets.delete(pid);
     this.unlinkTarget(pmc, t);
     if (pid === pmc.owner.pid) pmc.flags &= ~PmcFlags.ATTACHED_TO_OWNER;
@@ -506,6 +526,9 @@ export class PmcModule {
           const s = processState(t.process.pid);
           if (s !== 'dead' && s !== 'zombie') continue;
           t.exited = true;
+          if (pmc.flags & PmcFlags.LOG_PROCEXIT && !pmc.isSampling) {
+            owner.log?.write({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value: this.finalCount(t) });
+          }
           this.unlinkTarget(pmc, t);
           lost = true;
         }
@@ -523,7 +546,7 @@ export class PmcModule {
       const pmc = this.findPmc(caller, id);
       if (pmc.state === PmcState.RUNNING) return;
       if (pmc.state !== PmcState.ALLOCATED && pmc.state !== PmcState.STOPPED) throw new PmcError('EINVAL', `PMC is ${PmcState[pmc.state]}`);
-      if (pmc.flags & PmcFlags.NEEDS_LOGFILE) {
+      if (pmc.flags & PmcFlags.NEEDS_LOGFILE && !pmc.owner.log) {
         throw new PmcError('EDOOFUS', 'this PMC needs a log file: configure one before starting it');
       }
       if (pmc.isSystem) {
@@ -534,9 +557,14 @@ export class PmcModule {
         if (pmc.flags & PmcFlags.ATTACH_DONE) throw new PmcError('ESRCH', 'every target of this PMC is gone');
         this.attachProcess(pmc, pmc.owner.pid);
       }
+      if (pmc.isSampling && pmc.owner.log) {
+        logKernelMappings(pmc.owner.log);
+        if (pmc.mode === PmcMode.SS) logAllProcessMappings(pmc.owner.log);
+      }
       for (const hw of pmc.counterSets()) hw.start();
       pmc.state = PmcState.RUNNING;
       if (!pmc.isSystem) this.startReaper();
+      if (pmc.isSampling) this.samples.ensureRunning();
     });
   }
 
@@ -570,6 +598,11 @@ export class PmcModule {
 
   private stop(pmc: Pmc): void {
     for (const hw of pmc.counterSets()) hw.stop();
+    // What the kernel sampled before the stop still goes to the log.
+    if (pmc.isSampling) {
+      this.samples.drainPmc(pmc);
+      this.samples.sweepAll();
+    }
     if (pmc.mode === PmcMode.SS) pmc.owner.ssCount--;
     pmc.state = PmcState.STOPPED;
   }
@@ -656,6 +689,7 @@ export class PmcModule {
     const owner = this.owners.get(caller.pid);
     if (!owner) return;
     for (const pmc of [...owner.pmcs.values()]) this.releasePmc(pmc);
+    if (owner.log) this.closeOwnerLog(owner).catch(() => undefined);
     owner.listeners.clear();
     this.owners.delete(owner.pid);
   }
@@ -673,20 +707,115 @@ export class PmcModule {
     return n;
   }
 
-  // ---- log ops (the owner log arrives with sampling) ----------------------
+  // ---- the owner log ------------------------------------------------------
 
-  configureLog(): never {
-    return this.op(() => {
-      throw new PmcError('EOPNOTSUPP', 'owner logs are not supported yet');
+  private logAllocation(log: OwnerLog, pmc: Pmc): void {
+    log.write({
+      type: LogType.PMCALLOCATEDYN,
+      ts: now(),
+      pmcid: pmc.id,
+      event: pmc.request.event,
+      flags: pmc.flags,
+      rate: pmc.isSampling ? pmc.reloadCount : 0n,
+      eventName: pmc.eventName,
     });
   }
-  flushLog(): never {
-    return this.configureLog();
+
+  /**
+   * CONFIGURELOG: start logging to `sink` (a file descriptor or a stream),
+   * beginning with INITIALIZE; `null` ends the log (CLOSELOG), stopping the
+   * PMCs that cannot run without one.
+   */
+  async configureLog(caller: Caller, sink: LogSink | null): Promise<void> {
+    this.stats.syscalls++;
+    try {
+      const owner = this.ownerOf(caller);
+      if (sink === null) {
+        if (!owner.log) throw new PmcError('EINVAL', 'no log is configured');
+        await this.closeOwnerLog(owner);
+        return;
+      }
+      if (owner.log) throw new PmcError('EBUSY', 'a log is already configured; close it first');
+      const writer = new LogWriter({
+        sink,
+        bufferSize: this.tunables.logbuffersize * 1024,
+        nbuffers: this.tunables.nbuffers,
+        onError: (e) => owner.signal({ signal: 'SIGIO', reason: `log write failed: ${e.message}` }),
+      });
+      const log = new OwnerLog(writer, this.stats);
+      owner.log = log;
+      const wall = Date.now();
+      log.write({
+        type: LogType.INITIALIZE,
+        ts: now(),
+        version: PMC_VERSION,
+        cpuType: PMC_CPU_GENERIC,
+        tscFreq: 1e9,
+        wallSec: Math.floor(wall / 1000),
+        wallNsec: (wall % 1000) * 1e6,
+        cpuid: `Linux ${release()} ${machine()}`.slice(0, 63),
+      });
+      for (const pmc of owner.pmcs.values()) this.logAllocation(log, pmc);
+    } catch (e) {
+      this.stats.syscall_errors++;
+      throw e;
+    }
   }
-  closeLog(): never {
-    return this.configureLog();
+
+  private ownerLog(caller: Caller): { owner: Owner; log: OwnerLog } {
+    const owner = this.owners.get(caller.pid);
+    if (!owner?.log) throw new PmcError('EINVAL', `process ${caller.pid} has no log configured`);
+    return { owner, log: owner.log };
   }
-  writeLog(): never {
-    return this.configureLog();
+
+  /** Everything the kernel has for this owner's samplers, into its log. */
+  private drainOwner(owner: Owner): void {
+    for (const pmc of owner.pmcs.values()) if (pmc.isSampling && pmc.state === PmcState.RUNNING) this.samples.drainPmc(pmc);
+    this.samples.sweepAll();
+    owner.log?.reportDrops(now());
+  }
+
+  /** FLUSHLOG: write out what is buffered; rejects with the log's pending write error. */
+  async flushLog(caller: Caller): Promise<void> {
+    this.stats.syscalls++;
+    try {
+      const { owner, log } = this.ownerLog(caller);
+      this.drainOwner(owner);
+      await log.writer.flush();
+    } catch (e) {
+      this.stats.syscall_errors++;
+      throw e;
+    }
+  }
+
+  /** CLOSELOG: the last records, CLOSELOG, and the log is gone. */
+  async closeLog(caller: Caller): Promise<void> {
+    this.stats.syscalls++;
+    try {
+      await this.closeOwnerLog(this.ownerLog(caller).owner);
+    } catch (e) {
+      this.stats.syscall_errors++;
+      throw e;
+    }
+  }
+
+  private async closeOwnerLog(owner: Owner): Promise<void> {
+    const log = owner.log;
+    if (!log) return;
+    // PMCs that need a log stop with it.
+    for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.stop(pmc);
+    this.drainOwner(owner);
+    log.write({ type: LogType.CLOSELOG, ts: now() });
+    owner.log = undefined;
+    await log.writer.close();
+  }
+
+  /** WRITELOG: a USERDATA record. */
+  writeLog(caller: Caller, userdata: number): void {
+    this.op(() => {
+      const { log } = this.ownerLog(caller);
+      if (!Number.isInteger(userdata) || userdata < 0 || userdata > 0xffffffff) throw new PmcError('EINVAL', `user data ${userdata} is not a 32-bit unsigned value`);
+      if (!log.write({ type: LogType.USERDATA, ts: now(), userdata })) throw new PmcError('ENOMEM', 'the log has no free buffer');
+    });
   }
 }

@@ -1,0 +1,42 @@
+// The mappings a log needs before the first sample: what each target has
+// mapped at attach (pmc_log_process_mappings), the kernel and its modules
+// (pmc_log_kernel_mappings), and for system samplers every process
+// (pmc_log_all_process_mappings). Later mappings come from the kernel's
+// mmap side-band.
+import { executablePath, executableImages, kernelModules, kernelTextStart, listPids, processName } from '../md/procfs.js';
+import { LogType } from '../log/records.js';
+import type { OwnerLog } from './owner-log.js';
+
+export const KERNEL_PATHNAME = '[kernel.kallsyms]';
+
+export function now(): number {
+  return Number(process.hrtime.bigint());
+}
+
+export function logProcessMappings(log: OwnerLog, pid: number): void {
+  const ts = now();
+  for (const { start, path } of executableImages(pid)) log.mapIn(ts, pid, start, path);
+}
+
+export function logKernelMappings(log: OwnerLog): void {
+  if (log.kernelMapped) return;
+  const ts = now();
+  log.mapIn(ts, -1, kernelTextStart(), KERNEL_PATHNAME);
+  for (const m of kernelModules()) log.mapIn(ts, -1, m.start, `[${m.name}]`);
+  log.kernelMapped = true;
+}
+
+/** Every process: its name (PROC_CREATE) and its images. */
+export function logAllProcessMappings(log: OwnerLog): void {
+  if (log.allProcessesMapped) return;
+  const ts = now();
+  for (const pid of listPids()) {
+    const name = processName(pid);
+    if (name === undefined) continue;
+    log.write({ type: LogType.PROC_CREATE, ts, pid, flags: 0, pcomm: name });
+    const exe = executablePath(pid);
+    if (exe) log.write({ type: LogType.PROCEXEC, ts, pid, pmcid: 0xffffffff, base: 0n, dyn: 0n, pathname: exe });
+    logProcessMappings(log, pid);
+  }
+  log.allProcessesMapped = true;
+}

@@ -1,0 +1,79 @@
+// An owner's log (PMC_PO_OWNS_LOGFILE): the writer, the drop and loss counts
+// not yet reported, and what the log has already been told about processes,
+// so that one exec or mapping seen through several rings is logged once.
+import type { LogWriter } from '../log/log-writer.js';
+import { LogType, type LogRecord } from '../log/records.js';
+import type { DriverStats } from './driver-stats.js';
+
+const SEEN_LIMIT = 4096;
+
+export class OwnerLog {
+  /** Samples dropped and reported lost by the kernel since the last DROPNOTIFY. */
+  pendingDropped = 0;
+  pendingLost = 0;
+  /** Processes that exec'ed and whose new executable's mapping has not come yet. */
+  readonly execPending = new Set<number>();
+  /** MAP_IN already logged: "pid:start:path". */
+  private readonly mapped = new Set<string>();
+  /** Side-band events already logged, in arrival order (bounded). */
+  private readonly seen = new Set<string>();
+  kernelMapped = false;
+  allProcessesMapped = false;
+
+  constructor(
+    readonly writer: LogWriter,
+    private readonly stats: DriverStats,
+  ) {}
+
+  /** Writes one record; false (and a failed buffer request) when the log is full. */
+  write(rec: LogRecord): boolean {
+    const before = this.writer.bufferRequests;
+    const before2 = this.writer.bufferRequestsFailed;
+    const ok = this.writer.writeRecord(rec);
+    this.account(before, before2);
+    return ok;
+  }
+
+  writeCallchain(ts: number, pid: number, tid: number, pmcid: number, cpuflags: number, src: Uint8Array, off: number, n: number): boolean {
+    const before = this.writer.bufferRequests;
+    const before2 = this.writer.bufferRequestsFailed;
+    const ok = this.writer.writeCallchain(ts, pid, tid, pmcid, cpuflags, src, off, n);
+    this.account(before, before2);
+    return ok;
+  }
+
+  private account(requests: number, failed: number): void {
+    this.stats.buffer_requests += this.writer.bufferRequests - requests;
+    this.stats.buffer_requests_failed += this.writer.bufferRequestsFailed - failed;
+  }
+
+  /** True the first time a side-band event (by key) is seen. */
+  firstSighting(key: string): boolean {
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
+    return true;
+  }
+
+  /** Logs MAP_IN once per (pid, start, path). */
+  mapIn(ts: number, pid: number, start: bigint, pathname: string): void {
+    const key = `${pid}:${start}:${pathname}`;
+    if (this.mapped.has(key)) return;
+    if (this.write({ type: LogType.MAP_IN, ts, pid, start, pathname })) this.mapped.add(key);
+  }
+
+  /** A process's address space was replaced (exec) or ended: its mappings may be logged again. */
+  forgetMappings(pid: number): void {
+    const prefix = `${pid}:`;
+    for (const k of this.mapped) if (k.startsWith(prefix)) this.mapped.delete(k);
+  }
+
+  /** DROPNOTIFY with what was dropped and lost since the last one, when there is anything and room. */
+  reportDrops(ts: number): void {
+    if (this.pendingDropped === 0 && this.pendingLost === 0) return;
+    if (this.write({ type: LogType.DROPNOTIFY, ts, dropped: this.pendingDropped, lost: this.pendingLost })) {
+      this.pendingDropped = 0;
+      this.pendingLost = 0;
+    }
+  }
+}
