@@ -1,0 +1,363 @@
+// The owner's log buffers, as hwpmc keeps them: records are appended to a
+// current buffer of fixed size; a full buffer is queued and written to the
+// sink in order while the next one fills. The number of buffers is bounded:
+// when none can be had the write fails and nothing is written, which is how
+// the caller learns that the log cannot keep up (it counts a drop and stalls
+// sampling). Nothing grows without bound.
+import { write as fsWrite } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { PmcError } from '../pmc-error.js';
+import { CALLCHAIN_DEPTH_MAX, checkDepth, encodedLength, encodeRecord, headerWord, TailOffset } from './codec.js';
+import { LogType, type LogRecord } from './records.js';
+
+/** A file descriptor (a file, or a blocking pipe or socket) or a Node stream. The caller owns it. */
+export type LogSink = number | Writable;
+
+export interface LogWriterOptions {
+  sink: LogSink;
+  /** Bytes per buffer: the logbuffersize tunable (KiB) times 1024. At least 128, at most 16 MiB. */
+  bufferSize: number;
+  /** Most buffers in existence at once (filling, queued or being written): the nbuffers tunable. */
+  nbuffers: number;
+  /** Called once, with the error, when writing to the sink fails: hwpmc's SIGIO to the owner. */
+  onError?: (err: PmcError) => void;
+}
+
+export const MIN_LOG_BUFFER_SIZE = 128;
+export const MAX_LOG_BUFFER_SIZE = 16 * 1024 * 1024;
+
+interface LogBuffer {
+  readonly bytes: Uint8Array;
+  readonly dv: DataView;
+  /** The same memory as 32-bit words, for copying pcs a word at a time. */
+  readonly words: Int32Array;
+  used: number;
+  /** Position in the write order, set when the buffer is queued. */
+  seq: number;
+}
+
+interface FlushWaiter {
+  seq: number;
+  resolve: () => void;
+  reject: (e: PmcError) => void;
+}
+
+const TWO32 = 4294967296;
+const CALLCHAIN_HEADER = headerWord(LogType.CALLCHAIN, 0);
+
+export class LogWriter {
+  readonly bufferSize: number;
+  readonly nbuffers: number;
+  private readonly sink: LogSink;
+  private readonly onError: ((err: PmcError) => void) | undefined;
+  private readonly free: LogBuffer[] = [];
+  private allocated = 0;
+  private current: LogBuffer | null = null;
+  /** Full buffers in write order; queue[0] is being written while `writing`. */
+  private readonly queue: LogBuffer[] = [];
+  private writing = false;
+  private queuedSeq = 0;
+  private writtenSeq = 0;
+  private waiters: FlushWaiter[] = [];
+  private error: PmcError | null = null;
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  private closing: Promise<void> | null = null;
+  private readonly sinkErrorListener: ((e: Error) => void) | null = null;
+  private requests = 0;
+  private requestsFailed = 0;
+  private written = 0;
+  // The source array last copied from, seen as 32-bit words (null if it is not 4-byte aligned).
+  private srcArray: Uint8Array | null = null;
+  private srcWords: Int32Array | null = null;
+
+  constructor(opts: LogWriterOptions) {
+    const { sink, bufferSize, nbuffers } = opts;
+    if (!Number.isInteger(bufferSize) || bufferSize < MIN_LOG_BUFFER_SIZE || bufferSize > MAX_LOG_BUFFER_SIZE) {
+      throw new PmcError('EINVAL', `log buffer size ${bufferSize} (expected an integer from ${MIN_LOG_BUFFER_SIZE} to ${MAX_LOG_BUFFER_SIZE} bytes)`);
+    }
+    if (!Number.isInteger(nbuffers) || nbuffers < 1) {
+      throw new PmcError('EINVAL', `log buffer count ${nbuffers} (expected an integer of at least 1)`);
+    }
+    if (typeof sink === 'number') {
+      if (!Number.isInteger(sink) || sink < 0) throw new PmcError('EBADF', `log file descriptor ${sink} (expected a non-negative integer)`);
+    } else if (sink === null || typeof sink !== 'object' || typeof sink.write !== 'function') {
+      throw new PmcError('EINVAL', 'log sink (expected a file descriptor number or a Writable stream)');
+    } else {
+      // Without a listener a stream 'error' would crash the process; here it is the SIGIO case.
+      this.sinkErrorListener = (e: Error) => this.fail(e);
+      sink.on('error', this.sinkErrorListener);
+    }
+    this.sink = sink;
+    this.bufferSize = bufferSize & ~3;
+    this.nbuffers = nbuffers;
+    this.onError = opts.onError;
+  }
+
+  /** pm_buffer_requests: times a fresh buffer was needed. */
+  get bufferRequests(): number {
+    return this.requests;
+  }
+  /** pm_buffer_requests_failed: times none could be had (records dropped). */
+  get bufferRequestsFailed(): number {
+    return this.requestsFailed;
+  }
+  /** Bytes the sink has accepted. */
+  get bytesWritten(): number {
+    return this.written;
+  }
+  /** The write error that stopped the log, if any. */
+  get pendingError(): PmcError | null {
+    return this.error;
+  }
+
+  /** Whether a record of `bytes` bytes would be accepted now. */
+  hasSpace(bytes: number): boolean {
+    if (this.state !== 'open' || this.error !== null || bytes > this.bufferSize) return false;
+    const cur = this.current;
+    if (cur !== null && cur.used + bytes <= this.bufferSize) return true;
+    return this.free.length > 0 || this.allocated < this.nbuffers;
+  }
+
+  /** Appends a record; false (nothing written) when no buffer space can be had or the log has failed. */
+  writeRecord(rec: LogRecord): boolean {
+    this.checkOpen();
+    const len = encodedLength(rec);
+    const o = this.reserve(len);
+    if (o < 0) return false;
+    const cur = this.current as LogBuffer;
+    try {
+      encodeRecord(rec, cur.bytes, o);
+    } catch (e) {
+      cur.used = o; // give back the reservation: no half-written record in the log
+      throw e;
+    }
+    return true;
+  }
+
+  /**
+   * Appends a CALLCHAIN record whose pcs are `npcs` little-endian u64s at
+   * `src[srcOffset..]` (a perf sample, say): copied as bytes, no BigInt.
+   * `cpuflags` is (cpu << 16) | PMC_CC_F_* flags.
+   */
+  writeCallchain(ts: number, pid: number, tid: number, pmcid: number, cpuflags: number, src: Uint8Array, srcOffset: number, npcs: number): boolean {
+    this.checkOpen();
+    if (npcs < 1 || npcs > CALLCHAIN_DEPTH_MAX || (npcs | 0) !== npcs) checkDepth(npcs);
+    const nbytes = npcs * 8;
+    if (!(srcOffset >= 0) || srcOffset + nbytes > src.length) {
+      throw new PmcError('EINVAL', `call chain of ${npcs} pcs at offset ${srcOffset} lies outside its ${src.length}-byte source`);
+    }
+    const len = TailOffset.CALLCHAIN + nbytes;
+    const o = this.reserve(len);
+    if (o < 0) return false;
+    const b = this.current as LogBuffer;
+    const dv = b.dv;
+    dv.setUint32(o, (CALLCHAIN_HEADER | len) >>> 0, true);
+    dv.setUint32(o + 4, 0, true);
+    dv.setUint32(o + 8, ts % TWO32, true);
+    dv.setUint32(o + 12, ts / TWO32, true);
+    dv.setUint32(o + 16, pid, true);
+    dv.setUint32(o + 20, tid, true);
+    dv.setUint32(o + 24, pmcid, true);
+    dv.setUint32(o + 28, cpuflags, true);
+    this.copyPcs(b, o + TailOffset.CALLCHAIN, src, srcOffset, nbytes);
+    return true;
+  }
+
+  /**
+   * Writes out everything buffered so far, the partly filled buffer too
+   * (FLUSHLOG). Rejects with the write error, as a PmcError, if the log failed.
+   */
+  flush(): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new PmcError('EINVAL', 'flush of a closed log'));
+    if (this.error !== null) return Promise.reject(this.error);
+    const cur = this.current;
+    if (cur !== null) {
+      this.current = null;
+      this.schedule(cur);
+    }
+    const seq = this.queuedSeq;
+    if (this.writtenSeq >= seq) return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ seq, resolve, reject }));
+  }
+
+  /**
+   * Flushes, then stops: later writes throw. The caller writes CLOSELOG
+   * before, as hwpmc does; the sink stays open (it belongs to the caller).
+   * Rejects with the write error if the log failed.
+   */
+  close(): Promise<void> {
+    if (this.closing === null) {
+      const flushed = this.flush();
+      this.state = 'closing';
+      this.closing = flushed.finally(() => this.release());
+    }
+    return this.closing;
+  }
+
+  private release(): void {
+    this.state = 'closed';
+    this.free.length = 0;
+    this.current = null;
+    this.srcArray = null;
+    this.srcWords = null;
+    if (this.sinkErrorListener !== null) (this.sink as Writable).off('error', this.sinkErrorListener);
+  }
+
+  private checkOpen(): void {
+    if (this.state !== 'open') throw new PmcError('EINVAL', `write to a ${this.state === 'closing' ? 'closing' : 'closed'} log`);
+  }
+
+  /** Reserves `len` bytes in the current buffer and returns their offset, or -1 if no buffer can be had. */
+  private reserve(len: number): number {
+    const cur = this.current;
+    if (cur !== null && cur.used + len <= this.bufferSize) {
+      const o = cur.used;
+      cur.used = o + len;
+      return o;
+    }
+    if (this.error !== null) return -1;
+    if (len > this.bufferSize) {
+      throw new PmcError('E2BIG', `a ${len}-byte log record does not fit a ${this.bufferSize}-byte log buffer (raise logbuffersize)`);
+    }
+    if (cur !== null) {
+      this.current = null;
+      this.schedule(cur);
+    }
+    const next = this.getBuffer();
+    if (next === null) return -1;
+    next.used = len;
+    this.current = next;
+    return 0;
+  }
+
+  private getBuffer(): LogBuffer | null {
+    this.requests++;
+    const b = this.free.pop();
+    if (b !== undefined) return b;
+    if (this.allocated < this.nbuffers) {
+      this.allocated++;
+      const bytes = new Uint8Array(this.bufferSize);
+      return { bytes, dv: new DataView(bytes.buffer), words: new Int32Array(bytes.buffer), used: 0, seq: 0 };
+    }
+    this.requestsFailed++;
+    return null;
+  }
+
+  private copyPcs(b: LogBuffer, to: number, src: Uint8Array, from: number, nbytes: number): void {
+    if (src !== this.srcArray) {
+      this.srcArray = src;
+      this.srcWords = (src.byteOffset & 3) === 0 ? new Int32Array(src.buffer, src.byteOffset, src.byteLength >>> 2) : null;
+    }
+    const sw = this.srcWords;
+    if (sw !== null && (from & 3) === 0) {
+      // Both sides 4-byte aligned (records are): copy words, no allocation.
+      const dw = b.words;
+      const d = to >>> 2;
+      const s = from >>> 2;
+      const n = nbytes >>> 2;
+      for (let i = 0; i < n; i++) dw[d + i] = sw[s + i];
+    } else {
+      const db = b.bytes;
+      for (let i = 0; i < nbytes; i++) db[to + i] = src[from + i];
+    }
+  }
+
+  private schedule(b: LogBuffer): void {
+    b.seq = ++this.queuedSeq;
+    this.queue.push(b);
+    if (!this.writing) this.writeNext();
+  }
+
+  private writeNext(): void {
+    const b = this.queue[0];
+    if (b === undefined || this.error !== null) {
+      this.writing = false;
+      return;
+    }
+    this.writing = true;
+    const sink = this.sink;
+    if (typeof sink === 'number') {
+      this.writeFd(sink, b, 0);
+    } else {
+      // A stream may keep the chunk after its callback (a PassThrough does):
+      // the buffer is handed over for good and a fresh one allocated later.
+      sink.write(b.bytes.subarray(0, b.used), (err) => {
+        if (err) this.fail(err);
+        else this.written += b.used;
+        this.completed(b, false);
+      });
+    }
+  }
+
+  private writeFd(fd: number, b: LogBuffer, from: number): void {
+    fsWrite(fd, b.bytes, from, b.used - from, null, (err, n) => {
+      if (err) {
+        // A non-blocking pipe or socket that is full: wait as a blocking write would.
+        if (err.code === 'EAGAIN') setTimeout(() => this.writeFd(fd, b, from), 1);
+        else {
+          this.fail(err);
+          this.completed(b, true);
+        }
+        return;
+      }
+      this.written += n;
+      if (from + n < b.used) this.writeFd(fd, b, from + n);
+      else this.completed(b, true);
+    });
+  }
+
+  private completed(b: LogBuffer, reuse: boolean): void {
+    if (this.queue[0] === b) this.queue.shift();
+    this.recycle(b, reuse);
+    if (this.error !== null) {
+      this.writing = false;
+      return;
+    }
+    this.writtenSeq = b.seq;
+    if (this.waiters.length > 0 && this.waiters[0].seq <= b.seq) {
+      const done = this.waiters.filter((w) => w.seq <= b.seq);
+      this.waiters = this.waiters.filter((w) => w.seq > b.seq);
+      for (const w of done) w.resolve();
+    }
+    this.writeNext();
+  }
+
+  /** Returns a buffer to the pool, or forgets it (handed to a stream, or the log is closed). */
+  private recycle(b: LogBuffer, reuse: boolean): void {
+    if (reuse && this.state !== 'closed') {
+      b.used = 0;
+      this.free.push(b);
+    } else {
+      this.allocated--;
+    }
+  }
+
+  /** The first write error stops the log: queued data is discarded, flushes reject, onError hears of it. */
+  private fail(e: Error): void {
+    if (this.error !== null) return;
+    const err = toPmcError(e, this.sink);
+    this.error = err;
+    for (const b of this.queue.splice(this.writing ? 1 : 0)) this.recycle(b, true);
+    if (this.current !== null) {
+      this.recycle(this.current, true);
+      this.current = null;
+    }
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w.reject(err);
+    this.onError?.(err);
+  }
+}
+
+function toPmcError(e: Error, sink: LogSink): PmcError {
+  if (e instanceof PmcError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  const name =
+    typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)
+      ? code
+      : code === 'ERR_STREAM_DESTROYED' || code === 'ERR_STREAM_WRITE_AFTER_END'
+        ? 'EPIPE'
+        : 'EIO';
+  const where = typeof sink === 'number' ? `fd ${sink}` : 'stream';
+  return new PmcError(name, `log write to ${where} failed: ${e.message}`);
+}
