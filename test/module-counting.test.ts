@@ -1,0 +1,344 @@
+// The module counting real perf events (loadModule(), the machine's classes)
+// on C workloads. Expected values come from the kernel's own bookkeeping
+// (/proc/PID/stat CPU times, the workload's own thread CPU clocks, the page
+// count it touched, wall time), never from the code under test.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface, type Interface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Libpmc } from '../src/lib/libpmc.js';
+import { LocalModuleClient } from '../src/lib/module-client.js';
+import { onlineCpus, possibleCpuCount } from '../src/md/cpus.js';
+import { machineClasses } from '../src/md/machine.js';
+import { PerfType } from '../src/md/perf-attr.js';
+import { COUNTING_READ_FORMAT, PerfEvent } from '../src/md/perf-event.js';
+import type { Credentials } from '../src/md/procfs.js';
+import { selfCaller } from '../src/module/caller.js';
+import { loadModule } from '../src/module/load.js';
+import type { OwnerSignal } from '../src/module/owner.js';
+import { PmcModule } from '../src/module/pmc-module.js';
+import { loadTunables } from '../src/module/tunables.js';
+import { PmcError } from '../src/pmc-error.js';
+
+const FIXTURE = fileURLToPath(new URL('../../test/fixtures/count-workload.c', import.meta.url));
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+const NS_PER_TICK = 1e9 / CLK_TCK;
+
+let workDir = '';
+let workload = '';
+const started: ChildProcess[] = [];
+
+before(() => {
+  workDir = mkdtempSync(path.join(tmpdir(), 'module-counting-'));
+  workload = path.join(workDir, 'count-workload');
+  execFileSync('gcc', ['-O0', '-pthread', '-o', workload, FIXTURE]);
+});
+
+after(() => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (workDir) rmSync(workDir, { recursive: true, force: true });
+});
+
+/** The fixture, started and waiting for go(). */
+class Workload {
+  readonly exited: Promise<unknown>;
+  private readonly lines: Interface;
+  private readonly queue: string[] = [];
+  private waiter: ((line: string) => void) | undefined;
+
+  private constructor(readonly child: ChildProcess) {
+    started.push(child);
+    this.exited = once(child, 'exit');
+    this.lines = createInterface({ input: child.stdout! });
+    this.lines.on('line', (line) => {
+      if (this.waiter) {
+        const w = this.waiter;
+        this.waiter = undefined;
+        w(line);
+      } else this.queue.push(line);
+    });
+  }
+
+  static async start(...args: string[]): Promise<Workload> {
+    const w = new Workload(spawn(workload, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
+    const first = await w.nextLine();
+    if (args[0] !== 'zombie') assert.equal(first, 'ready');
+    else w.queue.unshift(first);
+    return w;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  nextLine(): Promise<string> {
+    const queued = this.queue.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+
+  /** Lets the work run; resolves with the words after "done". */
+  async go(): Promise<string[]> {
+    this.child.stdin!.write('go\n');
+    const line = await this.nextLine();
+    const [word, ...rest] = line.split(' ');
+    assert.equal(word, 'done', `workload said "${line}"`);
+    return rest;
+  }
+
+  /** Closes stdin: the workload exits. */
+  async finish(): Promise<void> {
+    this.child.stdin!.end();
+    await this.exited;
+  }
+}
+
+/** CPU time from /proc/PID/stat in ns: utime + stime, and cutime + cstime of waited-for children. */
+function procCpuNs(pid: number): { self: number; children: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "(comm)": state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [utime, stime, cutime, cstime] = [f[11], f[12], f[13], f[14]].map(Number);
+  return { self: (utime + stime) * NS_PER_TICK, children: (cutime + cstime) * NS_PER_TICK };
+}
+
+/** /proc truncates utime and stime to whole ticks each: allow two ticks besides the 5%. */
+function assertNear(actual: number, expected: number, what: string): void {
+  const slack = 0.05 * expected + 2 * NS_PER_TICK;
+  assert.ok(Math.abs(actual - expected) <= slack, `${what}: ${actual} ns counted, ${expected} ns expected (±${slack})`);
+}
+
+function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+async function expectCode(code: string, fn: () => Promise<unknown>, why: string): Promise<PmcError> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.ok(e instanceof PmcError, `${why}: expected a PmcError ${code}, got ${String(e)}`);
+    assert.equal(e.code, code, `${why}: ${e.message}`);
+    return e;
+  }
+  assert.fail(`${why}: expected ${code}, but it succeeded`);
+}
+
+// ---- counting -------------------------------------------------------------------
+
+test('task-clock of a busy child matches its CPU time in /proc; the count outlives the child', async () => {
+  const client = new LocalModuleClient();
+  const lib = await Libpmc.init(client);
+  const signals: OwnerSignal[] = [];
+  client.onSignal((s) => signals.push(s));
+  const w = await Workload.start('spin', '1000');
+  const id = await lib.allocate('task-clock', 'TC');
+  await lib.attach(id, w.pid);
+  await lib.start(id);
+  await w.go();
+  const counted = Number(await lib.read(id));
+  assertNear(counted, procCpuNs(w.pid).self, 'task-clock of the spinning child');
+
+  await w.finish();
+  client.module.reapExitedTargets();
+  assert.deepEqual(
+    signals.map((s) => [s.signal, s.pmcId]),
+    [['SIGIO', id]],
+    'the owner hears that its only target exited',
+  );
+  const afterExit = Number(await lib.read(id));
+  assert.ok(afterExit >= counted && afterExit <= counted * 1.05, `after exit ${afterExit}, before ${counted}`);
+  await lib.stop(id);
+  assert.equal(Number(await lib.read(id)), afterExit);
+  await lib.close();
+});
+
+test('page-faults of a child touching 2000 fresh pages is at least 2000', async () => {
+  const pages = 2000;
+  const lib = await Libpmc.init();
+  const w = await Workload.start('pages', String(pages));
+  const id = await lib.allocate('page-faults', 'TC');
+  await lib.attach(id, w.pid);
+  await lib.start(id);
+  await w.go();
+  const faults = await lib.read(id);
+  assert.ok(faults >= BigInt(pages), `${faults} page faults for ${pages} pages`);
+  // A bare wait after the work adds no faults: the count is the work's, give or take the loader.
+  assert.ok(faults < BigInt(pages * 2), `${faults} page faults for ${pages} pages`);
+  await w.finish();
+  await lib.close();
+});
+
+test('threads started after attach are counted', async () => {
+  const lib = await Libpmc.init();
+  const w = await Workload.start('threads', '2', '500');
+  const id = await lib.allocate('task-clock', 'TC');
+  await lib.attach(id, w.pid);
+  await lib.start(id);
+  const threadNs = (await w.go()).map(Number);
+  assert.equal(threadNs.length, 2);
+  const counted = Number(await lib.read(id));
+  const sum = threadNs[0] + threadNs[1];
+  assert.ok(counted > 1.5 * Math.max(...threadNs), `${counted} ns counted, threads used ${threadNs.join(' and ')} ns`);
+  assertNear(counted, sum, 'task-clock against the threads own CPU clocks');
+  assertNear(counted, procCpuNs(w.pid).self, 'task-clock against /proc');
+  await w.finish();
+  await lib.close();
+});
+
+test('with descendants a forked tree is counted whole; without, the children are not', async () => {
+  const lib = await Libpmc.init();
+  const w = await Workload.start('fork', '2', '500');
+  const tree = await lib.allocate('task-clock', 'TC', { descendants: true });
+  const alone = await lib.allocate('task-clock', 'TC');
+  await lib.attach(tree, w.pid);
+  await lib.attach(alone, w.pid);
+  await lib.start(tree);
+  await lib.start(alone);
+  await w.go();
+  const [treeNs, aloneNs] = [Number(await lib.read(tree)), Number(await lib.read(alone))];
+  const cpu = procCpuNs(w.pid); // the children were waited for: their time is in cutime + cstime
+  assert.ok(cpu.children > 0.9e9, `the two children used ${cpu.children} ns`);
+  assertNear(treeNs, cpu.self + cpu.children, 'descendants: parent and children');
+  assert.ok(aloneNs < 0.5 * cpu.children, `without descendants ${aloneNs} ns, children used ${cpu.children} ns`);
+  assertNear(aloneNs, cpu.self, 'without descendants: the parent alone');
+  await w.finish();
+  await lib.close();
+});
+
+test('a system-mode counting PMC on CPU 0 counts wall time', async () => {
+  const lib = await Libpmc.init();
+  for (const event of ['cpu-clock', 'task-clock']) {
+    const id = await lib.allocate(event, 'SC', { cpu: 0 });
+    const t0 = process.hrtime.bigint();
+    await lib.start(id);
+    const t1 = process.hrtime.bigint();
+    await sleep(200);
+    const t2 = process.hrtime.bigint();
+    const counted = await lib.read(id);
+    const t3 = process.hrtime.bigint();
+    // The CPU's clock runs from some time in [t0, t1] to some time in [t2, t3].
+    const [low, high] = [Number(t2 - t1), Number(t3 - t0)];
+    assert.ok(Number(counted) >= low * 0.99 && Number(counted) <= high * 1.01, `${event} on CPU 0: ${counted} ns in [${low}, ${high}]`);
+    await lib.release(id);
+  }
+  await lib.close();
+});
+
+test('an owner that exits leaves no descriptor behind', async () => {
+  const w = await Workload.start('threads', '2', '100'); // its pipes are not the module's
+  const fdsBefore = fdCount();
+  const client = new LocalModuleClient();
+  const lib = await Libpmc.init(client);
+  const ids = [
+    await lib.allocate('task-clock', 'TC'),
+    await lib.allocate('page-faults', 'TC', { descendants: true }),
+    await lib.allocate('context-switches', 'TC'),
+    await lib.allocate('cpu-clock', 'SC', { cpu: 0 }),
+  ];
+  for (const id of ids.slice(0, 3)) await lib.attach(id, w.pid);
+  const self = await lib.allocate('task-clock', 'TC');
+  for (const id of [...ids, self]) await lib.start(id); // self counts every thread of this process
+  await w.go();
+  for (const id of [...ids, self]) assert.ok((await lib.read(id)) > 0n);
+  assert.ok(client.module.openFdCount >= ids.length + 1);
+  assert.equal(fdCount(), fdsBefore + client.module.openFdCount);
+  await lib.close();
+  assert.equal(client.module.openFdCount, 0);
+  assert.equal(fdCount(), fdsBefore);
+  await w.finish();
+});
+
+test('the module never reports a multiplexed value: every counter ran all the time it was enabled', async () => {
+  const lib = await Libpmc.init();
+  const w = await Workload.start('spin', '200');
+  // Fill every SOFT row on the target: more counters than any PMU would hold at once.
+  const rows = lib.cpuInfo.classes.find((c) => c.name === 'SOFT')!.num;
+  const ids = [];
+  for (let i = 0; i < rows; i++) ids.push(await lib.allocate(i % 2 ? 'cpu-clock' : 'task-clock', 'TC'));
+  for (const id of ids) await lib.attach(id, w.pid);
+  for (const id of ids) await lib.start(id);
+  // The same kind of counter the module opens, read with its times: running equals enabled.
+  const witness = PerfEvent.open(
+    { type: PerfType.SOFTWARE, config: 1n, readFormat: COUNTING_READ_FORMAT, flags: { pinned: true } },
+    { pid: w.pid, cpu: -1 },
+  );
+  await w.go();
+  for (const id of ids) assert.ok((await lib.read(id)) > 100_000_000n);
+  const r = witness.read();
+  assert.ok(r.enabled > 0n);
+  assert.equal(r.running, r.enabled);
+  witness.close();
+  await w.finish();
+  await lib.close();
+});
+
+// ---- errors (requirement 8) ---------------------------------------------------------
+
+test('errors: missing and exiting pids are ESRCH', async () => {
+  const lib = await Libpmc.init();
+  const id = await lib.allocate('task-clock', 'TC');
+  const gone = spawn('true');
+  await once(gone, 'exit');
+  await expectCode('ESRCH', () => lib.attach(id, gone.pid!), 'a process that exited and was reaped');
+  const z = await Workload.start('zombie');
+  const zombie = Number((await z.nextLine()).split(' ')[1]);
+  for (let i = 0; i < 1000 && !readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z '); i++) await sleep(2);
+  assert.match(readFileSync(`/proc/${zombie}/stat`, 'utf8'), /\) Z /, 'the child is a zombie');
+  await expectCode('ESRCH', () => lib.attach(id, zombie), 'a zombie (exiting) process');
+  await expectCode('EINVAL', () => lib.attach(id, -4), 'a negative pid');
+  z.child.kill('SIGKILL');
+  await z.exited;
+  await lib.close();
+});
+
+test('errors: negative, absent and offline CPUs', async () => {
+  const lib = await Libpmc.init();
+  await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'SC', { cpu: -2 }), 'a negative CPU');
+  await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'SC', { cpu: lib.ncpu() }), 'a CPU beyond the last');
+  await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'SC'), 'a system PMC without a CPU');
+  await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'TC', { cpu: 0 }), 'a process PMC with a CPU');
+  await lib.close();
+
+  // The real classes, with CPU 1 declared offline (hot-unplugging a CPU of CI is not for a test).
+  const online = onlineCpus();
+  if (online.length < 2) return;
+  const offline = online[1];
+  const module = new PmcModule({
+    classes: machineClasses(),
+    tunables: loadTunables({ env: {} }),
+    ncpu: possibleCpuCount(),
+    activeCpus: online.filter((c) => c !== offline),
+  });
+  const partial = await Libpmc.init(new LocalModuleClient(module));
+  await expectCode('ENXIO', () => partial.allocate('cpu-clock', 'SC', { cpu: offline }), 'an offline CPU');
+  await expectCode('ENXIO', () => partial.pmcInfo(offline), 'PMC info of an offline CPU');
+  await partial.close();
+});
+
+test('errors: unknown events are ENOENT, malformed specifiers EINVAL', async () => {
+  const lib = await Libpmc.init();
+  await expectCode('ENOENT', () => lib.allocate('no-such-event-anywhere', 'TC'), 'an unknown event');
+  for (const bad of ['', 'task-clock,bogus', ',usr', 'msr/tsc', 'task-clock,,usr']) {
+    await expectCode('EINVAL', () => lib.allocate(bad, 'TC'), `specifier "${bad}"`);
+  }
+  await expectCode('EINVAL', () => lib.allocate('task-clock', 'XX' as 'TC'), 'an unknown mode');
+  await lib.close();
+});
+
+test('errors: an unprivileged caller gets EPERM for system PMCs and for processes of others', async () => {
+  // This process's credentials with the privilege taken away, as the module sees a pmcd peer.
+  const creds: Credentials = { ...selfCaller().creds, euid: 1000, ruid: 1000, suid: 1000, capEff: 0n };
+  const lib = await Libpmc.init(new LocalModuleClient(loadModule({ env: {} }), { pid: process.pid, creds }));
+  await expectCode('EPERM', () => lib.allocate('cpu-clock,usr', 'SC', { cpu: 0 }), 'a system PMC');
+  const id = await lib.allocate('task-clock,usr', 'TC');
+  const w = await Workload.start('spin', '10');
+  await expectCode('EPERM', () => lib.attach(id, w.pid), 'a root process');
+  await w.finish();
+  await lib.close();
+});
