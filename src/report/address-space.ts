@@ -3,6 +3,7 @@
 import { basename } from 'node:path';
 import { LogType, type LogRecord } from '../log/records.js';
 import { addressFromBigInt, BAD_ADDRESS } from './address.js';
+import { FrameCache } from './frame-cache.js';
 import { Image, ImageLoader, KERNEL_IMAGE_NAME } from './image.js';
 
 /** One image mapped at one place: runtime [low, high), link address = runtime - bias. */
@@ -21,19 +22,21 @@ const UNKNOWN_EXTENT = 0x1000_0000;
 
 export class AddressSpace {
   private maps: Mapping[] = [];
+  private frameCache?: FrameCache;
 
   get mappings(): readonly Mapping[] {
     return this.maps;
+  }
+
+  /** Resolved addresses of this space; emptied whenever the mappings change. */
+  get cache(): FrameCache {
+    return (this.frameCache ??= new FrameCache());
   }
 
   clone(): AddressSpace {
     const copy = new AddressSpace();
     copy.maps = this.maps.slice();
     return copy;
-  }
-
-  clear(): void {
-    this.maps = [];
   }
 
   /** Maps an image, replacing whatever was mapped over the same range (as mmap does). */
@@ -46,6 +49,7 @@ export class AddressSpace {
       m = { low: start, high: Math.min(start + UNKNOWN_EXTENT, next?.low ?? Infinity), bias: start, start, image };
     }
     this.remove(m.low, m.high);
+    this.frameCache?.clear();
     const i = this.upperBound(m.low);
     this.maps.splice(i, 0, m);
   }
@@ -53,6 +57,7 @@ export class AddressSpace {
   /** Unmaps [low, high), trimming or splitting mappings that straddle it. */
   remove(low: number, high: number): void {
     if (high <= low) return;
+    this.frameCache?.clear();
     const kept: Mapping[] = [];
     for (const m of this.maps) {
       if (m.high <= low || m.low >= high) {

@@ -49,17 +49,35 @@ export class Symbolizer {
       return this.frames.address(0, false);
     }
     const look = returnAddress ? addr - 1 : addr;
-    this.link = look;
-    if (isKernelAddress(look)) {
-      const m = this.processes.kernel.find(look);
-      const image = m?.image ?? this.loader.kernelImage();
-      return this.inImage(image, look, addr, m, returnAddress, true);
+    const kernel = isKernelAddress(look);
+    const space = kernel ? this.processes.kernel : proc.space;
+    const cache = space.cache;
+    const slot = cache.slot(addr, returnAddress);
+    if (cache.addrs[slot] === addr) {
+      this.link = cache.links[slot];
+      return cache.frames[slot];
     }
+    const id = kernel ? this.resolveKernel(look, addr, returnAddress) : this.resolveUser(proc, look, addr, returnAddress);
+    cache.addrs[slot] = addr;
+    cache.frames[slot] = id;
+    cache.links[slot] = this.link;
+    return id;
+  }
+
+  private resolveKernel(look: number, addr: number, returnAddress: boolean): number {
+    this.link = look;
+    const m = this.processes.kernel.find(look);
+    const image = m?.image ?? this.loader.kernelImage();
+    return this.inImage(image, look, addr, m, returnAddress, true);
+  }
+
+  private resolveUser(proc: ProcessInfo, look: number, addr: number, returnAddress: boolean): number {
     const m = proc.space.find(look);
     if (m) {
       this.link = look - m.bias;
       return this.inImage(m.image, this.link, addr, m, returnAddress, false);
     }
+    this.link = look;
     const jit = this.jitImage(proc);
     if (jit) {
       const idx = jit.symbols.find(look);

@@ -1,0 +1,100 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readElfFile, parseElfBuffer } from '../src/report/elf.js';
+import { readOwnVdso } from '../src/report/vdso.js';
+import { isPmcError } from '../src/pmc-error.js';
+import { buildProgram, nmSymbols, sym, tempDir } from './report-fixture.js';
+
+const dir = tempDir('report-elf-');
+const nopie = buildProgram(dir, 'prog-nopie', ['-no-pie']);
+const pie = buildProgram(dir, 'prog-pie', ['-pie', '-fPIE']);
+
+const nameAt = (path: string, addr: number): string | undefined => {
+  const t = readElfFile(path).symbols;
+  const i = t.find(addr);
+  return i < 0 ? undefined : t.names[i];
+};
+
+test('e_type, PT_LOAD segments and text extent of -no-pie and -pie builds', () => {
+  const a = readElfFile(nopie.path);
+  const b = readElfFile(pie.path);
+  assert.equal(a.type, 'EXEC');
+  assert.equal(b.type, 'DYN');
+  assert.equal(a.linkBase, nopie.linkBase);
+  assert.equal(b.linkBase, pie.linkBase);
+  for (const [img, prog] of [[a, nopie], [b, pie]] as const) {
+    assert.ok(img.hasSymtab);
+    assert.ok(img.loads.length >= 2);
+    const main = sym(prog, 'main');
+    assert.ok(img.textStart <= main.addr && main.addr + main.size <= img.textEnd, 'main lies in the executable segment');
+  }
+});
+
+test('FUNC symbols from .symtab with their sizes, found at every byte', () => {
+  for (const prog of [nopie, pie]) {
+    for (const name of ['inner', 'outer', 'other', 'main']) {
+      const s = sym(prog, name);
+      const t = readElfFile(prog.path).symbols;
+      const i = t.find(s.addr);
+      assert.equal(t.names[i], name);
+      assert.equal(t.ends[i] - t.starts[i], s.size, `${name} size`);
+      assert.equal(nameAt(prog.path, s.addr + s.size - 1), name);
+    }
+    const inner = sym(prog, 'inner');
+    assert.notEqual(nameAt(prog.path, inner.addr + inner.size), 'inner', 'the byte after inner is not inner');
+  }
+});
+
+test('a zero-size symbol runs to the next symbol', () => {
+  const ns = sym(pie, 'nosize');
+  assert.equal(ns.size, 0, 'nm reports no size for nosize');
+  const t = readElfFile(pie.path).symbols;
+  const i = t.find(ns.addr);
+  assert.equal(t.names[i], 'nosize');
+  const next = [...pie.syms.values()].map((s) => s.addr).filter((a) => a > ns.addr).sort((x, y) => x - y)[0];
+  assert.equal(t.ends[i], next);
+  assert.equal(nameAt(pie.path, next - 1), 'nosize');
+});
+
+test('stripped -rdynamic build: functions come from .dynsym', () => {
+  const stripped = join(dir, 'prog-stripped');
+  const prog = buildProgram(dir, 'prog-stripped', ['-pie', '-fPIE', '-rdynamic', '-s']);
+  assert.equal(prog.path, stripped);
+  const dyn = nmSymbols(stripped, ['-D']);
+  const img = readElfFile(stripped);
+  assert.equal(img.hasSymtab, false);
+  for (const name of ['inner', 'outer', 'main']) assert.equal(nameAt(stripped, dyn.get(name)!.addr + 1), name);
+});
+
+test('libc (stripped, .dynsym only) resolves getpid and its alias', () => {
+  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  const dyn = nmSymbols(libc, ['-D']);
+  const getpid = dyn.get('getpid')!;
+  const aliases = [...dyn].filter(([, s]) => s.addr === getpid.addr).map(([n]) => n);
+  const name = nameAt(libc, getpid.addr)!;
+  assert.ok(aliases.includes(name), `${name} is one of ${aliases.join(',')}`);
+  assert.equal(name, 'getpid', 'the plain name is preferred over __getpid');
+  assert.equal(readElfFile(libc).type, 'DYN');
+});
+
+test('the vdso, read from this process, is an ELF with clock_gettime', () => {
+  const img = parseElfBuffer(readOwnVdso(), '[vdso]');
+  assert.equal(img.type, 'DYN');
+  const names = new Set(img.symbols.names);
+  assert.ok(names.has('clock_gettime') || names.has('__vdso_clock_gettime'), [...names].join(','));
+});
+
+test('cache by path and mtime; clear errors for missing and non-ELF files', () => {
+  const a = readElfFile(pie.path);
+  assert.equal(readElfFile(pie.path), a, 'second read comes from the cache');
+  const later = new Date(Date.now() + 5000);
+  utimesSync(pie.path, later, later);
+  assert.notEqual(readElfFile(pie.path), a, 'a new mtime re-reads the file');
+
+  assert.throws(() => readElfFile(join(dir, 'nope')), (e) => isPmcError(e, 'ENOENT') && /nope/.test(e.message));
+  const junk = join(dir, 'junk');
+  writeFileSync(junk, 'not an elf file at all, but long enough to have a header of 64 bytes......');
+  assert.throws(() => readElfFile(junk), (e) => isPmcError(e, 'ENOEXEC') && /junk: not an ELF file/.test(e.message));
+});
