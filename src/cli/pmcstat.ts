@@ -3,7 +3,8 @@
 // analyze sampling logs.
 import { reportAndExit } from './cli-error.js';
 import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';
-import { runCounting } from './run-counting.js';
+import { runAnalysis } from './run-analysis.js';
+import { runMeasurement } from './run-measurement.js';
 
 async function main(argv: string[]): Promise<number> {
   const args = parsePmcstatArgs(argv);
@@ -11,8 +12,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(PMCSTAT_USAGE);
     return 0;
   }
-  return runCounting(args);
+  if (args.analyze !== undefined) return runAnalysis(args, args.analyze);
+  return runMeasurement(args);
 }
+
+// A reader that goes away (pmcstat -R log | head) ends the output, not with a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? 0 : 1));
 
 main(process.argv.slice(2)).then(
   (status) => process.exit(status),
