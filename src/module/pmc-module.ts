@@ -6,7 +6,7 @@ import type { ClassDep, HwRequest, Inheritance } from '../md/class-dep.js';
 import { machine, release } from 'node:os';
 import { LogWriter, type LogSink } from '../log/log-writer.js';
 import { LogType } from '../log/records.js';
-import { executablePath, listDescendants, processState, readCredentials } from '../md/procfs.js';
+import { type Credentials, executablePath, listDescendants, processState, readCredentials } from '../md/procfs.js';
 import { PmcError } from '../pmc-error.js';
 import { type Caller, canDebug, isPmcPrivileged } from './caller.js';
 import { type DriverStats, newDriverStats } from './driver-stats.js';
@@ -324,6 +324,9 @@ export class PmcModule {
     if (isSystemMode(mode) && req.flags & (PmcFlags.LOG_PROCCSW | PmcFlags.LOG_PROCEXIT)) {
       throw new PmcError('EINVAL', 'process logging flags are not allowed on system-mode PMCs');
     }
+    if (req.flags & PmcFlags.LOG_PROCCSW) {
+      throw new PmcError('EOPNOTSUPP', 'per-context-switch counts (PMC_F_LOG_PROCCSW, pmcstat -W) are not implemented on Linux yet');
+    }
     let caps = req.caps;
     if (isSamplingMode(mode)) caps |= PmcCaps.INTERRUPT;
     const clsIndex = this.classes.findIndex((c) => c.classId === req.classId);
@@ -456,7 +459,7 @@ export class PmcModule {
       this.processes.set(pid, tp);
     }
     tp.pmcs.set(pmc.row, pmc);
-    pmc.targets.set(pid, { process: tp, hw, baseline: 0n, exited: false });
+    pmc.targets.set(pid, { process: tp, hw, baseline: 0n, exited: false, creds: readCredentials(pid) });
     if (pid === pmc.owner.pid) pmc.flags |= PmcFlags.ATTACHED_TO_OWNER;
     if (pmc.isSampling && !(pmc.flags & PmcFlags.ATTACHED_TO_OWNER)) pmc.flags |= PmcFlags.NEEDS_LOGFILE;
     pmc.flags |= PmcFlags.ATTACH_DONE;
@@ -519,24 +522,37 @@ export class PmcModule {
    */
   reapExitedTargets(): void {
     for (const owner of this.owners.values()) {
-      for (const pmc of owner.pmcs.values()) {
+      for (const pmc of [...owner.pmcs.values()]) {
         let lost = false;
-        for (const t of pmc.targets.values()) {
+        for (const t of [...pmc.targets.values()]) {
           if (t.exited) continue;
           const s = processState(t.process.pid);
-          if (s !== 'dead' && s !== 'zombie') continue;
-          t.exited = true;
-          if (pmc.flags & PmcFlags.LOG_PROCEXIT && !pmc.isSampling) {
-            owner.log?.write({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value: this.finalCount(t) });
+          if (s === 'dead' || s === 'zombie') {
+            t.exited = true;
+            if (pmc.flags & PmcFlags.LOG_PROCEXIT && !pmc.isSampling) {
+              owner.log?.write({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value: this.finalCount(t) });
+            }
+            this.unlinkTarget(pmc, t);
+            lost = true;
+          } else if (this.lostRightToWatch(owner, t)) {
+            // PMC_FN_PROCESS_EXEC: the target exec'ed into credentials its owner may not debug.
+            this.detachOneProcess(pmc, t.process.pid, true);
           }
-          this.unlinkTarget(pmc, t);
-          lost = true;
         }
         if (lost && [...pmc.targets.values()].every((t) => t.exited)) {
           owner.signal({ signal: 'SIGIO', reason: 'every target of the PMC has exited', pmcId: pmc.id });
         }
       }
     }
+  }
+
+  /** The target's credentials changed (a set-id exec) to ones the owner may not attach to. */
+  private lostRightToWatch(owner: Owner, t: PmcTarget): boolean {
+    if (t.process.pid === owner.pid || !t.creds) return false;
+    const now = readCredentials(t.process.pid);
+    if (!now || sameCredentials(now, t.creds)) return false;
+    t.creds = now;
+    return !canDebug(owner.caller.creds, now);
   }
 
   // ---- start / stop / read / write ---------------------------------------
@@ -818,4 +834,11 @@ export class PmcModule {
       if (!log.write({ type: LogType.USERDATA, ts: now(), userdata })) throw new PmcError('ENOMEM', 'the log has no free buffer');
     });
   }
+}
+
+function sameCredentials(a: Credentials, b: Credentials): boolean {
+  return (
+    a.euid === b.euid && a.ruid === b.ruid && a.suid === b.suid && a.egid === b.egid && a.rgid === b.rgid && a.sgid === b.sgid &&
+    a.groups.join() === b.groups.join()
+  );
 }

@@ -1,6 +1,7 @@
 // A PMC descriptor (hwpmc's struct pmc): what was allocated, by whom, on
 // which row, in which state, and the hardware counters behind it.
 import type { ClassDep, HwCounterSet, HwRequest } from '../md/class-dep.js';
+import type { Credentials } from '../md/procfs.js';
 import type { Owner } from './owner.js';
 import { isSamplingMode, isSystemMode, type PmcId, type PmcMode, PmcState } from './pmc-types.js';
 import type { TargetProcess } from './target-process.js';
@@ -13,6 +14,8 @@ export interface PmcTarget {
   baseline: bigint;
   /** Seen gone; the counters stay open (they hold the final count, and inherited descendants may still count). */
   exited: boolean;
+  /** The target's credentials when attached: an exec that changes them is checked again. */
+  creds?: Credentials;
 }
 
 export class Pmc {
