@@ -14,13 +14,13 @@ export interface AnalyzeOptions extends ImageLoaderOptions {
 }
 
 export interface AnalysisStats {
-  /** Count of each record type, by LogType name. */
-  records: Record<string, number>;
   samples: number;
   /** Sum of DROPNOTIFY.dropped: samples the collector could not log. */
   dropped: number;
   /** Sum of DROPNOTIFY.lost: samples the kernel lost. */
   lost: number;
+  /** Count of each record type, by LogType name. */
+  records: Record<string, number>;
   /** Samples whose PC has no symbol (unknownFunction + unknownObject). */
   unresolved: number;
   unknownFunction: number;
@@ -84,10 +84,10 @@ export async function analyzeLog(
     if (n > 0) recordCounts[LogType[t] ?? `TYPE_${t}`] = n;
   });
   const stats: AnalysisStats = {
-    records: recordCounts,
     samples: c.samples,
     dropped,
     lost,
+    records: recordCounts,
     unresolved: c.unknownFunction + c.unknownObject,
     unknownFunction: c.unknownFunction,
     unknownObject: c.unknownObject,

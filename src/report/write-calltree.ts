@@ -1,10 +1,11 @@
 // pmcstat -F: the callgrind format KCachegrind reads. One cost column per
 // PMC (`events: NAME_INDEX ...`, non-alphanumerics made `_`), positions
-// `instr line` (the function's link-time address; line 0, there is no line
-// information). A fake ROOT function calls every outermost frame, as pmcstat
-// does; each function lists its self cost and, per callee, `calls=` and the
-// cost spent below that call. The call count is an estimate: the number of
-// samples in which the call was on the stack.
+// `instr line`: the function's link-time address and line 0 (there is no
+// line information, so the source file is `???`, as valgrind writes it).
+// A fake ROOT function calls every outermost frame, as pmcstat does; each
+// function lists its self cost and, per callee, `calls=` and the cost spent
+// below that call. The call count is an estimate: the number of samples in
+// which the call was on the stack.
 import type { AnalysisResult } from './analyze.js';
 import { stacksOf } from './callgraph.js';
 import { formatPointer } from './address.js';
@@ -46,7 +47,7 @@ export function* formatCalltree(result: AnalysisResult): Generator<string> {
   const events = result.profiles.map((p) => `${p.name}_${p.index}`.replace(/[^A-Za-z0-9]/g, '_'));
   yield 'version: 1\ncreator: pmcstat\npositions: instr line\n';
   yield `events: ${events.join(' ')}\nsummary: ${summary.join(' ')}\n\n`;
-  yield 'ob=tspmc\nfl=tspmc\nfn=ROOT\n';
+  yield 'ob=tspmc\nfl=???\nfn=ROOT\n';
   yield `0 0 ${zero().join(' ')}\n`;
   yield* calls(frames, arcs.get(ROOT), '0 0');
 
@@ -55,7 +56,7 @@ export function* formatCalltree(result: AnalysisResult): Generator<string> {
     const f = frames.get(id);
     const obj = f.image?.path ?? '[unknown]';
     const pos = `${formatPointer(f.start)} 0`;
-    yield `\nob=${obj}\nfl=${obj}\nfn=${f.name}\n${pos} ${self.get(id)!.join(' ')}\n`;
+    yield `\nob=${obj}\nfl=???\nfn=${f.name}\n${pos} ${self.get(id)!.join(' ')}\n`;
     yield* calls(frames, arcs.get(id), pos);
   }
 }
@@ -65,6 +66,6 @@ function* calls(frames: FrameTable, out: Map<number, Arc> | undefined, callerPos
   for (const [to, arc] of out) {
     const f = frames.get(to);
     const obj = f.image?.path ?? '[unknown]';
-    yield `cob=${obj}\ncfl=${obj}\ncfn=${f.name}\ncalls=${arc.calls} ${formatPointer(f.start)} 0\n${callerPos} ${arc.cost.join(' ')}\n`;
+    yield `cob=${obj}\ncfl=???\ncfn=${f.name}\ncalls=${arc.calls} ${formatPointer(f.start)} 0\n${callerPos} ${arc.cost.join(' ')}\n`;
   }
 }
