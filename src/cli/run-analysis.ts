@@ -7,17 +7,28 @@ import { createWriteStream } from 'node:fs';
 import { PMC_CPU_GENERIC } from '../module/pmc-module.js';
 import { readLog } from '../log/log-reader.js';
 import { formatRecord } from '../log/log-text.js';
-import type { LogRecord } from '../log/records.js';
+import { LogType, type LogRecord } from '../log/records.js';
 import { analyzeLog, writeOutputs } from '../report/index.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 
-/** The records of a log, stopping quietly at damage; the error is kept for the caller. */
+/**
+ * The records of a log, stopping quietly at damage (the error is kept for
+ * the caller), with samples filtered by CPU (-c) and thread (-i).
+ */
 class TolerantLog implements AsyncIterable<LogRecord> {
   error?: Error;
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    private readonly cpus?: readonly number[],
+    private readonly tid?: number,
+  ) {}
   async *[Symbol.asyncIterator](): AsyncIterator<LogRecord> {
+    const cpus = this.cpus ? new Set(this.cpus) : undefined;
     try {
-      yield* readLog(this.path);
+      for await (const rec of readLog(this.path)) {
+        if (rec.type === LogType.CALLCHAIN && ((cpus && !cpus.has(rec.cpu)) || (this.tid !== undefined && rec.tid !== this.tid))) continue;
+        yield rec;
+      }
     } catch (e) {
       this.error = e as Error;
     }
@@ -29,7 +40,7 @@ export function hasOutputs(a: PmcstatArgs): boolean {
 }
 
 export async function runAnalysis(args: PmcstatArgs, path: string): Promise<number> {
-  const log = new TolerantLog(path);
+  const log = new TolerantLog(path, args.cpuFilter, args.threadFilter);
   if (!hasOutputs(args)) {
     const out: NodeJS.WritableStream = args.output ? createWriteStream(args.output) : process.stdout;
     const names = { cpuType: (t: number) => (t === PMC_CPU_GENERIC ? 'GENERIC' : undefined) };
@@ -48,7 +59,8 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       gmonMap: args.mapFile,
       pcs: args.pcs,
       annotate: args.annotate,
-      stats: args.stats && !args.json ? '-' : undefined,
+      // -v prints pmcstat's conversion statistics (on stderr when they are not asked for with --stats).
+      stats: args.stats && !args.json ? '-' : args.verbose > 0 ? '/dev/stderr' : undefined,
       statsJson: args.stats && args.json ? '-' : undefined,
       depth: args.depth,
     });
