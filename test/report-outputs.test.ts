@@ -97,12 +97,13 @@ test('--folded: root first, process name first, kernel frames _[k], unknown fram
   const kallsyms = join(dir, 'kallsyms');
   writeFileSync(kallsyms, 'ffffffff81000000 T _stext\nffffffff81000200 T do_syscall_64\nffffffff81000400 T entry_SYSCALL_64\n');
   const r = records();
-  r.push(rec.callchain(PID, 0x100, [0xffffffff81000210n, 0xffffffff81000420n, pcIn(prog, BASE, 'inner', 1), retIn(prog, BASE, 'main')], false));
+  // Kernel frames, then the interrupted user PC: the first byte of `other`, looked up as itself (not pc - 1).
+  r.push(rec.callchain(PID, 0x100, [0xffffffff81000210n, 0xffffffff81000420n, pcIn(prog, BASE, 'other', 0), retIn(prog, BASE, 'main')], false));
   r.push(rec.callchain(PID, 0x100, [0x7000_0000_1000n, retIn(prog, BASE, 'main')]));
   const result = await analyzeLog(r, { kallsyms, perfMapDir: dir });
   assert.deepEqual(text(formatFolded(result)).split('\n'), [
     `${name};main;0x700000001000 1`,
-    `${name};main;inner;entry_SYSCALL_64_[k];do_syscall_64_[k] 1`,
+    `${name};main;other;entry_SYSCALL_64_[k];do_syscall_64_[k] 1`,
     `${name};main;other;inner ${B}`,
     `${name};main;outer ${C}`,
     `${name};main;outer;inner ${A}`,

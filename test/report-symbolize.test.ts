@@ -61,7 +61,7 @@ test('kernel addresses resolve through kallsyms (a copy, and /proc/kallsyms when
   assert.equal(s.symbolize(1, 0xffffffff81000250n).symbol, 'do_syscall_64');
   assert.equal(s.symbolize(1, 0xffffffff81000250n).image, '[kernel.kallsyms]');
   assert.equal(s.symbolize(1, 0xffffffff810001ffn).symbol, 'local_helper');
-  assert.equal(s.symbolize(1, 0xffffffffc0001004n).symbol, 'mod_func');
+  assert.deepEqual(s.symbolize(1, 0xffffffffc0001004n), { image: '[mymod]', symbol: 'mod_func', offset: 4, name: 'mod_func' });
 
   const lines = readFileSync('/proc/kallsyms', 'latin1').split('\n');
   const text = lines.map((l) => l.split(/\s+/)).filter((f) => /^[Tt]$/.test(f[1] ?? '') && !/^0+$/.test(f[0]));

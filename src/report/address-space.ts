@@ -24,10 +24,6 @@ export class AddressSpace {
   private maps: Mapping[] = [];
   private frameCache?: FrameCache;
 
-  get mappings(): readonly Mapping[] {
-    return this.maps;
-  }
-
   /** Resolved addresses of this space; emptied whenever the mappings change. */
   get cache(): FrameCache {
     return (this.frameCache ??= new FrameCache());

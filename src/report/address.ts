@@ -24,11 +24,6 @@ export function addressFromBigInt(a: bigint): number {
   return packAddress(Number((a >> 32n) & 0xffffffffn), Number(a & 0xffffffffn));
 }
 
-export function addressToBigInt(n: number): bigint {
-  if (n < KERNEL_SPACE) return BigInt(n);
-  return 0xffff800000000000n + BigInt(n - KERNEL_SPACE);
-}
-
 export function isKernelAddress(n: number): boolean {
   return n >= KERNEL_SPACE;
 }

@@ -4,7 +4,7 @@
 // node it passes; where a chain ends, the node also counts the sample per
 // process, so the folded and calltree outputs can rebuild the full stacks.
 import type { CallchainRecord } from '../log/records.js';
-import { packAddress } from './address.js';
+import { KERNEL_SPACE, packAddress } from './address.js';
 import { FrameKind } from './frames.js';
 import type { Image } from './image.js';
 import type { Symbolizer } from './symbolizer.js';
@@ -100,9 +100,14 @@ export class CallGraphBuilder {
     const kept = this.keepSamples ? { pcs: new Float64Array(n), frames: new Int32Array(n) } : undefined;
     let node = profile.root;
     let leafBias = 0;
+    let prevKernel = false;
     for (let i = 0; i < n; i++) {
       const addr = packAddress(words[2 * i + 1], words[2 * i]);
-      const frame = sym.resolve(proc, addr, i > 0);
+      const kernel = addr >= KERNEL_SPACE;
+      // The first user frame under kernel frames is where user code was
+      // interrupted (a fault may hit a function's first byte), not a return address.
+      const frame = sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel));
+      prevKernel = kernel;
       if (i === 0) {
         leafBias = addr - sym.link;
         this.countLeaf(profile, frame, sym.link);

@@ -21,8 +21,6 @@ export interface ElfImage {
   /** The file, or the name given to a buffer. */
   name: string;
   type: ElfType;
-  machine: number;
-  entry: number;
   loads: LoadSegment[];
   /** Link-time address of file offset 0: first PT_LOAD p_vaddr - p_offset. */
   linkBase: number;
@@ -34,7 +32,7 @@ export interface ElfImage {
   hasSymtab: boolean;
 }
 
-export const PF_X = 1;
+const PF_X = 1;
 const PT_LOAD = 1;
 const SHT_SYMTAB = 2;
 const SHT_DYNSYM = 11;
@@ -142,8 +140,6 @@ function parse(name: string, read: ByteSource, fileSize: number): ElfImage {
   return {
     name,
     type,
-    machine: eh.readUInt16LE(18),
-    entry: u64(eh, 24),
     loads,
     linkBase,
     textStart,

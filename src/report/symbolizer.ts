@@ -1,8 +1,9 @@
 // (process, address) -> frame. User addresses go through the process's
 // mappings, kernel addresses through kallsyms, and addresses in no image
-// through the process's perf-PID.map. Every image caches its answers by
-// address, so a PC seen again costs one binary search over the mappings and
-// one Map lookup.
+// through the process's perf-PID.map. Each address space keeps a small
+// direct-mapped cache of its answers and each image a Map by link-time
+// address (shared by all processes mapping it), so a PC seen again costs a
+// hash probe.
 import { addressFromBigInt, BAD_ADDRESS, isKernelAddress } from './address.js';
 import { type Mapping, type ProcessInfo, ProcessTable } from './address-space.js';
 import { FrameKind, FrameTable } from './frames.js';
@@ -67,7 +68,9 @@ export class Symbolizer {
   private resolveKernel(look: number, addr: number, returnAddress: boolean): number {
     this.link = look;
     const m = this.processes.kernel.find(look);
-    const image = m?.image ?? this.loader.kernelImage();
+    // Without a MAP_IN for it, a module is named as kallsyms names it: [module].
+    const module = m ? undefined : this.loader.kernelSymbols()?.moduleOf(look);
+    const image = m?.image ?? this.loader.kernelImage(module === undefined ? undefined : `[${module}]`);
     return this.inImage(image, look, addr, m, returnAddress, true);
   }
 

@@ -18,14 +18,14 @@ export interface CallgraphOptions {
 }
 
 /** Children by descending count; ties by name, so the output is stable. */
-export function sortedChildren(node: CallNode, frames: FrameTable): CallNode[] {
+function sortedChildren(node: CallNode, frames: FrameTable): CallNode[] {
   if (!node.children) return [];
   return [...node.children.values()].sort(
     (a, b) => b.count - a.count || (frames.get(a.frame).name < frames.get(b.frame).name ? -1 : frames.get(a.frame).name > frames.get(b.frame).name ? 1 : 0),
   );
 }
 
-export function imageLabel(frames: FrameTable, frame: number): string {
+function imageLabel(frames: FrameTable, frame: number): string {
   return frames.get(frame).image?.path ?? '[unknown]';
 }
 

@@ -14,7 +14,7 @@ export interface FoldedOptions {
   annotate?: boolean;
 }
 
-export function selectProfile(result: AnalysisResult, pmc: string | number | undefined): PmcProfile | undefined {
+function selectProfile(result: AnalysisResult, pmc: string | number | undefined): PmcProfile | undefined {
   if (pmc === undefined) return result.profiles.find((p) => p.samples > 0);
   const p = typeof pmc === 'number' ? result.profiles[pmc] : result.profiles.find((x) => x.name === pmc);
   if (!p) {
