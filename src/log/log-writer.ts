@@ -28,8 +28,7 @@ export const MAX_LOG_BUFFER_SIZE = 16 * 1024 * 1024;
 
 interface LogBuffer {
   readonly bytes: Uint8Array;
-  readonly dv: DataView;
-  /** The same memory as 32-bit words, for copying pcs a word at a time. */
+  /** The same memory as 32-bit words, for the hot path's fields and pcs. */
   readonly words: Int32Array;
   used: number;
   /** Position in the write order, set when the buffer is queued. */
@@ -150,15 +149,17 @@ export class LogWriter {
     const o = this.reserve(len);
     if (o < 0) return false;
     const b = this.current as LogBuffer;
-    const dv = b.dv;
-    dv.setUint32(o, (CALLCHAIN_HEADER | len) >>> 0, true);
-    dv.setUint32(o + 4, 0, true);
-    dv.setUint32(o + 8, ts % TWO32, true);
-    dv.setUint32(o + 12, ts / TWO32, true);
-    dv.setUint32(o + 16, pid, true);
-    dv.setUint32(o + 20, tid, true);
-    dv.setUint32(o + 24, pmcid, true);
-    dv.setUint32(o + 28, cpuflags, true);
+    // Records are 4-byte aligned: the fixed fields go in as words (the host is little-endian, as the log).
+    const w = b.words;
+    const d = o >>> 2;
+    w[d] = CALLCHAIN_HEADER | len;
+    w[d + 1] = 0;
+    w[d + 2] = ts % TWO32;
+    w[d + 3] = ts / TWO32;
+    w[d + 4] = pid;
+    w[d + 5] = tid;
+    w[d + 6] = pmcid;
+    w[d + 7] = cpuflags;
     this.copyPcs(b, o + TailOffset.CALLCHAIN, src, srcOffset, nbytes);
     return true;
   }
@@ -237,7 +238,7 @@ export class LogWriter {
     if (this.allocated < this.nbuffers) {
       this.allocated++;
       const bytes = new Uint8Array(this.bufferSize);
-      return { bytes, dv: new DataView(bytes.buffer), words: new Int32Array(bytes.buffer), used: 0, seq: 0 };
+      return { bytes, words: new Int32Array(bytes.buffer), used: 0, seq: 0 };
     }
     this.requestsFailed++;
     return null;
