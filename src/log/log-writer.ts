@@ -172,7 +172,7 @@ export class LogWriter {
     if (this.state === 'closed') return Promise.reject(new PmcError('EINVAL', 'flush of a closed log'));
     if (this.error !== null) return Promise.reject(this.error);
     const cur = this.current;
-    if (cur !== null) {
+    if (cur !== null && cur.used > 0) {
       this.current = null;
       this.schedule(cur);
     }
