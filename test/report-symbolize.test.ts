@@ -124,6 +124,7 @@ test('unknown addresses: image+0xoffset inside an image without a symbol, 0xaddr
 test('MAP_OUT unmaps; fork copies the parent; exec replaces the child image', async () => {
   const P = 300;
   const C = 301;
+  const childExec = rec.exec(C, pie.path);
   const records: LogRecord[] = [
     rec.allocDyn(1, 'cpu-clock'),
     rec.exec(P, nopie.path),
@@ -131,8 +132,10 @@ test('MAP_OUT unmaps; fork copies the parent; exec replaces the child image', as
     rec.fork(P, C),
     // The child before its exec runs the parent's image.
     rec.callchain(C, 1, [pcIn(nopie, NOPIE_BASE, 'other', 2)]),
-    rec.exec(C, pie.path),
+    childExec,
     rec.mapIn(C, PIE_BASE, pie.path),
+    // Logged after the exec but taken before it (its timestamp says so): the old image.
+    { ...rec.callchain(C, 1, [pcIn(nopie, NOPIE_BASE, 'outer', 2)]), ts: childExec.ts - 1 },
     rec.callchain(C, 1, [pcIn(pie, PIE_BASE, 'inner', 2), retIn(pie, PIE_BASE, 'outer'), retIn(pie, PIE_BASE, 'main')]),
     rec.callchain(P, 1, [pcIn(nopie, NOPIE_BASE, 'inner', 2), retIn(nopie, NOPIE_BASE, 'other'), retIn(nopie, NOPIE_BASE, 'main')]),
     rec.exit(C),
@@ -148,6 +151,7 @@ test('MAP_OUT unmaps; fork copies the parent; exec replaces the child image', as
     `${basename(nopie.path)};0x${mainAddr} 1`,
     `${basename(nopie.path)};main;other;inner 1`,
     `${basename(nopie.path)};other 1`,
+    `${basename(nopie.path)};outer 1`,
     `${basename(pie.path)};main 1`,
     `${basename(pie.path)};main;outer;inner 1`,
   ].sort());

@@ -87,13 +87,46 @@ export class AddressSpace {
   }
 }
 
-export interface ProcessInfo {
-  readonly pid: number;
+// Address spaces an exec replaced, kept for samples logged late.
+const MAX_PAST_SPACES = 4;
+
+/** What a process was running between two execs. */
+export interface ProcessImage {
+  readonly space: AddressSpace;
+  readonly name?: string;
+}
+
+export class ProcessInfo implements ProcessImage {
   /** basename of the latest exec'd path (or the attach / create name). */
   name?: string;
-  space: AddressSpace;
+  /** The current address space. */
+  space = new AddressSpace();
   /** The process this one was forked from: its JIT map stands in when this one has none. */
   parent?: number;
+  /** What ran before each exec, oldest first, with the time of the exec that ended it. */
+  private past: { space: AddressSpace; name?: string; until: number }[] = [];
+
+  constructor(readonly pid: number) {}
+
+  exec(ts: number, path: string): void {
+    this.past.push({ space: this.space, name: this.name, until: ts });
+    if (this.past.length > MAX_PAST_SPACES) this.past.shift();
+    this.space = new AddressSpace();
+    this.name = basename(path);
+  }
+
+  /**
+   * The image at time `ts`. Samples wait in per-CPU buffers while exec
+   * records are logged at once, so a sample taken before an exec can come
+   * after it in the log: its timestamp says what it ran.
+   */
+  at(ts: number): ProcessImage {
+    const past = this.past;
+    if (past.length === 0 || ts >= past[past.length - 1].until) return this;
+    let i = past.length - 1;
+    while (i > 0 && ts < past[i - 1].until) i--;
+    return past[i];
+  }
 }
 
 /** pid of the kernel's own "process" in MAP_IN / MAP_OUT records. */
@@ -108,7 +141,7 @@ export class ProcessTable {
   get(pid: number): ProcessInfo {
     let p = this.procs.get(pid);
     if (!p) {
-      p = { pid, space: new AddressSpace() };
+      p = new ProcessInfo(pid);
       this.procs.set(pid, p);
     }
     return p;
@@ -127,15 +160,17 @@ export class ProcessTable {
         return true;
       }
       case LogType.PROCEXEC: {
-        const p = this.get(r.pid);
-        p.space = new AddressSpace();
-        p.name = basename(r.pathname);
+        this.get(r.pid).exec(r.ts, r.pathname);
         return true;
       }
       case LogType.PROCFORK: {
         const parent = this.get(r.oldpid);
         // A reused pid starts afresh: the child replaces any old process of that number.
-        this.procs.set(r.newpid, { pid: r.newpid, name: parent.name, space: parent.space.clone(), parent: r.oldpid });
+        const child = new ProcessInfo(r.newpid);
+        child.name = parent.name;
+        child.space = parent.space.clone();
+        child.parent = r.oldpid;
+        this.procs.set(r.newpid, child);
         return true;
       }
       case LogType.PMCATTACH:

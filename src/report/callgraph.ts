@@ -4,7 +4,7 @@
 // node it passes; where a chain ends, the node also counts the sample per
 // process, so the folded and calltree outputs can rebuild the full stacks.
 import type { CallchainRecord } from '../log/records.js';
-import { KERNEL_SPACE, packAddress } from './address.js';
+import { BAD_ADDRESS, KERNEL_SPACE, packAddress } from './address.js';
 import { FrameKind } from './frames.js';
 import type { Image } from './image.js';
 import type { Symbolizer } from './symbolizer.js';
@@ -39,8 +39,8 @@ export interface SampleRecord {
   profile: number;
   pid: number;
   tid: number;
-  /** Packed addresses, sampled PC first. */
-  pcs: Float64Array;
+  /** The chain as logged, sampled PC first. */
+  pcs: BigUint64Array;
   frames: Int32Array;
   /** Runtime minus link-time address of the sampled PC. */
   leafBias: number;
@@ -95,9 +95,12 @@ export class CallGraphBuilder {
     const profile = this.byPmcid.get(r.pmcid) ?? this.definePmc(r.pmcid, `pmc-0x${r.pmcid.toString(16)}`);
     const sym = this.symbolizer;
     const proc = sym.processes.get(r.pid);
+    const image = proc.at(r.ts);
+    const space = image.space;
     // Read the 64-bit PCs as 32-bit halves (little-endian host): no BigInt per frame.
     const words = new Uint32Array(r.pcs.buffer, r.pcs.byteOffset, n * 2);
-    const kept = this.keepSamples ? { pcs: new Float64Array(n), frames: new Int32Array(n) } : undefined;
+    // A copy: a reader may reuse the buffer behind r.pcs.
+    const kept = this.keepSamples ? { pcs: r.pcs.slice(), frames: new Int32Array(n) } : undefined;
     let node = profile.root;
     let leafBias = 0;
     let prevKernel = false;
@@ -106,16 +109,14 @@ export class CallGraphBuilder {
       const kernel = addr >= KERNEL_SPACE;
       // The first user frame under kernel frames is where user code was
       // interrupted (a fault may hit a function's first byte), not a return address.
-      const frame = sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel));
+      const frame = addr === BAD_ADDRESS ? sym.frames.raw(r.pcs[i]) : sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel), space);
       prevKernel = kernel;
       if (i === 0) {
-        leafBias = addr - sym.link;
-        this.countLeaf(profile, frame, sym.link);
+        const link = addr === BAD_ADDRESS ? 0 : sym.link;
+        leafBias = addr - link;
+        this.countLeaf(profile, frame, link);
       }
-      if (kept) {
-        kept.pcs[i] = addr;
-        kept.frames[i] = frame;
-      }
+      if (kept) kept.frames[i] = frame;
       let child = node.children?.get(frame);
       if (!child) {
         child = newNode(frame, node);
@@ -124,7 +125,7 @@ export class CallGraphBuilder {
       child.count++;
       node = child;
     }
-    const who = this.processIndex(proc.name ?? (r.pid === 0 ? 'swapper' : `pid-${r.pid}`));
+    const who = this.processIndex(image.name ?? (r.pid === 0 ? 'swapper' : `pid-${r.pid}`));
     node.ends ??= new Map();
     node.ends.set(who, (node.ends.get(who) ?? 0) + 1);
     profile.samples++;

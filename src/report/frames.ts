@@ -27,6 +27,7 @@ export interface Frame {
 export class FrameTable {
   private readonly frames: Frame[] = [];
   private readonly byAddress = new Map<number, number>();
+  private readonly byRaw = new Map<bigint, number>();
 
   get length(): number {
     return this.frames.length;
@@ -63,6 +64,16 @@ export class FrameTable {
     if (id === undefined) {
       id = this.push({ kind: FrameKind.Address, image: null, name: formatPointer(addr), start: addr, end: addr + 1, kernel });
       this.byAddress.set(addr, id);
+    }
+    return id;
+  }
+
+  /** A non-canonical address (a garbage frame): printed as it is, never resolved. */
+  raw(pc: bigint): number {
+    let id = this.byRaw.get(pc);
+    if (id === undefined) {
+      id = this.push({ kind: FrameKind.Address, image: null, name: '0x' + pc.toString(16), start: 0, end: 1, kernel: false });
+      this.byRaw.set(pc, id);
     }
     return id;
   }

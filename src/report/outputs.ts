@@ -100,7 +100,7 @@ export async function writeOutputs(result: AnalysisResult, options: OutputOption
   if (options.gprofDir !== undefined || options.gmonMap !== undefined) {
     const files = buildGmonFiles(result, { depth: options.depth });
     for (const f of files) {
-      if (f.overflowed) warnings.push(`WARNING: profile "${f.path}" overflowed.`);
+      if (f.overflowed) warnings.push(`profile "${f.path}" overflowed.`);
       if (options.gprofDir === undefined) continue;
       const path = join(options.gprofDir, f.path);
       mkdirSync(dirname(path), { recursive: true });

@@ -5,7 +5,7 @@
 // address (shared by all processes mapping it), so a PC seen again costs a
 // hash probe.
 import { addressFromBigInt, BAD_ADDRESS, isKernelAddress } from './address.js';
-import { type Mapping, type ProcessInfo, ProcessTable } from './address-space.js';
+import { type AddressSpace, type Mapping, type ProcessInfo, ProcessTable } from './address-space.js';
 import { FrameKind, FrameTable } from './frames.js';
 import { Image, ImageLoader, type ImageLoaderOptions } from './image.js';
 
@@ -43,22 +43,18 @@ export class Symbolizer {
    * The frame id of `addr` (a packed address) in process `proc`. A return
    * address is looked up at addr - 1, inside the call instruction, so that a
    * call at the very end of a function is not taken for the next function.
+   * `addr` must be a canonical address (see FrameTable.raw for the others).
    */
-  resolve(proc: ProcessInfo, addr: number, returnAddress: boolean): number {
-    if (addr === BAD_ADDRESS) {
-      this.link = 0;
-      return this.frames.address(0, false);
-    }
+  resolve(proc: ProcessInfo, addr: number, returnAddress: boolean, space = proc.space): number {
     const look = returnAddress ? addr - 1 : addr;
     const kernel = isKernelAddress(look);
-    const space = kernel ? this.processes.kernel : proc.space;
-    const cache = space.cache;
+    const cache = (kernel ? this.processes.kernel : space).cache;
     const slot = cache.slot(addr, returnAddress);
     if (cache.addrs[slot] === addr) {
       this.link = cache.links[slot];
       return cache.frames[slot];
     }
-    const id = kernel ? this.resolveKernel(look, addr, returnAddress) : this.resolveUser(proc, look, addr, returnAddress);
+    const id = kernel ? this.resolveKernel(look, addr, returnAddress) : this.resolveUser(proc, space, look, addr, returnAddress);
     cache.addrs[slot] = addr;
     cache.frames[slot] = id;
     cache.links[slot] = this.link;
@@ -74,8 +70,8 @@ export class Symbolizer {
     return this.inImage(image, look, addr, m, returnAddress, true);
   }
 
-  private resolveUser(proc: ProcessInfo, look: number, addr: number, returnAddress: boolean): number {
-    const m = proc.space.find(look);
+  private resolveUser(proc: ProcessInfo, space: AddressSpace, look: number, addr: number, returnAddress: boolean): number {
+    const m = space.find(look);
     if (m) {
       this.link = look - m.bias;
       return this.inImage(m.image, this.link, addr, m, returnAddress, false);
@@ -92,6 +88,7 @@ export class Symbolizer {
   /** The API form of resolve(): one address of process `pid`. */
   symbolize(pid: number, pc: bigint, returnAddress = false): SymbolizedAddress {
     const addr = addressFromBigInt(pc);
+    if (addr === BAD_ADDRESS) return { image: null, symbol: null, offset: 0, name: this.frames.get(this.frames.raw(pc)).name };
     const proc = this.processes.get(pid);
     const f = this.frames.get(this.resolve(proc, addr, returnAddress));
     if (f.kind === FrameKind.Address) return { image: null, symbol: null, offset: 0, name: f.name };

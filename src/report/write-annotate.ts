@@ -2,7 +2,6 @@
 // frame (`PC <unknown> IMAGE` without a symbol, `PC <unknown> ??` outside any
 // image), then `--`. pmcstat prints file:line there; this has no line
 // information, so it names the image.
-import { formatPointer } from './address.js';
 import type { AnalysisResult } from './analyze.js';
 import { FrameKind } from './frames.js';
 import { keptSamples } from './write-pcs.js';
@@ -13,7 +12,7 @@ export function* formatAnnotate(result: AnalysisResult): Generator<string> {
     for (let i = 0; i < s.pcs.length; i++) {
       const f = result.frames.get(s.frames[i]);
       const name = f.kind === FrameKind.Symbol ? f.name : '<unknown>';
-      text += `${formatPointer(s.pcs[i])} ${name} ${f.image?.path ?? '??'}\n`;
+      text += `0x${s.pcs[i].toString(16)} ${name} ${f.image?.path ?? '??'}\n`;
     }
     yield text + '--\n';
   }

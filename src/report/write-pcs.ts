@@ -16,6 +16,6 @@ export function* formatPcs(result: AnalysisResult): Generator<string> {
   for (const s of keptSamples(result, '-m (sampled PCs)')) {
     const f = result.frames.get(s.frames[0]);
     if (f.kind !== FrameKind.Symbol) continue;
-    yield `${formatPointer(s.pcs[0])} ${f.name} ${formatPointer(f.start + s.leafBias)} ${formatPointer(f.end + s.leafBias)}\n`;
+    yield `0x${s.pcs[0].toString(16)} ${f.name} ${formatPointer(f.start + s.leafBias)} ${formatPointer(f.end + s.leafBias)}\n`;
   }
 }
