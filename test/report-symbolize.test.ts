@@ -124,7 +124,7 @@ test('unknown addresses: image+0xoffset inside an image without a symbol, 0xaddr
 test('MAP_OUT unmaps; fork copies the parent; exec replaces the child image', async () => {
   const P = 300;
   const C = 301;
-  const childExec = rec.exec(C, pie.path);
+  // The fixture stamps records in creation order.
   const records: LogRecord[] = [
     rec.allocDyn(1, 'cpu-clock'),
     rec.exec(P, nopie.path),
@@ -132,6 +132,9 @@ test('MAP_OUT unmaps; fork copies the parent; exec replaces the child image', as
     rec.fork(P, C),
     // The child before its exec runs the parent's image.
     rec.callchain(C, 1, [pcIn(nopie, NOPIE_BASE, 'other', 2)]),
+  ];
+  const childExec = rec.exec(C, pie.path);
+  records.push(
     childExec,
     rec.mapIn(C, PIE_BASE, pie.path),
     // Logged after the exec but taken before it (its timestamp says so): the old image.
@@ -143,7 +146,7 @@ test('MAP_OUT unmaps; fork copies the parent; exec replaces the child image', as
     rec.callchain(C, 1, [pcIn(pie, PIE_BASE, 'main', 1)]),
     rec.mapOut(P, NOPIE_BASE, NOPIE_BASE + 0x10000n),
     rec.callchain(P, 1, [pcIn(nopie, NOPIE_BASE, 'main', 1)]),
-  ];
+  );
   const result = await analyzeLog(records, { perfMapDir: dir });
   const folded = text(formatFolded(result)).trim().split('\n').sort();
   const mainAddr = (BigInt(sym(nopie, 'main').addr) + 1n).toString(16);

@@ -147,21 +147,21 @@ export class ProcessTable {
     return p;
   }
 
-  /** Applies a record that changes a process or a mapping; returns false for other records. */
-  apply(r: LogRecord): boolean {
+  /** Applies a record that changes a process or a mapping; other records are ignored. */
+  apply(r: LogRecord): void {
     switch (r.type) {
       case LogType.MAP_IN:
-        this.mapIn(r.pid, r.start, r.pathname);
-        return true;
+        this.mapIn(r.pid, r.start, r.pathname, r.ts);
+        break;
       case LogType.MAP_OUT: {
         const lo = addressFromBigInt(r.start);
         const hi = addressFromBigInt(r.end);
-        if (lo !== BAD_ADDRESS && hi !== BAD_ADDRESS) (r.pid === KERNEL_PID ? this.kernel : this.get(r.pid).space).remove(lo, hi);
-        return true;
+        if (lo !== BAD_ADDRESS && hi !== BAD_ADDRESS) (r.pid === KERNEL_PID ? this.kernel : this.get(r.pid).at(r.ts).space).remove(lo, hi);
+        break;
       }
       case LogType.PROCEXEC: {
         this.get(r.pid).exec(r.ts, r.pathname);
-        return true;
+        break;
       }
       case LogType.PROCFORK: {
         const parent = this.get(r.oldpid);
@@ -171,23 +171,21 @@ export class ProcessTable {
         child.space = parent.space.clone();
         child.parent = r.oldpid;
         this.procs.set(r.newpid, child);
-        return true;
+        break;
       }
       case LogType.PMCATTACH:
         if (r.pathname) this.get(r.pid).name = basename(r.pathname);
-        return true;
+        break;
       case LogType.PROC_CREATE: {
         const p = this.get(r.pid);
         if (p.name === undefined && r.pcomm) p.name = r.pcomm;
-        return true;
+        break;
       }
-      default:
-        // PROCEXIT / SYSEXIT: the mappings stay, for samples still to be read.
-        return false;
+      // PROCEXIT / SYSEXIT: the mappings stay, for samples still to be read.
     }
   }
 
-  private mapIn(pid: number, startBig: bigint, pathname: string): void {
+  private mapIn(pid: number, startBig: bigint, pathname: string, ts: number): void {
     const start = addressFromBigInt(startBig);
     if (start === BAD_ADDRESS) return;
     if (pid === KERNEL_PID) {
@@ -196,9 +194,10 @@ export class ProcessTable {
       return;
     }
     // Anonymous executable memory is JIT code: perf-PID.map covers it.
-    if (pathname === '' || pathname.startsWith('//anon') || pathname.startsWith('[anon')) return;
+    if (pathname === '' || pathname.startsWith('//anon') || pathname.startsWith('[anon') || pathname.startsWith('/memfd:')) return;
     const image = this.loader.user(pathname);
-    const space = this.get(pid).space;
+    // A mapping logged late belongs to the image that ran at its time.
+    const space = this.get(pid).at(ts).space;
     const elf = image.elf;
     if (!elf || elf.textEnd <= elf.textStart) {
       space.add(image, start);
