@@ -26,6 +26,8 @@ const started: ChildProcess[] = [];
 before(() => {
   workDir = mkdtempSync(path.join(tmpdir(), 'lib-libpmc-'));
   workload = path.join(workDir, 'count-workload');
+  // PMCADMIN states persisted on this machine by other runs must not disable rows these tests use.
+  process.env.TSPMC_ADMIN_STATE = path.join(workDir, 'admin.json');
   execFileSync('gcc', ['-O0', '-pthread', '-o', workload, FIXTURE]);
 });
 

@@ -56,7 +56,11 @@ before(async () => {
   GONE = done.pid!;
 });
 
+/** Every module made here: shut down at the end, or a running sampler's timers would keep the process alive. */
+const modules: PmcModule[] = [];
+
 after(() => {
+  for (const m of modules) m.shutdown();
   for (const c of children) c.kill('SIGKILL');
 });
 
@@ -90,9 +94,14 @@ function dispositions(m: PmcModule, cpu = 0): string[] {
   return m.getPmcInfo(cpu).map((i) => RowDisposition[i.rowDisposition]);
 }
 
+function track(m: PmcModule): PmcModule {
+  modules.push(m);
+  return m;
+}
+
 function setup(rows: number, extra: Omit<FakeModuleOptions, 'classes'> = {}) {
   const cls = new FakeClass({ rows });
-  return { cls, m: fakeModule({ classes: [cls], ...extra }) };
+  return { cls, m: track(fakeModule({ classes: [cls], ...extra })) };
 }
 
 // ---- PMC ids ----------------------------------------------------------------
@@ -356,7 +365,7 @@ test('allocation checks mode, CPU, flags, class and capabilities', () => {
   const noInterrupt = new FakeClass({ rows: 2, classId: 0xf1, name: 'NOINT', caps: PmcCaps.READ | PmcCaps.WRITE | PmcCaps.USER });
   const absent = new FakeClass({ rows: 0, classId: 0xf2, name: 'GONE', available: false, unavailableReason: 'no such PMU here' });
   const cls = new FakeClass({ rows: 2 });
-  const m = fakeModule({ classes: [cls, noInterrupt, absent], ncpu: 4, activeCpus: [0, 1, 3] });
+  const m = track(fakeModule({ classes: [cls, noInterrupt, absent], ncpu: 4, activeCpus: [0, 1, 3] }));
 
   expectCode('EINVAL', () => m.pmcAllocate(A, tc({ mode: 7 as PmcMode })));
   expectCode('EINVAL', () => m.pmcAllocate(A, tc({ cpu: 0 })));

@@ -160,7 +160,7 @@ describe('an unprivileged user', { skip: !isRoot && 'creating a user and droppin
     const out = execFileSync(
       'setpriv',
       [`--reuid=${uid}`, ...gids, '--clear-groups', process.execPath, path.join(stage, 'script.mjs'), dist, path.join(stage, 'count-workload'), String(root!.pid), mode],
-      { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', cwd: stage, stdio: ['ignore', 'pipe', 'inherit'], timeout: 30_000 },
+      { env: { PATH: process.env.PATH, TSPMC_ADMIN_STATE: path.join(stage, 'admin.json'), ...env }, encoding: 'utf8', cwd: stage, stdio: ['ignore', 'pipe', 'inherit'], timeout: 30_000 },
     );
     return JSON.parse(out.trim().split('\n').pop()!);
   }
