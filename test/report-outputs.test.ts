@@ -75,6 +75,13 @@ test('-G: pmcstat call graph shape, callers below the sampled function', async (
   assert.ok(shallow.includes(' outer\n') && !/^ {2}\S/m.test(shallow), shallow);
 });
 
+test('percentages round like printf %05.2f (ties to even), not like toFixed', () => {
+  assert.equal(fixed2((100 * 1) / 32), '3.12'); // 3.125
+  assert.equal(fixed2((100 * 3) / 8), '37.50');
+  assert.equal(fixed2(0.375), '0.38');
+  assert.equal(fixed2(2 / 3), '0.67');
+});
+
 test('-G reproduces the columns of a published pmcstat graph (Gregg: 854 of 10867, 418, 417)', async () => {
   const r: LogRecord[] = [rec.allocDyn(1, 'CPU_CLK_UNHALTED.THREAD_P'), rec.mapIn(PID, BASE, prog.path)];
   const chain = (...frames: string[]): bigint[] => frames.map((f, i) => (i === 0 ? pcIn(prog, BASE, f, 2) : retIn(prog, BASE, f)));

@@ -79,6 +79,14 @@ test('kernel addresses resolve through kallsyms (a copy, and /proc/kallsyms when
   assert.equal(r.offset, 1);
 });
 
+test('hidden kernel addresses (kptr_restrict) are reported, and kernel frames print as addresses', () => {
+  const hidden = join(dir, 'kallsyms-hidden');
+  writeFileSync(hidden, '0000000000000000 T _stext\n0000000000000000 T do_syscall_64\n');
+  const s = symbolizerWith([], { kallsyms: hidden });
+  assert.deepEqual(s.symbolize(1, 0xffffffff81000250n), { image: null, symbol: null, offset: 0, name: '0xffffffff81000250' });
+  assert.match(s.loader.problems.get(hidden) ?? '', /hidden/);
+});
+
 test('JIT code resolves through /tmp/perf-PID.map style files', () => {
   writeFileSync(join(dir, 'perf-4242.map'), [
     '3a00000 80 Builtin:ArgumentsAdaptorTrampoline',
