@@ -630,7 +630,12 @@ export class PmcModule {
       return this.pmcRw(caller, id, PmcFlags.OLDVALUE)!;
     }
     this.stats.syscalls++;
-    return pmc.read();
+    try {
+      return pmc.read();
+    } catch (e) {
+      this.stats.syscall_errors++;
+      throw e;
+    }
   }
 
   /** PMCRW: read (PMC_F_OLDVALUE) and/or write (PMC_F_NEWVALUE); returns the old value when asked. */
