@@ -136,6 +136,8 @@ if (mode === 'self') {
         return value;
       } finally {
         child.stdin.end();
+        // Gone before the user is deleted.
+        if (child.exitCode === null && child.signalCode === null) await new Promise((resolve) => child.on('exit', resolve));
         await lib.release(id);
       }
     });
