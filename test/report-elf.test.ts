@@ -12,9 +12,9 @@ const nopie = buildProgram(dir, 'prog-nopie', ['-no-pie']);
 const pie = buildProgram(dir, 'prog-pie', ['-pie', '-fPIE']);
 
 const nameAt = (path: string, addr: number): string | undefined => {
-  const t = readElfFile(path).symbols;
+  const t = readElfFile(path).symbols().table;
   const i = t.find(addr);
-  return i < 0 ? undefined : t.names[i];
+  return i < 0 ? undefined : t.name(i);
 };
 
 test('e_type, PT_LOAD segments and text extent of -no-pie and -pie builds', () => {
@@ -25,7 +25,7 @@ test('e_type, PT_LOAD segments and text extent of -no-pie and -pie builds', () =
   assert.equal(a.linkBase, nopie.linkBase);
   assert.equal(b.linkBase, pie.linkBase);
   for (const [img, prog] of [[a, nopie], [b, pie]] as const) {
-    assert.ok(img.hasSymtab);
+    assert.ok(img.symbols().hasSymtab);
     assert.ok(img.loads.length >= 2);
     const main = sym(prog, 'main');
     assert.ok(img.textStart <= main.addr && main.addr + main.size <= img.textEnd, 'main lies in the executable segment');
@@ -36,9 +36,9 @@ test('FUNC symbols from .symtab with their sizes, found at every byte', () => {
   for (const prog of [nopie, pie]) {
     for (const name of ['inner', 'outer', 'other', 'main']) {
       const s = sym(prog, name);
-      const t = readElfFile(prog.path).symbols;
+      const t = readElfFile(prog.path).symbols().table;
       const i = t.find(s.addr);
-      assert.equal(t.names[i], name);
+      assert.equal(t.name(i), name);
       assert.equal(t.ends[i] - t.starts[i], s.size, `${name} size`);
       assert.equal(nameAt(prog.path, s.addr + s.size - 1), name);
     }
@@ -50,9 +50,9 @@ test('FUNC symbols from .symtab with their sizes, found at every byte', () => {
 test('a zero-size symbol runs to the next symbol', () => {
   const ns = sym(pie, 'nosize');
   assert.equal(ns.size, 0, 'nm reports no size for nosize');
-  const t = readElfFile(pie.path).symbols;
+  const t = readElfFile(pie.path).symbols().table;
   const i = t.find(ns.addr);
-  assert.equal(t.names[i], 'nosize');
+  assert.equal(t.name(i), 'nosize');
   const next = [...pie.syms.values()].map((s) => s.addr).filter((a) => a > ns.addr).sort((x, y) => x - y)[0];
   assert.equal(t.ends[i], next);
   assert.equal(nameAt(pie.path, next - 1), 'nosize');
@@ -64,7 +64,7 @@ test('stripped -rdynamic build: functions come from .dynsym', () => {
   assert.equal(prog.path, stripped);
   const dyn = nmSymbols(stripped, ['-D']);
   const img = readElfFile(stripped);
-  assert.equal(img.hasSymtab, false);
+  assert.equal(img.symbols().hasSymtab, false);
   for (const name of ['inner', 'outer', 'main']) assert.equal(nameAt(stripped, dyn.get(name)!.addr + 1), name);
 });
 
@@ -82,7 +82,8 @@ test('libc (stripped, .dynsym only) resolves getpid and its alias', () => {
 test('the vdso, read from this process, is an ELF with clock_gettime', () => {
   const img = parseElfBuffer(readOwnVdso(), '[vdso]');
   assert.equal(img.type, 'DYN');
-  const names = new Set(img.symbols.names);
+  const table = img.symbols().table;
+  const names = new Set(Array.from({ length: table.length }, (_, i) => table.name(i)));
   assert.ok(names.has('clock_gettime') || names.has('__vdso_clock_gettime'), [...names].join(','));
 });
 

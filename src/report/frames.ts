@@ -42,7 +42,7 @@ export class FrameTable {
     let id = image.frameOfSymbol[index];
     if (id < 0) {
       const s = image.symbols;
-      id = this.push({ kind: FrameKind.Symbol, image, name: s.names[index], start: s.starts[index], end: s.ends[index], kernel });
+      id = this.push({ kind: FrameKind.Symbol, image, name: s.name(index), start: s.starts[index], end: s.ends[index], kernel });
       image.frameOfSymbol[index] = id;
     }
     return id;

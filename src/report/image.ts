@@ -14,8 +14,8 @@ export const KERNEL_IMAGE_NAME = '[kernel.kallsyms]';
 export const VDSO_IMAGE_NAME = '[vdso]';
 
 export class Image {
-  /** Frame id of each symbol, filled in by the symbolizer (-1 = not yet). */
-  readonly frameOfSymbol: Int32Array;
+  private table?: SymbolTable;
+  private symbolFrames?: Int32Array;
   /** Frame ids of addresses with no symbol, by link-time address. */
   readonly frameOfUnknown = new Map<number, number>();
   /** Frame id by link-time address of a sampled PC: the symbolizer's fast path. */
@@ -27,11 +27,19 @@ export class Image {
     /** The pathname the log gave (what the outputs print). */
     readonly path: string,
     readonly kind: ImageKind,
-    readonly symbols: SymbolTable,
-    /** Parsed ELF data, for ELF images (file or vdso). */
+    /** Gives the symbols when first needed: most mapped images are never sampled. */
+    private readonly loadSymbols: () => SymbolTable,
+    /** Parsed ELF headers, for ELF images (file or vdso). */
     readonly elf?: ElfImage,
-  ) {
-    this.frameOfSymbol = new Int32Array(symbols.length).fill(-1);
+  ) {}
+
+  get symbols(): SymbolTable {
+    return (this.table ??= this.loadSymbols());
+  }
+
+  /** Frame id of each symbol, filled in by the symbolizer (-1 = not yet). */
+  get frameOfSymbol(): Int32Array {
+    return (this.symbolFrames ??= new Int32Array(this.symbols.length).fill(-1));
   }
 
   get basename(): string {
@@ -73,7 +81,8 @@ export class ImageLoader {
     let image = this.images.get(key);
     if (!image) {
       const ks = this.kernelSymbols();
-      image = new Image(pathname, ks ? 'kernel' : 'missing', ks?.symbols ?? SymbolTable.EMPTY);
+      const table = ks?.symbols ?? SymbolTable.EMPTY;
+      image = new Image(pathname, ks ? 'kernel' : 'missing', () => table);
       this.images.set(key, image);
     }
     return image;
@@ -102,7 +111,7 @@ export class ImageLoader {
     if (image === undefined) {
       const path = `${this.options.perfMapDir ?? '/tmp'}/perf-${pid}.map`;
       const map = readPerfMap(path);
-      image = map ? new Image(path, 'jit', map.symbols) : null;
+      image = map ? new Image(path, 'jit', () => map.symbols) : null;
       if (map && map.badLines > 0) this.problems.set(path, `${map.badLines} lines are not "START SIZE name"`);
       this.jitImages.set(pid, image);
     }
@@ -114,21 +123,31 @@ export class ImageLoader {
     const root = this.options.root ?? '/';
     const file = root === '/' || !clean.startsWith('/') ? clean : root.replace(/\/+$/, '') + clean;
     try {
-      const elf = readElfFile(file);
-      return new Image(pathname, 'elf', elf.symbols, elf);
+      return this.elfImage(pathname, file, readElfFile(file));
     } catch (e) {
       this.problems.set(file, (e as Error).message);
-      return new Image(pathname, 'missing', SymbolTable.EMPTY);
+      return new Image(pathname, 'missing', () => SymbolTable.EMPTY);
     }
   }
 
   private loadVdso(): Image {
     try {
-      const elf = parseElfBuffer(readOwnVdso(), VDSO_IMAGE_NAME);
-      return new Image(VDSO_IMAGE_NAME, 'elf', elf.symbols, elf);
+      return this.elfImage(VDSO_IMAGE_NAME, VDSO_IMAGE_NAME, parseElfBuffer(readOwnVdso(), VDSO_IMAGE_NAME));
     } catch (e) {
       this.problems.set(VDSO_IMAGE_NAME, (e as Error).message);
-      return new Image(VDSO_IMAGE_NAME, 'missing', SymbolTable.EMPTY);
+      return new Image(VDSO_IMAGE_NAME, 'missing', () => SymbolTable.EMPTY);
     }
+  }
+
+  private elfImage(pathname: string, source: string, elf: ElfImage): Image {
+    const load = (): SymbolTable => {
+      try {
+        return elf.symbols().table;
+      } catch (e) {
+        this.problems.set(source, (e as Error).message);
+        return SymbolTable.EMPTY;
+      }
+    };
+    return new Image(pathname, 'elf', load, elf);
   }
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { PmcError } from '../pmc-error.js';
 import { BAD_ADDRESS, parseHexAddress } from './address.js';
-import { SymbolTable, type SymbolCandidate } from './symbol-table.js';
+import { SymbolTableBuilder, type SymbolTable } from './symbol-table.js';
 
 export interface KernelSymbols {
   symbols: SymbolTable;
@@ -18,7 +18,8 @@ const TEXT_TYPES = new Set(['T', 't', 'W', 'w']);
 const LAST_SYMBOL_SPAN = 0x1000;
 
 export function parseKallsyms(text: string, source: string): KernelSymbols {
-  const candidates: SymbolCandidate[] = [];
+  const builder = new SymbolTableBuilder();
+  let last = 0;
   const moduleRanges = new Map<string, { lo: number; hi: number }>();
   let sawAny = false;
   let lineNo = 0;
@@ -41,7 +42,8 @@ export function parseKallsyms(text: string, source: string): KernelSymbols {
       name = name.slice(0, tab);
     }
     const global = line[sp1 + 1] === 'T' || line[sp1 + 1] === 'W' ? 0 : 1;
-    candidates.push({ start: addr, size: 0, name, rank: /^_*/.exec(name)![0].length * 2 + global });
+    builder.add(addr, 0, name, /^_*/.exec(name)![0].length * 2 + global);
+    last = Math.max(last, addr);
     if (module !== undefined) {
       const r = moduleRanges.get(module);
       if (r) {
@@ -50,9 +52,8 @@ export function parseKallsyms(text: string, source: string): KernelSymbols {
       } else moduleRanges.set(module, { lo: addr, hi: addr });
     }
   }
-  const hidden = sawAny && candidates.length === 0;
-  const last = candidates.reduce((m, c) => Math.max(m, c.start), 0);
-  const symbols = SymbolTable.build(candidates, last + LAST_SYMBOL_SPAN);
+  const hidden = sawAny && builder.count === 0;
+  const symbols = builder.build(last + LAST_SYMBOL_SPAN);
   const ranges = [...moduleRanges].map(([name, r]) => ({ name, lo: r.lo, hi: r.hi + LAST_SYMBOL_SPAN }));
   return {
     symbols,

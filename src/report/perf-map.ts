@@ -3,7 +3,7 @@
 // the rest of the line.
 import { readFileSync } from 'node:fs';
 import { BAD_ADDRESS, parseHexAddress } from './address.js';
-import { SymbolTable, type SymbolCandidate } from './symbol-table.js';
+import { SymbolTableBuilder, type SymbolTable } from './symbol-table.js';
 
 export interface PerfMap {
   symbols: SymbolTable;
@@ -14,7 +14,7 @@ export interface PerfMap {
 const LINE = /^(?:0x)?([0-9a-fA-F]+)\s+(?:0x)?([0-9a-fA-F]+)\s+(.*)$/;
 
 export function parsePerfMap(text: string): PerfMap {
-  const candidates: SymbolCandidate[] = [];
+  const builder = new SymbolTableBuilder();
   let badLines = 0;
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -27,9 +27,9 @@ export function parsePerfMap(text: string): PerfMap {
       continue;
     }
     // A JIT reuses freed code space: the later line describes the live code.
-    candidates.push({ start, size: parseInt(m[2], 16), name: m[3].trimEnd(), rank: -i });
+    builder.add(start, parseInt(m[2], 16), m[3].trimEnd(), -i);
   }
-  return { symbols: SymbolTable.build(candidates), badLines };
+  return { symbols: builder.build(), badLines };
 }
 
 /** The map of one process, or undefined when there is none. */

@@ -1,59 +1,93 @@
 // A sorted table of function symbols searched by address: the common shape
 // of ELF symbol tables, /proc/kallsyms and perf-PID.map files.
 
-export interface SymbolCandidate {
-  start: number;
-  /** 0 when the source gives no size: the symbol then runs to the next one (or to `limit`). */
-  size: number;
-  name: string;
-  /** Among symbols at the same address the lowest rank names the function. */
-  rank: number;
-  /** Upper bound for a zero-size symbol (the end of its section). */
-  limit?: number;
+/**
+ * Collects symbols, then sorts them into a table. Kept as parallel arrays:
+ * a large C++ binary brings a hundred thousand symbols.
+ */
+export class SymbolTableBuilder {
+  private readonly starts: number[] = [];
+  private readonly sizes: number[] = [];
+  private readonly ranks: number[] = [];
+  private readonly limits: number[] = [];
+  private readonly names: (string | number)[] = [];
+
+  get count(): number {
+    return this.starts.length;
+  }
+
+  /**
+   * `size` 0 means unknown: the symbol then runs to the next one (or to
+   * `limit`, the end of its section). Among symbols at one address the lowest
+   * `rank` names the function. `name` is a string or the offset of a
+   * NUL-terminated name in the `strings` given to build(), decoded only when
+   * looked up (a profile needs a few names of many).
+   */
+  add(start: number, size: number, name: string | number, rank: number, limit = Infinity): void {
+    if (!Number.isFinite(start) || start < 0) return;
+    this.starts.push(start);
+    this.sizes.push(size);
+    this.ranks.push(rank);
+    this.limits.push(limit);
+    this.names.push(name);
+  }
+
+  /** Sorts, merges aliases (same start) and gives zero-size symbols an end. */
+  build(defaultLimit = Infinity, strings?: Buffer): SymbolTable {
+    const { starts, sizes, ranks, limits, names } = this;
+    // A plain array: its TimSort makes short work of tables that are already in order (kallsyms).
+    const order = Array.from({ length: starts.length }, (_, i) => i);
+    order.sort((a, b) => starts[a] - starts[b] || ranks[a] - ranks[b] || sizes[b] - sizes[a]);
+    const outStarts: number[] = [];
+    const outSizes: number[] = [];
+    const outLimits: number[] = [];
+    const outNames: (string | number)[] = [];
+    for (const i of order) {
+      const last = outStarts.length - 1;
+      if (last >= 0 && outStarts[last] === starts[i]) {
+        // An alias: keep the best-ranked name, but a sized alias gives the extent.
+        if (outSizes[last] === 0 && sizes[i] > 0) outSizes[last] = sizes[i];
+        continue;
+      }
+      outStarts.push(starts[i]);
+      outSizes.push(sizes[i]);
+      outLimits.push(Math.min(limits[i], defaultLimit));
+      outNames.push(names[i]);
+    }
+    const n = outStarts.length;
+    const ends = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      if (outSizes[i] > 0) ends[i] = outStarts[i] + outSizes[i];
+      else ends[i] = Math.min(i + 1 < n ? outStarts[i + 1] : Infinity, outLimits[i]);
+      if (ends[i] <= outStarts[i]) ends[i] = outStarts[i] + 1;
+    }
+    return new SymbolTable(Float64Array.from(outStarts), ends, outNames, strings);
+  }
 }
 
 export class SymbolTable {
-  private constructor(
+  /** Made by SymbolTableBuilder. */
+  constructor(
     readonly starts: Float64Array,
     readonly ends: Float64Array,
-    readonly names: string[],
+    private readonly names: (string | number)[],
+    private readonly strings?: Buffer,
   ) {}
 
   static readonly EMPTY = new SymbolTable(new Float64Array(0), new Float64Array(0), []);
 
-  /** Sorts, merges aliases (same start) and gives zero-size symbols an end. */
-  static build(candidates: SymbolCandidate[], defaultLimit = Infinity): SymbolTable {
-    const sorted = candidates
-      .filter((c) => Number.isFinite(c.start) && c.start >= 0)
-      .sort((a, b) => a.start - b.start || a.rank - b.rank || b.size - a.size);
-    const starts: number[] = [];
-    const sizes: number[] = [];
-    const limits: number[] = [];
-    const names: string[] = [];
-    for (const c of sorted) {
-      const last = starts.length - 1;
-      if (last >= 0 && starts[last] === c.start) {
-        // An alias: keep the best-ranked name, but a sized alias gives the extent.
-        if (sizes[last] === 0 && c.size > 0) sizes[last] = c.size;
-        continue;
-      }
-      starts.push(c.start);
-      sizes.push(c.size);
-      limits.push(c.limit ?? defaultLimit);
-      names.push(c.name);
-    }
-    const n = starts.length;
-    const ends = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      if (sizes[i] > 0) ends[i] = starts[i] + sizes[i];
-      else ends[i] = Math.min(i + 1 < n ? starts[i + 1] : Infinity, limits[i]);
-      if (ends[i] <= starts[i]) ends[i] = starts[i] + 1;
-    }
-    return new SymbolTable(Float64Array.from(starts), ends, names);
-  }
-
   get length(): number {
     return this.names.length;
+  }
+
+  name(i: number): string {
+    const n = this.names[i];
+    if (typeof n === 'string') return n;
+    const strings = this.strings!;
+    const end = strings.indexOf(0, n);
+    const s = strings.toString('utf8', n, end < 0 ? strings.length : end);
+    this.names[i] = s;
+    return s;
   }
 
   /** Index of the symbol containing `addr`, or -1. */
