@@ -235,7 +235,7 @@ test('msr/tsc/ resolves through the events/tsc alias and the format fields', { s
   assertThrowsPmc(() => PerfEvent.open({ ...event.perf, flags: { excludeKernel: true } }, { pid: 0, cpu: -1 }), 'EINVAL');
   assert.equal(msr.canSample, false);
   assertThrowsPmc(() => PerfEvent.open({ ...event.perf, samplePeriod: 1_000_000n }, { pid: 0, cpu: -1 }), 'EINVAL');
-  const ticks = countDuring(event.perf, true, () => busy(5));
+  const ticks = countDuring(event.perf, true, () => busyCpu(5));
   assert.ok(ticks > 0n, `tsc advanced ${ticks}`);
 });
 
