@@ -504,10 +504,9 @@ test('driver statistics count every op and every failed op', () => {
   assert.equal(after.syscall_errors - before.syscall_errors, 4);
 });
 
-test('a PMC read that fails is counted as a failed op', { todo: 'BUG: pmcRead fast path counts the call but not its failure' }, () => {
-  // src/module/pmc-module.ts pmcRead(): the fast path does stats.syscalls++
-  // and then pmc.read(), outside op(); a counter read that throws (a
-  // multiplexed or lost counter) leaves syscall_errors unchanged.
+test('a PMC read that fails is counted as a failed op', () => {
+  // pmcRead()'s fast path runs outside op(): a counter read that throws (a
+  // multiplexed or lost counter) must still count as a failed op.
   const { m, cls } = setup(1);
   const id = m.pmcAllocate(A, tc());
   m.pmcAttach(A, id, T1);
