@@ -6,14 +6,15 @@
  * a large C++ binary brings a hundred thousand symbols.
  */
 export class SymbolTableBuilder {
-  private readonly starts: number[] = [];
-  private readonly sizes: number[] = [];
-  private readonly ranks: number[] = [];
-  private readonly limits: number[] = [];
+  private starts: Float64Array = new Float64Array(1024);
+  private sizes: Float64Array = new Float64Array(1024);
+  private ranks: Float64Array = new Float64Array(1024);
+  private limits: Float64Array = new Float64Array(1024);
   private readonly names: (string | number)[] = [];
+  private n = 0;
 
   get count(): number {
-    return this.starts.length;
+    return this.n;
   }
 
   /**
@@ -25,43 +26,57 @@ export class SymbolTableBuilder {
    */
   add(start: number, size: number, name: string | number, rank: number, limit = Infinity): void {
     if (!Number.isFinite(start) || start < 0) return;
-    this.starts.push(start);
-    this.sizes.push(size);
-    this.ranks.push(rank);
-    this.limits.push(limit);
+    if (this.n === this.starts.length) this.grow();
+    const i = this.n++;
+    this.starts[i] = start;
+    this.sizes[i] = size;
+    this.ranks[i] = rank;
+    this.limits[i] = limit;
     this.names.push(name);
   }
 
   /** Sorts, merges aliases (same start) and gives zero-size symbols an end. */
   build(defaultLimit = Infinity, strings?: Buffer): SymbolTable {
-    const { starts, sizes, ranks, limits, names } = this;
+    const { starts, sizes, ranks, limits, names, n } = this;
     // A plain array: its TimSort makes short work of tables that are already in order (kallsyms).
-    const order = Array.from({ length: starts.length }, (_, i) => i);
+    const order = Array.from({ length: n }, (_, i) => i);
     order.sort((a, b) => starts[a] - starts[b] || ranks[a] - ranks[b] || sizes[b] - sizes[a]);
-    const outStarts: number[] = [];
-    const outSizes: number[] = [];
-    const outLimits: number[] = [];
+    const outStarts = new Float64Array(n);
+    const outSizes = new Float64Array(n);
+    const outLimits = new Float64Array(n);
     const outNames: (string | number)[] = [];
+    let m = 0;
     for (const i of order) {
-      const last = outStarts.length - 1;
-      if (last >= 0 && outStarts[last] === starts[i]) {
+      if (m > 0 && outStarts[m - 1] === starts[i]) {
         // An alias: keep the best-ranked name, but a sized alias gives the extent.
-        if (outSizes[last] === 0 && sizes[i] > 0) outSizes[last] = sizes[i];
+        if (outSizes[m - 1] === 0 && sizes[i] > 0) outSizes[m - 1] = sizes[i];
         continue;
       }
-      outStarts.push(starts[i]);
-      outSizes.push(sizes[i]);
-      outLimits.push(Math.min(limits[i], defaultLimit));
+      outStarts[m] = starts[i];
+      outSizes[m] = sizes[i];
+      outLimits[m] = Math.min(limits[i], defaultLimit);
       outNames.push(names[i]);
+      m++;
     }
-    const n = outStarts.length;
-    const ends = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
+    const ends = new Float64Array(m);
+    for (let i = 0; i < m; i++) {
       if (outSizes[i] > 0) ends[i] = outStarts[i] + outSizes[i];
-      else ends[i] = Math.min(i + 1 < n ? outStarts[i + 1] : Infinity, outLimits[i]);
+      else ends[i] = Math.min(i + 1 < m ? outStarts[i + 1] : Infinity, outLimits[i]);
       if (ends[i] <= outStarts[i]) ends[i] = outStarts[i] + 1;
     }
-    return new SymbolTable(Float64Array.from(outStarts), ends, outNames, strings);
+    return new SymbolTable(outStarts.slice(0, m), ends, outNames, strings);
+  }
+
+  private grow(): void {
+    const more = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.starts = more(this.starts);
+    this.sizes = more(this.sizes);
+    this.ranks = more(this.ranks);
+    this.limits = more(this.limits);
   }
 }
 
