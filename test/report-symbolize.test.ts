@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { analyzeLog } from '../src/report/analyze.js';
 import { Symbolizer } from '../src/report/symbolizer.js';
@@ -34,6 +34,14 @@ test('PIE and non-PIE executables: sampled PC and return addresses resolve to th
     assert.equal(s.symbolize(10, end, true).symbol, 'outer');
     assert.equal(s.symbolize(10, end, false).symbol, 'other', 'as a sampled PC the same address is the next function');
   }
+});
+
+test('-r root: executables are read under another root directory', () => {
+  const root = join(dir, 'sysroot');
+  mkdirSync(join(root, 'usr/bin'), { recursive: true });
+  copyFileSync(pie.path, join(root, 'usr/bin/app'));
+  const s = symbolizerWith([rec.mapIn(14, PIE_BASE, '/usr/bin/app')], { root });
+  assert.deepEqual(s.symbolize(14, pcIn(pie, PIE_BASE, 'outer', 1)), { image: '/usr/bin/app', symbol: 'outer', offset: 1, name: 'outer' });
 });
 
 test('a shared library (libc) resolves getpid', () => {

@@ -18,7 +18,7 @@ export class Image {
   private symbolFrames?: Int32Array;
   /** Frame ids of addresses with no symbol, by link-time address. */
   readonly frameOfUnknown = new Map<number, number>();
-  /** Frame id by link-time address of a sampled PC: the symbolizer's fast path. */
+  /** Frame id by link-time address of a sampled PC, shared by every process mapping the image. */
   readonly frameOfPc = new Map<number, number>();
   /** The same for return addresses (looked up at address - 1, printed as themselves). */
   readonly frameOfReturn = new Map<number, number>();
