@@ -12,7 +12,6 @@ import type { Symbolizer } from './symbolizer.js';
 export interface CallNode {
   /** Frame id (-1 for a profile's root). */
   readonly frame: number;
-  readonly parent: CallNode | null;
   /** Samples whose chain passes through this node. */
   count: number;
   /** The callers seen below this node, by frame id. */
@@ -57,7 +56,7 @@ export interface SampleCounts {
   callerFrames: number;
 }
 
-const newNode = (frame: number, parent: CallNode | null): CallNode => ({ frame, parent, count: 0, children: null, ends: null });
+const newNode = (frame: number): CallNode => ({ frame, count: 0, children: null, ends: null });
 
 export class CallGraphBuilder {
   readonly profiles: PmcProfile[] = [];
@@ -77,7 +76,7 @@ export class CallGraphBuilder {
   definePmc(pmcid: number, name: string): PmcProfile {
     let p = this.byName.get(name);
     if (!p) {
-      p = { index: this.profiles.length, name, pmcids: [], samples: 0, root: newNode(-1, null), pcsByImage: new Map() };
+      p = { index: this.profiles.length, name, pmcids: [], samples: 0, root: newNode(-1), pcsByImage: new Map() };
       this.profiles.push(p);
       this.byName.set(name, p);
     }
@@ -119,7 +118,7 @@ export class CallGraphBuilder {
       if (kept) kept.frames[i] = frame;
       let child = node.children?.get(frame);
       if (!child) {
-        child = newNode(frame, node);
+        child = newNode(frame);
         (node.children ??= new Map()).set(frame, child);
       }
       child.count++;
