@@ -631,7 +631,6 @@ test('an owner is told (SIGIO) when its PMC loses its last target', async () => 
 
 test(
   'a PMC whose every target has exited cannot be started again (ESRCH)',
-  { todo: 'BUG: exited targets stay in pmc.targets, so pmcStart() restarts counters of dead processes instead of failing with ESRCH as the seed pmc_start() does' },
   async () => {
     const { m } = setup(1);
     const short = spawn('sleep', ['300'], { stdio: 'ignore' });
@@ -649,7 +648,6 @@ test(
 
 test(
   'with descendants, the owner is not told while a process forked after attach still runs',
-  { todo: 'BUG: reapExitedTargets() signals SIGIO when the attached processes exit, though descendants forked since (counted through perf inheritance, targets in the seed via pmc_process_fork) live on' },
   async () => {
     const { m } = setup(1);
     // The shell waits for a line, starts a background child, prints its pid and exits.

@@ -54,7 +54,6 @@ test("pmc_can_attach: every group of the target must be one of the owner's", () 
 
 test(
   "pmc_can_attach: the target's effective gid must be one of the owner's too",
-  { todo: "BUG: caller.ts pmcCanAttach checks the target's supplementary, real and saved gids but not its effective gid (cr_groups[0] in the seed)" },
   () => {
     const owner = creds({ groups: [1000] });
     assert.equal(pmcCanAttach(owner, creds({ egid: 30, groups: [] })), false);
@@ -243,7 +242,6 @@ describe('an unprivileged user', { skip: !isRoot && 'creating a user and droppin
 
   test(
     'an owner whose real and effective gids differ may attach a PMC to itself',
-    { todo: 'BUG: canDebug()/pmcCanAttach() do not let an owner attach to itself (the seed and Linux always do); the owner real gid is not among its own groups' },
     () => {
       const { creds: who, checks } = runAsUser({}, 'self', [`--rgid=${gid}`, '--egid=65534']);
       assert.notEqual(who.rgid, who.egid);

@@ -113,7 +113,6 @@ test('an oversized call chain depth becomes the maximum, as pmc_initialize() doe
 
 test(
   'a call chain depth of 0 or less also becomes the maximum, as pmc_initialize() does',
-  { todo: 'BUG: tunables.ts uses the default (128) for callchaindepth <= 0; the seed uses PMC_CALLCHAIN_DEPTH_MAX' },
   () => {
     for (const v of ['0', '-3']) assert.equal(load(`kern.hwpmc.callchaindepth = ${v}`).t.callchaindepth, PMC_CALLCHAIN_DEPTH_MAX, v);
   },

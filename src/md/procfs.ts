@@ -97,8 +97,8 @@ export function listPids(): number[] {
     .map(Number);
 }
 
-/** Every live descendant of pid (children, their children, ...), parents before children. */
-export function listDescendants(pid: number): number[] {
+/** Every live descendant of the given processes (children, their children, ...), parents before children, from one scan of /proc. */
+export function listDescendants(...pids: number[]): number[] {
   const children = new Map<number, number[]>();
   for (const p of listPids()) {
     const pp = parentPid(p);
@@ -108,7 +108,7 @@ export function listDescendants(pid: number): number[] {
     else children.set(pp, [p]);
   }
   const out: number[] = [];
-  const queue = [...(children.get(pid) ?? [])];
+  const queue = pids.flatMap((p) => children.get(p) ?? []);
   while (queue.length > 0) {
     const p = queue.shift()!;
     out.push(p);

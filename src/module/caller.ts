@@ -23,13 +23,13 @@ export function isPmcPrivileged(c: Credentials): boolean {
 
 /**
  * pmc_can_attach(): the owner's effective uid must be one of the target's
- * uids, and every group of the target (supplementary, real, saved) must be
- * among the owner's groups.
+ * uids, and every group of the target (effective, supplementary, real,
+ * saved) must be among the owner's groups (effective and supplementary).
  */
 export function pmcCanAttach(owner: Credentials, target: Credentials): boolean {
   if (owner.euid !== target.euid && owner.euid !== target.suid && owner.euid !== target.ruid) return false;
   const ownerGroups = new Set([owner.egid, ...owner.groups]);
-  const targetGroups = [...target.groups, target.rgid, target.sgid];
+  const targetGroups = [target.egid, ...target.groups, target.rgid, target.sgid];
   return targetGroups.every((g) => ownerGroups.has(g));
 }
 

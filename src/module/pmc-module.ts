@@ -409,7 +409,8 @@ export class PmcModule {
       this.checkTargetAlive(target);
       const creds = readCredentials(target);
       if (!creds) throw new PmcError('ESRCH', `process ${target} does not exist`);
-      if (!canDebug(caller.creds, creds)) {
+      // An owner may always attach to itself.
+      if (target !== caller.pid && !canDebug(caller.creds, creds)) {
         throw new PmcError('EPERM', `process ${caller.pid} (uid ${caller.creds.euid}) may not debug process ${target} (uid ${creds.euid})`);
       }
       this.attachProcess(pmc, target);
@@ -523,8 +524,9 @@ export class PmcModule {
   reapExitedTargets(): void {
     for (const owner of this.owners.values()) {
       for (const pmc of [...owner.pmcs.values()]) {
-        let lost = false;
+        const wasGone = this.allTargetsGone(pmc);
         for (const t of [...pmc.targets.values()]) {
+          if (pmc.flags & PmcFlags.DESCENDANTS) this.trackDescendants(t);
           if (t.exited) continue;
           const s = processState(t.process.pid);
           if (s === 'dead' || s === 'zombie') {
@@ -533,17 +535,37 @@ export class PmcModule {
               owner.log?.write({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value: this.finalCount(t) });
             }
             this.unlinkTarget(pmc, t);
-            lost = true;
           } else if (this.lostRightToWatch(owner, t)) {
             // PMC_FN_PROCESS_EXEC: the target exec'ed into credentials its owner may not debug.
             this.detachOneProcess(pmc, t.process.pid, true);
           }
         }
-        if (lost && [...pmc.targets.values()].every((t) => t.exited)) {
+        if (!wasGone && pmc.targets.size > 0 && this.allTargetsGone(pmc)) {
           owner.signal({ signal: 'SIGIO', reason: 'every target of the PMC has exited', pmcId: pmc.id });
         }
       }
     }
+  }
+
+  /**
+   * With PMC_F_DESCENDANTS, processes forked after the attach are counted by
+   * inheritance but are no targets of ours; we remember the ones we have
+   * seen (an orphan is re-parented and no longer found below its target), so
+   * the PMC is not reported lost while they live.
+   */
+  private trackDescendants(t: PmcTarget): void {
+    const known = (t.descendants ??= new Set());
+    for (const pid of known) {
+      const s = processState(pid);
+      if (s === 'dead' || s === 'zombie') known.delete(pid);
+    }
+    const roots = t.exited ? [...known] : [t.process.pid, ...known];
+    if (roots.length > 0) for (const d of listDescendants(...roots)) known.add(d);
+  }
+
+  private allTargetsGone(pmc: Pmc): boolean {
+    for (const t of pmc.targets.values()) if (!t.exited || (t.descendants?.size ?? 0) > 0) return false;
+    return true;
   }
 
   /** The target's credentials changed (a set-id exec) to ones the owner may not attach to. */
@@ -572,6 +594,8 @@ export class PmcModule {
         // Never attached: a process PMC started bare counts its owner.
         if (pmc.flags & PmcFlags.ATTACH_DONE) throw new PmcError('ESRCH', 'every target of this PMC is gone');
         this.attachProcess(pmc, pmc.owner.pid);
+      } else if (this.allTargetsGone(pmc)) {
+        throw new PmcError('ESRCH', 'every target of this PMC has exited');
       }
       if (pmc.isSampling && pmc.owner.log) {
         logKernelMappings(pmc.owner.log);

@@ -16,6 +16,8 @@ export interface PmcTarget {
   exited: boolean;
   /** The target's credentials when attached: an exec that changes them is checked again. */
   creds?: Credentials;
+  /** PMC_F_DESCENDANTS: processes seen below the target since the attach, alive at the last look. */
+  descendants?: Set<number>;
 }
 
 export class Pmc {

@@ -93,8 +93,8 @@ export function loadTunables(sources: TunableSources = {}): Tunables {
     }
     const { min, max } = RANGES[key];
     if (!Number.isInteger(value) || value < min || value > max) {
-      // pmc_initialize() clamps an oversized call chain depth to the maximum.
-      const fallback = key === 'callchaindepth' && value > max ? max : DEFAULT_TUNABLES[key];
+      // pmc_initialize() replaces a bad call chain depth by the maximum, everything else by its default.
+      const fallback = key === 'callchaindepth' && Number.isFinite(value) ? max : DEFAULT_TUNABLES[key];
       warn(`${from}: "${text}" out of range [${min}, ${max}] - using ${fallback}`);
       t[key] = fallback;
     } else {
