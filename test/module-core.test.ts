@@ -646,28 +646,3 @@ test(
   },
 );
 
-test(
-  'with descendants, the owner is not told while a process forked after attach still runs',
-  async () => {
-    const { m } = setup(1);
-    // The shell waits for a line, starts a background child, prints its pid and exits.
-    const sh = spawn('sh', ['-c', 'read x; sleep 300 & echo $!; exit 0'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    children.push(sh);
-    const signals: OwnerSignal[] = [];
-    const unsubscribe = m.onSignal(A, (s) => signals.push(s));
-    const id = m.pmcAllocate(A, tc({ flags: PmcFlags.DESCENDANTS }));
-    m.pmcAttach(A, id, sh.pid!);
-    m.pmcStart(A, id);
-    sh.stdin!.write('go\n');
-    const [out] = await Promise.all([once(sh.stdout!, 'data'), once(sh, 'exit')]);
-    const descendant = Number(String(out[0]).trim());
-    try {
-      assert.ok(Number.isInteger(descendant) && descendant > 0, `the shell printed "${String(out[0])}"`);
-      m.reapExitedTargets();
-      assert.equal(signals.length, 0, `the descendant ${descendant} still runs, yet the owner was told: ${signals[0]?.reason}`);
-    } finally {
-      unsubscribe();
-      process.kill(descendant, 'SIGKILL');
-    }
-  },
-);

@@ -344,3 +344,35 @@ test('errors: an unprivileged caller gets EPERM for system PMCs and for processe
   await w.finish();
   await lib.close();
 });
+
+test('with descendants, the owner is not told while a process forked after attach still runs, and is told when it exits', async () => {
+  const m = loadModule();
+  const me = selfCaller();
+  try {
+    // The shell waits for a line, starts a background child, prints its pid and exits at once:
+    // the child is an orphan no walk of /proc from the target finds.
+    const sh = spawn('sh', ['-c', 'read x; sleep 300 & echo $!; exit 0'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    started.push(sh);
+    const signals: OwnerSignal[] = [];
+    m.onSignal(me, (s) => signals.push(s));
+    const soft = m.getCpuInfo().classes.find((c) => c.name === 'SOFT')!;
+    const id = m.pmcAllocate(me, { classId: soft.classId, event: 1, mode: 3, cpu: -1, caps: 0, flags: 0x2 /* DESCENDANTS */ });
+    m.pmcAttach(me, id, sh.pid!);
+    m.pmcStart(me, id);
+    sh.stdin!.write('go\n');
+    const [out] = await Promise.all([once(sh.stdout!, 'data'), once(sh, 'exit')]);
+    const descendant = Number(String(out[0]).trim());
+    assert.ok(Number.isInteger(descendant) && descendant > 0, `the shell printed "${String(out[0])}"`);
+    m.reapExitedTargets();
+    assert.equal(signals.length, 0, `the descendant ${descendant} still runs, yet the owner was told: ${signals[0]?.reason}`);
+    process.kill(descendant, 'SIGKILL');
+    for (let i = 0; i < 50 && signals.length === 0; i++) {
+      await sleep(20);
+      m.reapExitedTargets();
+    }
+    assert.equal(signals.length, 1, 'told once every process of the tree is gone');
+    assert.equal(signals[0].pmcId, id);
+  } finally {
+    m.shutdown();
+  }
+});

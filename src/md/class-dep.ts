@@ -46,6 +46,12 @@ export interface HwCounterSet {
   readonly fdCount: number;
   /** Sampling sets: the ring buffers to drain. */
   readonly sampleSources: readonly SampleSource[];
+  /**
+   * With 'descendants' inheritance: how many processes forked below the
+   * target since it was opened are alive now (the kernel counts them but
+   * names them to nobody). Undefined when the set does not follow descendants.
+   */
+  liveDescendants?(): number | undefined;
 }
 
 export interface ClassDep {

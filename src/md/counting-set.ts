@@ -6,13 +6,17 @@ import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, Inheritance } from './class-dep.js';
 import type { PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
+import { DescendantWatch } from './descendant-watch.js';
 import { listThreads } from './procfs.js';
 import type { SampleSource } from './sampling-set.js';
 
 export class CountingSet implements HwCounterSet {
   readonly sampleSources: readonly SampleSource[] = [];
 
-  private constructor(private readonly events: PerfEvent[]) {}
+  private constructor(
+    private readonly events: PerfEvent[],
+    private readonly watch?: DescendantWatch,
+  ) {}
 
   /**
    * Every thread of `pid`, with inheritance so threads (and, for
@@ -38,11 +42,11 @@ export class CountingSet implements HwCounterSet {
         }
       }
       if (events.length === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
+      return new CountingSet(events, inheritance === 'descendants' ? DescendantWatch.open(pid) : undefined);
     } catch (e) {
       for (const ev of events) ev.close();
       throw e;
     }
-    return new CountingSet(events);
   }
 
   static forCpu(base: PerfEventAttr, cpu: number): CountingSet {
@@ -71,10 +75,15 @@ export class CountingSet implements HwCounterSet {
 
   close(): void {
     for (const ev of this.events) ev.close();
+    this.watch?.close();
+  }
+
+  liveDescendants(): number | undefined {
+    return this.watch?.liveCount();
   }
 
   get fdCount(): number {
-    return this.events.filter((e) => !e.isClosed).length;
+    return this.events.filter((e) => !e.isClosed).length + (this.watch?.fdCount ?? 0);
   }
 }
 

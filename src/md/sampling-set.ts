@@ -10,6 +10,7 @@ import { onlineCpus } from './cpus.js';
 import { PerfSample, type PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-records.js';
+import { DescendantWatch } from './descendant-watch.js';
 import { listThreads, readSysctl } from './procfs.js';
 import { RingBuffer } from './ring-buffer.js';
 
@@ -46,11 +47,21 @@ export class SampleSource {
 }
 
 export class SamplingSet implements HwCounterSet {
-  private constructor(readonly sampleSources: SampleSource[]) {}
+  private constructor(
+    readonly sampleSources: SampleSource[],
+    private readonly watch?: DescendantWatch,
+  ) {}
 
   static forProcess(base: PerfEventAttr, request: HwRequest, pid: number, inheritance: Inheritance): SamplingSet {
     const attr = samplingAttr(base, request, { inherit: true, inheritThread: inheritance === 'threads' });
-    return SamplingSet.open(attr, listThreads(pid), pid);
+    const set = SamplingSet.open(attr, listThreads(pid), pid);
+    if (inheritance !== 'descendants') return set;
+    try {
+      return new SamplingSet(set.sampleSources, DescendantWatch.open(pid));
+    } catch (e) {
+      set.close();
+      throw e;
+    }
   }
 
   static forCpu(base: PerfEventAttr, request: HwRequest, cpu: number): SamplingSet {
@@ -111,10 +122,15 @@ export class SamplingSet implements HwCounterSet {
       s.ring.close();
       for (const e of s.events) e.close();
     }
+    this.watch?.close();
+  }
+
+  liveDescendants(): number | undefined {
+    return this.watch?.liveCount();
   }
 
   get fdCount(): number {
-    let n = 0;
+    let n = this.watch?.fdCount ?? 0;
     for (const s of this.sampleSources) n += s.events.filter((e) => !e.isClosed).length;
     return n;
   }

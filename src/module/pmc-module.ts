@@ -464,6 +464,7 @@ export class PmcModule {
     if (pid === pmc.owner.pid) pmc.flags |= PmcFlags.ATTACHED_TO_OWNER;
     if (pmc.isSampling && !(pmc.flags & PmcFlags.ATTACHED_TO_OWNER)) pmc.flags |= PmcFlags.NEEDS_LOGFILE;
     pmc.flags |= PmcFlags.ATTACH_DONE;
+    pmc.toldTargetsGone = false;
     const log = pmc.owner.log;
     if (log) {
       log.write({ type: LogType.PMCATTACH, ts: now(), pmcid: pmc.id, pid, pathname: executablePath(pid) ?? '' });
@@ -524,9 +525,7 @@ export class PmcModule {
   reapExitedTargets(): void {
     for (const owner of this.owners.values()) {
       for (const pmc of [...owner.pmcs.values()]) {
-        const wasGone = this.allTargetsGone(pmc);
         for (const t of [...pmc.targets.values()]) {
-          if (pmc.flags & PmcFlags.DESCENDANTS) this.trackDescendants(t);
           if (t.exited) continue;
           const s = processState(t.process.pid);
           if (s === 'dead' || s === 'zombie') {
@@ -540,31 +539,16 @@ export class PmcModule {
             this.detachOneProcess(pmc, t.process.pid, true);
           }
         }
-        if (!wasGone && pmc.targets.size > 0 && this.allTargetsGone(pmc)) {
+        if (!pmc.toldTargetsGone && pmc.targets.size > 0 && this.allTargetsGone(pmc)) {
+          pmc.toldTargetsGone = true;
           owner.signal({ signal: 'SIGIO', reason: 'every target of the PMC has exited', pmcId: pmc.id });
         }
       }
     }
   }
 
-  /**
-   * With PMC_F_DESCENDANTS, processes forked after the attach are counted by
-   * inheritance but are no targets of ours; we remember the ones we have
-   * seen (an orphan is re-parented and no longer found below its target), so
-   * the PMC is not reported lost while they live.
-   */
-  private trackDescendants(t: PmcTarget): void {
-    const known = (t.descendants ??= new Set());
-    for (const pid of known) {
-      const s = processState(pid);
-      if (s === 'dead' || s === 'zombie') known.delete(pid);
-    }
-    const roots = t.exited ? [...known] : [t.process.pid, ...known];
-    if (roots.length > 0) for (const d of listDescendants(...roots)) known.add(d);
-  }
-
   private allTargetsGone(pmc: Pmc): boolean {
-    for (const t of pmc.targets.values()) if (!t.exited || (t.descendants?.size ?? 0) > 0) return false;
+    for (const t of pmc.targets.values()) if (!t.exited || (t.hw.liveDescendants?.() ?? 0) > 0) return false;
     return true;
   }
 

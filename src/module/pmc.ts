@@ -16,8 +16,6 @@ export interface PmcTarget {
   exited: boolean;
   /** The target's credentials when attached: an exec that changes them is checked again. */
   creds?: Credentials;
-  /** PMC_F_DESCENDANTS: processes seen below the target since the attach, alive at the last look. */
-  descendants?: Set<number>;
 }
 
 export class Pmc {
@@ -31,6 +29,8 @@ export class Pmc {
    */
   savedValue = 0n;
   readonly targets = new Map<number, PmcTarget>();
+  /** The owner was told (SIGIO) that every target is gone; a new attach clears it. */
+  toldTargetsGone = false;
   /** System mode: the counter on this PMC's CPU, opened at allocation. */
   cpuCounter?: HwCounterSet;
   cpuBaseline = 0n;
