@@ -1,0 +1,542 @@
+// Sampling benchmark: tspmc's pmcstat against Linux perf on the same
+// machine in the same run.
+//
+// (a) Collector: cpu-clock samples with call chains of bench/busy2.c (two
+//     spinning threads, 3 s) at several frequencies. For each run: samples
+//     recorded, samples dropped or lost, and the collector's own CPU time
+//     (utime + stime from /usr/bin/time, minus the workload's, which busy2
+//     reports from getrusage(RUSAGE_SELF)). Two baselines give the fixed
+//     costs: "startup" (a 1 ms workload, no samples) and "idle" (the 3 s
+//     workload with a period too long to sample). Per-sample CPU is
+//     (collector CPU - idle collector CPU) / samples.
+//     Steady state: the collector's task-clock (perf stat -p) over a 2 s
+//     window in the middle of a 6 s run, idle and at the top frequency:
+//     what a sample costs once start-up, JIT warm-up and end-of-run work
+//     are out of the picture.
+// (b) Analysis: one log of ~300k samples per tool, then pmcstat -R -G
+//     against perf report --stdio (also with --no-children), plus tspmc's
+//     time split into decoding, symbolization + aggregation and writing,
+//     measured in separate processes of this script (--phase).
+//
+// Runs alternate between the tools; every configuration is repeated and
+// medians are reported. Raw runs go to bench/results/sampling-<date>.json,
+// a markdown summary to stdout.
+//
+//   npm run bench:sampling [-- --reps N --seconds S --freqs 1000,10000,50000 --analysis-samples N]
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const PERF = '/usr/bin/perf';
+const TIME = '/usr/bin/time';
+/** A sampling period (ns of cpu-clock) no run reaches: the same command, no samples. */
+const NO_SAMPLES_PERIOD = '1000000000000';
+/** Steady-state runs: workload length, and the window measured inside it. */
+const STEADY_SECONDS = 6;
+const STEADY_WINDOW = { from: 2.5, length: 2 };
+
+type Tool = 'tspmc' | 'perf';
+type Rate = { freq?: number; period?: string };
+
+/** The compiled tree the runs use (see snapshotBuild). */
+interface Build {
+  pmcstat: string;
+  self: string;
+}
+
+interface CpuTimes {
+  wall: number;
+  user: number;
+  sys: number;
+}
+
+interface RecordingStats {
+  samples: number;
+  /** tspmc: samples the collector could not log (DROPNOTIFY.dropped). */
+  dropped: number;
+  /** Samples the kernel lost (tspmc: DROPNOTIFY.lost; perf: LOST_SAMPLES). */
+  lost: number;
+  /** perf: PERF_RECORD_LOST records. */
+  lostRecords?: number;
+}
+
+interface CollectorRun extends RecordingStats {
+  tool: Tool;
+  config: string;
+  rep: number;
+  command: string[];
+  status: number;
+  /** Of the collector and everything it waited for (the workload included). */
+  time: CpuTimes;
+  /** The workload's own getrusage(RUSAGE_SELF), user + sys. */
+  workloadCpu: number;
+  workloadWall: number;
+  /** time.user + time.sys - workloadCpu. */
+  collectorCpu: number;
+  outputBytes: number;
+  maxSampleRateAfter: number;
+  stderrTail: string;
+}
+
+interface SteadyRun extends RecordingStats {
+  tool: Tool;
+  config: string;
+  rep: number;
+  command: string[];
+  status: number;
+  /** The collector's task-clock over the window, in ms. */
+  windowCpuMs: number;
+  workloadWall: number;
+  /** samples * window / workload wall: the samples taken during the window. */
+  windowSamples: number;
+}
+
+interface AnalysisRun {
+  variant: string;
+  rep: number;
+  command: string[];
+  status: number;
+  time: CpuTimes;
+  outputBytes: number;
+  /** For the in-process phase runs: milliseconds per phase. */
+  phases?: Record<string, number>;
+}
+
+const median = (xs: number[]): number => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const sysctlNumber = (name: string): number => Number(readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim());
+const tail = (text: string, lines = 30): string => text.trim().split('\n').slice(-lines).join('\n');
+
+/**
+ * A private copy of the compiled tree: other engineers rebuild dist/ while
+ * this runs, and a run must not load half-written files.
+ */
+function snapshotBuild(work: string): Build {
+  const root = join(work, 'tspmc');
+  for (const d of ['src', 'bench']) cpSync(join(REPO, 'dist', d), join(root, 'dist', d), { recursive: true });
+  writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
+  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
+  return { pmcstat: join(root, 'dist/src/cli/pmcstat.js'), self: join(root, 'dist/bench/sampling.js') };
+}
+
+/** Runs argv under /usr/bin/time; stdout to `stdoutPath` (or discarded). */
+function timed(argv: string[], work: string, stdoutPath?: string): { status: number; time: CpuTimes; stderr: string } {
+  const timeFile = join(work, 'time.txt');
+  const out = stdoutPath ? openSync(stdoutPath, 'w') : 'ignore';
+  try {
+    const r = spawnSync(TIME, ['-f', '%e %U %S', '-o', timeFile, ...argv], { cwd: work, stdio: ['ignore', out, 'pipe'], maxBuffer: 64 << 20 });
+    const fields = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+    return { status: r.status ?? -1, time: { wall: fields[0], user: fields[1], sys: fields[2] }, stderr: r.stderr.toString() };
+  } finally {
+    if (typeof out === 'number') closeSync(out);
+  }
+}
+
+function collectorCommand(build: Build, tool: Tool, rate: Rate, output: string, workload: string[]): string[] {
+  if (tool === 'tspmc') {
+    // pmcstat reads its options in order: the rate applies to the -P after it.
+    const r = rate.freq !== undefined ? ['--freq', String(rate.freq)] : ['-n', rate.period!];
+    return [process.execPath, build.pmcstat, ...r, '-P', 'cpu-clock', '-O', output, '--', ...workload];
+  }
+  const r = rate.freq !== undefined ? ['-F', String(rate.freq)] : ['-c', rate.period!];
+  return [PERF, 'record', '-e', 'cpu-clock', ...r, '-g', '-o', output, '--', ...workload];
+}
+
+function recordingStats(build: Build, tool: Tool, output: string, work: string): RecordingStats {
+  if (tool === 'tspmc') {
+    const r = spawnSync(process.execPath, [build.pmcstat, '-R', output, '--stats', '--json'], { cwd: work, maxBuffer: 64 << 20 });
+    if (r.status !== 0) throw new Error(`pmcstat -R ${output} --stats --json failed: ${r.stderr}`);
+    const s = JSON.parse(r.stdout.toString()) as { samples: number; dropped: number; lost: number };
+    return { samples: s.samples, dropped: s.dropped, lost: s.lost };
+  }
+  const r = spawnSync(PERF, ['report', '--stats', '-i', output], { cwd: work, maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`perf report --stats -i ${output} failed: ${r.stderr}`);
+  const text = r.stdout.toString();
+  // The aggregated section counts records; the per-event section after "cpu-clock stats:" has LOST_SAMPLES' total.
+  const field = (section: string, name: string): number => Number(new RegExp(`^\\s*${name} events:\\s+(\\d+)`, 'm').exec(section)?.[1] ?? 0);
+  const perEvent = text.slice(text.indexOf('cpu-clock stats:'));
+  return { samples: field(perEvent, 'SAMPLE'), dropped: 0, lost: field(perEvent, 'LOST_SAMPLES'), lostRecords: field(text, 'LOST') };
+}
+
+const NO_STATS: RecordingStats = { samples: NaN, dropped: NaN, lost: NaN };
+
+function readRusage(path: string): { utime: number; stime: number; wall: number } | undefined {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as { utime: number; stime: number; wall: number }) : undefined;
+}
+
+function collectorRun(build: Build, tool: Tool, config: string, rep: number, rate: Rate, seconds: number, work: string, busy2: string): CollectorRun {
+  const output = join(work, tool === 'tspmc' ? `${config}.pmclog` : `${config}.perf.data`);
+  const rusage = join(work, 'rusage.json');
+  rmSync(rusage, { force: true });
+  rmSync(output, { force: true });
+  const command = collectorCommand(build, tool, rate, output, [busy2, String(seconds), rusage]);
+  const { status, time, stderr } = timed(command, work);
+  const ru = readRusage(rusage);
+  const workloadCpu = ru ? ru.utime + ru.stime : NaN;
+  return {
+    tool,
+    config,
+    rep,
+    command,
+    status,
+    time,
+    workloadCpu,
+    workloadWall: ru?.wall ?? NaN,
+    collectorCpu: time.user + time.sys - workloadCpu,
+    ...(status === 0 ? recordingStats(build, tool, output, work) : NO_STATS),
+    outputBytes: existsSync(output) ? statSync(output).size : 0,
+    maxSampleRateAfter: sysctlNumber('kernel.perf_event_max_sample_rate'),
+    stderrTail: tail(stderr, status === 0 ? 3 : 30),
+  };
+}
+
+/** The collector's task-clock (all its threads) over STEADY_WINDOW of a STEADY_SECONDS run. */
+async function steadyRun(build: Build, tool: Tool, config: string, rep: number, rate: Rate, work: string, busy2: string): Promise<SteadyRun> {
+  const output = join(work, tool === 'tspmc' ? `steady-${config}.pmclog` : `steady-${config}.perf.data`);
+  const rusage = join(work, 'rusage.json');
+  rmSync(rusage, { force: true });
+  rmSync(output, { force: true });
+  const command = collectorCommand(build, tool, rate, output, [busy2, String(STEADY_SECONDS), rusage]);
+  const child = spawn(command[0], command.slice(1), { cwd: work, stdio: 'ignore' });
+  const exited = new Promise<number>((r) => child.on('exit', (code) => r(code ?? -1)));
+  await sleep(STEADY_WINDOW.from * 1000);
+  const stat = spawnSync(PERF, ['stat', '-x,', '-e', 'task-clock', '-p', String(child.pid), '--', 'sleep', String(STEADY_WINDOW.length)], { cwd: work });
+  const line = stat.stderr.toString().split('\n').find((l) => l.includes('task-clock'));
+  const windowCpuMs = line ? Number(line.split(',')[0]) : NaN;
+  const status = await exited;
+  const ru = readRusage(rusage);
+  const stats = status === 0 ? recordingStats(build, tool, output, work) : NO_STATS;
+  const workloadWall = ru?.wall ?? NaN;
+  return { tool, config, rep, command, status, windowCpuMs, ...stats, workloadWall, windowSamples: (stats.samples * STEADY_WINDOW.length) / workloadWall };
+}
+
+interface CollectorConfig {
+  name: string;
+  rate: Rate;
+  seconds: number;
+}
+
+/** Both tools once per repetition, in alternating order so that neither always runs in the other's wake. */
+function toolOrder(rep: number): Tool[] {
+  return rep % 2 === 0 ? ['tspmc', 'perf'] : ['perf', 'tspmc'];
+}
+
+function benchCollector(build: Build, configs: CollectorConfig[], reps: number, work: string, busy2: string): CollectorRun[] {
+  const runs: CollectorRun[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    for (const c of configs) {
+      for (const tool of toolOrder(rep)) {
+        const r = collectorRun(build, tool, c.name, rep, c.rate, c.seconds, work, busy2);
+        runs.push(r);
+        process.stderr.write(
+          `[a] rep ${rep} ${c.name.padEnd(8)} ${tool.padEnd(5)} status ${r.status} samples ${r.samples} dropped ${r.dropped} lost ${r.lost} ` +
+            `collector CPU ${r.collectorCpu.toFixed(3)} s (time ${r.time.user}+${r.time.sys}, workload ${r.workloadCpu.toFixed(3)})\n`,
+        );
+        if (r.status !== 0) process.stderr.write(`    ${r.stderrTail.replace(/\n/g, '\n    ')}\n`);
+      }
+    }
+  }
+  return runs;
+}
+
+async function benchSteady(build: Build, configs: CollectorConfig[], reps: number, work: string, busy2: string): Promise<SteadyRun[]> {
+  const runs: SteadyRun[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    for (const c of configs) {
+      for (const tool of toolOrder(rep)) {
+        const r = await steadyRun(build, tool, c.name, rep, c.rate, work, busy2);
+        runs.push(r);
+        process.stderr.write(`[a] steady rep ${rep} ${c.name.padEnd(8)} ${tool.padEnd(5)} status ${r.status} window CPU ${r.windowCpuMs.toFixed(1)} ms, ~${r.windowSamples.toFixed(0)} samples in the window\n`);
+      }
+    }
+  }
+  return runs;
+}
+
+interface CollectorSummary {
+  config: string;
+  tool: Tool;
+  samples: number;
+  dropped: number;
+  lost: number;
+  collectorCpu: number;
+  /** (collectorCpu - median idle collectorCpu) / samples, in microseconds. */
+  perSampleUs: number;
+}
+
+function summarizeCollector(runs: CollectorRun[], configs: CollectorConfig[]): CollectorSummary[] {
+  const out: CollectorSummary[] = [];
+  for (const tool of ['tspmc', 'perf'] as Tool[]) {
+    const idle = median(runs.filter((r) => r.tool === tool && r.config === 'idle').map((r) => r.collectorCpu));
+    for (const c of configs) {
+      const rs = runs.filter((r) => r.tool === tool && r.config === c.name && r.status === 0);
+      out.push({
+        config: c.name,
+        tool,
+        samples: median(rs.map((r) => r.samples)),
+        dropped: median(rs.map((r) => r.dropped)),
+        lost: median(rs.map((r) => r.lost)),
+        collectorCpu: median(rs.map((r) => r.collectorCpu)),
+        perSampleUs: c.rate.freq !== undefined ? median(rs.map((r) => ((r.collectorCpu - idle) / r.samples) * 1e6)) : NaN,
+      });
+    }
+  }
+  return out;
+}
+
+interface SteadySummary {
+  tool: Tool;
+  idleMsPerS: number;
+  busyMsPerS: number;
+  samplesPerS: number;
+  perSampleUs: number;
+}
+
+function summarizeSteady(runs: SteadyRun[], busy: string): SteadySummary[] {
+  return (['tspmc', 'perf'] as Tool[]).map((tool) => {
+    const ok = (config: string): SteadyRun[] => runs.filter((r) => r.tool === tool && r.config === config && r.status === 0);
+    const idle = median(ok('idle').map((r) => r.windowCpuMs));
+    return {
+      tool,
+      idleMsPerS: idle / STEADY_WINDOW.length,
+      busyMsPerS: median(ok(busy).map((r) => r.windowCpuMs)) / STEADY_WINDOW.length,
+      samplesPerS: median(ok(busy).map((r) => r.windowSamples)) / STEADY_WINDOW.length,
+      perSampleUs: median(ok(busy).map((r) => ((r.windowCpuMs - idle) / r.windowSamples) * 1000)),
+    };
+  });
+}
+
+/**
+ * (b) One recording per tool of about `target` samples: the machine is
+ * shared, so the sampling rate is measured, and a recording more than 10%
+ * off is made again with the length corrected.
+ */
+function recordForAnalysis(build: Build, tool: Tool, freq: number, target: number, firstGuess: number, work: string, busy2: string): CollectorRun {
+  let seconds = firstGuess;
+  let run!: CollectorRun;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    run = collectorRun(build, tool, 'analysis', attempt, { freq }, seconds, work, busy2);
+    process.stderr.write(`[b] recorded ${tool} for ${seconds} s: ${run.samples} samples, ${(run.outputBytes / 1048576).toFixed(1)} MiB\n`);
+    if (run.status !== 0) throw new Error(`recording for the analysis failed:\n${run.stderrTail}`);
+    if (Math.abs(run.samples - target) <= target * 0.1) break;
+    seconds = Math.min(60, Math.max(1, Math.round(((seconds * target) / run.samples) * 10) / 10));
+  }
+  return run;
+}
+
+function benchAnalysis(build: Build, reps: number, work: string, log: string, data: string): AnalysisRun[] {
+  const out = join(work, 'out.txt');
+  const variants: { name: string; argv: string[]; stdout?: boolean; phases?: boolean }[] = [
+    { name: 'tspmc -G', argv: [process.execPath, build.pmcstat, '-R', log, '-G', out] },
+    { name: 'perf report', argv: [PERF, 'report', '--stdio', '-i', data], stdout: true },
+    { name: 'perf report --no-children', argv: [PERF, 'report', '--stdio', '--no-children', '-i', data], stdout: true },
+    { name: 'tspmc --stats', argv: [process.execPath, build.pmcstat, '-R', log, '--stats'], stdout: true },
+    { name: 'tspmc phases: decode', argv: [process.execPath, build.self, '--phase', 'decode', log], stdout: true, phases: true },
+    { name: 'tspmc phases: analyze, write -G', argv: [process.execPath, build.self, '--phase', 'analyze', log, out], stdout: true, phases: true },
+    { name: 'node startup', argv: [process.execPath, '-e', '0'] },
+  ];
+  const runs: AnalysisRun[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const order = rep % 2 === 0 ? variants : [...variants].reverse();
+    for (const v of order) {
+      rmSync(out, { force: true });
+      const phaseFile = join(work, 'phases.json');
+      const { status, time, stderr } = timed(v.argv, work, v.stdout ? (v.phases ? phaseFile : out) : undefined);
+      const run: AnalysisRun = { variant: v.name, rep, command: v.argv, status, time, outputBytes: existsSync(out) ? statSync(out).size : 0 };
+      if (v.phases && status === 0) run.phases = JSON.parse(readFileSync(phaseFile, 'utf8')) as Record<string, number>;
+      runs.push(run);
+      process.stderr.write(`[b] rep ${rep} ${v.name.padEnd(32)} status ${status} wall ${time.wall} s cpu ${(time.user + time.sys).toFixed(2)} s ${run.phases ? JSON.stringify(run.phases) : ''}\n`);
+      if (status !== 0) process.stderr.write(`    ${tail(stderr).replace(/\n/g, '\n    ')}\n`);
+    }
+  }
+  return runs;
+}
+
+/** --phase decode|analyze: tspmc's analysis in steps, timed in this process; JSON of milliseconds to stdout. */
+async function runPhase(phase: string, log: string, out?: string): Promise<void> {
+  const t0 = performance.now();
+  const { readLog } = await import('../src/log/log-reader.js');
+  const { analyzeLog, writeOutputs } = await import('../src/report/index.js');
+  const t1 = performance.now();
+  const ms: Record<string, number> = { import: t1 - t0 };
+  if (phase === 'decode') {
+    let n = 0;
+    for await (const _ of readLog(log)) n++;
+    ms.decode = performance.now() - t1;
+    ms.records = n;
+  } else if (phase === 'analyze') {
+    const result = await analyzeLog(readLog(log));
+    const t2 = performance.now();
+    await writeOutputs(result, { callgraph: out ?? '/dev/null' });
+    ms.analyze = t2 - t1;
+    ms.write = performance.now() - t2;
+    ms.samples = result.stats.samples;
+  } else {
+    throw new Error(`--phase ${phase}: expected decode or analyze`);
+  }
+  process.stdout.write(JSON.stringify(ms) + '\n');
+}
+
+const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
+
+function markdown(collector: CollectorSummary[], steady: SteadySummary[], busy: string, analysis: AnalysisRun[], recorded?: { tspmc: CollectorRun; perf: CollectorRun }): string {
+  const lines: string[] = [];
+  if (collector.length > 0) {
+    lines.push('| config | tspmc samples | perf samples | tspmc dropped+lost | perf lost | tspmc collector CPU (s) | perf collector CPU (s) | tspmc CPU/sample (µs) | perf CPU/sample (µs) | ratio |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+    for (const c of [...new Set(collector.map((s) => s.config))]) {
+      const t = collector.find((s) => s.config === c && s.tool === 'tspmc')!;
+      const p = collector.find((s) => s.config === c && s.tool === 'perf')!;
+      lines.push(
+        `| ${c} | ${fmt(t.samples, 0)} | ${fmt(p.samples, 0)} | ${fmt(t.dropped + t.lost, 0)} | ${fmt(p.lost, 0)} | ${fmt(t.collectorCpu, 3)} | ${fmt(p.collectorCpu, 3)} | ` +
+          `${fmt(t.perSampleUs)} | ${fmt(p.perSampleUs)} | ${fmt(t.perSampleUs / p.perSampleUs)} |`,
+      );
+    }
+  }
+  if (steady.length > 0) {
+    lines.push('');
+    lines.push(`Steady state (${STEADY_WINDOW.length} s window from ${STEADY_WINDOW.from} s of a ${STEADY_SECONDS} s run, ${busy}):`);
+    lines.push('');
+    lines.push('| tool | idle CPU (ms/s) | sampling CPU (ms/s) | samples/s | CPU/sample (µs) |');
+    lines.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const s of steady) lines.push(`| ${s.tool} | ${fmt(s.idleMsPerS, 1)} | ${fmt(s.busyMsPerS, 1)} | ${fmt(s.samplesPerS, 0)} | ${fmt(s.perSampleUs)} |`);
+  }
+  if (analysis.length > 0 && recorded) {
+    const samplesOf = (v: string): number => (v.startsWith('perf') ? recorded.perf.samples : v.startsWith('tspmc') ? recorded.tspmc.samples : NaN);
+    lines.push('');
+    lines.push(`Analysis of ${recorded.tspmc.samples} (tspmc) / ${recorded.perf.samples} (perf) samples:`);
+    lines.push('');
+    lines.push('| command | wall (s) | CPU (s) | CPU/sample (µs) | output bytes | phases (ms) |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | --- |');
+    for (const v of [...new Set(analysis.map((a) => a.variant))]) {
+      const rs = analysis.filter((a) => a.variant === v && a.status === 0);
+      const cpu = median(rs.map((r) => r.time.user + r.time.sys));
+      const phases = rs[0]?.phases ? Object.keys(rs[0].phases).map((k) => `${k} ${fmt(median(rs.map((r) => r.phases![k])), 0)}`).join(', ') : '';
+      lines.push(`| ${v} | ${fmt(median(rs.map((r) => r.time.wall)))} | ${fmt(cpu)} | ${fmt((cpu / samplesOf(v)) * 1e6)} | ${fmt(median(rs.map((r) => r.outputBytes)), 0)} | ${phases} |`);
+    }
+    const med = (v: string, f: (r: AnalysisRun) => number): number => median(analysis.filter((a) => a.variant === v && a.status === 0).map(f));
+    const wall = (r: AnalysisRun): number => r.time.wall;
+    const cpu = (r: AnalysisRun): number => r.time.user + r.time.sys;
+    lines.push('');
+    lines.push(
+      `Ratio tspmc -G / perf report: wall ${fmt(med('tspmc -G', wall) / med('perf report', wall))}, CPU ${fmt(med('tspmc -G', cpu) / med('perf report', cpu))}; ` +
+        `/ perf report --no-children: wall ${fmt(med('tspmc -G', wall) / med('perf report --no-children', wall))}, CPU ${fmt(med('tspmc -G', cpu) / med('perf report --no-children', cpu))}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+function capture(argv: string[], cwd = REPO): string {
+  const r = spawnSync(argv[0], argv.slice(1), { cwd });
+  return (r.stdout?.toString() ?? '').trim();
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      reps: { type: 'string', default: '3' },
+      seconds: { type: 'string', default: '3' },
+      freqs: { type: 'string', default: '1000,10000,50000' },
+      'analysis-samples': { type: 'string', default: '300000' },
+      'analysis-freq': { type: 'string', default: '50000' },
+      'skip-collector': { type: 'boolean', default: false },
+      'skip-steady': { type: 'boolean', default: false },
+      'skip-analysis': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      out: { type: 'string' },
+    },
+    allowPositionals: false,
+  });
+  const reps = Number(values.reps);
+  const seconds = Number(values.seconds);
+  const freqs = values.freqs.split(',').map(Number);
+  const analysisSamples = Number(values['analysis-samples']);
+  const analysisFreq = Number(values['analysis-freq']);
+  for (const [name, v] of Object.entries({ reps, seconds, 'analysis-samples': analysisSamples, 'analysis-freq': analysisFreq, freqs: Math.min(...freqs) })) {
+    if (!(v > 0)) throw new Error(`--${name}: expected a positive number`);
+  }
+  if (!existsSync(join(REPO, 'dist/src/cli/pmcstat.js'))) throw new Error('dist/src/cli/pmcstat.js is missing: build first (npx tsc -p .)');
+
+  const work = mkdtempSync(join(tmpdir(), 'tspmc-bench-sampling-'));
+  const build = snapshotBuild(work);
+  const busy2 = join(work, 'busy2');
+  const cc = spawnSync('gcc', ['-O2', '-fno-omit-frame-pointer', '-pthread', '-o', busy2, join(REPO, 'bench/busy2.c')], { stdio: 'inherit' });
+  if (cc.status !== 0) throw new Error('gcc failed to build bench/busy2.c');
+
+  const started = new Date();
+  const machine = {
+    kernel: release(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    node: process.version,
+    perf: capture([PERF, '--version']),
+    perfEventMaxSampleRate: sysctlNumber('kernel.perf_event_max_sample_rate'),
+    perfCpuTimeMaxPercent: sysctlNumber('kernel.perf_cpu_time_max_percent'),
+    perfEventMlockKb: sysctlNumber('kernel.perf_event_mlock_kb'),
+    loadavgBefore: loadavg(),
+  };
+  // dist/ is built from the working tree, which may hold other engineers' uncommitted changes.
+  const source = { commit: capture(['git', 'rev-parse', 'HEAD']), uncommitted: capture(['git', 'status', '--short', '--', 'src']).split('\n').filter(Boolean) };
+  process.stderr.write(`work dir ${work}; perf_event_max_sample_rate ${machine.perfEventMaxSampleRate}; load ${machine.loadavgBefore.map((x) => x.toFixed(2)).join(' ')}\n`);
+
+  const configs: CollectorConfig[] = [
+    { name: 'startup', rate: { period: NO_SAMPLES_PERIOD }, seconds: 0.001 },
+    { name: 'idle', rate: { period: NO_SAMPLES_PERIOD }, seconds },
+    ...freqs.map((f) => ({ name: `${f / 1000}kHz`, rate: { freq: f }, seconds })),
+  ];
+  const collectorRuns = values['skip-collector'] ? [] : benchCollector(build, configs, reps, work, busy2);
+  const collector = collectorRuns.length ? summarizeCollector(collectorRuns, configs) : [];
+
+  const top = configs[configs.length - 1];
+  const steadyRuns = values['skip-steady'] ? [] : await benchSteady(build, [configs[1], top], reps, work, busy2);
+  const steady = steadyRuns.length ? summarizeSteady(steadyRuns, top.name) : [];
+
+  let recorded: { tspmc: CollectorRun; perf: CollectorRun } | undefined;
+  let analysisRuns: AnalysisRun[] = [];
+  if (!values['skip-analysis']) {
+    // First guess of the length from the sampling rate seen in (a), not from the nominal one.
+    const seen = collector.find((c) => c.config === `${analysisFreq / 1000}kHz` && c.tool === 'tspmc');
+    const rate = seen ? seen.samples / seconds : analysisFreq;
+    const guess = Math.min(60, Math.max(1, Math.round((analysisSamples / rate) * 10) / 10));
+    recorded = {
+      tspmc: recordForAnalysis(build, 'tspmc', analysisFreq, analysisSamples, guess, work, busy2),
+      perf: recordForAnalysis(build, 'perf', analysisFreq, analysisSamples, guess, work, busy2),
+    };
+    analysisRuns = benchAnalysis(build, reps, work, join(work, 'analysis.pmclog'), join(work, 'analysis.perf.data'));
+  }
+
+  const table = markdown(collector, steady, top.name, analysisRuns, recorded);
+  const result = {
+    date: started.toISOString(),
+    machine: { ...machine, loadavgAfter: loadavg(), perfEventMaxSampleRateAfter: sysctlNumber('kernel.perf_event_max_sample_rate') },
+    source,
+    settings: { reps, seconds, freqs, analysisSamples, analysisFreq, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW },
+    collector: { summary: collector, runs: collectorRuns },
+    steady: { summary: steady, runs: steadyRuns },
+    analysis: { recorded, runs: analysisRuns },
+    table,
+  };
+  const outPath = values.out ?? join(REPO, 'bench/results', `sampling-${started.toISOString().slice(0, 10)}.json`);
+  mkdirSync(dirname(outPath), { recursive: true });
+  writeFileSync(outPath, JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(table + '\n');
+  process.stderr.write(`results in ${outPath}\n`);
+  if (!values.keep) rmSync(work, { recursive: true, force: true });
+  else process.stderr.write(`kept ${work}\n`);
+}
+
+if (process.argv[2] === '--phase') {
+  await runPhase(process.argv[3], process.argv[4], process.argv[5]);
+} else {
+  await main();
+}
