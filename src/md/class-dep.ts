@@ -29,6 +29,8 @@ export interface HwRequest {
   frequency: boolean;
   callchain: boolean;
   callchainDepth: number;
+  /** Counting: also report each thread's count at every context switch (PMC_F_LOG_PROCCSW). */
+  contextSwitchValues: boolean;
 }
 
 

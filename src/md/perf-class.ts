@@ -4,6 +4,7 @@
 import { PmcError } from '../pmc-error.js';
 import type { ClassDep, ClassEvent, HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
 import { CountingSet } from './counting-set.js';
+import { CswCountingSet } from './csw-counting-set.js';
 import { type EventClassInfo, type EventDef, eventNameOf, type PerfConfig } from './event-catalog.js';
 import type { PerfEventAttr } from './perf-attr.js';
 import { SamplingSet } from './sampling-set.js';
@@ -85,7 +86,9 @@ export class PerfClass implements ClassDep {
   openProcess(request: HwRequest, pid: number, inheritance: Inheritance): HwCounterSet {
     if (this.info.perProcess === false) throw new PmcError('EINVAL', `class ${this.info.name} counts per CPU only: use a system-mode PMC`);
     const attr = this.attr(request);
-    return request.sampling ? SamplingSet.forProcess(attr, request, pid, inheritance) : CountingSet.forProcess(attr, pid, inheritance);
+    if (request.sampling) return SamplingSet.forProcess(attr, request, pid, inheritance);
+    if (request.contextSwitchValues) return CswCountingSet.forProcess(attr, pid, inheritance);
+    return CountingSet.forProcess(attr, pid, inheritance);
   }
 
   openCpu(request: HwRequest, cpu: number): HwCounterSet {

@@ -67,6 +67,14 @@ export class PerfEvent {
     return { value: b.readBigUInt64LE(0), enabled: b.readBigUInt64LE(8), running: b.readBigUInt64LE(16) };
   }
 
+  /** Reads the raw read_format block (e.g. a group's) into `buf`; returns its length. */
+  readRaw(buf: Buffer): number {
+    const n = readInto(this.fd, buf, buf.length);
+    if (n < 0) throw new PmcError(errnoName(n), `read of perf event fd ${this.fd} failed`);
+    if (n === 0) throw new PmcError('EBUSY', `perf event fd ${this.fd} was pushed off the PMU and stopped counting`);
+    return n;
+  }
+
   enable(): void {
     this.control(IOC.ENABLE, 0, 'enable');
   }

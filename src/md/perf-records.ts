@@ -113,7 +113,7 @@ export class SampleLayout {
   readonly streamId: number;
   readonly cpu: number;
   readonly period: number;
-  /** The non-group read_format block, readSize bytes long. */
+  /** The read_format block, readSize bytes long (a group's: nr, times, then each member's value and ids). */
   readonly read: number;
   readonly readSize: number;
   /** Offset of the chain's `nr` word. */
@@ -127,6 +127,8 @@ export class SampleLayout {
     readonly sampleType: bigint,
     readonly readFormat = 0n,
     sampleIdAll = false,
+    /** With PERF_FORMAT_GROUP: the number of events in the group. */
+    readonly groupSize = 0,
   ) {
     const extra = sampleType & ~DECODED_SAMPLE_BITS;
     if (extra !== 0n) {
@@ -151,14 +153,15 @@ export class SampleLayout {
     this.period = take(PerfSample.PERIOD);
     this.readSize = 0;
     if (has(PerfSample.READ)) {
-      if ((readFormat & PerfFormat.GROUP) !== 0n) {
-        throw new PmcError('EINVAL', 'samples with PERF_FORMAT_GROUP read values are not decoded; expected a non-group read_format');
-      }
-      const extraFormat = readFormat & ~READ_FORMAT_BITS;
+      const group = (readFormat & PerfFormat.GROUP) !== 0n;
+      const extraFormat = readFormat & ~(READ_FORMAT_BITS | PerfFormat.GROUP);
       if (extraFormat !== 0n) throw new PmcError('EINVAL', `read_format bits 0x${extraFormat.toString(16)} are unknown`);
-      let words = 1;
-      for (let bits = readFormat; bits !== 0n; bits >>= 1n) words += Number(bits & 1n);
-      this.readSize = words * 8;
+      if (group && groupSize < 1) throw new PmcError('EINVAL', 'a PERF_FORMAT_GROUP read needs the size of the group');
+      const bit = (b: bigint): number => ((readFormat & b) !== 0n ? 1 : 0);
+      const times = bit(PerfFormat.TOTAL_TIME_ENABLED) + bit(PerfFormat.TOTAL_TIME_RUNNING);
+      const perValue = 1 + bit(PerfFormat.ID) + bit(PerfFormat.LOST);
+      // Group: nr, times, then per member its value and ids. Single: value, times, ids.
+      this.readSize = group ? (1 + times + groupSize * perValue) * 8 : (times + perValue) * 8;
     }
     this.read = take(PerfSample.READ, this.readSize);
     this.fixedSize = at;
@@ -167,8 +170,8 @@ export class SampleLayout {
     this.sampleId = sampleIdLayout(sampleType, sampleIdAll);
   }
 
-  static fromAttr(attr: PerfEventAttr): SampleLayout {
-    return new SampleLayout(attr.sampleType ?? 0n, attr.readFormat ?? 0n, attr.flags?.sampleIdAll ?? false);
+  static fromAttr(attr: PerfEventAttr, groupSize = 0): SampleLayout {
+    return new SampleLayout(attr.sampleType ?? 0n, attr.readFormat ?? 0n, attr.flags?.sampleIdAll ?? false, groupSize);
   }
 }
 

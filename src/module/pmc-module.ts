@@ -138,8 +138,11 @@ export class PmcModule {
   private readonly adminStatePath?: string;
   private readonly samples: SampleProcessor;
 
+  /** PMCs whose rings need draining: running samplers, and counters logging context switches. */
   private *runningSamplers(): Iterable<Pmc> {
-    for (const o of this.owners.values()) for (const p of o.pmcs.values()) if (p.isSampling && p.state === PmcState.RUNNING) yield p;
+    for (const o of this.owners.values()) {
+      for (const p of o.pmcs.values()) if (p.state === PmcState.RUNNING && (p.isSampling || p.request.contextSwitchValues)) yield p;
+    }
   }
 
   // ---- bookkeeping --------------------------------------------------------
@@ -324,9 +327,6 @@ export class PmcModule {
     if (isSystemMode(mode) && req.flags & (PmcFlags.LOG_PROCCSW | PmcFlags.LOG_PROCEXIT)) {
       throw new PmcError('EINVAL', 'process logging flags are not allowed on system-mode PMCs');
     }
-    if (req.flags & PmcFlags.LOG_PROCCSW) {
-      throw new PmcError('EOPNOTSUPP', 'per-context-switch counts (PMC_F_LOG_PROCCSW, pmcstat -W) are not implemented on Linux yet');
-    }
     let caps = req.caps;
     if (isSamplingMode(mode)) caps |= PmcCaps.INTERRUPT;
     const clsIndex = this.classes.findIndex((c) => c.classId === req.classId);
@@ -346,6 +346,7 @@ export class PmcModule {
       frequency: req.frequency ?? false,
       callchain: (req.flags & PmcFlags.CALLCHAIN) !== 0,
       callchainDepth: this.tunables.callchaindepth,
+      contextSwitchValues: !isSamplingMode(mode) && (req.flags & PmcFlags.LOG_PROCCSW) !== 0,
     };
     cls.validate(request);
 
@@ -493,7 +494,7 @@ export class PmcModule {
     const t = pmc.targets.get(pid);
     if (!t) return;
     pmc.savedValue += this.finalCount(t);
-    if (pmc.isSampling && pmc.state === PmcState.RUNNING) this.samples.drainPmc(pmc);
+    if (pmc.state === PmcState.RUNNING && (pmc.isSampling || pmc.request.contextSwitchValues)) this.samples.drainPmc(pmc);
     t.hw.close();
     pmc.owner.log?.write({ type: LogType.PMCDETACH, ts: now(), pmcid: pmc.id, pid });
     pmc.targets.delete(pid);
@@ -588,7 +589,7 @@ export class PmcModule {
       for (const hw of pmc.counterSets()) hw.start();
       pmc.state = PmcState.RUNNING;
       if (!pmc.isSystem) this.startReaper();
-      if (pmc.isSampling) this.samples.ensureRunning();
+      if (pmc.isSampling || pmc.request.contextSwitchValues) this.samples.ensureRunning();
     });
   }
 
@@ -623,7 +624,7 @@ export class PmcModule {
   private stop(pmc: Pmc): void {
     for (const hw of pmc.counterSets()) hw.stop();
     // What the kernel sampled before the stop still goes to the log.
-    if (pmc.isSampling) {
+    if (pmc.isSampling || pmc.request.contextSwitchValues) {
       this.samples.drainPmc(pmc);
       this.samples.sweepAll();
     }
@@ -799,7 +800,7 @@ export class PmcModule {
 
   /** Everything the kernel has for this owner's samplers, into its log. */
   private drainOwner(owner: Owner): void {
-    for (const pmc of owner.pmcs.values()) if (pmc.isSampling && pmc.state === PmcState.RUNNING) this.samples.drainPmc(pmc);
+    for (const pmc of this.runningSamplers()) if (pmc.owner === owner) this.samples.drainPmc(pmc);
     this.samples.sweepAll();
     owner.log?.reportDrops(now());
   }

@@ -6,7 +6,8 @@
 // PMC stalls on that CPU (its events are disabled) until the buffer has
 // room again; the owner's log then gets a DROPNOTIFY with the count. The
 // kernel's side-band (exec, mmap, fork, exit, lost) becomes process records.
-import { PerfRecordType, decodeSample, decodeSideRecord, SampleFields, CallchainCopy, copyCallchainFrames, type SideRecord } from '../md/perf-records.js';
+import { CSW_LEADER_VALUE_OFFSET } from '../md/csw-counting-set.js';
+import { PerfRecordType, decodeSample, decodeSideRecord, SampleFields, CallchainCopy, copyCallchainFrames, type SideRecord, u64Number } from '../md/perf-records.js';
 import type { SampleSource } from '../md/sampling-set.js';
 import { LogType, PMC_CC_F_USERSPACE } from '../log/records.js';
 import type { DriverStats } from './driver-stats.js';
@@ -29,6 +30,8 @@ export class SampleProcessor {
   private readonly fields = new SampleFields();
   private readonly chain = new CallchainCopy();
   private timer?: NodeJS.Timeout;
+  /** PMC_F_LOG_PROCCSW: each thread's count on each CPU at its last switch-out. */
+  private readonly lastCsw = new WeakMap<Pmc, Map<number, number>>();
 
   constructor(
     private readonly stats: DriverStats,
@@ -67,8 +70,9 @@ export class SampleProcessor {
     for (const hw of pmc.counterSets()) {
       for (const src of hw.sampleSources) {
         if (src.ring.isClosed) continue;
+        const onSample = pmc.isSampling ? this.sample : this.contextSwitch;
         src.ring.drain((bytes, view, offset, type, misc, size) => {
-          if (type === PerfRecordType.SAMPLE) this.sample(pmc, src, view, offset, misc);
+          if (type === PerfRecordType.SAMPLE) onSample.call(this, pmc, src, view, offset, misc);
           else this.sideBand(pmc, decodeSideRecord(src.layout, bytes, view, offset, type, misc, size));
         });
         if (src.stalled && !this.buffers[src.cpu].full && pmc.state === PmcState.RUNNING) src.resume();
@@ -116,6 +120,26 @@ export class SampleProcessor {
     buf.pmc[slot] = pmc;
     buf.commit();
     this.stats.intr_processed++;
+  }
+
+  /**
+   * pmc_process_csw_out() with PMC_F_LOG_PROCCSW: a thread left a CPU; the
+   * sample read its group, whose leader holds the thread's count on that
+   * CPU. The difference from its last switch-out there is what it counted
+   * in the slice.
+   */
+  private contextSwitch(pmc: Pmc, src: SampleSource, view: DataView, offset: number): void {
+    const f = this.fields;
+    decodeSample(src.layout, view, offset, f);
+    const log = pmc.owner.log;
+    if (!log || f.readOffset < 0) return;
+    const value = u64Number(view, f.readOffset + CSW_LEADER_VALUE_OFFSET);
+    let last = this.lastCsw.get(pmc);
+    if (!last) this.lastCsw.set(pmc, (last = new Map()));
+    const key = f.tid * 4096 + src.cpu;
+    const delta = value - (last.get(key) ?? 0);
+    last.set(key, value);
+    log.write({ type: LogType.PROCCSW, ts: f.time, value: BigInt(delta), pmcid: pmc.id, pid: f.pid, tid: f.tid });
   }
 
   /** pmc_process_samples(): the oldest samples of a buffer into their owners' logs, until a log is full. */
