@@ -1,0 +1,51 @@
+// pmcstat -S: a system-wide sampler started first, then a program the test
+// starts while it runs. The program was not there when the sampler took
+// its inventory of processes, so everything the analysis knows of it comes
+// from what the kernel reported while sampling: its fork, exec and mappings.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { buildC, foldedStacks, logText, pmcstatAsync, samplesWhere, tempDir } from './cli-fixture.js';
+
+test('pmcstat -S cpu-clock sees a program started after it, by name and function', async () => {
+  const dir = tempDir('sampling-system-');
+  const burner = buildC(dir, 'sampling-burn.c', 'ss-burner');
+  const log = join(dir, 'system.pmclog');
+  const sampler = pmcstatAsync(['-c', '0,1', '-S', 'cpu-clock', '-l', '4', '-O', log]);
+
+  // The log gets its first bytes once samples flow: the sampler has started.
+  for (let i = 0; ; i++) {
+    let size = 0;
+    try {
+      size = statSync(log).size;
+    } catch {
+      // not created yet
+    }
+    if (size > 0) break;
+    assert.ok(i < 400 && sampler.child.exitCode === null, 'the sampler starts writing its log');
+    await sleep(25);
+  }
+  await sleep(300);
+  const prog = spawn(burner, ['300000000'], { stdio: 'ignore' });
+  const [code] = await once(prog, 'exit');
+  assert.equal(code, 0);
+  const run = await sampler.done;
+  assert.equal(run.status, 0, run.stderr);
+
+  const text = logText(log);
+  const pid = prog.pid!;
+  const created = text.filter((l) => l.startsWith('proc-create '));
+  assert.ok(created.length > 0, 'the inventory of processes at start (PROC_CREATE)');
+  assert.ok(!created.some((l) => l.startsWith(`proc-create ${pid} `)), 'the program started after the inventory');
+  assert.ok(text.includes(`fork      ${process.pid} ${pid}`), `a fork record ${process.pid} -> ${pid}`);
+  const exec = text.filter((l) => new RegExp(`^exec\\s+0x[0-9a-f]+ ${pid} .* "${burner}"$`).test(l));
+  assert.equal(exec.length, 1, `one exec record of ${burner} by ${pid}`);
+
+  const stacks = foldedStacks(log);
+  const inBurn = samplesWhere(stacks, (f) => f[0] === 'ss-burner' && f.at(-1) === 'burn_cpu' && f.at(-2) === 'main');
+  assert.ok(inBurn > 0, `samples ss-burner;...;main;burn_cpu, among:\n${[...stacks.keys()].filter((k) => k.startsWith('ss-burner')).slice(0, 20).join('\n')}`);
+});
