@@ -2,7 +2,7 @@
 // loop reads them: -C, -E, -N, -U, -W and -d toggle, and -c and -n set,
 // what the PMC options after them get.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { onlineCpus } from '../lib/index.js';
+import { onlineCpus } from '../lib/cpu-list.js';
 import { DEFAULT_SAMPLE_COUNT, PmcMode } from '../module/pmc-types.js';
 import { numberArg, UsageError } from './cli-error.js';
 

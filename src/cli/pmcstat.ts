@@ -3,8 +3,6 @@
 // analyze sampling logs.
 import { reportAndExit } from './cli-error.js';
 import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';
-import { runAnalysis } from './run-analysis.js';
-import { runMeasurement } from './run-measurement.js';
 
 async function main(argv: string[]): Promise<number> {
   const args = parsePmcstatArgs(argv);
@@ -12,8 +10,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(PMCSTAT_USAGE);
     return 0;
   }
-  if (args.analyze !== undefined) return runAnalysis(args, args.analyze);
-  return runMeasurement(args);
+  // Analysis needs no module: load each side only when it runs (-R starts faster without FFI).
+  if (args.analyze !== undefined) return (await import('./run-analysis.js')).runAnalysis(args, args.analyze);
+  return (await import('./run-measurement.js')).runMeasurement(args);
 }
 
 // A reader that goes away (pmcstat -R log | head) ends the output, not with a stack trace.

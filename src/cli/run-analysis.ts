@@ -4,7 +4,7 @@
 // the error (with its byte offset) is reported and the exit status is 1.
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { PMC_CPU_GENERIC } from '../module/pmc-module.js';
+import { PMC_CPU_GENERIC } from '../module/pmc-types.js';
 import { readLog } from '../log/log-reader.js';
 import { formatRecord } from '../log/log-text.js';
 import { LogType, type LogRecord } from '../log/records.js';

@@ -1,6 +1,6 @@
 // What /proc says about processes: threads, children, credentials, state,
 // executable and mappings. The Linux stand-in for struct proc.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 
 export interface Credentials {
   /** Effective, real and saved uids; effective, real and saved gids; supplementary groups. */
@@ -24,6 +24,19 @@ function readText(path: string): string | undefined {
     return readFileSync(path, 'utf8');
   } catch {
     return undefined;
+  }
+}
+
+function readHead(path: string, bytes: number): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const buf = Buffer.alloc(bytes);
+    return buf.toString('latin1', 0, readSync(fd, buf, 0, bytes, 0));
+  } catch {
+    return '';
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -172,7 +185,8 @@ export function executableImages(pid: number): { start: bigint; path: string }[]
 
 /** Where the kernel's text starts (from /proc/kallsyms), or 0n when addresses are hidden. */
 export function kernelTextStart(): bigint {
-  const text = readText('/proc/kallsyms') ?? '';
+  // _stext and _text are among the first lines: 64 KiB of the 5+ MB file is plenty.
+  const text = readHead('/proc/kallsyms', 64 * 1024);
   const m = /^([0-9a-f]+) [tT] _stext$/m.exec(text) ?? /^([0-9a-f]+) [tT] _text$/m.exec(text);
   return m ? BigInt('0x' + m[1]) : 0n;
 }

@@ -21,6 +21,7 @@ import {
   isVirtualMode,
   makePmcId,
   PMC_CPU_ANY,
+  PMC_CPU_GENERIC,
   PMC_VERSION,
   PmcCaps,
   PmcFlags,
@@ -35,8 +36,6 @@ import { SampleProcessor } from './sample-processor.js';
 import { TargetProcess } from './target-process.js';
 import { type Tunables } from './tunables.js';
 
-/** pmc_cputype: we describe every Linux machine as GENERIC. */
-export const PMC_CPU_GENERIC = 0x400;
 
 export interface ClassInfo {
   classId: number;

@@ -104,6 +104,9 @@ export enum PmcOp {
   GETDYNEVENTINFO = 18,
 }
 
+/** pmc_cputype: every Linux machine is described as GENERIC. */
+export const PMC_CPU_GENERIC = 0x400;
+
 export const PMC_CPU_ANY = -1;
 export const PMC_ID_INVALID = 0xffffffff;
 
