@@ -48,6 +48,8 @@ export interface PmcstatArgs {
   threadFilter?: number;
   cpuFilter?: number[];
   help: boolean;
+  /** Things worth saying that are not errors (options after the last PMC they could apply to). */
+  warnings: string[];
 }
 
 /** The getopt string of FreeBSD pmcstat; letters we do not implement are refused with a message. */
@@ -158,7 +160,11 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
     quiet: false,
     verbose: 0,
     help: false,
+    warnings: [],
   };
+  // Options that shape the PMC options after them; one with no PMC after it does nothing.
+  const shaping = new Set(['C', 'E', 'N', 'U', 'W', 'd', 'n', 'freq']);
+  let unusedShaping: string[] = [];
   // The toggles and settings that apply to the PMC options that follow.
   let cpus: number[] | undefined;
   let descendants = false;
@@ -175,6 +181,8 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
     if (t.kind !== 'option') continue;
     const v = t.value ?? '';
     const opt = t.rawName ?? '';
+    if (shaping.has(t.name!)) unusedShaping.push(opt);
+    else if (['p', 's', 'P', 'S'].includes(t.name!)) unusedShaping = [];
     switch (t.name) {
       case 'C': cumulative = !cumulative; break;
       case 'E': logProcExit = !logProcExit; break;
@@ -217,6 +225,9 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
     }
   }
   if (out.analyze !== undefined && sawCpuOption) out.cpuFilter = cpus;
+  if (unusedShaping.length > 0 && out.pmcs.length > 0) {
+    out.warnings.push(`${[...new Set(unusedShaping)].join(' ')} after the last PMC option has no effect: these options apply to the -p/-s/-P/-S options that follow them`);
+  }
   validate(out);
   return out;
 }

@@ -6,6 +6,7 @@ import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';
 
 async function main(argv: string[]): Promise<number> {
   const args = parsePmcstatArgs(argv);
+  for (const w of args.warnings) process.stderr.write(`pmcstat: warning: ${w}\n`);
   if (args.help) {
     process.stdout.write(PMCSTAT_USAGE);
     return 0;
