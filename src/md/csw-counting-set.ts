@@ -12,7 +12,7 @@ import { PerfFormat, PerfSample, PerfType, type PerfEventAttr } from './perf-att
 import { PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-records.js';
 import { listThreads } from './procfs.js';
-import { RingBuffer } from './ring-buffer.js';
+import { closeCpuRings, type CpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
 import { SampleSource } from './sampling-set.js';
 
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3n;
@@ -26,6 +26,7 @@ export class CswCountingSet implements HwCounterSet {
   private readonly buf = Buffer.alloc(8 * 5);
 
   private constructor(
+    private readonly rings: CpuRings,
     private readonly leaders: PerfEvent[],
     readonly sampleSources: SampleSource[],
     private readonly watch?: DescendantWatch,
@@ -51,36 +52,20 @@ export class CswCountingSet implements HwCounterSet {
     };
     const layout = SampleLayout.fromAttr(samplerAttr, 2);
     const leaders: PerfEvent[] = [];
-    const all: PerfEvent[] = [];
-    const sources: SampleSource[] = [];
+    const rings = openCpuRings(onlineCpus(), listThreads(pid), pid, RING_PAGES, (tid, cpu, opened) => {
+      const leader = PerfEvent.open(leaderAttr, { pid: tid, cpu });
+      opened.push(leader);
+      const sampler = PerfEvent.open(samplerAttr, { pid: tid, cpu, groupFd: leader.fd });
+      opened.push(sampler);
+      leaders.push(leader);
+      return sampler;
+    });
     try {
-      for (const cpu of onlineCpus()) {
-        let ring: RingBuffer | undefined;
-        const samplers: PerfEvent[] = [];
-        for (const tid of listThreads(pid)) {
-          let leader: PerfEvent;
-          try {
-            leader = PerfEvent.open(leaderAttr, { pid: tid, cpu });
-          } catch (e) {
-            if (e instanceof PmcError && e.code === 'ESRCH' && tid !== pid) continue;
-            throw e;
-          }
-          all.push(leader);
-          const sampler = PerfEvent.open(samplerAttr, { pid: tid, cpu, groupFd: leader.fd });
-          all.push(sampler);
-          if (ring) sampler.setOutput(ring.event);
-          else ring = RingBuffer.map(sampler, RING_PAGES);
-          leaders.push(leader);
-          samplers.push(sampler);
-        }
-        // The samplers follow their leaders: a source is paused by disabling its leaders' groups.
-        if (ring) sources.push(new SampleSource(cpu, ring, layout, samplers));
-      }
       if (leaders.length === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
-      return new CswCountingSet(leaders, sources, inheritance === 'descendants' ? DescendantWatch.open(pid) : undefined);
+      const sources = rings.rings.map((r) => new SampleSource(r.cpu, r.ring, layout, r.writers));
+      return new CswCountingSet(rings, leaders, sources, inheritance === 'descendants' ? DescendantWatch.open(pid) : undefined);
     } catch (e) {
-      for (const s of sources) s.ring.close();
-      for (const ev of all) ev.close();
+      closeCpuRings(rings);
       throw e;
     }
   }
@@ -108,11 +93,7 @@ export class CswCountingSet implements HwCounterSet {
   }
 
   close(): void {
-    for (const s of this.sampleSources) {
-      s.ring.close();
-      for (const e of s.events) e.close();
-    }
-    for (const ev of this.leaders) ev.close();
+    closeCpuRings(this.rings);
     this.watch?.close();
   }
 
@@ -121,8 +102,6 @@ export class CswCountingSet implements HwCounterSet {
   }
 
   get fdCount(): number {
-    let n = this.leaders.filter((e) => !e.isClosed).length + (this.watch?.fdCount ?? 0);
-    for (const s of this.sampleSources) n += s.events.filter((e) => !e.isClosed).length;
-    return n;
+    return openEventCount(this.rings.events) + (this.watch?.fdCount ?? 0);
   }
 }

@@ -3,13 +3,12 @@
 // tells nobody about them; a process that forks a child and exits leaves an
 // orphan no /proc walk from the target finds. A dummy event with `task` set,
 // inherited like the counters, reports every fork and exit in the tree.
-import { PmcError } from '../pmc-error.js';
 import { onlineCpus } from './cpus.js';
 import { PerfType } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
 import { PerfRecordType } from './perf-records.js';
 import { listThreads, processState } from './procfs.js';
-import { RingBuffer } from './ring-buffer.js';
+import { closeCpuRings, type CpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
 
 const PERF_COUNT_SW_DUMMY = 9n;
 const RING_PAGES = 4;
@@ -20,40 +19,18 @@ export class DescendantWatch {
   /** The kernel lost records: fall back on /proc for the set's accuracy. */
   lossy = false;
 
-  private constructor(
-    private readonly events: PerfEvent[],
-    private readonly rings: RingBuffer[],
-  ) {}
+  private constructor(private readonly rings: CpuRings) {}
 
   /** Watches `pid`'s future descendants (one inherited dummy event per thread and CPU, one ring per CPU). */
   static open(pid: number): DescendantWatch {
-    const events: PerfEvent[] = [];
-    const rings: RingBuffer[] = [];
-    try {
-      for (const cpu of onlineCpus()) {
-        let ring: RingBuffer | undefined;
-        for (const tid of listThreads(pid)) {
-          let ev: PerfEvent;
-          try {
-            ev = PerfEvent.open(
-              { type: PerfType.SOFTWARE, config: PERF_COUNT_SW_DUMMY, flags: { inherit: true, task: true, excludeKernel: true, excludeHv: true } },
-              { pid: tid, cpu },
-            );
-          } catch (e) {
-            if (e instanceof PmcError && e.code === 'ESRCH') continue;
-            throw e;
-          }
-          events.push(ev);
-          if (ring) ev.setOutput(ring.event);
-          else rings.push((ring = RingBuffer.map(ev, RING_PAGES)));
-        }
-      }
-    } catch (e) {
-      for (const r of rings) r.close();
-      for (const ev of events) ev.close();
-      throw e;
-    }
-    return new DescendantWatch(events, rings);
+    const attr = { type: PerfType.SOFTWARE, config: PERF_COUNT_SW_DUMMY, flags: { inherit: true, task: true, excludeKernel: true, excludeHv: true } };
+    return new DescendantWatch(
+      openCpuRings(onlineCpus(), listThreads(pid), pid, RING_PAGES, (tid, cpu, opened) => {
+        const ev = PerfEvent.open(attr, { pid: tid, cpu });
+        opened.push(ev);
+        return ev;
+      }),
+    );
   }
 
   /** How many are alive, after reading the forks and exits reported since the last call. */
@@ -63,7 +40,7 @@ export class DescendantWatch {
   }
 
   private update(): void {
-    for (const ring of this.rings) {
+    for (const { ring } of this.rings.rings) {
       ring.drain((_bytes, view, offset, type) => {
         // FORK and EXIT: u32 pid, ppid, tid, ptid after the 8-byte header.
         const pid = view.getUint32(offset + 8, true);
@@ -83,11 +60,10 @@ export class DescendantWatch {
   }
 
   close(): void {
-    for (const r of this.rings) r.close();
-    for (const ev of this.events) ev.close();
+    closeCpuRings(this.rings);
   }
 
   get fdCount(): number {
-    return this.events.filter((e) => !e.isClosed).length;
+    return openEventCount(this.rings.events);
   }
 }

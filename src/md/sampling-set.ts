@@ -12,7 +12,8 @@ import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-records.js';
 import { DescendantWatch } from './descendant-watch.js';
 import { listThreads, readSysctl } from './procfs.js';
-import { RingBuffer } from './ring-buffer.js';
+import type { RingBuffer } from './ring-buffer.js';
+import { closeCpuRings, type CpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
 
 const CLOCK_MONOTONIC = 1;
 
@@ -48,6 +49,7 @@ export class SampleSource {
 
 export class SamplingSet implements HwCounterSet {
   private constructor(
+    private readonly rings: CpuRings,
     readonly sampleSources: SampleSource[],
     private readonly watch?: DescendantWatch,
   ) {}
@@ -57,7 +59,7 @@ export class SamplingSet implements HwCounterSet {
     const set = SamplingSet.open(attr, listThreads(pid), pid);
     if (inheritance !== 'descendants') return set;
     try {
-      return new SamplingSet(set.sampleSources, DescendantWatch.open(pid));
+      return new SamplingSet(set.rings, set.sampleSources, DescendantWatch.open(pid));
     } catch (e) {
       set.close();
       throw e;
@@ -71,33 +73,12 @@ export class SamplingSet implements HwCounterSet {
   private static open(attr: PerfEventAttr, tids: number[], pid: number | undefined, cpus = onlineCpus()): SamplingSet {
     if (tids.length === 0) throw new PmcError('ESRCH', `process ${pid} does not exist`);
     const layout = SampleLayout.fromAttr(attr);
-    const sources: SampleSource[] = [];
-    const all: PerfEvent[] = [];
-    try {
-      for (const cpu of cpus) {
-        const events: PerfEvent[] = [];
-        let ring: RingBuffer | undefined;
-        for (const tid of tids) {
-          let ev: PerfEvent;
-          try {
-            ev = PerfEvent.open(attr, { pid: tid, cpu });
-          } catch (e) {
-            if (e instanceof PmcError && e.code === 'ESRCH' && tid !== pid) continue;
-            throw e;
-          }
-          all.push(ev);
-          if (ring) ev.setOutput(ring.event);
-          else ring = RingBuffer.map(ev, ringPages());
-          events.push(ev);
-        }
-        if (ring) sources.push(new SampleSource(cpu, ring, layout, events));
-      }
-    } catch (e) {
-      for (const s of sources) s.ring.close();
-      for (const ev of all) ev.close();
-      throw e;
-    }
-    return new SamplingSet(sources);
+    const rings = openCpuRings(cpus, tids, pid, ringPages(), (tid, cpu, opened) => {
+      const ev = PerfEvent.open(attr, { pid: tid, cpu });
+      opened.push(ev);
+      return ev;
+    });
+    return new SamplingSet(rings, rings.rings.map((r) => new SampleSource(r.cpu, r.ring, layout, r.writers)));
   }
 
   read(): bigint {
@@ -118,10 +99,7 @@ export class SamplingSet implements HwCounterSet {
   }
 
   close(): void {
-    for (const s of this.sampleSources) {
-      s.ring.close();
-      for (const e of s.events) e.close();
-    }
+    closeCpuRings(this.rings);
     this.watch?.close();
   }
 
@@ -130,9 +108,7 @@ export class SamplingSet implements HwCounterSet {
   }
 
   get fdCount(): number {
-    let n = this.watch?.fdCount ?? 0;
-    for (const s of this.sampleSources) n += s.events.filter((e) => !e.isClosed).length;
-    return n;
+    return openEventCount(this.rings.events) + (this.watch?.fdCount ?? 0);
   }
 }
 

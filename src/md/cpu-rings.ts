@@ -1,0 +1,67 @@
+// One ring buffer per CPU for the events of a set of threads. The kernel
+// lets events share a ring only on the same CPU (SET_OUTPUT across CPUs is
+// EINVAL) and refuses to map an inherited event with cpu -1, so anything
+// that reads records from a process's threads opens an event per (thread,
+// CPU) and points the events of each CPU at that CPU's first ring.
+import { PmcError } from '../pmc-error.js';
+import type { PerfEvent } from './perf-event.js';
+import { RingBuffer } from './ring-buffer.js';
+
+export interface CpuRing {
+  cpu: number;
+  ring: RingBuffer;
+  /** The events writing into the ring. */
+  writers: PerfEvent[];
+}
+
+export interface CpuRings {
+  rings: CpuRing[];
+  /** Every event opened, writers or not, in opening order. */
+  events: PerfEvent[];
+}
+
+/**
+ * `open(tid, cpu)` opens a thread's events on a CPU and returns them, the
+ * last one being the ring's writer. A thread that exits meanwhile (ESRCH)
+ * is skipped, unless it is `mainTid`: then the process is gone. On failure
+ * everything opened is closed.
+ */
+export function openCpuRings(cpus: readonly number[], tids: readonly number[], mainTid: number | undefined, pages: number, open: (tid: number, cpu: number, opened: PerfEvent[]) => PerfEvent): CpuRings {
+  const rings: CpuRing[] = [];
+  const events: PerfEvent[] = [];
+  try {
+    for (const cpu of cpus) {
+      let current: CpuRing | undefined;
+      for (const tid of tids) {
+        let writer: PerfEvent;
+        try {
+          writer = open(tid, cpu, events);
+        } catch (e) {
+          if (e instanceof PmcError && e.code === 'ESRCH' && tid !== mainTid) continue;
+          throw e;
+        }
+        if (current) {
+          writer.setOutput(current.ring.event);
+          current.writers.push(writer);
+        } else {
+          rings.push((current = { cpu, ring: RingBuffer.map(writer, pages), writers: [writer] }));
+        }
+      }
+    }
+  } catch (e) {
+    closeCpuRings({ rings, events });
+    throw e;
+  }
+  return { rings, events };
+}
+
+export function closeCpuRings({ rings, events }: CpuRings): void {
+  for (const r of rings) r.ring.close();
+  for (const ev of events) ev.close();
+}
+
+export function openEventCount(events: readonly PerfEvent[]): number {
+  let n = 0;
+  for (const e of events) if (!e.isClosed) n++;
+  return n;
+}
