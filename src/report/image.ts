@@ -75,14 +75,16 @@ export class ImageLoader {
     return image;
   }
 
-  /** The image for a kernel mapping (the kernel or a module): symbols come from kallsyms. */
+  /**
+   * The image for a kernel mapping (the kernel or a module): symbols come
+   * from kallsyms, read when a kernel address is first looked up (many
+   * profiles have none), and empty when it cannot be read (see problems).
+   */
   kernelImage(pathname = KERNEL_IMAGE_NAME): Image {
     const key = `kernel:${pathname}`;
     let image = this.images.get(key);
     if (!image) {
-      const ks = this.kernelSymbols();
-      const table = ks?.symbols ?? SymbolTable.EMPTY;
-      image = new Image(pathname, ks ? 'kernel' : 'missing', () => table);
+      image = new Image(pathname, 'kernel', () => this.kernelSymbols()?.symbols ?? SymbolTable.EMPTY);
       this.images.set(key, image);
     }
     return image;

@@ -1,8 +1,10 @@
 // Kernel symbols from /proc/kallsyms (or a copy of it): `ADDR TYPE NAME [MODULE]`.
 // Only text symbols are kept; kallsyms gives no sizes, so each runs to the next.
-import { readFileSync } from 'node:fs';
+// The file (5 MB, 100k+ lines) is parsed as bytes: names stay in the buffer
+// and are decoded only when a profile looks them up.
+import { closeSync, openSync, readSync } from 'node:fs';
 import { PmcError } from '../pmc-error.js';
-import { BAD_ADDRESS, parseHexAddress } from './address.js';
+import { BAD_ADDRESS, packAddress } from './address.js';
 import { SymbolTableBuilder, type SymbolTable } from './symbol-table.js';
 
 export interface KernelSymbols {
@@ -13,47 +15,87 @@ export interface KernelSymbols {
   moduleOf(addr: number): string | undefined;
 }
 
-const TEXT_TYPES = new Set(['T', 't', 'W', 'w']);
 // kallsyms lists no size; the last symbol gets this much.
 const LAST_SYMBOL_SPAN = 0x1000;
+// A procfs file has no size to read up to (st_size 0): read into this much, doubling when full.
+const FIRST_READ_SIZE = 8 << 20;
 
-export function parseKallsyms(text: string, source: string): KernelSymbols {
+const NL = 0x0a;
+const TAB = 0x09;
+const SPACE = 0x20;
+const UNDERSCORE = 0x5f;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const HEX_DIGIT = new Int8Array(256).fill(-1);
+for (let i = 0; i < 10; i++) HEX_DIGIT[0x30 + i] = i;
+for (let i = 0; i < 6; i++) HEX_DIGIT[0x41 + i] = HEX_DIGIT[0x61 + i] = 10 + i;
+
+/** Packed address of 1 to 16 hex digits in bytes [from, to), or BAD_ADDRESS. */
+function hexAddress(b: Uint8Array, from: number, to: number): number {
+  if (to <= from || to - from > 16) return BAD_ADDRESS;
+  let hi = 0;
+  let lo = 0;
+  for (let i = from; i < to; i++) {
+    const d = HEX_DIGIT[b[i]];
+    if (d < 0) return BAD_ADDRESS;
+    hi = ((hi << 4) | (lo >>> 28)) >>> 0;
+    lo = ((lo << 4) | d) >>> 0;
+  }
+  return packAddress(hi, lo);
+}
+
+/**
+ * Parses kallsyms text. Takes `bytes` over: each kept name's terminator (the
+ * tab or newline after it) is overwritten with a NUL, and the symbol table
+ * decodes names from the buffer on lookup.
+ */
+export function parseKallsyms(bytes: Buffer, source: string): KernelSymbols {
+  const b = bytes;
+  const n = b.length;
   const builder = new SymbolTableBuilder();
   let last = 0;
   const moduleRanges = new Map<string, { lo: number; hi: number }>();
   let sawAny = false;
   let lineNo = 0;
-  for (const line of text.split('\n')) {
+  for (let pos = 0; pos < n; ) {
     lineNo++;
-    if (line === '') continue;
-    const sp1 = line.indexOf(' ');
-    const sp2 = line.indexOf(' ', sp1 + 1);
-    if (sp1 <= 0 || sp2 !== sp1 + 2) throw new PmcError('EINVAL', `${source}:${lineNo}: expected "ADDRESS TYPE NAME [MODULE]"`);
+    let eol = b.indexOf(NL, pos);
+    if (eol < 0) eol = n;
+    const line = pos;
+    pos = eol + 1;
+    if (eol === line) continue;
+    let sp = line;
+    while (sp < eol && b[sp] !== SPACE) sp++;
+    if (sp === line || sp + 2 >= eol || b[sp + 2] !== SPACE) throw new PmcError('EINVAL', `${source}:${lineNo}: expected "ADDRESS TYPE NAME [MODULE]"`);
     sawAny = true;
-    if (!TEXT_TYPES.has(line[sp1 + 1])) continue;
-    const addr = parseHexAddress(line.slice(0, sp1));
-    if (addr === BAD_ADDRESS) throw new PmcError('EINVAL', `${source}:${lineNo}: bad address "${line.slice(0, sp1)}"`);
+    const type = b[sp + 1];
+    // T and W are global, t and w local; nothing else is text.
+    const global = type === 0x54 || type === 0x57;
+    if (!global && type !== 0x74 && type !== 0x77) continue;
+    const addr = hexAddress(b, line, sp);
+    if (addr === BAD_ADDRESS) throw new PmcError('EINVAL', `${source}:${lineNo}: bad address "${b.toString('latin1', line, sp)}"`);
     if (addr === 0) continue;
-    let name = line.slice(sp2 + 1);
-    let module: string | undefined;
-    const tab = name.indexOf('\t');
-    if (tab >= 0) {
-      module = name.slice(tab + 1).replace(/^\[|\]$/g, '');
-      name = name.slice(0, tab);
-    }
-    const global = line[sp1 + 1] === 'T' || line[sp1 + 1] === 'W' ? 0 : 1;
-    builder.add(addr, 0, name, /^_*/.exec(name)![0].length * 2 + global);
-    last = Math.max(last, addr);
-    if (module !== undefined) {
+    const name = sp + 3;
+    let nameEnd = name;
+    while (nameEnd < eol && b[nameEnd] !== TAB) nameEnd++;
+    let u = name;
+    while (u < nameEnd && b[u] === UNDERSCORE) u++;
+    if (nameEnd < eol) {
+      const from = b[nameEnd + 1] === OPEN_BRACKET ? nameEnd + 2 : nameEnd + 1;
+      const to = eol > from && b[eol - 1] === CLOSE_BRACKET ? eol - 1 : eol;
+      const module = b.toString('latin1', from, to);
       const r = moduleRanges.get(module);
       if (r) {
         r.lo = Math.min(r.lo, addr);
         r.hi = Math.max(r.hi, addr);
       } else moduleRanges.set(module, { lo: addr, hi: addr });
     }
+    if (nameEnd < n) b[nameEnd] = 0;
+    builder.add(addr, 0, name, (u - name) * 2 + (global ? 0 : 1));
+    if (addr > last) last = addr;
   }
   const hidden = sawAny && builder.count === 0;
-  const symbols = builder.build(last + LAST_SYMBOL_SPAN);
+  const symbols = builder.build(last + LAST_SYMBOL_SPAN, b);
   const ranges = [...moduleRanges].map(([name, r]) => ({ name, lo: r.lo, hi: r.hi + LAST_SYMBOL_SPAN }));
   return {
     symbols,
@@ -65,12 +107,33 @@ export function parseKallsyms(text: string, source: string): KernelSymbols {
   };
 }
 
-export function readKallsyms(path = '/proc/kallsyms'): KernelSymbols {
-  let text: string;
+/** A whole file, procfs ones (st_size 0) included, with large reads. */
+function readWhole(path: string): Buffer {
+  const fd = openSync(path, 'r');
   try {
-    text = readFileSync(path, 'latin1');
+    let buf = Buffer.allocUnsafe(FIRST_READ_SIZE);
+    let used = 0;
+    for (;;) {
+      if (used === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, used);
+        buf = bigger;
+      }
+      const got = readSync(fd, buf, used, buf.length - used, null);
+      if (got === 0) return buf.subarray(0, used);
+      used += got;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function readKallsyms(path = '/proc/kallsyms'): KernelSymbols {
+  let bytes: Buffer;
+  try {
+    bytes = readWhole(path);
   } catch (e) {
     throw new PmcError((e as NodeJS.ErrnoException).code ?? 'EIO', `${path}: cannot read kernel symbols`);
   }
-  return parseKallsyms(text, path);
+  return parseKallsyms(bytes, path);
 }

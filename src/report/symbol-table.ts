@@ -37,16 +37,15 @@ export class SymbolTableBuilder {
 
   /** Sorts, merges aliases (same start) and gives zero-size symbols an end. */
   build(defaultLimit = Infinity, strings?: Buffer): SymbolTable {
-    const { starts, sizes, ranks, limits, names, n } = this;
-    // A plain array: its TimSort makes short work of tables that are already in order (kallsyms).
-    const order = Array.from({ length: n }, (_, i) => i);
-    order.sort((a, b) => starts[a] - starts[b] || ranks[a] - ranks[b] || sizes[b] - sizes[a]);
+    const { starts, sizes, names, limits, n } = this;
+    const order = this.order();
     const outStarts = new Float64Array(n);
     const outSizes = new Float64Array(n);
     const outLimits = new Float64Array(n);
     const outNames: (string | number)[] = [];
     let m = 0;
-    for (const i of order) {
+    for (let k = 0; k < n; k++) {
+      const i = order[k];
       if (m > 0 && outStarts[m - 1] === starts[i]) {
         // An alias: keep the best-ranked name, but a sized alias gives the extent.
         if (outSizes[m - 1] === 0 && sizes[i] > 0) outSizes[m - 1] = sizes[i];
@@ -65,6 +64,30 @@ export class SymbolTableBuilder {
       if (ends[i] <= outStarts[i]) ends[i] = outStarts[i] + 1;
     }
     return new SymbolTable(outStarts.slice(0, m), ends, outNames, strings);
+  }
+
+  /**
+   * Symbol indexes by address, then rank, then larger size first. kallsyms
+   * comes in address order: then only aliases (runs of one address) are
+   * sorted. Anything else (ELF tables, a reordered copy) is sorted whole.
+   */
+  private order(): Int32Array {
+    const { starts, sizes, ranks, n } = this;
+    const order = new Int32Array(n);
+    let inAddressOrder = true;
+    for (let i = 0; i < n; i++) {
+      order[i] = i;
+      if (i > 0 && starts[i] < starts[i - 1]) inAddressOrder = false;
+    }
+    const before = (a: number, b: number): number => starts[a] - starts[b] || ranks[a] - ranks[b] || sizes[b] - sizes[a] || a - b;
+    if (!inAddressOrder) return order.sort(before);
+    for (let i = 0; i < n; ) {
+      let j = i + 1;
+      while (j < n && starts[j] === starts[i]) j++;
+      if (j - i > 1) order.subarray(i, j).sort(before);
+      i = j;
+    }
+    return order;
   }
 
   private grow(): void {
