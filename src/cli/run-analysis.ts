@@ -5,10 +5,10 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { PMC_CPU_GENERIC } from '../module/pmc-types.js';
-import { readLog } from '../log/log-reader.js';
+import { forEachRecord, readLog } from '../log/log-reader.js';
 import { formatRecord } from '../log/log-text.js';
 import { LogType, type LogRecord } from '../log/records.js';
-import { analyzeLog, writeOutputs } from '../report/index.js';
+import { Analysis, writeOutputs } from '../report/index.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 
 /**
@@ -17,18 +17,40 @@ import type { PmcstatArgs } from './pmcstat-args.js';
  */
 class TolerantLog implements AsyncIterable<LogRecord> {
   error?: Error;
+  private readonly cpus?: ReadonlySet<number>;
   constructor(
     private readonly path: string,
-    private readonly cpus?: readonly number[],
+    cpus?: readonly number[],
     private readonly tid?: number,
-  ) {}
-  async *[Symbol.asyncIterator](): AsyncIterator<LogRecord> {
-    const cpus = this.cpus ? new Set(this.cpus) : undefined;
+  ) {
+    this.cpus = cpus ? new Set(cpus) : undefined;
+  }
+
+  /** Samples of other CPUs (-c) and threads (-i) are left out. */
+  private wanted(rec: LogRecord): boolean {
+    return !(rec.type === LogType.CALLCHAIN && ((this.cpus && !this.cpus.has(rec.cpu)) || (this.tid !== undefined && rec.tid !== this.tid)));
+  }
+
+  /** The records pushed to `fn`, synchronously per read chunk (the analysis' fast path). */
+  async forEach(fn: (rec: LogRecord) => void): Promise<void> {
+    let taking = false;
     try {
-      for await (const rec of readLog(this.path)) {
-        if (rec.type === LogType.CALLCHAIN && ((cpus && !cpus.has(rec.cpu)) || (this.tid !== undefined && rec.tid !== this.tid))) continue;
-        yield rec;
-      }
+      await forEachRecord(this.path, (rec) => {
+        if (!this.wanted(rec)) return;
+        taking = true;
+        fn(rec);
+        taking = false;
+      });
+    } catch (e) {
+      // What `fn` throws is no damage in the log.
+      if (taking) throw e;
+      this.error = e as Error;
+    }
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<LogRecord> {
+    try {
+      for await (const rec of readLog(this.path)) if (this.wanted(rec)) yield rec;
     } catch (e) {
       this.error = e as Error;
     }
@@ -50,7 +72,9 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
     }
     if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
   } else {
-    const result = await analyzeLog(log, { keepSamples: args.pcs !== undefined || args.annotate !== undefined, kallsyms: args.kernelSymbols });
+    const analysis = new Analysis({ keepSamples: args.pcs !== undefined || args.annotate !== undefined, kallsyms: args.kernelSymbols });
+    await log.forEach((rec) => analysis.take(rec));
+    const result = analysis.finish();
     const report = await writeOutputs(result, {
       callgraph: args.callgraph,
       folded: args.folded,

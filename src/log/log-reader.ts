@@ -187,31 +187,57 @@ export interface ReadLogOptions {
   readSize?: number;
 }
 
+export type LogSource = string | AsyncIterable<Uint8Array>;
+
 /**
  * The records of a log file (path) or byte stream (a Readable, or any async
  * iterable of byte chunks), in order. A damaged or truncated log yields every
  * record before the damage, then throws LogFormatError.
  */
-export async function* readLog(source: string | AsyncIterable<Uint8Array>, opts: ReadLogOptions = {}): AsyncGenerator<LogRecord, void, undefined> {
+export async function* readLog(source: LogSource, opts: ReadLogOptions = {}): AsyncGenerator<LogRecord, void, undefined> {
   const reader = new LogReader();
+  for await (const _ of feedChunks(reader, source, opts)) {
+    for (let r = reader.next(); r !== undefined; r = reader.next()) yield r;
+  }
+}
+
+/**
+ * Calls `fn` on every record of a log, as readLog yields them, but
+ * synchronously within each chunk: one await per read instead of one per
+ * record. Rejects as readLog throws, after `fn` has had every record before
+ * the damage.
+ */
+export async function forEachRecord(source: LogSource, fn: (r: LogRecord) => void, opts: ReadLogOptions = {}): Promise<void> {
+  const reader = new LogReader();
+  for await (const _ of feedChunks(reader, source, opts)) {
+    for (let r = reader.next(); r !== undefined; r = reader.next()) fn(r);
+  }
+}
+
+/**
+ * Feeds the log to `reader` a chunk at a time, pausing after each chunk
+ * (and once more after the end of the log) for the caller to take the
+ * records it completed.
+ */
+async function* feedChunks(reader: LogReader, source: LogSource, opts: ReadLogOptions): AsyncGenerator<void, void, undefined> {
   if (typeof source === 'string') {
-    yield* readFile(reader, source, opts.readSize ?? DEFAULT_READ_SIZE);
+    yield* feedFile(reader, source, opts.readSize ?? DEFAULT_READ_SIZE);
   } else {
     for await (const chunk of source) {
       if (!(chunk instanceof Uint8Array)) throw new PmcError('EINVAL', `log stream gave a ${typeof chunk} chunk (expected bytes; do not set an encoding)`);
       reader.feed(chunk);
-      for (let r = reader.next(); r !== undefined; r = reader.next()) yield r;
+      yield;
     }
   }
   reader.end();
-  for (let r = reader.next(); r !== undefined; r = reader.next()) yield r;
+  yield;
 }
 
 /**
  * Two read buffers in turn: the next read runs while the current chunk is
  * decoded, and buffers are reused (decoded records copy what they keep).
  */
-async function* readFile(reader: LogReader, path: string, readSize: number): AsyncGenerator<LogRecord, void, undefined> {
+async function* feedFile(reader: LogReader, path: string, readSize: number): AsyncGenerator<void, void, undefined> {
   if (!Number.isInteger(readSize) || readSize < 1) throw new PmcError('EINVAL', `log read size ${readSize} (expected a positive integer)`);
   let fh: FileHandle;
   try {
@@ -238,7 +264,7 @@ async function* readFile(reader: LogReader, path: string, readSize: number): Asy
       // Handled now so that a failed read ahead is no unhandled rejection; awaited above.
       pending.catch(() => undefined);
       reader.feed(chunk);
-      for (let r = reader.next(); r !== undefined; r = reader.next()) yield r;
+      yield;
       reader.release();
     }
   } finally {

@@ -44,64 +44,82 @@ export interface AnalysisResult {
   symbolizer: Symbolizer;
 }
 
+/**
+ * The analysis of one log, fed a record at a time (take), in log order;
+ * finish() gives the result.
+ */
+export class Analysis {
+  private readonly symbolizer: Symbolizer;
+  private readonly graph: CallGraphBuilder;
+  private readonly byType = new Array<number>(256).fill(0);
+  private dropped = 0;
+  private lost = 0;
+
+  constructor(private readonly options: AnalyzeOptions = {}) {
+    this.symbolizer = new Symbolizer(options);
+    this.graph = new CallGraphBuilder(this.symbolizer, options.keepSamples ?? false);
+  }
+
+  take(r: LogRecord): void {
+    this.byType[r.type]++;
+    switch (r.type) {
+      case LogType.CALLCHAIN:
+        this.graph.add(r);
+        break;
+      case LogType.PMCALLOCATEDYN:
+        this.graph.definePmc(r.pmcid, r.eventName);
+        break;
+      case LogType.PMCALLOCATE:
+        this.graph.definePmc(r.pmcid, this.options.eventName?.(r.event) ?? `event-0x${r.event.toString(16)}`);
+        break;
+      case LogType.DROPNOTIFY:
+        this.dropped += r.dropped;
+        this.lost += r.lost;
+        break;
+      default:
+        this.symbolizer.processes.apply(r);
+    }
+  }
+
+  finish(): AnalysisResult {
+    const { graph, symbolizer } = this;
+    const c = graph.counts;
+    const recordCounts: Record<string, number> = {};
+    this.byType.forEach((n, t) => {
+      if (n > 0) recordCounts[LogType[t] ?? `TYPE_${t}`] = n;
+    });
+    const stats: AnalysisStats = {
+      samples: c.samples,
+      dropped: this.dropped,
+      lost: this.lost,
+      records: recordCounts,
+      unresolved: c.unknownFunction + c.unknownObject,
+      unknownFunction: c.unknownFunction,
+      unknownObject: c.unknownObject,
+      emptyCallchains: c.emptyCallchains,
+      callerFrames: c.callerFrames,
+      pmcs: graph.profiles.map((p) => ({ name: p.name, pmcids: p.pmcids.slice(), samples: p.samples })),
+      problems: [...symbolizer.loader.problems].map(([path, reason]) => ({ path, reason })),
+    };
+    return {
+      profiles: graph.profiles,
+      frames: symbolizer.frames,
+      processNames: graph.processNames,
+      samples: this.options.keepSamples ? graph.samples : undefined,
+      stats,
+      symbolizer,
+    };
+  }
+}
+
+/** The analysis of a whole sequence of records. */
 export async function analyzeLog(
   records: Iterable<LogRecord> | AsyncIterable<LogRecord>,
   options: AnalyzeOptions = {},
 ): Promise<AnalysisResult> {
-  const symbolizer = new Symbolizer(options);
-  const graph = new CallGraphBuilder(symbolizer, options.keepSamples ?? false);
-  const byType = new Array<number>(256).fill(0);
-  let dropped = 0;
-  let lost = 0;
-
-  const take = (r: LogRecord): void => {
-    byType[r.type]++;
-    switch (r.type) {
-      case LogType.CALLCHAIN:
-        graph.add(r);
-        break;
-      case LogType.PMCALLOCATEDYN:
-        graph.definePmc(r.pmcid, r.eventName);
-        break;
-      case LogType.PMCALLOCATE:
-        graph.definePmc(r.pmcid, options.eventName?.(r.event) ?? `event-0x${r.event.toString(16)}`);
-        break;
-      case LogType.DROPNOTIFY:
-        dropped += r.dropped;
-        lost += r.lost;
-        break;
-      default:
-        symbolizer.processes.apply(r);
-    }
-  };
+  const analysis = new Analysis(options);
   // A plain iterable is read without a microtask per record.
-  if (Symbol.asyncIterator in records) for await (const r of records) take(r);
-  else for (const r of records) take(r);
-
-  const c = graph.counts;
-  const recordCounts: Record<string, number> = {};
-  byType.forEach((n, t) => {
-    if (n > 0) recordCounts[LogType[t] ?? `TYPE_${t}`] = n;
-  });
-  const stats: AnalysisStats = {
-    samples: c.samples,
-    dropped,
-    lost,
-    records: recordCounts,
-    unresolved: c.unknownFunction + c.unknownObject,
-    unknownFunction: c.unknownFunction,
-    unknownObject: c.unknownObject,
-    emptyCallchains: c.emptyCallchains,
-    callerFrames: c.callerFrames,
-    pmcs: graph.profiles.map((p) => ({ name: p.name, pmcids: p.pmcids.slice(), samples: p.samples })),
-    problems: [...symbolizer.loader.problems].map(([path, reason]) => ({ path, reason })),
-  };
-  return {
-    profiles: graph.profiles,
-    frames: symbolizer.frames,
-    processNames: graph.processNames,
-    samples: options.keepSamples ? graph.samples : undefined,
-    stats,
-    symbolizer,
-  };
+  if (Symbol.asyncIterator in records) for await (const r of records) analysis.take(r);
+  else for (const r of records) analysis.take(r);
+  return analysis.finish();
 }

@@ -1,5 +1,5 @@
 // What the CLI uses of the offline analysis.
-export { analyzeLog, type AnalyzeOptions, type AnalysisResult, type AnalysisStats } from './analyze.js';
+export { Analysis, analyzeLog, type AnalyzeOptions, type AnalysisResult, type AnalysisStats } from './analyze.js';
 export { writeOutputs, writeText, type OutputOptions, type OutputReport } from './outputs.js';
 export { DEFAULT_CALLGRAPH_DEPTH } from './write-callgraph.js';
 export { Symbolizer, type SymbolizedAddress } from './symbolizer.js';
