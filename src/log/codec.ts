@@ -401,7 +401,9 @@ function copyPcs(src: Uint8Array, start: number, end: number): BigUint64Array {
     pcsSlabUsed = 0;
   }
   const at = pcsSlabUsed;
-  pcsSlab.set(src.subarray(start, end), at);
+  // A byte loop: set() would need a subarray view of `src` per record.
+  const slab = pcsSlab;
+  for (let i = 0; i < nbytes; i++) slab[at + i] = src[start + i];
   pcsSlabUsed = at + nbytes;
   return new BigUint64Array(pcsSlab.buffer, at, nbytes / 8);
 }
