@@ -1,0 +1,133 @@
+// pmcstat counting, end to end: pmcstat's header and rows on stderr, the
+// --json object, the command's exit status, system counting, -t and -w.
+// Expected CPU times come from the workload's own getrusage().
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildC, pmcstat, pmcstatAsync, tempDir } from './cli-fixture.js';
+
+const dir = tempDir('cli-count-');
+const burn = buildC(dir, 'sampling-burn.c', 'burn');
+/** About half a second of CPU. */
+const ITERS = '1000000000';
+let runs = 0;
+
+interface Rusage {
+  cpuNs: number;
+  faults: number;
+}
+
+/** A file for the workload's getrusage() line. */
+function rusageFile(): string {
+  return join(dir, `rusage-${runs++}`);
+}
+
+function readRusage(path: string): Rusage {
+  const [ns, minflt, majflt] = readFileSync(path, 'utf8').trim().split(' ').map(Number);
+  return { cpuNs: ns, faults: minflt + majflt };
+}
+
+function assertNear(actual: number, expected: number, fraction: number, what: string): void {
+  assert.ok(Math.abs(actual - expected) <= fraction * expected, `${what}: ${actual}, expected ${expected} +- ${100 * fraction}%`);
+}
+
+const COUNT_LINE = /^\s+\d+(\s+\d+)*$/;
+
+test('-p task-clock -p page-faults: pmcstat\'s header and a row on stderr, task-clock = the command\'s CPU time', () => {
+  const ru = rusageFile();
+  const r = pmcstat(['-p', 'task-clock', '-p', 'page-faults', '--', burn, ITERS, ru]);
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 2, r.stderr);
+  assert.match(lines[0], /^#\s+p\/task-clock\s+p\/page-faults$/);
+  assert.match(lines[1], COUNT_LINE);
+  const [clock, faults] = lines[1].trim().split(/\s+/).map(Number);
+  const usage = readRusage(ru);
+  // Counting starts before the exec and stops after the exit, getrusage() runs just before the exit: 5% covers both.
+  assertNear(clock, usage.cpuNs, 0.05, 'task-clock');
+  // The process's faults since its fork include the ones counted from the exec on.
+  assert.ok(faults > 0 && faults <= usage.faults, `page-faults ${faults}, the process had ${usage.faults}`);
+});
+
+test('--json: one object with pmcs, elapsed_ns and exit_status', () => {
+  const ru = rusageFile();
+  const r = pmcstat(['--json', '-p', 'task-clock', '-p', 'page-faults', '--', burn, ITERS, ru]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  const lines = r.stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 1, r.stdout);
+  const out = JSON.parse(lines[0]) as { pmcs: { event: string; mode: string; value: number }[]; elapsed_ns: number; exit_status: number };
+  assert.deepEqual(
+    out.pmcs.map((p) => [p.event, p.mode, typeof p.value]),
+    [
+      ['task-clock', 'TC', 'number'],
+      ['page-faults', 'TC', 'number'],
+    ],
+  );
+  assertNear(out.pmcs[0].value, readRusage(ru).cpuNs, 0.05, 'task-clock');
+  assert.equal(out.exit_status, 0);
+  // A single-threaded command cannot use more CPU than the time it ran.
+  assert.ok(out.elapsed_ns >= out.pmcs[0].value, `elapsed_ns ${out.elapsed_ns} >= task-clock ${out.pmcs[0].value}`);
+});
+
+test('the command\'s exit status is pmcstat\'s', () => {
+  const json = pmcstat(['--json', '-p', 'task-clock', '--', 'sh', '-c', 'exit 7']);
+  assert.equal(json.status, 7, json.stderr);
+  assert.equal((JSON.parse(json.stdout) as { exit_status: number }).exit_status, 7);
+  const text = pmcstat(['-p', 'task-clock', '--', 'sh', '-c', 'exit 7']);
+  assert.equal(text.status, 7, text.stderr);
+  assert.match(text.stderr, /^#\s+p\/task-clock\n\s+\d+\n$/);
+});
+
+test('-c 0 -s cpu-clock -l 0.5: one system PMC on CPU 0 that counted the half second', () => {
+  const seconds = 0.5;
+  const r = pmcstat(['--json', '-c', '0', '-s', 'cpu-clock', '-l', `${seconds}`]);
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { pmcs: { event: string; mode: string; cpu: number; value: number }[]; elapsed_ns: number; exit_status?: number };
+  assert.equal(out.pmcs.length, 1);
+  const [pmc] = out.pmcs;
+  assert.deepEqual([pmc.event, pmc.mode, pmc.cpu], ['cpu-clock', 'SC', 0]);
+  // cpu-clock on a CPU counts wall time, busy or idle: the -l duration, and the elapsed time pmcstat measured.
+  assertNear(pmc.value, seconds * 1e9, 0.1, 'cpu-clock');
+  assertNear(pmc.value, out.elapsed_ns, 0.05, 'cpu-clock vs elapsed_ns');
+  assert.equal(out.exit_status, undefined);
+});
+
+test('-t PID counts a running process until it exits', async () => {
+  const ru = rusageFile();
+  // The target waits for a line before it starts burning, so that all its work happens while attached.
+  const target = spawn('sh', ['-c', 'read line; exec "$0" "$@"', burn, ITERS, ru], { stdio: ['pipe', 'ignore', 'ignore'] });
+  const targetExit = once(target, 'exit');
+  const counter = pmcstatAsync(['-t', `${target.pid}`, '-p', 'task-clock']);
+  // pmcstat prints its header once the PMC runs (or exits early: that is checked below).
+  await new Promise<void>((resolve) => {
+    counter.child.stderr!.on('data', () => resolve());
+    counter.child.on('exit', () => resolve());
+  });
+  target.stdin!.end('go\n');
+  const [code] = await targetExit;
+  assert.equal(code, 0);
+  const r = await counter.done;
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.trimEnd().split('\n');
+  assert.match(lines[0], /^#\s+p\/task-clock$/);
+  assert.equal(lines.length, 2, `a header and the final row:\n${r.stderr}`);
+  assert.match(lines[1], COUNT_LINE);
+  assertNear(Number(lines[1].trim()), readRusage(ru).cpuNs, 0.05, 'task-clock of the target');
+});
+
+test('-w 0.2 prints a row every 0.2 s; the rows add up to the command\'s CPU time', () => {
+  const ru = rusageFile();
+  const r = pmcstat(['-w', '0.2', '-p', 'task-clock', '--', burn, '2000000000', ru]);
+  assert.equal(r.status, 0, r.stderr);
+  const [header, ...rows] = r.stderr.trimEnd().split('\n');
+  assert.match(header, /^#\s+p\/task-clock$/);
+  for (const row of rows) assert.match(row, COUNT_LINE);
+  assert.ok(rows.length >= 3, `several rows for a command of about a second:\n${r.stderr}`);
+  // Without -C each row is the count since the previous one.
+  const total = rows.reduce((s, row) => s + Number(row.trim()), 0);
+  assertNear(total, readRusage(ru).cpuNs, 0.05, 'sum of the rows');
+});
