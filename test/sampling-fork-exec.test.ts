@@ -29,11 +29,13 @@ test('fork and exec records, and child samples in the child program', () => {
   assert.deepEqual(execOf(child), [childPid], `one exec record of ${child}, by pid ${childPid}`);
 
   const stacks = foldedStacks(log);
-  const inChild = samplesWhere(stacks, (f) => f[0] === 'execd-child' && f.at(-1) === 'burn_cpu' && f.at(-2) === 'main');
-  assert.ok(inChild > 0, `samples execd-child;...;main;burn_cpu in:\n${[...stacks.keys()].filter((k) => k.includes('burn_cpu')).join('\n')}`);
+  const inChild = samplesWhere(stacks, (f) => f[0] === 'execd-child' && f.at(-1) === 'burn_cpu');
+  const underMain = samplesWhere(stacks, (f) => f[0] === 'execd-child' && f.at(-1) === 'burn_cpu' && f.at(-2) === 'main');
+  assert.ok(underMain > 0, `samples execd-child;...;main;burn_cpu in:\n${[...stacks.keys()].filter((k) => k.includes('burn_cpu')).join('\n')}`);
   // burn_cpu exists only in the child's program: no other process has it.
   assert.equal(samplesWhere(stacks, (f) => f[0] !== 'execd-child' && f.includes('burn_cpu')), 0);
 
+  // -G: every sample taken in burn_cpu, whatever its callers, under burn_cpu in the child's program.
   const graph = ok(pmcstat(['-R', log, '-G', '-']), 'pmcstat -R -G').stdout;
   assert.match(graph, new RegExp(`^\\S+%\\s+\\[${inChild}\\]\\s+burn_cpu @ ${child.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'));
 });
