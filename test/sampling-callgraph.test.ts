@@ -55,7 +55,7 @@ function leafCounts(folded: string, callers = ''): Map<string, number> {
 const folded = (callers?: string): Map<string, number> => leafCounts(readFileSync(out.folded, 'utf8'), callers);
 
 test('pmcstat -P cpu-clock -O records the program, and -R writes every output', () => {
-  const run = ok(pmcstat(['-P', 'cpu-clock', '-n', '100000', '-O', log, '--', prog, `${ROUNDS}`, `${HOT}`, `${COLD}`], { cwd: dir }), 'pmcstat -P');
+  const run = ok(pmcstat(['-n', '100000', '-P', 'cpu-clock', '-O', log, '--', prog, `${ROUNDS}`, `${HOT}`, `${COLD}`], { cwd: dir }), 'pmcstat -P');
   assert.equal(run.status, 0);
   ok(
     pmcstat(['-R', log, '-G', out.callgraph, '--folded', out.folded, '-F', out.calltree, '-m', out.pcs, '-a', out.annotated, '-g', '-D', out.gmon], { cwd: dir }),

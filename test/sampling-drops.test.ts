@@ -23,7 +23,7 @@ const ARGS = ['100', '64'];
 
 test('pmcstat with tiny tunables: drops in the log, in --stats and in the warnings', () => {
   const log = join(dir, 'cli.pmclog');
-  const run = pmcstat(['-P', 'cpu-clock', '-n', '20000', '-O', log, '--', workload, ...ARGS], { env: TINY });
+  const run = pmcstat(['-n', '20000', '-P', 'cpu-clock', '-O', log, '--', workload, ...ARGS], { env: TINY });
   assert.equal(run.status, 0, run.stderr);
 
   const stats = logStats(log);

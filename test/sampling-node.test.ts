@@ -10,7 +10,7 @@ test('a JS function hot in V8 is named in -G and --folded', () => {
   const dir = tempDir('sampling-node-');
   const log = join(dir, 'node.pmclog');
   const run = ok(
-    pmcstat(['-P', 'cpu-clock', '-n', '100000', '-O', log, '--', process.execPath, '--perf-basic-prof', '--interpreted-frames-native-stack', fixture('sampling-hotloop.js'), '1000']),
+    pmcstat(['-n', '100000', '-P', 'cpu-clock', '-O', log, '--', process.execPath, '--perf-basic-prof', '--interpreted-frames-native-stack', fixture('sampling-hotloop.js'), '1000']),
     'pmcstat -P -- node',
   );
   assert.match(run.stdout, /^hotLoop total \d+$/m);
