@@ -73,6 +73,7 @@ test('pmcstat -t 1 as an unprivileged user is EPERM', unprivileged, () => {
 
 const pmccontrolCases: [string, string[], Expected][] = [
   ['non-numeric CPU', ['-c', 'abc', '-d', '0'], { input: '"abc"', usage: true }],
+  ['negative CPU', ['-c', '-1', '-d', '0'], { input: '-1', usage: true }],
   ['absent row', ['-d', '999'], { input: '999', usage: true }],
   ['unknown option', ['-x'], { input: "'-x'", usage: true }],
 ];
