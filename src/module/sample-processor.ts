@@ -20,6 +20,8 @@ import { SampleBuffer } from './sample-buffer.js';
 export const SAMPLE_TICK_MS = 10;
 
 const PROT_EXEC = 4;
+/** A CALLCHAIN record's bytes before its PCs. */
+const CALLCHAIN_HEADER_BYTES = 32;
 /** Lowest kernel address on x86_64: the high u32 of a kernel PC is at least this. */
 const KERNEL_HIGH_MIN = 0xffff8000;
 const PERF_RECORD_MISC_CPUMODE_MASK = 7;
@@ -148,7 +150,14 @@ export class SampleProcessor {
       const pmc = buf.pmc[slot]!;
       const log = pmc.owner.log;
       if (log && pmc.state !== PmcState.DELETED) {
-        if (!log.writeCallchain(buf.ts[slot], buf.pid[slot], buf.tid[slot], pmc.id, buf.cpuflags[slot], buf.pcs, buf.slotOffset(slot), buf.npcs[slot])) return;
+        const n = buf.npcs[slot];
+        if (CALLCHAIN_HEADER_BYTES + n * 8 > log.writer.bufferSize) {
+          // A chain no log buffer can hold (logbuffersize below callchaindepth's needs) is a dropped sample.
+          log.pendingDropped++;
+          this.stats.buffer_requests_failed++;
+        } else if (!log.writeCallchain(buf.ts[slot], buf.pid[slot], buf.tid[slot], pmc.id, buf.cpuflags[slot], buf.pcs, buf.slotOffset(slot), n)) {
+          return;
+        }
       } else {
         this.stats.intr_ignored++;
       }
