@@ -39,7 +39,7 @@ test('pmcstat with tiny tunables: drops in the log, in --stats and in the warnin
   // pmcstat's end-of-run warning counts the stalls from the driver statistics: each is one dropped sample.
   const paused = /^WARNING: sampling was paused at least (\d+) times?\.$/m.exec(run.stderr);
   assert.ok(paused, `the stall warning on stderr:\n${run.stderr}`);
-  assert.equal(Number(paused[1]), stats.dropped);
+  assert.equal(Number(paused[1]), stats.dropped, 'every stall the driver counted is reported in the log\'s DROPNOTIFY records');
   assert.match(run.stderr, /^Please consider tuning the "kern\.hwpmc\.nsamples" tunable\.$/m);
 });
 
