@@ -52,7 +52,8 @@ function hexAddress(b: Uint8Array, from: number, to: number): number {
 export function parseKallsyms(bytes: Buffer, source: string): KernelSymbols {
   const b = bytes;
   const n = b.length;
-  const builder = new SymbolTableBuilder();
+  // Lines run 30 to 60 bytes: room for every symbol without growing.
+  const builder = new SymbolTableBuilder(n / 32);
   let last = 0;
   const moduleRanges = new Map<string, { lo: number; hi: number }>();
   let sawAny = false;

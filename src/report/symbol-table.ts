@@ -6,12 +6,21 @@
  * a large C++ binary brings a hundred thousand symbols.
  */
 export class SymbolTableBuilder {
-  private starts: Float64Array = new Float64Array(1024);
-  private sizes: Float64Array = new Float64Array(1024);
-  private ranks: Float64Array = new Float64Array(1024);
-  private limits: Float64Array = new Float64Array(1024);
+  private starts: Float64Array;
+  private sizes: Float64Array;
+  private ranks: Float64Array;
+  private limits: Float64Array;
   private readonly names: (string | number)[] = [];
   private n = 0;
+
+  /** `capacity`: the number of symbols expected (more are taken, at the cost of copying). */
+  constructor(capacity = 1024) {
+    const c = Math.max(16, Math.ceil(capacity));
+    this.starts = new Float64Array(c);
+    this.sizes = new Float64Array(c);
+    this.ranks = new Float64Array(c);
+    this.limits = new Float64Array(c);
+  }
 
   get count(): number {
     return this.n;
@@ -42,28 +51,32 @@ export class SymbolTableBuilder {
     const outStarts = new Float64Array(n);
     const outSizes = new Float64Array(n);
     const outLimits = new Float64Array(n);
+    const ends = new Float64Array(n);
     const outNames: (string | number)[] = [];
     let m = 0;
-    for (let k = 0; k < n; k++) {
-      const i = order[k];
-      if (m > 0 && outStarts[m - 1] === starts[i]) {
+    // One step past the last symbol (at address Infinity) gives the last symbol its end.
+    for (let k = 0; k <= n; k++) {
+      const i = k < n ? order[k] : -1;
+      const start = i >= 0 ? starts[i] : Infinity;
+      if (m > 0 && outStarts[m - 1] === start) {
         // An alias: keep the best-ranked name, but a sized alias gives the extent.
         if (outSizes[m - 1] === 0 && sizes[i] > 0) outSizes[m - 1] = sizes[i];
         continue;
       }
-      outStarts[m] = starts[i];
+      // The previous symbol has all its aliases: its end is known.
+      if (m > 0) {
+        const p = m - 1;
+        const end = outSizes[p] > 0 ? outStarts[p] + outSizes[p] : Math.min(start, outLimits[p]);
+        ends[p] = end > outStarts[p] ? end : outStarts[p] + 1;
+      }
+      if (i < 0) break;
+      outStarts[m] = start;
       outSizes[m] = sizes[i];
       outLimits[m] = Math.min(limits[i], defaultLimit);
       outNames.push(names[i]);
       m++;
     }
-    const ends = new Float64Array(m);
-    for (let i = 0; i < m; i++) {
-      if (outSizes[i] > 0) ends[i] = outStarts[i] + outSizes[i];
-      else ends[i] = Math.min(i + 1 < m ? outStarts[i + 1] : Infinity, outLimits[i]);
-      if (ends[i] <= outStarts[i]) ends[i] = outStarts[i] + 1;
-    }
-    return new SymbolTable(outStarts.slice(0, m), ends, outNames, strings);
+    return new SymbolTable(outStarts.slice(0, m), ends.slice(0, m), outNames, strings);
   }
 
   /**
@@ -73,20 +86,19 @@ export class SymbolTableBuilder {
    */
   private order(): Int32Array {
     const { starts, sizes, ranks, n } = this;
+    const before = (a: number, b: number): number => starts[a] - starts[b] || ranks[a] - ranks[b] || sizes[b] - sizes[a] || a - b;
     const order = new Int32Array(n);
     let inAddressOrder = true;
+    let run = 0;
     for (let i = 0; i < n; i++) {
       order[i] = i;
-      if (i > 0 && starts[i] < starts[i - 1]) inAddressOrder = false;
+      if (starts[i] === starts[run]) continue;
+      if (starts[i] < starts[run]) inAddressOrder = false;
+      else if (inAddressOrder && i - run > 1) order.subarray(run, i).sort(before);
+      run = i;
     }
-    const before = (a: number, b: number): number => starts[a] - starts[b] || ranks[a] - ranks[b] || sizes[b] - sizes[a] || a - b;
     if (!inAddressOrder) return order.sort(before);
-    for (let i = 0; i < n; ) {
-      let j = i + 1;
-      while (j < n && starts[j] === starts[i]) j++;
-      if (j - i > 1) order.subarray(i, j).sort(before);
-      i = j;
-    }
+    if (n - run > 1) order.subarray(run, n).sort(before);
     return order;
   }
 
