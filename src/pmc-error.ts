@@ -9,11 +9,19 @@ export type ErrnoName =
 
 export class PmcError extends Error {
   readonly code: ErrnoName;
+  /** The message without the errno name, for wrapping in a message of one's own. */
+  readonly detail: string;
 
   constructor(code: ErrnoName, message: string) {
     super(`${message} (${code})`);
     this.name = 'PmcError';
     this.code = code;
+    this.detail = message;
+  }
+
+  /** The same error, its message put in a context ("what failed: detail"). */
+  within(context: string): PmcError {
+    return new PmcError(this.code, `${context}: ${this.detail}`);
   }
 
   /** The Linux errno number, where the name has one (EDOOFUS does not). */

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import { Libpmc, PmcError, PmcMode, RowDisposition } from '../lib/index.js';
 import { numberArg, reportAndExit, UsageError } from './cli-error.js';
+import { joinOptionValues } from './option-values.js';
 
 const USAGE = `usage: pmccontrol -L | -l | -s | [-e pmc | -d pmc | -c cpu] ...
   -L        list PMC classes and their events (unavailable classes with the reason)
@@ -78,7 +79,7 @@ async function main(argv: string[]): Promise<void> {
   let tokens: { kind: string; name?: string; rawName?: string; value?: string }[];
   try {
     tokens = parseArgs({
-      args: argv,
+      args: joinOptionValues(argv, (letter) => 'cde'.includes(letter)),
       options: {
         c: { type: 'string', short: 'c', multiple: true },
         d: { type: 'string', short: 'd', multiple: true },
@@ -133,7 +134,7 @@ async function main(argv: string[]): Promise<void> {
               } catch (e) {
                 // A CPU that is not online has no rows to change (pmccontrol skips it).
                 if (e instanceof PmcError && e.code === 'ENXIO' && cpus.length > 1) continue;
-                if (e instanceof PmcError) throw new PmcError(e.code, `${enable ? 'Enable' : 'Disable'} of PMC ${row} on CPU ${cpu} failed: ${e.message}`);
+                if (e instanceof PmcError) throw e.within(`${enable ? 'Enable' : 'Disable'} of PMC ${row} on CPU ${cpu} failed`);
                 throw e;
               }
             }

@@ -5,6 +5,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { onlineCpus } from '../lib/cpu-list.js';
 import { DEFAULT_SAMPLE_COUNT, PmcMode } from '../module/pmc-types.js';
 import { numberArg, UsageError } from './cli-error.js';
+import { joinOptionValues } from './option-values.js';
 
 export interface PmcArg {
   spec: string;
@@ -144,7 +145,7 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
   const { options, command } = splitCommand(argv);
   let tokens: { kind: string; name?: string; rawName?: string; value?: string }[];
   try {
-    tokens = parseArgs({ args: options, options: OPTIONS, strict: true, allowPositionals: false, tokens: true }).tokens as typeof tokens;
+    tokens = parseArgs({ args: joinOptionValues(options, takesValue), options: OPTIONS, strict: true, allowPositionals: false, tokens: true }).tokens as typeof tokens;
   } catch (e) {
     throw new UsageError((e as Error).message.replace(/\. To specify a positional.*$/s, ''));
   }

@@ -7,7 +7,7 @@
 import { closeSync, createWriteStream, fstatSync, mkdtempSync, openSync, rmSync, type WriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findTargetProcesses, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcMode } from '../lib/index.js';
+import { findTargetProcesses, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
 import { type CountColumn, formatHeader, formatJson, formatRow } from './count-output.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 import { hasOutputs, runAnalysis } from './run-analysis.js';
@@ -52,7 +52,11 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
       };
       const cpus = p.mode === PmcMode.TC || p.mode === PmcMode.TS ? [undefined] : p.cpus;
       for (const cpu of cpus) {
-        const id = await lib.allocate(p.spec, MODE_NAME[p.mode], { ...options, cpu });
+        const id = await lib.allocate(p.spec, MODE_NAME[p.mode], { ...options, cpu }).catch((e: unknown) => {
+          if (!(e instanceof PmcError)) throw e;
+          const kind = p.mode === PmcMode.SC || p.mode === PmcMode.SS ? `system-mode (CPU ${cpu})` : 'process-mode';
+          throw e.within(`Cannot allocate ${kind} pmc with specification "${p.spec}"`);
+        });
         allPmcs.push(id);
         if (p.mode === PmcMode.TC || p.mode === PmcMode.TS) processPmcs.push(id);
         if (p.mode === PmcMode.TC || p.mode === PmcMode.SC) {
@@ -101,7 +105,10 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     if (!cmd && processPmcs.length === 0 && args.duration === undefined) {
       process.stderr.write('pmcstat: measuring system-wide until interrupted (-l secs sets a duration)\n');
     }
+    // Waiting on -t targets or a duration holds no handle of its own: keep the event loop alive.
+    const keepAlive = setInterval(() => undefined, 60_000);
     await Promise.race(stops);
+    clearInterval(keepAlive);
     for (const t of timers) clearInterval(t);
     if (sampling && process.stderr.isTTY) process.stderr.write('\n');
 

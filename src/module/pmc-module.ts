@@ -625,7 +625,7 @@ export class PmcModule {
     // What the kernel sampled before the stop still goes to the log.
     if (pmc.isSampling || pmc.request.contextSwitchValues) {
       this.samples.drainPmc(pmc);
-      this.samples.sweepAll();
+      this.samples.flush();
     }
     if (pmc.mode === PmcMode.SS) pmc.owner.ssCount--;
     pmc.state = PmcState.STOPPED;
@@ -797,11 +797,21 @@ export class PmcModule {
     return { owner, log: owner.log };
   }
 
-  /** Everything the kernel has for this owner's samplers, into its log. */
-  private drainOwner(owner: Owner): void {
+  /**
+   * Everything the kernel and the sample buffers hold for this owner, into
+   * its log: while the log is full, its buffers are written out and the rest
+   * follows, so FLUSHLOG and CLOSELOG lose nothing, the drop report included.
+   */
+  private async drainOwner(owner: Owner, log: OwnerLog): Promise<void> {
     for (const pmc of this.runningSamplers()) if (pmc.owner === owner) this.samples.drainPmc(pmc);
-    this.samples.sweepAll();
-    owner.log?.reportDrops(now());
+    // Bounded: samplers that keep running keep adding records between rounds.
+    for (let round = 0; round < 100; round++) {
+      this.samples.flush();
+      log.reportDrops(now());
+      if (!this.samples.holdsRecordsOf(owner) && log.pendingDropped === 0 && log.pendingLost === 0) return;
+      if (log.writer.pendingError) throw log.writer.pendingError;
+      await log.writer.flush();
+    }
   }
 
   /** FLUSHLOG: write out what is buffered; rejects with the log's pending write error. */
@@ -809,7 +819,7 @@ export class PmcModule {
     this.stats.syscalls++;
     try {
       const { owner, log } = this.ownerLog(caller);
-      this.drainOwner(owner);
+      await this.drainOwner(owner, log);
       await log.writer.flush();
     } catch (e) {
       this.stats.syscall_errors++;
@@ -833,10 +843,17 @@ export class PmcModule {
     if (!log) return;
     // PMCs that need a log stop with it.
     for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.stop(pmc);
-    this.drainOwner(owner);
-    log.write({ type: LogType.CLOSELOG, ts: now() });
-    owner.log = undefined;
-    await log.writer.close();
+    try {
+      await this.drainOwner(owner, log);
+      const closing = { type: LogType.CLOSELOG, ts: now() } as const;
+      if (!log.write(closing)) {
+        await log.writer.flush();
+        log.write(closing);
+      }
+    } finally {
+      owner.log = undefined;
+      await log.writer.close();
+    }
   }
 
   /** WRITELOG: a USERDATA record. */

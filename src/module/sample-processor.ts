@@ -32,6 +32,9 @@ export class SampleProcessor {
   private readonly fields = new SampleFields();
   private readonly chain = new CallchainCopy();
   private timer?: NodeJS.Timeout;
+  /** Records newer than this wait for the next tick; Infinity outside ticks. */
+  private horizon = Infinity;
+  private pendingSide: { pmc: Pmc; rec: SideRecord; ts: number }[] = [];
   /** PMC_F_LOG_PROCCSW: each thread's count on each CPU at its last switch-out. */
   private readonly lastCsw = new WeakMap<Pmc, Map<number, number>>();
 
@@ -52,12 +55,18 @@ export class SampleProcessor {
   }
 
   tick(): void {
+    // Rings are drained one after the other, so a record newer than this
+    // moment may still be followed by an older one in a ring read later; it
+    // waits for the next tick, and the log stays in time order (perf's
+    // ordered events do the same).
+    this.horizon = now();
     const owners = new Set<Pmc['owner']>();
     for (const pmc of this.samplers()) {
       owners.add(pmc.owner);
       this.drainPmc(pmc);
     }
-    this.sweepAll();
+    this.flush(this.horizon);
+    this.horizon = Infinity;
     this.stats.log_sweeps++;
     for (const o of owners) o.log?.reportDrops(now());
     const any = owners.size > 0;
@@ -75,7 +84,7 @@ export class SampleProcessor {
         const onSample = pmc.isSampling ? this.sample : this.contextSwitch;
         src.ring.drain((bytes, view, offset, type, misc, size) => {
           if (type === PerfRecordType.SAMPLE) onSample.call(this, pmc, src, view, offset, misc);
-          else this.sideBand(pmc, decodeSideRecord(src.layout, bytes, view, offset, type, misc, size));
+          else this.queueSideBand(pmc, decodeSideRecord(src.layout, bytes, view, offset, type, misc, size));
         });
         if (src.stalled && !this.buffers[src.cpu].full && pmc.state === PmcState.RUNNING) src.resume();
       }
@@ -87,7 +96,7 @@ export class SampleProcessor {
     const f = this.fields;
     decodeSample(src.layout, view, offset, f);
     const buf = this.buffers[src.cpu];
-    if (buf.full) this.sweep(buf);
+    if (buf.full) this.flush(this.horizon);
     if (buf.full) {
       this.stats.intr_bufferfull++;
       if (pmc.owner.log) pmc.owner.log.pendingDropped++;
@@ -144,9 +153,21 @@ export class SampleProcessor {
     log.write({ type: LogType.PROCCSW, ts: f.time, value: BigInt(delta), pmcid: pmc.id, pid: f.pid, tid: f.tid });
   }
 
-  /** pmc_process_samples(): the oldest samples of a buffer into their owners' logs, until a log is full. */
-  private sweep(buf: SampleBuffer): void {
-    for (let slot = buf.oldest(); slot >= 0; slot = buf.oldest()) {
+  /** Side-band records and samples up to `horizon` into the logs, in time order. */
+  flush(horizon = Infinity): void {
+    this.flushSideBand(horizon);
+    for (const buf of this.buffers) this.sweep(buf, horizon);
+  }
+
+  /** Whether records of this owner still wait here. */
+  holdsRecordsOf(owner: Pmc['owner']): boolean {
+    if (this.pendingSide.some((p) => p.pmc.owner === owner)) return true;
+    return this.buffers.some((b) => b.pmc.some((p) => p?.owner === owner));
+  }
+
+  /** pmc_process_samples(): the oldest samples of a buffer (up to `horizon`) into their owners' logs, until a log is full. */
+  private sweep(buf: SampleBuffer, horizon: number): void {
+    for (let slot = buf.oldest(); slot >= 0 && buf.ts[slot] <= horizon; slot = buf.oldest()) {
       const pmc = buf.pmc[slot]!;
       const log = pmc.owner.log;
       if (log && pmc.state !== PmcState.DELETED) {
@@ -165,15 +186,27 @@ export class SampleProcessor {
     }
   }
 
-  sweepAll(): void {
-    for (const buf of this.buffers) this.sweep(buf);
+  private queueSideBand(pmc: Pmc, rec: SideRecord | null): void {
+    if (!rec || !pmc.owner.log) return;
+    const ts = rec.type === PerfRecordType.FORK || rec.type === PerfRecordType.EXIT ? rec.time : (rec.sampleId?.time ?? now());
+    this.pendingSide.push({ pmc, rec, ts });
+  }
+
+  private flushSideBand(horizon: number): void {
+    if (this.pendingSide.length === 0) return;
+    this.pendingSide.sort((a, b) => a.ts - b.ts);
+    let n = 0;
+    while (n < this.pendingSide.length && this.pendingSide[n].ts <= horizon) {
+      const { pmc, rec, ts } = this.pendingSide[n++];
+      this.sideBand(pmc, rec, ts);
+    }
+    this.pendingSide.splice(0, n);
   }
 
   /** The exec, fork, exit and mmap hooks, and the kernel's loss reports. */
-  private sideBand(pmc: Pmc, rec: SideRecord | null): void {
+  private sideBand(pmc: Pmc, rec: SideRecord, ts: number): void {
     const log = pmc.owner.log;
-    if (!rec || !log) return;
-    const ts = rec.sampleId?.time ?? now();
+    if (!log) return;
     switch (rec.type) {
       case PerfRecordType.COMM:
         if (rec.exec && log.firstSighting(`c:${rec.pid}:${ts}`)) {
