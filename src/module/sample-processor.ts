@@ -235,8 +235,8 @@ export class SampleProcessor {
       case PerfRecordType.EXIT:
         if (!log.firstSighting(`e:${rec.pid}:${rec.tid}:${rec.time}`)) break;
         if (rec.pid !== rec.tid) log.write({ type: LogType.THR_EXIT, ts: rec.time, tid: rec.tid });
+        // System samplers' owners hear of every exit; PROCEXIT, with a count, is for counting PMCs (the module's reaper).
         else if (pmc.mode === PmcMode.SS) log.write({ type: LogType.SYSEXIT, ts: rec.time, pid: rec.pid });
-        else if (pmc.flags & PmcFlags.LOG_PROCEXIT) log.write({ type: LogType.PROCEXIT, ts: rec.time, pmcid: pmc.id, pid: rec.pid, value: 0n });
         break;
       case PerfRecordType.LOST:
         log.pendingLost += rec.lost;
