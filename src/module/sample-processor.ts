@@ -96,7 +96,8 @@ export class SampleProcessor {
     const f = this.fields;
     decodeSample(src.layout, view, offset, f);
     const buf = this.buffers[src.cpu];
-    if (buf.full) this.flush(this.horizon);
+    // A full buffer is swept whole: losing samples is worse than logging a few out of time order.
+    if (buf.full) this.flush();
     if (buf.full) {
       this.stats.intr_bufferfull++;
       if (pmc.owner.log) pmc.owner.log.pendingDropped++;

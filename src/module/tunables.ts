@@ -19,8 +19,11 @@ export interface Tunables {
 
 export const PMC_CALLCHAIN_DEPTH_MAX = 512;
 
+// nsamples: hwpmc sweeps its sample buffers every clock tick (1 ms) and
+// defaults to 256; ours are swept every 10 ms tick and a sample may wait one
+// more tick (time order across CPUs), so 1024 holds 50k samples/s per CPU.
 export const DEFAULT_TUNABLES: Readonly<Tunables> = {
-  nsamples: 256,
+  nsamples: 1024,
   callchaindepth: 128,
   logbuffersize: 256,
   nbuffers: 64,
