@@ -367,6 +367,50 @@ test('a one-page ring that wraps hands straddling records over whole', async () 
   }
 });
 
+test('a staged drain copies the ring out first and hands over every record whole, wrapped or not', async () => {
+  const w = await Workload.start(['busy', '200']);
+  const attr = cpuClock(PERIOD_NS, false);
+  const layout = SampleLayout.fromAttr(attr);
+  const ev = PerfEvent.open(attr, { pid: w.pid, cpu: -1 });
+  const ring = RingBuffer.map(ev, 1);
+  try {
+    const s = new SampleFields();
+    let samples = 0;
+    let lastTime = 0;
+    let drained = 0;
+    let expectedOffset = 0;
+    const visit = (_bytes: Uint8Array, view: DataView, offset: number, type: number, _misc: number, size: number): void => {
+      // Staged records lie one after the other from the start of the copy.
+      assert.equal(offset, expectedOffset);
+      expectedOffset += size;
+      drained += size;
+      if (type === PerfRecordType.LOST) return;
+      assert.equal(type, PerfRecordType.SAMPLE);
+      decodeSample(layout, view, offset, s);
+      samples++;
+      assert.equal(s.pid, w.pid);
+      assert.ok(s.time > lastTime);
+      lastTime = s.time;
+      assert.equal(size, layout.fixedSize + 8 + 8 * s.callchainLength);
+    };
+    let done = false;
+    void w.exited.then(() => (done = true));
+    w.go();
+    while (!done) {
+      expectedOffset = 0;
+      ring.drain(visit, Infinity, 0);
+      await nextTurn();
+    }
+    expectedOffset = 0;
+    ring.drain(visit, Infinity, 0);
+    assert.ok(drained > ring.size * 4, 'the ring wrapped several times');
+    assert.ok(samples > 0);
+  } finally {
+    ring.close();
+    ev.close();
+  }
+});
+
 test('a full ring that is not drained yields a LOST record with a positive count', async () => {
   const w = await Workload.start(['busy', '400']);
   const attr = cpuClock(20_000, false);

@@ -41,6 +41,9 @@ export class RingBuffer {
   private readonly dataSize: number;
   private readonly scratch = new Uint8Array(MAX_RECORD_SIZE);
   private readonly scratchView = new DataView(this.scratch.buffer);
+  /** Where a well-filled ring is copied before its records are visited (allocated on first use). */
+  private staging?: Uint8Array;
+  private stagingView?: DataView;
   /** Our copy of data_tail: we are its only writer. */
   private tail: number;
 
@@ -92,9 +95,11 @@ export class RingBuffer {
    * stops before the first record that starts maxBytes or more past where it
    * began, leaving the rest for the next drain.
    * A record whose visitor throws counts as consumed, so one bad record
-   * cannot wedge the ring. Returns the number of records visited.
+   * cannot wedge the ring. With more than `stageAbove` bytes pending the
+   * ring is copied out first (see drainStaged). Returns the number of
+   * records visited.
    */
-  drain(visitor: RecordVisitor, maxBytes = Infinity): number {
+  drain(visitor: RecordVisitor, maxBytes = Infinity, stageAbove = Infinity): number {
     this.checkOpen('drain');
     // Ordering: the kernel publishes data_head with a release store after the
     // records. x86 is TSO: loads are not reordered with older loads, and a
@@ -103,6 +108,7 @@ export class RingBuffer {
     // the control words keep V8 from folding, tearing or moving those accesses.
     const head = this.readHead();
     const start = this.tail;
+    if (maxBytes === Infinity && head - start > stageAbove) return this.drainStaged(visitor, head, start);
     const data = this.data;
     const view = this.dataView;
     const mask = this.dataSize - 1;
@@ -135,6 +141,43 @@ export class RingBuffer {
       }
     } finally {
       if (tail !== start) this.writeTail(tail);
+    }
+    return count;
+  }
+
+  /**
+   * A well-filled ring is copied out whole first and given back to the
+   * kernel at once, then visited from the copy: the kernel keeps writing
+   * while a slow visitor (cold code, a busy machine) works, instead of
+   * losing samples. A visitor that throws here loses the records after it
+   * too, since their space is already returned.
+   */
+  private drainStaged(visitor: RecordVisitor, head: number, start: number): number {
+    const n = head - start;
+    const pos = start & (this.dataSize - 1);
+    this.staging ??= new Uint8Array(this.dataSize);
+    this.stagingView ??= new DataView(this.staging.buffer);
+    const staging = this.staging;
+    const view = this.stagingView;
+    if (pos + n <= this.dataSize) {
+      staging.set(this.data.subarray(pos, pos + n), 0);
+    } else {
+      const first = this.dataSize - pos;
+      staging.set(this.data.subarray(pos), 0);
+      staging.set(this.data.subarray(0, n - first), first);
+    }
+    this.writeTail(head);
+    let count = 0;
+    for (let off = 0; off < n; ) {
+      const type = view.getUint32(off, true);
+      const misc = view.getUint16(off + 4, true);
+      const size = view.getUint16(off + 6, true);
+      if (size < HEADER_SIZE || (size & 7) !== 0 || off + size > n) {
+        throw new PmcError('EIO', `perf ring of fd ${this.event.fd} holds a record of type ${type} with size ${size}; ${n - off} bytes discarded`);
+      }
+      count++;
+      visitor(staging, view, off, type, misc, size);
+      off += size;
     }
     return count;
   }

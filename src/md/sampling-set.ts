@@ -17,9 +17,15 @@ import { closeCpuRings, type CpuRings, openCpuRings, openEventCount } from './cp
 
 const CLOCK_MONOTONIC = 1;
 
-/** Data pages per ring: 512 KiB for root; unprivileged users share perf_event_mlock_kb (516 KiB by default). */
-function ringPages(): number {
-  return geteuid?.() === 0 ? 128 : 16;
+/**
+ * Data pages per ring. Root: 512 KiB per CPU for a process, 2 MiB per CPU
+ * for a whole CPU (every task's samples and side-band go there: it must
+ * ride out a slow drain on a saturated machine). Unprivileged users share
+ * perf_event_mlock_kb (516 KiB by default) among all their rings.
+ */
+function ringPages(wholeCpu: boolean): number {
+  if (geteuid?.() !== 0) return 16;
+  return wholeCpu ? 512 : 128;
 }
 
 /** One CPU's ring and the events that write into it. */
@@ -73,7 +79,7 @@ export class SamplingSet implements HwCounterSet {
   private static open(attr: PerfEventAttr, tids: number[], pid: number | undefined, cpus = onlineCpus()): SamplingSet {
     if (tids.length === 0) throw new PmcError('ESRCH', `process ${pid} does not exist`);
     const layout = SampleLayout.fromAttr(attr);
-    const rings = openCpuRings(cpus, tids, pid, ringPages(), (tid, cpu, opened) => {
+    const rings = openCpuRings(cpus, tids, pid, ringPages(pid === undefined), (tid, cpu, opened) => {
       const ev = PerfEvent.open(attr, { pid: tid, cpu });
       opened.push(ev);
       return ev;

@@ -82,10 +82,16 @@ export class SampleProcessor {
       for (const src of hw.sampleSources) {
         if (src.ring.isClosed) continue;
         const onSample = pmc.isSampling ? this.sample : this.contextSwitch;
-        src.ring.drain((bytes, view, offset, type, misc, size) => {
-          if (type === PerfRecordType.SAMPLE) onSample.call(this, pmc, src, view, offset, misc);
-          else this.queueSideBand(pmc, decodeSideRecord(src.layout, bytes, view, offset, type, misc, size));
-        });
+        // A ring a quarter full is copied out and returned to the kernel before
+        // its records are decoded: slow first ticks (cold code) lose nothing.
+        src.ring.drain(
+          (bytes, view, offset, type, misc, size) => {
+            if (type === PerfRecordType.SAMPLE) onSample.call(this, pmc, src, view, offset, misc);
+            else this.queueSideBand(pmc, decodeSideRecord(src.layout, bytes, view, offset, type, misc, size));
+          },
+          Infinity,
+          src.ring.size / 4,
+        );
         if (src.stalled && !this.buffers[src.cpu].full && pmc.state === PmcState.RUNNING) src.resume();
       }
     }
