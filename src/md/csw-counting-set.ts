@@ -12,7 +12,8 @@ import { PerfFormat, PerfSample, PerfType, type PerfEventAttr } from './perf-att
 import { PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-records.js';
 import { listThreads } from './procfs.js';
-import { closeCpuRings, type CpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
+import { closeCpuRings, type CpuRings, openCpuRings } from './cpu-rings.js';
+import { RingedSet } from './ringed-set.js';
 import { SampleSource } from './sampling-set.js';
 
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3n;
@@ -22,15 +23,17 @@ const GROUP_READ = PerfFormat.GROUP | PerfFormat.TOTAL_TIME_ENABLED | PerfFormat
 /** Offset of the leader's value in a GROUP_READ block: nr, enabled, running, then values. */
 export const CSW_LEADER_VALUE_OFFSET = 24;
 
-export class CswCountingSet implements HwCounterSet {
+export class CswCountingSet extends RingedSet implements HwCounterSet {
   private readonly buf = Buffer.alloc(8 * 5);
 
   private constructor(
-    private readonly rings: CpuRings,
+    rings: CpuRings,
     private readonly leaders: PerfEvent[],
     readonly sampleSources: SampleSource[],
-    private readonly watch?: DescendantWatch,
-  ) {}
+    watch?: DescendantWatch,
+  ) {
+    super(rings, watch);
+  }
 
   static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance): CswCountingSet {
     const inherit = { inherit: true, inheritThread: inheritance === 'threads' };
@@ -92,16 +95,4 @@ export class CswCountingSet implements HwCounterSet {
     for (const ev of this.leaders) ev.disable();
   }
 
-  close(): void {
-    closeCpuRings(this.rings);
-    this.watch?.close();
-  }
-
-  liveDescendants(): number | undefined {
-    return this.watch?.liveCount();
-  }
-
-  get fdCount(): number {
-    return openEventCount(this.rings.events) + (this.watch?.fdCount ?? 0);
-  }
 }

@@ -13,7 +13,8 @@ import { SampleLayout } from './perf-records.js';
 import { DescendantWatch } from './descendant-watch.js';
 import { listThreads, readSysctl } from './procfs.js';
 import type { RingBuffer } from './ring-buffer.js';
-import { closeCpuRings, type CpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
+import { type CpuRings, openCpuRings } from './cpu-rings.js';
+import { RingedSet } from './ringed-set.js';
 
 const CLOCK_MONOTONIC = 1;
 
@@ -53,12 +54,14 @@ export class SampleSource {
   }
 }
 
-export class SamplingSet implements HwCounterSet {
+export class SamplingSet extends RingedSet implements HwCounterSet {
   private constructor(
-    private readonly rings: CpuRings,
+    rings: CpuRings,
     readonly sampleSources: SampleSource[],
-    private readonly watch?: DescendantWatch,
-  ) {}
+    watch?: DescendantWatch,
+  ) {
+    super(rings, watch);
+  }
 
   static forProcess(base: PerfEventAttr, request: HwRequest, pid: number, inheritance: Inheritance): SamplingSet {
     const attr = samplingAttr(base, request, { inherit: true, inheritThread: inheritance === 'threads' });
@@ -104,18 +107,6 @@ export class SamplingSet implements HwCounterSet {
     for (const s of this.sampleSources) for (const e of s.events) e.disable();
   }
 
-  close(): void {
-    closeCpuRings(this.rings);
-    this.watch?.close();
-  }
-
-  liveDescendants(): number | undefined {
-    return this.watch?.liveCount();
-  }
-
-  get fdCount(): number {
-    return openEventCount(this.rings.events) + (this.watch?.fdCount ?? 0);
-  }
 }
 
 function samplingAttr(base: PerfEventAttr, request: HwRequest, extra: NonNullable<PerfEventAttr['flags']>): PerfEventAttr {
