@@ -19,32 +19,29 @@ export class OwnerLog {
   private readonly seen = new Set<string>();
   kernelMapped = false;
   allProcessesMapped = false;
+  /** The writer's buffer request counts already added to the driver statistics. */
+  private accountedRequests = 0;
+  private accountedFailures = 0;
 
   constructor(
     readonly writer: LogWriter,
     private readonly stats: DriverStats,
   ) {}
 
-  /** Writes one record; false (and a failed buffer request) when the log is full. */
+  /** Writes one record; false when the log is full. */
   write(rec: LogRecord): boolean {
-    const before = this.writer.bufferRequests;
-    const before2 = this.writer.bufferRequestsFailed;
-    const ok = this.writer.writeRecord(rec);
-    this.account(before, before2);
-    return ok;
+    return this.writer.writeRecord(rec);
   }
 
-  writeCallchain(ts: number, pid: number, tid: number, pmcid: number, cpuflags: number, src: Uint8Array, off: number, n: number): boolean {
-    const before = this.writer.bufferRequests;
-    const before2 = this.writer.bufferRequestsFailed;
-    const ok = this.writer.writeCallchain(ts, pid, tid, pmcid, cpuflags, src, off, n);
-    this.account(before, before2);
-    return ok;
-  }
-
-  private account(requests: number, failed: number): void {
-    this.stats.buffer_requests += this.writer.bufferRequests - requests;
-    this.stats.buffer_requests_failed += this.writer.bufferRequestsFailed - failed;
+  /**
+   * Adds the writer's buffer requests since the last call to the driver
+   * statistics: once per sweep, not per record, so the sample path pays nothing.
+   */
+  accountBuffers(): void {
+    this.stats.buffer_requests += this.writer.bufferRequests - this.accountedRequests;
+    this.stats.buffer_requests_failed += this.writer.bufferRequestsFailed - this.accountedFailures;
+    this.accountedRequests = this.writer.bufferRequests;
+    this.accountedFailures = this.writer.bufferRequestsFailed;
   }
 
   /** True the first time a side-band event (by key) is seen. */

@@ -230,7 +230,10 @@ export class PmcModule {
   }
 
   getDriverStats(): DriverStats {
-    return this.op(() => ({ ...this.stats }));
+    return this.op(() => {
+      for (const o of this.owners.values()) o.log?.accountBuffers();
+      return { ...this.stats };
+    });
   }
 
   getDynEventInfo(classId: number): { name: string; code: number }[] {
@@ -853,6 +856,7 @@ export class PmcModule {
     } finally {
       owner.log = undefined;
       await log.writer.close();
+      log.accountBuffers();
     }
   }
 

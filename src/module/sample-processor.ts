@@ -68,7 +68,10 @@ export class SampleProcessor {
     this.flush(this.horizon);
     this.horizon = Infinity;
     this.stats.log_sweeps++;
-    for (const o of owners) o.log?.reportDrops(now());
+    for (const o of owners) {
+      o.log?.reportDrops(now());
+      o.log?.accountBuffers();
+    }
     const any = owners.size > 0;
     if (!any && this.timer) {
       clearInterval(this.timer);
@@ -183,7 +186,7 @@ export class SampleProcessor {
           // A chain no log buffer can hold (logbuffersize below callchaindepth's needs) is a dropped sample.
           log.pendingDropped++;
           this.stats.buffer_requests_failed++;
-        } else if (!log.writeCallchain(buf.ts[slot], buf.pid[slot], buf.tid[slot], pmc.id, buf.cpuflags[slot], buf.pcs, buf.slotOffset(slot), n)) {
+        } else if (!log.writer.writeCallchain(buf.ts[slot], buf.pid[slot], buf.tid[slot], pmc.id, buf.cpuflags[slot], buf.pcs, buf.slotOffset(slot), n)) {
           return;
         }
       } else {
