@@ -3,7 +3,7 @@
 // does not have, a HW class that is available).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseCpuList } from '../src/md/cpus.js';
+import { parseCpuList } from '../src/pmc-common.js';
 import { eventNameOf, normalizeEventName, resolveEvent, type EventClassInfo, type EventDef } from '../src/md/event-catalog.js';
 import { emptyConfig, encodeTerms, packField, parseFormat, parseTerms, unpackField, type FormatField, type Term } from '../src/md/pmu-format.js';
 import { isPmcError } from '../src/pmc-error.js';

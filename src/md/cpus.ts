@@ -1,24 +1,9 @@
 // CPU numbers as the kernel lists them in sysfs ("0-3,5,8-11").
 import { readFileSync } from 'node:fs';
+import { parseCpuList } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 
 const CPU_DIR = '/sys/devices/system/cpu';
-
-/** Expands a kernel cpu list; `where` names the source in errors. An empty list is valid. */
-export function parseCpuList(text: string, where: string): number[] {
-  const body = text.trim();
-  if (body === '') return [];
-  const cpus: number[] = [];
-  for (const part of body.split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new PmcError('EINVAL', `${where}: "${part}" is not a cpu number or range like 0-3`);
-    const lo = Number(m[1]);
-    const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo) throw new PmcError('EINVAL', `${where}: range "${part}" ends before it starts`);
-    for (let c = lo; c <= hi; c++) cpus.push(c);
-  }
-  return cpus;
-}
 
 function readCpuList(path: string): number[] {
   let text: string;

@@ -4,6 +4,7 @@
 // that moment, from which the module logs what the thread counted in its
 // time slice. Groups are per CPU (a group lives on one CPU), and the
 // sampler's ring per CPU is shared by the threads' samplers on that CPU.
+import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, Inheritance } from './class-dep.js';
 import { onlineCpus } from './cpus.js';
@@ -18,7 +19,6 @@ import { SampleSource } from './sampling-set.js';
 
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3n;
 const RING_PAGES = 16;
-const CLOCK_MONOTONIC = 1;
 const GROUP_READ = PerfFormat.GROUP | PerfFormat.TOTAL_TIME_ENABLED | PerfFormat.TOTAL_TIME_RUNNING;
 /** Offset of the leader's value in a GROUP_READ block: nr, enabled, running, then values. */
 export const CSW_LEADER_VALUE_OFFSET = 24;
@@ -37,11 +37,11 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
 
   static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance): CswCountingSet {
     const inherit = { inherit: true, inheritThread: inheritance === 'threads' };
-    // A group shares one clock: the leader takes the sampler's CLOCK_MONOTONIC.
+    // A group shares one clock: the leader takes the sampler's (the log's clock).
     const leaderAttr: PerfEventAttr = {
       ...base,
       readFormat: GROUP_READ,
-      clockid: CLOCK_MONOTONIC,
+      clockid: PMC_CLOCKID,
       flags: { ...base.flags, ...inherit, disabled: true, pinned: true, useClockid: true },
     };
     const samplerAttr: PerfEventAttr = {
@@ -50,7 +50,7 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
       samplePeriod: 1n,
       sampleType: PerfSample.IDENTIFIER | PerfSample.TID | PerfSample.TIME | PerfSample.CPU | PerfSample.READ,
       readFormat: GROUP_READ,
-      clockid: CLOCK_MONOTONIC,
+      clockid: PMC_CLOCKID,
       flags: { ...inherit, sampleIdAll: true, useClockid: true },
     };
     const layout = SampleLayout.fromAttr(samplerAttr, 2);

@@ -6,8 +6,8 @@
 // events), CACHE (generic cache events), TRACEPOINT, then one class per
 // dynamic PMU under /sys/bus/event_source/devices.
 import { readdirSync, readFileSync } from 'node:fs';
+import { parseCpuList } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
-import { parseCpuList } from './cpus.js';
 import { errnoName } from './errno.js';
 import { closeFd, perfEventOpen } from './native.js';
 import { encodeAttr, PerfType } from './perf-attr.js';

@@ -1,6 +1,7 @@
 // A PMC class backed by a perf event family (SOFT, HW, CACHE, TRACEPOINT or a
 // dynamic PMU): turns the module's requests into perf_event_attr and opens
 // the counters.
+import { PmcCaps } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { ClassDep, ClassEvent, HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
 import { CountingSet } from './counting-set.js';
@@ -8,13 +9,6 @@ import { CswCountingSet } from './csw-counting-set.js';
 import { type EventClassInfo, type EventDef, eventNameOf, type PerfConfig } from './event-catalog.js';
 import type { PerfEventAttr } from './perf-attr.js';
 import { SamplingSet } from './sampling-set.js';
-
-// Capability bits (sys/pmc.h enum pmc_caps).
-const CAP_INTERRUPT = 1 << 0;
-const CAP_USER = 1 << 1;
-const CAP_SYSTEM = 1 << 2;
-const CAP_READ = 1 << 5;
-const CAP_WRITE = 1 << 6;
 
 export class PerfClass implements ClassDep {
   readonly caps: number;
@@ -27,8 +21,8 @@ export class PerfClass implements ClassDep {
     readonly rows: number,
   ) {
     // A PMU that cannot tell user from kernel mode (msr) has neither USER nor SYSTEM: a qualifier is refused.
-    const modes = info.modeFilter === false ? 0 : CAP_USER | CAP_SYSTEM;
-    this.caps = CAP_READ | CAP_WRITE | modes | (info.canSample ? CAP_INTERRUPT : 0);
+    const modes = info.modeFilter === false ? 0 : PmcCaps.USER | PmcCaps.SYSTEM;
+    this.caps = PmcCaps.READ | PmcCaps.WRITE | modes | (info.canSample ? PmcCaps.INTERRUPT : 0);
   }
 
   get name(): string {

@@ -4,6 +4,7 @@
 // SET_OUTPUT. Each ring is a SampleSource the module drains. The events also
 // carry the side-band (mmap, comm/exec, fork, exit) that the owner log needs.
 import { geteuid } from 'node:process';
+import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
 import { onlineCpus } from './cpus.js';
@@ -16,7 +17,6 @@ import type { RingBuffer } from './ring-buffer.js';
 import { type CpuRings, openCpuRings } from './cpu-rings.js';
 import { RingedSet } from './ringed-set.js';
 
-const CLOCK_MONOTONIC = 1;
 
 /**
  * Data pages per ring. Root: 512 KiB per CPU for a process, 2 MiB per CPU
@@ -120,7 +120,7 @@ function samplingAttr(base: PerfEventAttr, request: HwRequest, extra: NonNullabl
     readFormat: COUNTING_READ_FORMAT,
     // The kernel refuses a deeper chain than perf_event_max_stack (EOVERFLOW).
     sampleMaxStack: request.callchain ? Math.min(request.callchainDepth, maxStack) : 0,
-    clockid: CLOCK_MONOTONIC,
+    clockid: PMC_CLOCKID,
     flags: {
       ...base.flags,
       ...extra,

@@ -5,13 +5,13 @@
 // mmap side-band.
 import { executablePath, executableImages, kernelModules, kernelTextStart, listPids, processName } from '../md/procfs.js';
 import { LogType } from '../log/records.js';
+import { now } from '../pmc-common.js';
 import type { OwnerLog } from './owner-log.js';
 
 export const KERNEL_PATHNAME = '[kernel.kallsyms]';
 
-export function now(): number {
-  return Number(process.hrtime.bigint());
-}
+// The module's clock is the one the kernel stamps samples with (PMC_CLOCKID).
+export { now };
 
 export function logProcessMappings(log: OwnerLog, pid: number): void {
   const ts = now();

@@ -34,22 +34,8 @@ export enum RowDisposition {
   UNKNOWN = 3,
 }
 
-export const PmcCaps = {
-  INTERRUPT: 1 << 0,
-  USER: 1 << 1,
-  SYSTEM: 1 << 2,
-  EDGE: 1 << 3,
-  THRESHOLD: 1 << 4,
-  READ: 1 << 5,
-  WRITE: 1 << 6,
-  INVERT: 1 << 7,
-  QUALIFIER: 1 << 8,
-  PRECISE: 1 << 9,
-  TAGGING: 1 << 10,
-  CASCADE: 1 << 11,
-  SYSWIDE: 1 << 12,
-  DOMWIDE: 1 << 13,
-} as const;
+/** The capability bits are shared with md (classes declare them): see src/pmc-common.ts. */
+export { PmcCaps } from '../pmc-common.js';
 
 export const PmcFlags = {
   DESCENDANTS: 0x00000002,
