@@ -617,8 +617,8 @@ test('an owner is told (SIGIO) when its PMC loses its last target', async () => 
   cls.advance(6n);
   short.kill('SIGKILL');
   await once(short, 'exit');
-  m.reapExitedTargets();
-  m.reapExitedTargets();
+  m.reaper.reapExitedTargets();
+  m.reaper.reapExitedTargets();
   assert.deepEqual(
     signals.slice(1).map((s) => [s.signal, s.pmcId]),
     [['SIGIO', other]],
@@ -641,7 +641,7 @@ test(
     m.pmcStop(A, id);
     short.kill('SIGKILL');
     await once(short, 'exit');
-    m.reapExitedTargets();
+    m.reaper.reapExitedTargets();
     expectCode('ESRCH', () => m.pmcStart(A, id));
   },
 );

@@ -147,7 +147,7 @@ test('task-clock of a busy child matches its CPU time in /proc; the count outliv
   assertNear(counted, procCpuNs(w.pid).self, 'task-clock of the spinning child');
 
   await w.finish();
-  client.module.reapExitedTargets();
+  client.module.reaper.reapExitedTargets();
   assert.deepEqual(
     signals.map((s) => [s.signal, s.pmcId]),
     [['SIGIO', id]],
@@ -363,12 +363,12 @@ test('with descendants, the owner is not told while a process forked after attac
     const [out] = await Promise.all([once(sh.stdout!, 'data'), once(sh, 'exit')]);
     const descendant = Number(String(out[0]).trim());
     assert.ok(Number.isInteger(descendant) && descendant > 0, `the shell printed "${String(out[0])}"`);
-    m.reapExitedTargets();
+    m.reaper.reapExitedTargets();
     assert.equal(signals.length, 0, `the descendant ${descendant} still runs, yet the owner was told: ${signals[0]?.reason}`);
     process.kill(descendant, 'SIGKILL');
     for (let i = 0; i < 50 && signals.length === 0; i++) {
       await sleep(20);
-      m.reapExitedTargets();
+      m.reaper.reapExitedTargets();
     }
     assert.equal(signals.length, 1, 'told once every process of the tree is gone');
     assert.equal(signals[0].pmcId, id);

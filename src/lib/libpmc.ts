@@ -1,11 +1,8 @@
 // libpmc (pmc(3)) in TypeScript: event specifiers in, PMC ids out, and the
 // operations on them. Names follow pmc(3) without the pmc_ prefix.
-import { discoverEventClasses, type EventClassInfo, isRawSpecCode, resolveEvent } from '../md/event-catalog.js';
-import { readSysctl } from '../md/procfs.js';
-import { isPmcPrivileged, selfCaller } from '../module/caller.js';
 import type { DriverStats } from '../module/driver-stats.js';
 import type { LogSink } from '../log/log-writer.js';
-import type { CpuInfo, PmcInfo } from '../module/pmc-module.js';
+import type { ClassInfo, CpuInfo, PmcInfo } from '../module/op-table.js';
 import {
   DEFAULT_SAMPLE_COUNT,
   isSamplingMode,
@@ -16,11 +13,13 @@ import {
   PmcFlags,
   type PmcId,
   PmcMode,
+  PmcOp,
   pmcIdToClass,
   PmcState,
 } from '../module/pmc-types.js';
 import { PmcError } from '../pmc-error.js';
 import { parseEventSpec } from './event-spec.js';
+import { LogPump } from './log-pump.js';
 import { LocalModuleClient, type ModuleClient } from './module-client.js';
 
 export type ModeName = 'SS' | 'SC' | 'TS' | 'TC';
@@ -53,20 +52,21 @@ export interface AllocatedPmc {
 
 export class Libpmc {
   private readonly allocated = new Map<PmcId, AllocatedPmc>();
+  /** A stream given as the log: the pipe the module writes into it through. */
+  private logPump?: LogPump;
 
   private constructor(
     readonly client: ModuleClient,
     readonly cpuInfo: CpuInfo,
-    private readonly classes: EventClassInfo[],
   ) {}
 
   /** pmc_init(): check the module's ABI and learn its classes. */
   static async init(client: ModuleClient = new LocalModuleClient()): Promise<Libpmc> {
-    const version = await client.getModuleVersion(PMC_VERSION);
+    const version = await client.call(PmcOp.GETMODULEVERSION, { version: PMC_VERSION });
     if ((version & PMC_VERSION_MAJOR_MASK) >>> 0 !== (PMC_VERSION & PMC_VERSION_MAJOR_MASK) >>> 0) {
       throw new PmcError('EPROGMISMATCH', `module ABI 0x${version.toString(16)} does not match libpmc 0x${PMC_VERSION.toString(16)}`);
     }
-    return new Libpmc(client, await client.getCpuInfo(), discoverEventClasses());
+    return new Libpmc(client, await client.call(PmcOp.GETCPUINFO, {}));
   }
 
   ncpu(): number {
@@ -77,21 +77,17 @@ export class Libpmc {
   }
 
   /**
-   * pmc_allocate(): a PMC for `spec` in `mode`. Without a qualifier a PMC
-   * counts user and kernel mode; an unprivileged caller on a kernel that
-   * forbids kernel profiling (perf_event_paranoid >= 2) gets user mode only,
-   * as perf does, rather than a permission error.
+   * pmc_allocate(): a PMC for `spec` in `mode`. The module resolves the event
+   * (where the machine is) and says which modes an unqualified specifier
+   * counts for this caller: user and kernel, or user only where the kernel
+   * forbids this caller kernel profiling, as perf does.
    */
   async allocate(spec: string, mode: PmcMode | ModeName, options: AllocateOptions = {}): Promise<PmcId> {
     const m = typeof mode === 'string' ? PmcMode[mode] : mode;
     if (m === undefined) throw new PmcError('EINVAL', `mode "${String(mode)}" is not SS, SC, TS or TC`);
     const parsed = parseEventSpec(spec);
-    const { cls, event } = resolveEvent(this.classes, parsed.event);
-    const moduleClass = this.cpuInfo.classes.find((c) => c.name === cls.name);
-    if (!moduleClass) throw new PmcError('ENOENT', `event "${parsed.event}" is in class ${cls.name}, which the module does not have`);
-
-    let caps = (parsed.usr ? PmcCaps.USER : 0) | (parsed.os ? PmcCaps.SYSTEM : 0);
-    if (caps === 0 && cls.modeFilter !== false && !kernelProfilingAllowed()) caps = PmcCaps.USER;
+    const event = await this.client.call(PmcOp.RESOLVEEVENT, { spec: parsed.event });
+    const caps = (parsed.usr ? PmcCaps.USER : 0) | (parsed.os ? PmcCaps.SYSTEM : 0) || event.caps;
     const sampling = isSamplingMode(m);
     let flags = 0;
     if (options.descendants) flags |= PmcFlags.DESCENDANTS;
@@ -100,19 +96,18 @@ export class Libpmc {
     if (options.logProcExit) flags |= PmcFlags.LOG_PROCEXIT;
     if (options.logProcCsw) flags |= PmcFlags.LOG_PROCCSW;
     const cpu = options.cpu ?? PMC_CPU_ANY;
-    const rawSpec = cls.family === 'PMU' && isRawSpecCode(event.code);
-    const id = await this.client.pmcAllocate({
-      classId: moduleClass.classId,
-      event: event.code,
+    const id = await this.client.call(PmcOp.PMCALLOCATE, {
+      classId: event.classId,
+      event: event.event,
       mode: m,
       cpu,
       caps,
       flags,
       count: options.count ?? (sampling ? BigInt(DEFAULT_SAMPLE_COUNT) : undefined),
       frequency: options.frequency,
-      md: rawSpec ? { config: event.perf.config, config1: event.perf.config1, config2: event.perf.config2 } : undefined,
+      md: event.md,
     });
-    this.allocated.set(id, { id, spec: parsed.text, eventName: event.name, mode: m, cpu });
+    this.allocated.set(id, { id, spec: parsed.text, eventName: event.eventName, mode: m, cpu });
     return id;
   }
 
@@ -122,39 +117,39 @@ export class Libpmc {
   }
 
   attach(id: PmcId, pid: number): Promise<void> {
-    return this.client.pmcAttach(id, pid);
+    return this.client.call(PmcOp.PMCATTACH, { id, pid });
   }
   detach(id: PmcId, pid: number): Promise<void> {
-    return this.client.pmcDetach(id, pid);
+    return this.client.call(PmcOp.PMCDETACH, { id, pid });
   }
   start(id: PmcId): Promise<void> {
-    return this.client.pmcStart(id);
+    return this.client.call(PmcOp.PMCSTART, { id });
   }
   stop(id: PmcId): Promise<void> {
-    return this.client.pmcStop(id);
+    return this.client.call(PmcOp.PMCSTOP, { id });
   }
   /** pmc_read(): the current value. */
-  read(id: PmcId): Promise<bigint> {
-    return this.client.pmcRead(id);
+  async read(id: PmcId): Promise<bigint> {
+    return (await this.client.call(PmcOp.PMCRW, { id, flags: PmcFlags.OLDVALUE }))!;
   }
   /** pmc_write(): set the value of a stopped PMC. */
   async write(id: PmcId, value: bigint): Promise<void> {
-    await this.client.pmcRw(id, PmcFlags.NEWVALUE, value);
+    await this.client.call(PmcOp.PMCRW, { id, flags: PmcFlags.NEWVALUE, value });
   }
   /** pmc_rw(): write a new value and return the old one. */
   async rw(id: PmcId, value: bigint): Promise<bigint> {
-    return (await this.client.pmcRw(id, PmcFlags.NEWVALUE | PmcFlags.OLDVALUE, value))!;
+    return (await this.client.call(PmcOp.PMCRW, { id, flags: PmcFlags.NEWVALUE | PmcFlags.OLDVALUE, value }))!;
   }
   /** pmc_set(): reload count (sampling) or initial count (counting). */
   setCount(id: PmcId, count: bigint): Promise<void> {
-    return this.client.pmcSetCount(id, count);
+    return this.client.call(PmcOp.PMCSETCOUNT, { id, count });
   }
   async release(id: PmcId): Promise<void> {
-    await this.client.pmcRelease(id);
+    await this.client.call(PmcOp.PMCRELEASE, { id });
     this.allocated.delete(id);
   }
   getMsr(id: PmcId): Promise<number> {
-    return this.client.pmcGetMsr(id);
+    return this.client.call(PmcOp.PMCGETMSR, { id });
   }
 
   /** pmc_capabilities() and pmc_width(): from the class of the id. */
@@ -171,52 +166,72 @@ export class Libpmc {
   }
 
   pmcInfo(cpu: number): Promise<PmcInfo[]> {
-    return this.client.getPmcInfo(cpu);
+    return this.client.call(PmcOp.GETPMCINFO, { cpu });
   }
   driverStats(): Promise<DriverStats> {
-    return this.client.getDriverStats();
+    return this.client.call(PmcOp.GETDRIVERSTATS, {});
   }
   /** pmc_enable() / pmc_disable(): PMCADMIN on one row of one CPU. */
   enable(cpu: number, row: number): Promise<void> {
-    return this.client.pmcAdmin(cpu, row, PmcState.FREE);
+    return this.client.call(PmcOp.PMCADMIN, { cpu, row, state: PmcState.FREE });
   }
   disable(cpu: number, row: number): Promise<void> {
-    return this.client.pmcAdmin(cpu, row, PmcState.DISABLED);
+    return this.client.call(PmcOp.PMCADMIN, { cpu, row, state: PmcState.DISABLED });
   }
   /** pmc_event_names_of_class(). */
   async eventNamesOfClass(classId: number): Promise<string[]> {
-    return (await this.client.getDynEventInfo(classId)).map((e) => e.name);
+    return (await this.client.call(PmcOp.GETDYNEVENTINFO, { classId })).map((e) => e.name);
   }
-  /** The discovered classes, with availability and reasons. */
-  eventClasses(): readonly EventClassInfo[] {
-    return this.classes;
+  /** The module's classes, with availability and reasons. */
+  eventClasses(): readonly ClassInfo[] {
+    return this.cpuInfo.classes;
   }
 
-  /** pmc_configure_logfile(): log to a file descriptor or stream; null ends the log. */
-  configureLogfile(sink: LogSink | null): Promise<void> {
-    return this.client.configureLog(sink);
+  /**
+   * pmc_configure_logfile(): log to a file descriptor or a stream; null ends
+   * the log. The module writes only file descriptors: a stream is fed from a
+   * pipe (LogPump) whose write end the module gets.
+   */
+  async configureLogfile(sink: LogSink | null): Promise<void> {
+    if (sink === null) {
+      await this.client.call(PmcOp.CONFIGURELOG, { fd: -1 });
+      return this.endPump();
+    }
+    if (typeof sink === 'number') return this.client.call(PmcOp.CONFIGURELOG, { fd: sink });
+    const pump = new LogPump(sink);
+    try {
+      await this.client.call(PmcOp.CONFIGURELOG, { fd: pump.fd });
+    } catch (e) {
+      await pump.finish();
+      throw e;
+    }
+    this.logPump = pump;
   }
   /** pmc_flush_logfile(): write out what is buffered; rejects with a pending write error. */
-  flushLogfile(): Promise<void> {
-    return this.client.flushLog();
+  async flushLogfile(): Promise<void> {
+    const { written } = await this.client.call(PmcOp.FLUSHLOG, {});
+    await this.logPump?.deliveredUpTo(written);
   }
-  closeLogfile(): Promise<void> {
-    return this.client.closeLog();
+  async closeLogfile(): Promise<void> {
+    await this.client.call(PmcOp.CLOSELOG, {});
+    await this.endPump();
   }
   /** pmc_writelog(): a USERDATA record. */
   writeLog(userdata: number): Promise<void> {
-    return this.client.writeLog(userdata);
+    return this.client.call(PmcOp.WRITELOG, { userdata });
+  }
+
+  private async endPump(): Promise<void> {
+    const pump = this.logPump;
+    this.logPump = undefined;
+    await pump?.finish();
   }
 
   /** The owner goes away: everything it allocated is released. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.allocated.clear();
+    // The pump's pipe must outlive the module's last write into it.
+    if (this.logPump) await this.closeLogfile().catch(() => this.endPump());
     return this.client.close();
   }
-}
-
-/** perf_event_paranoid >= 2 forbids kernel profiling to callers without CAP_PERFMON. */
-function kernelProfilingAllowed(): boolean {
-  const paranoid = Number(readSysctl('kernel.perf_event_paranoid') ?? 2);
-  return paranoid < 2 || isPmcPrivileged(selfCaller().creds);
 }

@@ -1,6 +1,6 @@
 // Who is making a module call: the process on whose behalf an op runs.
 // In-process callers are this Node process; pmcd callers are socket peers.
-import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, type Credentials, hasCapability, readCredentials } from '../md/procfs.js';
+import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, type Credentials, hasCapability, readCredentials, readSysctl } from '../md/procfs.js';
 import { PmcError } from '../pmc-error.js';
 
 export interface Caller {
@@ -19,6 +19,12 @@ export function selfCaller(): Caller {
 /** priv_check(PRIV_PMC_SYSTEM / PRIV_PMC_MANAGE): root, CAP_PERFMON or CAP_SYS_ADMIN. */
 export function isPmcPrivileged(c: Credentials): boolean {
   return c.euid === 0 || hasCapability(c, CAP_PERFMON) || hasCapability(c, CAP_SYS_ADMIN);
+}
+
+/** perf_event_paranoid >= 2 forbids kernel profiling to callers without CAP_PERFMON. */
+export function kernelProfilingAllowed(c: Credentials): boolean {
+  const paranoid = Number(readSysctl('kernel.perf_event_paranoid') ?? 2);
+  return paranoid < 2 || isPmcPrivileged(c);
 }
 
 /**

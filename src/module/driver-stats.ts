@@ -27,3 +27,24 @@ export function newDriverStats(): DriverStats {
     log_sweeps: 0,
   };
 }
+
+/**
+ * Runs one op, counting it (and its failure) in the statistics. An async op
+ * is counted when called and, if its promise rejects, as failed then.
+ */
+export function countOp<T>(stats: DriverStats, fn: () => T): T {
+  stats.syscalls++;
+  try {
+    const r = fn();
+    if (r instanceof Promise) {
+      return r.catch((e: unknown) => {
+        stats.syscall_errors++;
+        throw e;
+      }) as T;
+    }
+    return r;
+  } catch (e) {
+    stats.syscall_errors++;
+    throw e;
+  }
+}

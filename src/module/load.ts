@@ -1,17 +1,33 @@
 // Loading the module on this machine: the MD classes found here, the
-// tunables, the CPUs (hwpmc's load-time pmc_initialize()).
+// tunables, the CPUs (hwpmc's load-time pmc_initialize()), and the event
+// catalog that resolves specifiers for RESOLVEEVENT.
 import { onlineCpus, possibleCpuCount } from '../md/cpus.js';
+import { discoverEventClasses, isRawSpecCode, resolveEvent } from '../md/event-catalog.js';
 import { machineClasses } from '../md/machine.js';
 import { DEFAULT_ADMIN_STATE } from './admin-state.js';
-import { PmcModule } from './pmc-module.js';
+import { PmcModule, type SpecResolution } from './pmc-module.js';
 import { loadTunables, type TunableSources } from './tunables.js';
 
 export function loadModule(sources: TunableSources = {}): PmcModule {
+  const catalog = discoverEventClasses();
   return new PmcModule({
-    classes: machineClasses(),
+    classes: machineClasses(catalog),
     tunables: loadTunables(sources),
     ncpu: possibleCpuCount(),
     activeCpus: onlineCpus(),
     adminStatePath: process.env.TSPMC_ADMIN_STATE ?? DEFAULT_ADMIN_STATE,
+    resolveSpec: (spec) => resolveSpec(catalog, spec),
   });
+}
+
+function resolveSpec(catalog: ReturnType<typeof discoverEventClasses>, spec: string): SpecResolution {
+  const { cls, event } = resolveEvent(catalog, spec);
+  // A raw PMU term spec has no event of its own: its config words travel as the MD part.
+  const raw = cls.family === 'PMU' && isRawSpecCode(event.code);
+  return {
+    className: cls.name,
+    event: event.code,
+    eventName: event.name,
+    md: raw ? { config: event.perf.config, config1: event.perf.config1, config2: event.perf.config2 } : undefined,
+  };
 }

@@ -3,17 +3,17 @@
 // start, stop, read and release them. Every operation checks its arguments
 // and state as hwpmc does and fails with the same errno.
 import type { ClassDep, HwRequest, Inheritance } from '../md/class-dep.js';
-import { machine, release } from 'node:os';
-import { LogWriter, type LogSink } from '../log/log-writer.js';
-import { LogType } from '../log/records.js';
-import { type Credentials, executablePath, listDescendants, processState, readCredentials } from '../md/procfs.js';
+import { executablePath, listDescendants, processState, readCredentials } from '../md/procfs.js';
 import { PmcError } from '../pmc-error.js';
-import { type Caller, canDebug, isPmcPrivileged } from './caller.js';
-import { type DriverStats, newDriverStats } from './driver-stats.js';
+import { type Caller, canDebug, isPmcPrivileged, kernelProfilingAllowed } from './caller.js';
+import { countOp, type DriverStats, newDriverStats } from './driver-stats.js';
+import { ExitReaper } from './exit-reaper.js';
+import { LogOps, logAllocation } from './log-ops.js';
 import { logAllProcessMappings, logKernelMappings, logProcessMappings, now } from './mappings.js';
+import { LogType } from '../log/records.js';
+import type { AllocateRequest, CpuInfo, OpArgs, OpResult, PmcInfo, ResolvedEventInfo } from './op-table.js';
 import { Owner, type OwnerSignal } from './owner.js';
-import { OwnerLog } from './owner-log.js';
-import { Pmc, type PmcTarget } from './pmc.js';
+import { finalCount, Pmc, type PmcTarget } from './pmc.js';
 import {
   ALLOCATE_FLAGS_ALLOWED,
   isSamplingMode,
@@ -27,6 +27,7 @@ import {
   PmcFlags,
   type PmcId,
   PmcMode,
+  PmcOp,
   PmcState,
   RowDisposition,
 } from './pmc-types.js';
@@ -36,53 +37,13 @@ import { SampleProcessor } from './sample-processor.js';
 import { TargetProcess } from './target-process.js';
 import { type Tunables } from './tunables.js';
 
+export type { AllocateRequest, ClassInfo, CpuInfo, PmcInfo } from './op-table.js';
 
-export interface ClassInfo {
-  classId: number;
-  name: string;
-  caps: number;
-  width: number;
-  /** Rows of this class (pm_num) and the first row index. */
-  num: number;
-  firstRow: number;
-  available: boolean;
-  unavailableReason?: string;
-}
-
-export interface CpuInfo {
-  cputype: number;
-  ncpu: number;
-  npmc: number;
-  nclass: number;
-  classes: ClassInfo[];
-}
-
-export interface PmcInfo {
-  name: string;
-  classId: number;
-  enabled: boolean;
-  rowDisposition: RowDisposition;
-  /** -1 when no PMC holds the row on this CPU. */
-  ownerPid: number;
-  mode?: PmcMode;
-  event?: number;
-  eventName?: string;
-  flags?: number;
-  reloadCount?: bigint;
-}
-
-export interface AllocateRequest {
-  classId: number;
+/** An event specifier resolved by the machine's catalog (md): its class name, event code, MD configuration. */
+export interface SpecResolution {
+  className: string;
   event: number;
-  mode: PmcMode;
-  /** PMC_CPU_ANY for virtual PMCs; a CPU for system PMCs. */
-  cpu: number;
-  caps: number;
-  flags: number;
-  /** Initial count (counting) or reload count (sampling). */
-  count?: bigint;
-  /** Sample by frequency (count = samples per second) rather than reload count. */
-  frequency?: boolean;
+  eventName: string;
   md?: HwRequest['md'];
 }
 
@@ -94,6 +55,8 @@ export interface ModuleOptions {
   activeCpus: number[];
   /** Where PMCADMIN row states persist (none: they live as long as the module). */
   adminStatePath?: string;
+  /** Event specifier resolution (RESOLVEEVENT); without it the module resolves exact event names of its classes. */
+  resolveSpec?: (spec: string) => SpecResolution;
 }
 
 export class PmcModule {
@@ -107,9 +70,13 @@ export class PmcModule {
   private readonly rows: RowTable;
   private readonly owners = new Map<number, Owner>();
   private readonly processes = new Map<number, TargetProcess>();
-  /** While process PMCs run, exits are looked for at this interval (Linux has no exit hook for us). */
-  private reaper?: NodeJS.Timeout;
-  static readonly REAP_INTERVAL_MS = 100;
+  private readonly adminStatePath?: string;
+  private readonly resolveSpec?: (spec: string) => SpecResolution;
+  private readonly samples: SampleProcessor;
+  /** The owner-log ops (CONFIGURELOG, FLUSHLOG, CLOSELOG, WRITELOG). */
+  readonly logs: LogOps;
+  /** The exit and credential hooks, run at an interval while process PMCs run. */
+  readonly reaper: ExitReaper;
 
   constructor(options: ModuleOptions) {
     this.tunables = options.tunables;
@@ -132,10 +99,34 @@ export class PmcModule {
         if (cpu < this.ncpu && row < this.npmc) this.rows.setEnabled(cpu, row, false);
       }
     }
+    this.resolveSpec = options.resolveSpec;
+    const owners = this.owners;
+    this.logs = new LogOps({
+      stats: this.stats,
+      tunables: this.tunables,
+      samples: this.samples,
+      owners,
+      ownerOf: (caller) => this.ownerOf(caller),
+      runningSamplers: () => this.runningSamplers(),
+      stop: (pmc) => this.stop(pmc),
+    });
+    this.reaper = new ExitReaper({
+      owners,
+      detachOneProcess: (pmc, pid, notify) => this.detachOneProcess(pmc, pid, notify),
+      unlinkTarget: (pmc, t) => this.unlinkTarget(pmc, t),
+    });
   }
 
-  private readonly adminStatePath?: string;
-  private readonly samples: SampleProcessor;
+  /**
+   * The module's one entry point, hwpmc's syscall handler: (caller, op,
+   * arguments) to a result, or a PmcError with hwpmc's errno. Every client
+   * (in-process, pmcd) calls it; OP_TABLE says what each op takes and gives.
+   */
+  call<K extends PmcOp>(caller: Caller, op: K, args: OpArgs<K>): OpResult<K> | Promise<OpResult<K>> {
+    const handler = OPS[op] as OpHandler<K> | undefined;
+    if (handler === undefined) return countOp(this.stats, () => { throw new PmcError('EINVAL', `no module op ${String(op)}`); });
+    return handler(this, caller, args);
+  }
 
   /** PMCs whose rings need draining: running samplers, and counters logging context switches. */
   private *runningSamplers(): Iterable<Pmc> {
@@ -148,13 +139,7 @@ export class PmcModule {
 
   /** Run one op, counting it (and its failure) in the driver statistics. */
   private op<T>(fn: () => T): T {
-    this.stats.syscalls++;
-    try {
-      return fn();
-    } catch (e) {
-      this.stats.syscall_errors++;
-      throw e;
-    }
+    return countOp(this.stats, fn);
   }
 
   private classOfRow(row: number): { cls: ClassDep; local: number } {
@@ -274,6 +259,31 @@ export class PmcModule {
     });
   }
 
+  /**
+   * RESOLVEEVENT (tspmc): what an event specifier means on this machine. An
+   * unqualified PMC counts user and kernel mode; a caller the kernel forbids
+   * kernel profiling (perf_event_paranoid >= 2) gets user mode only, as perf does.
+   */
+  resolveEvent(caller: Caller, spec: string): ResolvedEventInfo {
+    return this.op(() => {
+      const r = this.resolveSpec ? this.resolveSpec(spec) : this.resolveEventName(spec);
+      const cls = this.classes.find((c) => c.name === r.className);
+      if (!cls) throw new PmcError('ENOENT', `event "${spec}" is in class ${r.className}, which the module does not have`);
+      const both = PmcCaps.USER | PmcCaps.SYSTEM;
+      const caps = (cls.caps & both) === both && !kernelProfilingAllowed(caller.creds) ? PmcCaps.USER : 0;
+      return { classId: cls.classId, className: cls.name, event: r.event, eventName: r.eventName, md: r.md, caps };
+    });
+  }
+
+  /** Without the machine's catalog: an exact event name of an available class. */
+  private resolveEventName(spec: string): SpecResolution {
+    for (const cls of this.classes) {
+      const e = cls.available ? cls.events().find((ev) => ev.name === spec) : undefined;
+      if (e) return { className: cls.name, event: e.code, eventName: e.name };
+    }
+    throw new PmcError('ENOENT', `no class has an event named "${spec}"`);
+  }
+
   /** A virtual PMC follows its threads onto every CPU, so it is shown on each. */
   private virtualPmcOnRow(row: number): Pmc | undefined {
     for (const o of this.owners.values()) for (const p of o.pmcs.values()) if (p.row === row && !p.isSystem) return p;
@@ -382,7 +392,7 @@ export class PmcModule {
     pmc.state = PmcState.ALLOCATED;
     this.rows.mark(row, mode);
     owner.pmcs.set(id, pmc);
-    if (owner.log) this.logAllocation(owner.log, pmc);
+    if (owner.log) logAllocation(owner.log, pmc);
     return id;
   }
 
@@ -495,7 +505,7 @@ export class PmcModule {
   private detachOneProcess(pmc: Pmc, pid: number, notify: boolean): void {
     const t = pmc.targets.get(pid);
     if (!t) return;
-    pmc.savedValue += this.finalCount(t);
+    pmc.savedValue += finalCount(t);
     if (pmc.state === PmcState.RUNNING && (pmc.isSampling || pmc.request.contextSwitchValues)) this.samples.drainPmc(pmc);
     t.hw.close();
     pmc.owner.log?.write({ type: LogType.PMCDETACH, ts: now(), pmcid: pmc.id, pid });
@@ -505,63 +515,9 @@ export class PmcModule {
     if (notify && pmc.targets.size === 0) pmc.owner.signal({ signal: 'SIGIO', reason: 'PMC lost all its targets', pmcId: pmc.id });
   }
 
-  private finalCount(t: PmcTarget): bigint {
-    try {
-      return t.hw.read() - t.baseline;
-    } catch {
-      return 0n;
-    }
-  }
-
   private unlinkTarget(pmc: Pmc, t: PmcTarget): void {
     if (t.process.pmcs.get(pmc.row) === pmc) t.process.pmcs.delete(pmc.row);
     if (t.process.pmcs.size === 0 && this.processes.get(t.process.pid) === t.process) this.processes.delete(t.process.pid);
-  }
-
-  /**
-   * The exit hook. Linux tells us of exits lazily: a target found gone is
-   * unlinked from the process table (its pid may be reused) but its counters
-   * stay open, since they hold its final count and, with descendants, keep
-   * counting children that live on. When every target of a PMC is gone its
-   * owner is told, as hwpmc sends SIGIO.
-   */
-  reapExitedTargets(): void {
-    for (const owner of this.owners.values()) {
-      for (const pmc of [...owner.pmcs.values()]) {
-        for (const t of [...pmc.targets.values()]) {
-          if (t.exited) continue;
-          const s = processState(t.process.pid);
-          if (s === 'dead' || s === 'zombie') {
-            t.exited = true;
-            if (pmc.flags & PmcFlags.LOG_PROCEXIT && !pmc.isSampling) {
-              owner.log?.write({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value: this.finalCount(t) });
-            }
-            this.unlinkTarget(pmc, t);
-          } else if (this.lostRightToWatch(owner, t)) {
-            // PMC_FN_PROCESS_EXEC: the target exec'ed into credentials its owner may not debug.
-            this.detachOneProcess(pmc, t.process.pid, true);
-          }
-        }
-        if (!pmc.toldTargetsGone && pmc.targets.size > 0 && this.allTargetsGone(pmc)) {
-          pmc.toldTargetsGone = true;
-          owner.signal({ signal: 'SIGIO', reason: 'every target of the PMC has exited', pmcId: pmc.id });
-        }
-      }
-    }
-  }
-
-  private allTargetsGone(pmc: Pmc): boolean {
-    for (const t of pmc.targets.values()) if (!t.exited || (t.hw.liveDescendants?.() ?? 0) > 0) return false;
-    return true;
-  }
-
-  /** The target's credentials changed (a set-id exec) to ones the owner may not attach to. */
-  private lostRightToWatch(owner: Owner, t: PmcTarget): boolean {
-    if (t.process.pid === owner.pid || !t.creds) return false;
-    const now = readCredentials(t.process.pid);
-    if (!now || sameCredentials(now, t.creds)) return false;
-    t.creds = now;
-    return !canDebug(owner.caller.creds, now);
   }
 
   // ---- start / stop / read / write ---------------------------------------
@@ -581,7 +537,7 @@ export class PmcModule {
         // Never attached: a process PMC started bare counts its owner.
         if (pmc.flags & PmcFlags.ATTACH_DONE) throw new PmcError('ESRCH', 'every target of this PMC is gone');
         this.attachProcess(pmc, pmc.owner.pid);
-      } else if (this.allTargetsGone(pmc)) {
+      } else if (pmc.allTargetsGone()) {
         throw new PmcError('ESRCH', 'every target of this PMC has exited');
       }
       if (pmc.isSampling && pmc.owner.log) {
@@ -590,28 +546,9 @@ export class PmcModule {
       }
       for (const hw of pmc.counterSets()) hw.start();
       pmc.state = PmcState.RUNNING;
-      if (!pmc.isSystem) this.startReaper();
+      if (!pmc.isSystem) this.reaper.ensureRunning();
       if (pmc.isSampling || pmc.request.contextSwitchValues) this.samples.ensureRunning();
     });
-  }
-
-  private startReaper(): void {
-    if (this.reaper) return;
-    this.reaper = setInterval(() => {
-      this.reapExitedTargets();
-      if (!this.anyRunningVirtualPmc()) this.stopReaper();
-    }, PmcModule.REAP_INTERVAL_MS);
-    this.reaper.unref();
-  }
-
-  private stopReaper(): void {
-    clearInterval(this.reaper);
-    this.reaper = undefined;
-  }
-
-  private anyRunningVirtualPmc(): boolean {
-    for (const o of this.owners.values()) for (const p of o.pmcs.values()) if (!p.isSystem && p.state === PmcState.RUNNING) return true;
-    return false;
   }
 
   pmcStop(caller: Caller, id: PmcId): void {
@@ -640,13 +577,7 @@ export class PmcModule {
     if (pmc === undefined || pmc.state < PmcState.ALLOCATED || pmc.state > PmcState.RUNNING) {
       return this.pmcRw(caller, id, PmcFlags.OLDVALUE)!;
     }
-    this.stats.syscalls++;
-    try {
-      return pmc.read();
-    } catch (e) {
-      this.stats.syscall_errors++;
-      throw e;
-    }
+    return this.op(() => pmc.read());
   }
 
   /** PMCRW: read (PMC_F_OLDVALUE) and/or write (PMC_F_NEWVALUE); returns the old value when asked. */
@@ -721,7 +652,7 @@ export class PmcModule {
     const owner = this.owners.get(caller.pid);
     if (!owner) return;
     for (const pmc of [...owner.pmcs.values()]) this.releasePmc(pmc);
-    if (owner.log) this.closeOwnerLog(owner).catch(() => undefined);
+    if (owner.log) this.logs.closeOwnerLog(owner).catch(() => undefined);
     owner.listeners.clear();
     this.owners.delete(owner.pid);
   }
@@ -729,7 +660,7 @@ export class PmcModule {
   /** Release every owner: the module is unloaded. */
   shutdown(): void {
     for (const owner of [...this.owners.values()]) this.ownerExited(owner.caller);
-    this.stopReaper();
+    this.reaper.stop();
   }
 
   /** File descriptors held by all PMCs, for accounting. */
@@ -738,141 +669,31 @@ export class PmcModule {
     for (const o of this.owners.values()) for (const p of o.pmcs.values()) n += p.fdCount;
     return n;
   }
-
-  // ---- the owner log ------------------------------------------------------
-
-  private logAllocation(log: OwnerLog, pmc: Pmc): void {
-    log.write({
-      type: LogType.PMCALLOCATEDYN,
-      ts: now(),
-      pmcid: pmc.id,
-      event: pmc.request.event,
-      flags: pmc.flags,
-      rate: pmc.isSampling ? pmc.reloadCount : 0n,
-      eventName: pmc.eventName,
-    });
-  }
-
-  /**
-   * CONFIGURELOG: start logging to `sink` (a file descriptor or a stream),
-   * beginning with INITIALIZE; `null` ends the log (CLOSELOG), stopping the
-   * PMCs that cannot run without one.
-   */
-  async configureLog(caller: Caller, sink: LogSink | null): Promise<void> {
-    this.stats.syscalls++;
-    try {
-      const owner = this.ownerOf(caller);
-      if (sink === null) {
-        if (!owner.log) throw new PmcError('EINVAL', 'no log is configured');
-        await this.closeOwnerLog(owner);
-        return;
-      }
-      if (owner.log) throw new PmcError('EBUSY', 'a log is already configured; close it first');
-      const writer = new LogWriter({
-        sink,
-        bufferSize: this.tunables.logbuffersize * 1024,
-        nbuffers: this.tunables.nbuffers,
-        onError: (e) => owner.signal({ signal: 'SIGIO', reason: `log write failed: ${e.message}` }),
-      });
-      const log = new OwnerLog(writer, this.stats);
-      owner.log = log;
-      const wall = Date.now();
-      log.write({
-        type: LogType.INITIALIZE,
-        ts: now(),
-        version: PMC_VERSION,
-        cpuType: PMC_CPU_GENERIC,
-        tscFreq: 1e9,
-        wallSec: Math.floor(wall / 1000),
-        wallNsec: (wall % 1000) * 1e6,
-        cpuid: `Linux ${release()} ${machine()}`.slice(0, 63),
-      });
-      for (const pmc of owner.pmcs.values()) this.logAllocation(log, pmc);
-    } catch (e) {
-      this.stats.syscall_errors++;
-      throw e;
-    }
-  }
-
-  private ownerLog(caller: Caller): { owner: Owner; log: OwnerLog } {
-    const owner = this.owners.get(caller.pid);
-    if (!owner?.log) throw new PmcError('EINVAL', `process ${caller.pid} has no log configured`);
-    return { owner, log: owner.log };
-  }
-
-  /**
-   * Everything the kernel and the sample buffers hold for this owner, into
-   * its log: while the log is full, its buffers are written out and the rest
-   * follows, so FLUSHLOG and CLOSELOG lose nothing, the drop report included.
-   */
-  private async drainOwner(owner: Owner, log: OwnerLog): Promise<void> {
-    for (const pmc of this.runningSamplers()) if (pmc.owner === owner) this.samples.drainPmc(pmc);
-    // Bounded: samplers that keep running keep adding records between rounds.
-    for (let round = 0; round < 100; round++) {
-      this.samples.flush();
-      log.reportDrops(now());
-      if (!this.samples.holdsRecordsOf(owner) && log.pendingDropped === 0 && log.pendingLost === 0) return;
-      if (log.writer.pendingError) throw log.writer.pendingError;
-      await log.writer.flush();
-    }
-  }
-
-  /** FLUSHLOG: write out what is buffered; rejects with the log's pending write error. */
-  async flushLog(caller: Caller): Promise<void> {
-    this.stats.syscalls++;
-    try {
-      const { owner, log } = this.ownerLog(caller);
-      await this.drainOwner(owner, log);
-      await log.writer.flush();
-    } catch (e) {
-      this.stats.syscall_errors++;
-      throw e;
-    }
-  }
-
-  /** CLOSELOG: the last records, CLOSELOG, and the log is gone. */
-  async closeLog(caller: Caller): Promise<void> {
-    this.stats.syscalls++;
-    try {
-      await this.closeOwnerLog(this.ownerLog(caller).owner);
-    } catch (e) {
-      this.stats.syscall_errors++;
-      throw e;
-    }
-  }
-
-  private async closeOwnerLog(owner: Owner): Promise<void> {
-    const log = owner.log;
-    if (!log) return;
-    // PMCs that need a log stop with it.
-    for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.stop(pmc);
-    try {
-      await this.drainOwner(owner, log);
-      const closing = { type: LogType.CLOSELOG, ts: now() } as const;
-      if (!log.write(closing)) {
-        await log.writer.flush();
-        log.write(closing);
-      }
-    } finally {
-      owner.log = undefined;
-      await log.writer.close();
-      log.accountBuffers();
-    }
-  }
-
-  /** WRITELOG: a USERDATA record. */
-  writeLog(caller: Caller, userdata: number): void {
-    this.op(() => {
-      const { log } = this.ownerLog(caller);
-      if (!Number.isInteger(userdata) || userdata < 0 || userdata > 0xffffffff) throw new PmcError('EINVAL', `user data ${userdata} is not a 32-bit unsigned value`);
-      if (!log.write({ type: LogType.USERDATA, ts: now(), userdata })) throw new PmcError('ENOMEM', 'the log has no free buffer');
-    });
-  }
 }
 
-function sameCredentials(a: Credentials, b: Credentials): boolean {
-  return (
-    a.euid === b.euid && a.ruid === b.ruid && a.suid === b.suid && a.egid === b.egid && a.rgid === b.rgid && a.sgid === b.sgid &&
-    a.groups.join() === b.groups.join()
-  );
-}
+type OpHandler<K extends PmcOp> = (m: PmcModule, caller: Caller, args: OpArgs<K>) => OpResult<K> | Promise<OpResult<K>>;
+
+/** The syscall switch: each op to the method that implements it. */
+const OPS: { [K in PmcOp]: OpHandler<K> } = {
+  [PmcOp.CONFIGURELOG]: (m, c, a) => m.logs.configureLog(c, a.fd),
+  [PmcOp.FLUSHLOG]: (m, c) => m.logs.flushLog(c),
+  [PmcOp.CLOSELOG]: (m, c) => m.logs.closeLog(c),
+  [PmcOp.WRITELOG]: (m, c, a) => m.logs.writeLog(c, a.userdata),
+  [PmcOp.GETCPUINFO]: (m) => m.getCpuInfo(),
+  [PmcOp.GETDRIVERSTATS]: (m) => m.getDriverStats(),
+  [PmcOp.GETMODULEVERSION]: (m, _c, a) => m.getModuleVersion(a.version),
+  [PmcOp.GETPMCINFO]: (m, _c, a) => m.getPmcInfo(a.cpu),
+  [PmcOp.GETDYNEVENTINFO]: (m, _c, a) => m.getDynEventInfo(a.classId),
+  [PmcOp.PMCADMIN]: (m, c, a) => m.pmcAdmin(c, a.cpu, a.row, a.state),
+  [PmcOp.PMCALLOCATE]: (m, c, a) => m.pmcAllocate(c, a),
+  [PmcOp.PMCATTACH]: (m, c, a) => m.pmcAttach(c, a.id, a.pid),
+  [PmcOp.PMCDETACH]: (m, c, a) => m.pmcDetach(c, a.id, a.pid),
+  [PmcOp.PMCGETMSR]: (m, c, a) => m.pmcGetMsr(c, a.id),
+  [PmcOp.PMCRELEASE]: (m, c, a) => m.pmcRelease(c, a.id),
+  // A plain read takes the fast path.
+  [PmcOp.PMCRW]: (m, c, a) => (a.flags === PmcFlags.OLDVALUE ? m.pmcRead(c, a.id) : m.pmcRw(c, a.id, a.flags, a.value)),
+  [PmcOp.PMCSETCOUNT]: (m, c, a) => m.pmcSetCount(c, a.id, a.count),
+  [PmcOp.PMCSTART]: (m, c, a) => m.pmcStart(c, a.id),
+  [PmcOp.PMCSTOP]: (m, c, a) => m.pmcStop(c, a.id),
+  [PmcOp.RESOLVEEVENT]: (m, c, a) => m.resolveEvent(c, a.spec),
+};

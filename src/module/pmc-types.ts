@@ -88,6 +88,8 @@ export enum PmcOp {
   WRITELOG = 16,
   CLOSELOG = 17,
   GETDYNEVENTINFO = 18,
+  /** tspmc: resolve an event specifier where the machine is (pmcd's, for its peers). */
+  RESOLVEEVENT = 19,
 }
 
 /** pmc_cputype: every Linux machine is described as GENERIC. */

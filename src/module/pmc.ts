@@ -79,9 +79,24 @@ export class Pmc {
     for (const t of this.targets.values()) yield t.hw;
   }
 
+  /** Every target has exited and no descendant it counts is alive. */
+  allTargetsGone(): boolean {
+    for (const t of this.targets.values()) if (!t.exited || (t.hw.liveDescendants?.() ?? 0) > 0) return false;
+    return true;
+  }
+
   get fdCount(): number {
     let n = 0;
     for (const hw of this.counterSets()) n += hw.fdCount;
     return n;
+  }
+}
+
+/** What a target contributed since the last write; 0 when its counters can no longer be read. */
+export function finalCount(t: PmcTarget): bigint {
+  try {
+    return t.hw.read() - t.baseline;
+  } catch {
+    return 0n;
   }
 }

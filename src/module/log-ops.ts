@@ -1,0 +1,150 @@
+// The owner-log ops (hwpmc_logging.c's job): CONFIGURELOG, FLUSHLOG,
+// CLOSELOG, WRITELOG, and draining an owner's samples into its log. The log
+// is written into a file descriptor the owner hands over, as hwpmc writes
+// into the file behind pm_logfd.
+import { machine, release } from 'node:os';
+import { LogWriter } from '../log/log-writer.js';
+import { LogType } from '../log/records.js';
+import { PmcError } from '../pmc-error.js';
+import type { Caller } from './caller.js';
+import { countOp, type DriverStats } from './driver-stats.js';
+import { now } from './mappings.js';
+import type { Owner } from './owner.js';
+import { OwnerLog } from './owner-log.js';
+import type { Pmc } from './pmc.js';
+import { PMC_CPU_GENERIC, PMC_VERSION, PmcFlags, PmcState } from './pmc-types.js';
+import type { SampleProcessor } from './sample-processor.js';
+import type { Tunables } from './tunables.js';
+
+/** What the log ops need of the module. */
+export interface LogHost {
+  readonly stats: DriverStats;
+  readonly tunables: Tunables;
+  readonly samples: SampleProcessor;
+  readonly owners: ReadonlyMap<number, Owner>;
+  /** The caller's owner, made when it has none. */
+  ownerOf(caller: Caller): Owner;
+  /** PMCs whose rings need draining. */
+  runningSamplers(): Iterable<Pmc>;
+  /** Stop a running PMC (its samples go to the log first). */
+  stop(pmc: Pmc): void;
+}
+
+export class LogOps {
+  constructor(private readonly host: LogHost) {}
+
+  /**
+   * CONFIGURELOG: start logging to `fd`, beginning with INITIALIZE; -1 ends
+   * the log (CLOSELOG), stopping the PMCs that cannot run without one.
+   */
+  configureLog(caller: Caller, fd: number): Promise<void> {
+    return countOp(this.host.stats, async () => {
+      const owner = this.host.ownerOf(caller);
+      if (fd === -1) {
+        if (!owner.log) throw new PmcError('EINVAL', 'no log is configured');
+        return this.closeOwnerLog(owner);
+      }
+      if (owner.log) throw new PmcError('EBUSY', 'a log is already configured; close it first');
+      const writer = new LogWriter({
+        sink: fd,
+        bufferSize: this.host.tunables.logbuffersize * 1024,
+        nbuffers: this.host.tunables.nbuffers,
+        onError: (e) => owner.signal({ signal: 'SIGIO', reason: `log write failed: ${e.message}` }),
+      });
+      const log = new OwnerLog(writer, this.host.stats);
+      owner.log = log;
+      const wall = Date.now();
+      log.write({
+        type: LogType.INITIALIZE,
+        ts: now(),
+        version: PMC_VERSION,
+        cpuType: PMC_CPU_GENERIC,
+        tscFreq: 1e9,
+        wallSec: Math.floor(wall / 1000),
+        wallNsec: (wall % 1000) * 1e6,
+        cpuid: `Linux ${release()} ${machine()}`.slice(0, 63),
+      });
+      for (const pmc of owner.pmcs.values()) logAllocation(log, pmc);
+    });
+  }
+
+  /** FLUSHLOG: write out what is buffered; rejects with the log's pending write error. */
+  flushLog(caller: Caller): Promise<{ written: number }> {
+    return countOp(this.host.stats, async () => {
+      const { owner, log } = this.ownerLog(caller);
+      await this.drainOwner(owner, log);
+      await log.writer.flush();
+      return { written: log.writer.bytesWritten };
+    });
+  }
+
+  /** CLOSELOG: the last records, CLOSELOG, and the log is gone. */
+  closeLog(caller: Caller): Promise<void> {
+    return countOp(this.host.stats, async () => this.closeOwnerLog(this.ownerLog(caller).owner));
+  }
+
+  /** WRITELOG: a USERDATA record. */
+  writeLog(caller: Caller, userdata: number): void {
+    countOp(this.host.stats, () => {
+      const { log } = this.ownerLog(caller);
+      if (!Number.isInteger(userdata) || userdata < 0 || userdata > 0xffffffff) throw new PmcError('EINVAL', `user data ${userdata} is not a 32-bit unsigned value`);
+      if (!log.write({ type: LogType.USERDATA, ts: now(), userdata })) throw new PmcError('ENOMEM', 'the log has no free buffer');
+    });
+  }
+
+  private ownerLog(caller: Caller): { owner: Owner; log: OwnerLog } {
+    const owner = this.host.owners.get(caller.pid);
+    if (!owner?.log) throw new PmcError('EINVAL', `process ${caller.pid} has no log configured`);
+    return { owner, log: owner.log };
+  }
+
+  /**
+   * Everything the kernel and the sample buffers hold for this owner, into
+   * its log: while the log is full, its buffers are written out and the rest
+   * follows, so FLUSHLOG and CLOSELOG lose nothing, the drop report included.
+   */
+  private async drainOwner(owner: Owner, log: OwnerLog): Promise<void> {
+    const samples = this.host.samples;
+    for (const pmc of this.host.runningSamplers()) if (pmc.owner === owner) samples.drainPmc(pmc);
+    // Bounded: samplers that keep running keep adding records between rounds.
+    for (let round = 0; round < 100; round++) {
+      samples.flush();
+      log.reportDrops(now());
+      if (!samples.holdsRecordsOf(owner) && log.pendingDropped === 0 && log.pendingLost === 0) return;
+      if (log.writer.pendingError) throw log.writer.pendingError;
+      await log.writer.flush();
+    }
+  }
+
+  /** The owner's log ends: PMCs that need it stop, the rest of its records and CLOSELOG are written. */
+  async closeOwnerLog(owner: Owner): Promise<void> {
+    const log = owner.log;
+    if (!log) return;
+    for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.host.stop(pmc);
+    try {
+      await this.drainOwner(owner, log);
+      const closing = { type: LogType.CLOSELOG, ts: now() } as const;
+      if (!log.write(closing)) {
+        await log.writer.flush();
+        log.write(closing);
+      }
+    } finally {
+      owner.log = undefined;
+      await log.writer.close();
+      log.accountBuffers();
+    }
+  }
+}
+
+/** PMCALLOCATEDYN: a PMC the log's reader will see samples of. */
+export function logAllocation(log: OwnerLog, pmc: Pmc): void {
+  log.write({
+    type: LogType.PMCALLOCATEDYN,
+    ts: now(),
+    pmcid: pmc.id,
+    event: pmc.request.event,
+    flags: pmc.flags,
+    rate: pmc.isSampling ? pmc.reloadCount : 0n,
+    eventName: pmc.eventName,
+  });
+}
