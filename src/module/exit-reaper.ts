@@ -9,7 +9,7 @@
 import { LogType } from '../log/records.js';
 import { type Credentials, processState, readCredentials } from '../md/procfs.js';
 import { canDebug } from './caller.js';
-import { now } from './mappings.js';
+import { now } from '../pmc-common.js';
 import type { Owner } from './owner.js';
 import { finalCount, type Pmc, type PmcTarget } from './pmc.js';
 import { PmcFlags, PmcState } from './pmc-types.js';

@@ -8,7 +8,7 @@ import { LogType } from '../log/records.js';
 import { PmcError } from '../pmc-error.js';
 import type { Caller } from './caller.js';
 import { countOp, type DriverStats } from './driver-stats.js';
-import { now } from './mappings.js';
+import { now } from '../pmc-common.js';
 import type { Owner } from './owner.js';
 import { OwnerLog } from './owner-log.js';
 import type { Pmc } from './pmc.js';

@@ -9,7 +9,8 @@ import { type Caller, canDebug, isPmcPrivileged, kernelProfilingAllowed } from '
 import { countOp, type DriverStats, newDriverStats } from './driver-stats.js';
 import { ExitReaper } from './exit-reaper.js';
 import { LogOps, logAllocation } from './log-ops.js';
-import { logAllProcessMappings, logKernelMappings, logProcessMappings, now } from './mappings.js';
+import { logAllProcessMappings, logKernelMappings, logProcessMappings } from './mappings.js';
+import { now } from '../pmc-common.js';
 import { LogType } from '../log/records.js';
 import type { AllocateRequest, CpuInfo, OpArgs, OpResult, PmcInfo, ResolvedEventInfo } from './op-table.js';
 import { Owner, type OwnerSignal } from './owner.js';
