@@ -4,7 +4,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseCpuList } from '../src/pmc-common.js';
-import { eventNameOf, normalizeEventName, resolveEvent, type EventClassInfo, type EventDef } from '../src/md/event-catalog.js';
+import type { EventClassInfo } from '../src/md/event-class.js';
+import { normalizeEventName } from '../src/md/event-names.js';
+import { resolveEvent } from '../src/md/event-resolve.js';
+import { ListedClass } from '../src/md/listed-class.js';
+import { PmuClass, type PmuOptions } from '../src/md/pmu-class.js';
 import { emptyConfig, encodeTerms, packField, parseFormat, parseTerms, unpackField, type FormatField, type Term } from '../src/md/pmu-format.js';
 import { isPmcError } from '../src/pmc-error.js';
 
@@ -79,8 +83,9 @@ test('pmc_match_event_name equivalence', () => {
   assert.notEqual(normalizeEventName('sched:a'), normalizeEventName('sched-a'));
 });
 
-// A made-up uncore-like PMU with split fields, a flag, a config1 field and aliases.
-function fakePmu(): EventClassInfo {
+// A made-up uncore-like PMU with split fields, a flag, a config1 field and
+// aliases, and a made-up kernel that opens every event of it.
+function fakePmu(options: PmuOptions = {}): PmuClass {
   const formats: FormatField[] = [
     parseFormat('event', 'config:0-7,32-35', 'f'),
     parseFormat('umask', 'config:8-15', 'f'),
@@ -92,20 +97,18 @@ function fakePmu(): EventClassInfo {
     clockticks: parseTerms('event=0xff,umask=0x0', 'a'),
     reads: parseTerms('event=0x4,umask=0x3,chan=?', 'a'),
   };
-  const events: EventDef[] = [
-    { name: 'clockticks', code: 0, perf: { type: 42, config: 0xffn } },
-    { name: 'reads', code: 1, perf: { type: 42, config: 0x304n } },
-  ];
-  return {
-    family: 'PMU',
-    name: 'fake_uncore',
-    perfType: 42,
-    available: true,
-    canSample: false,
-    formats: () => formats,
-    aliasTerms: (a) => aliases[a],
-    events: () => events,
-  };
+  return new PmuClass('fake_uncore', 42, 0x40, {
+    source: {
+      aliasNames: () => Object.keys(aliases),
+      aliasTerms: (a) => aliases[a],
+      aliasNotes: () => [],
+      formats: () => formats,
+      cpumask: () => undefined,
+      where: (a) => `events/${a}`,
+    },
+    open: () => undefined,
+    ...options,
+  });
 }
 
 test('term specs over a fake PMU: fields, flags, aliases, placeholders, whole words', () => {
@@ -118,7 +121,7 @@ test('term specs over a fake PMU: fields, flags, aliases, placeholders, whole wo
     config1: 3n,
   });
   assert.equal(ev.name, 'fake_uncore/event=0x1c3,umask=2,edge,ldlat=3/');
-  assert.equal(eventNameOf(pmu, ev.code, ev.perf), 'fake_uncore/event=0x1c3,umask=0x2,edge=0x1,ldlat=0x3/');
+  assert.equal(pmu.eventName(ev.code, ev.perf), 'fake_uncore/event=0x1c3,umask=0x2,edge=0x1,ldlat=0x3/');
   assert.equal(resolveEvent(classes, 'fake_uncore/event=0x1c3,umask=2,edge,ldlat=3/').event.code, ev.code, 'same config, same code');
 
   assert.equal(resolveEvent(classes, 'fake_uncore/clockticks/').event, pmu.events()[0]);
@@ -131,7 +134,7 @@ test('term specs over a fake PMU: fields, flags, aliases, placeholders, whole wo
   assert.deepEqual(resolveEvent(classes, 'fake_uncore/config=0x10,config1=0x20/').event.perf, { type: 42, config: 0x10n, config1: 0x20n });
   throwsPmc(() => resolveEvent(classes, 'fake_uncore/cmask=1/'), 'EINVAL', '"cmask"', 'event, umask, edge, ldlat, chan');
   throwsPmc(() => resolveEvent(classes, 'other_pmu/event=1/'), 'ENOENT', 'other_pmu', 'fake_uncore');
-  throwsPmc(() => resolveEvent([{ ...pmu, available: false, unavailableReason: 'gone fishing' }], 'fake_uncore/event=1/'), 'ENOENT', 'gone fishing');
+  throwsPmc(() => resolveEvent([fakePmu({ unusable: 'gone fishing' })], 'fake_uncore/event=1/'), 'ENOENT', 'gone fishing');
 });
 
 test('alias texts may hold placeholders; user terms may not', () => {
@@ -146,25 +149,22 @@ test('alias texts may hold placeholders; user terms may not', () => {
 });
 
 test('exact names beat loose ones; an available class beats an unavailable one', () => {
-  const def = (name: string, code: number, type: number): EventDef => ({ name, code, perf: { type, config: BigInt(code) } });
-  const mk = (name: string, available: boolean, events: EventDef[]): EventClassInfo => ({
-    family: 'PMU',
-    name,
-    perfType: events[0]!.perf.type,
-    available,
-    canSample: true,
-    unavailableReason: available ? undefined : `${name} is off`,
-    events: () => events,
-  });
-  const off = mk('off', false, [def('cycles', 1, 50)]);
-  const on = mk('on', true, [def('cycles', 2, 51), def('Mixed_Case', 3, 51)]);
-  const loose = mk('loose', true, [def('CYCLES', 4, 52)]);
+  // Classes over fixed lists of [name, code], with a made-up kernel that refuses
+  // every event of an unavailable class and the `refused` codes of the others.
+  const mk = (name: string, available: boolean, events: [string, number][], refused: number[] = []): EventClassInfo =>
+    new ListedClass(
+      { family: name, perfType: 50, classId: 0x40, rows: 4, table: events.map(([e, config]) => ({ name: e, config, description: e })), noDevice: `${name} is off` },
+      (p) => (!available || refused.includes(Number(p.perf.config)) ? 'ENOENT' : undefined),
+    );
+  const off = mk('off', false, [['cycles', 1]]);
+  const on = mk('on', true, [['cycles', 2], ['Mixed_Case', 3]]);
+  const loose = mk('loose', true, [['CYCLES', 4]]);
   assert.equal(resolveEvent([off, on], 'cycles').cls, on);
   assert.equal(resolveEvent([off, loose], 'cycles').cls, loose, 'a loose match in a usable class beats an unusable exact one');
   throwsPmc(() => resolveEvent([off], 'cycles'), 'ENOENT', 'off is off');
   assert.equal(resolveEvent([on], 'mixed-case').event.code, 3);
   assert.equal(resolveEvent([off, on], 'ON-cycles').cls, on);
   throwsPmc(() => resolveEvent([on], 'cycels'), 'ENOENT', 'did you mean cycles');
-  const picky: EventClassInfo = { ...on, rejected: new Map([['ref-cycles', 'ENOENT']]) };
+  const picky = mk('picky', true, [['cycles', 2], ['ref-cycles', 9]], [9]);
   throwsPmc(() => resolveEvent([picky], 'ref-cycles'), 'ENOENT', 'not supported here', 'ENOENT');
 });

@@ -7,15 +7,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import {
-  discoverEventClasses,
-  eventNameOf,
-  onlineCpus,
-  possibleCpuCount,
-  resolveEvent,
-  type EventClassInfo,
-  type PerfConfig,
-} from '../src/md/event-catalog.js';
+import { onlineCpus, possibleCpuCount } from '../src/md/cpus.js';
+import type { EventClassInfo, PerfConfig } from '../src/md/event-class.js';
+import { discoverEventClasses } from '../src/md/event-families.js';
+import { resolveEvent } from '../src/md/event-resolve.js';
+import type { PmuClass } from '../src/md/pmu-class.js';
 import { PerfEvent } from '../src/md/perf-event.js';
 import { isPmcError } from '../src/pmc-error.js';
 
@@ -23,7 +19,8 @@ const PMU_DIR = '/sys/bus/event_source/devices';
 const TRACEFS = '/sys/kernel/tracing';
 const isRoot = process.getuid?.() === 0;
 const hasPerf = spawnSync('perf', ['--version']).status === 0;
-const catalogModule = fileURLToPath(new URL('../src/md/event-catalog.js', import.meta.url));
+const familiesModule = fileURLToPath(new URL('../src/md/event-families.js', import.meta.url));
+const resolveModule = fileURLToPath(new URL('../src/md/event-resolve.js', import.meta.url));
 
 const classes = discoverEventClasses();
 const cls = (name: string): EventClassInfo => {
@@ -184,7 +181,7 @@ test('tracepoints resolve to their tracefs id, loosely and with the class prefix
     assert.equal(resolveEvent(classes, spelling).event, event, spelling);
   }
   if (hasPerf) assert.deepEqual(perfEncoding('sched:sched_switch'), { type: 2, config: BigInt(id) });
-  assert.equal(eventNameOf(tp, id), 'sched:sched_switch');
+  assert.equal(tp.eventName(id), 'sched:sched_switch');
 
   // It counts this thread's switches: each sleep gives the CPU away.
   const ev = PerfEvent.open({ ...event.perf, flags: { disabled: true } }, { pid: 0, cpu: -1 });
@@ -232,10 +229,10 @@ test('msr/tsc/ resolves through the events/tsc alias and the format fields', { s
   const raw = resolveEvent(classes, `msr/${term}=${value}/`).event;
   assert.deepEqual(raw.perf, event.perf);
   assert.ok(raw.code >= 0x80000000, 'raw spec codes stay clear of alias indexes');
-  assert.equal(eventNameOf(msr, raw.code, raw.perf), `msr/${term}=0x0/`);
+  assert.equal(msr.eventName(raw.code, raw.perf), `msr/${term}=0x0/`);
   const five = resolveEvent(classes, 'msr/tsc,event=5/').event; // later terms override the alias
   assert.equal(five.perf.config, 5n << BigInt(lo!));
-  assert.equal(eventNameOf(msr, five.code, five.perf), `msr/${term}=0x5/`);
+  assert.equal(msr.eventName(five.code, five.perf), `msr/${term}=0x5/`);
 
   // msr counts every mode at once and cannot sample: what the kernel says when asked directly.
   assert.equal(msr.modeFilter, false);
@@ -284,7 +281,7 @@ test('breakpoint and probe PMUs are listed as unavailable with why, formats kept
     assert.ok((c.unavailableReason ?? '').length > 20, c.unavailableReason);
   }
   if (existsSync(`${PMU_DIR}/uprobe/format/retprobe`)) {
-    const f = cls('uprobe').formats!().find((x) => x.name === 'retprobe')!;
+    const f = (cls('uprobe') as PmuClass).formats().find((x) => x.name === 'retprobe')!;
     assert.equal(f.spec, readFileSync(`${PMU_DIR}/uprobe/format/retprobe`, 'utf8').trim());
   }
 });
@@ -306,7 +303,7 @@ function runFresh(script: string, wrap: string[] = []): string {
 test('discovery time at startup (reported, not asserted)', (t) => {
   const script = `
     const t0 = performance.now();
-    const m = await import(${JSON.stringify(catalogModule)});
+    const m = await import(${JSON.stringify(familiesModule)});
     const t1 = performance.now();
     m.discoverEventClasses();
     const t2 = performance.now();
@@ -318,10 +315,11 @@ test('discovery time at startup (reported, not asserted)', (t) => {
 
 test('an unprivileged user gets SOFT, and reasons for the rest', { skip: (!isRoot || spawnSync('setpriv', ['--version']).status !== 0) && 'needs root and setpriv' }, () => {
   const script = `
-    const m = await import(${JSON.stringify(catalogModule)});
+    const m = await import(${JSON.stringify(familiesModule)});
+    const r = await import(${JSON.stringify(resolveModule)});
     const cs = m.discoverEventClasses();
     console.log(JSON.stringify(cs.map((c) => [c.name, c.available, c.unavailableReason ?? null])));
-    m.resolveEvent(cs, 'page-faults');`;
+    r.resolveEvent(cs, 'page-faults');`;
   const out = JSON.parse(runFresh(script, ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'])) as [string, boolean, string | null][];
   const byName = new Map(out.map(([n, a, r]) => [n, { a, r }]));
   assert.equal(byName.get('SOFT')!.a, true);
@@ -332,9 +330,10 @@ test('an unprivileged user gets SOFT, and reasons for the rest', { skip: (!isRoo
 
 test('tracefs is mounted when it is not (private mount namespace)', { skip: (!isRoot || spawnSync('unshare', ['--version']).status !== 0) && 'needs root and unshare' }, () => {
   const script = `
-    const m = await import(${JSON.stringify(catalogModule)});
+    const m = await import(${JSON.stringify(familiesModule)});
+    const r = await import(${JSON.stringify(resolveModule)});
     const cs = m.discoverEventClasses();
-    console.log(JSON.stringify({ tp: cs.find((c) => c.name === 'TRACEPOINT').available, id: m.resolveEvent(cs, 'sched:sched_switch').event.code }));`;
+    console.log(JSON.stringify({ tp: cs.find((c) => c.name === 'TRACEPOINT').available, id: r.resolveEvent(cs, 'sched:sched_switch').event.code }));`;
   const inner = `umount ${TRACEFS} 2>/dev/null; test -e ${TRACEFS}/events && exit 3; exec "$@"`;
   const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', inner, 'sh', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);

@@ -6,25 +6,28 @@ import { PmcError } from '../pmc-error.js';
 import type { ClassDep, ClassEvent, HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
 import { CountingSet } from './counting-set.js';
 import { CswCountingSet } from './csw-counting-set.js';
-import { type EventClassInfo, type EventDef, eventNameOf, type PerfConfig } from './event-catalog.js';
+import type { EventClassInfo, PerfConfig } from './event-class.js';
 import type { PerfEventAttr } from './perf-attr.js';
 import { SamplingSet } from './sampling-set.js';
 
 export class PerfClass implements ClassDep {
-  readonly caps: number;
   readonly width = 64;
-  private byCode?: Map<number, EventDef>;
 
-  constructor(
-    readonly classId: number,
-    readonly info: EventClassInfo,
-    readonly rows: number,
-  ) {
+  constructor(readonly info: EventClassInfo) {}
+
+  /** Asks the kernel on first use (whether the class samples, whether it filters modes). */
+  get caps(): number {
     // A PMU that cannot tell user from kernel mode (msr) has neither USER nor SYSTEM: a qualifier is refused.
-    const modes = info.modeFilter === false ? 0 : PmcCaps.USER | PmcCaps.SYSTEM;
-    this.caps = PmcCaps.READ | PmcCaps.WRITE | modes | (info.canSample ? PmcCaps.INTERRUPT : 0);
+    const modes = this.info.modeFilter ? PmcCaps.USER | PmcCaps.SYSTEM : 0;
+    return PmcCaps.READ | PmcCaps.WRITE | modes | (this.info.canSample ? PmcCaps.INTERRUPT : 0);
   }
 
+  get classId(): number {
+    return this.info.classId;
+  }
+  get rows(): number {
+    return this.info.rows;
+  }
   get name(): string {
     return this.info.name;
   }
@@ -39,22 +42,15 @@ export class PerfClass implements ClassDep {
     return this.info.events().map((e) => ({ name: e.name, code: e.code, description: e.description }));
   }
 
-  private eventByCode(code: number): EventDef | undefined {
-    this.byCode ??= new Map(this.info.events().map((e) => [e.code, e]));
-    return this.byCode.get(code);
-  }
-
   eventName(code: number, md?: HwRequest['md']): string {
-    return eventNameOf(this.info, code, md) ?? `${this.info.name}-0x${code.toString(16)}`;
+    return this.info.eventName(code, md) ?? `${this.info.name}-0x${code.toString(16)}`;
   }
 
   private perfConfig(request: HwRequest): PerfConfig {
     if (request.md) return { type: this.info.perfType, ...request.md };
-    // Tracepoint codes are the tracepoint ids: no need to list thousands of them to open one.
-    if (this.info.family === 'TRACEPOINT') return { type: this.info.perfType, config: BigInt(request.event) };
-    const ev = this.eventByCode(request.event);
-    if (!ev) throw new PmcError('EINVAL', `class ${this.info.name} has no event with code 0x${request.event.toString(16)}`);
-    return ev.perf;
+    const perf = this.info.perfConfig(request.event);
+    if (!perf) throw new PmcError('EINVAL', `class ${this.info.name} has no event with code 0x${request.event.toString(16)}`);
+    return perf;
   }
 
   validate(request: HwRequest): void {
@@ -71,14 +67,14 @@ export class PerfClass implements ClassDep {
       config1: p.config1,
       config2: p.config2,
       flags:
-        this.info.modeFilter === false
+        !this.info.modeFilter
           ? {}
           : { excludeUser: !request.countUser, excludeKernel: !request.countKernel, excludeHv: !request.countKernel },
     };
   }
 
   openProcess(request: HwRequest, pid: number, inheritance: Inheritance): HwCounterSet {
-    if (this.info.perProcess === false) throw new PmcError('EINVAL', `class ${this.info.name} counts per CPU only: use a system-mode PMC`);
+    if (!this.info.perProcess) throw new PmcError('EINVAL', `class ${this.info.name} counts per CPU only: use a system-mode PMC`);
     const attr = this.attr(request);
     if (request.sampling) return SamplingSet.forProcess(attr, request, pid, inheritance);
     if (request.contextSwitchValues) return CswCountingSet.forProcess(attr, pid, inheritance);

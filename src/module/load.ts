@@ -2,7 +2,9 @@
 // tunables, the CPUs (hwpmc's load-time pmc_initialize()), and the event
 // catalog that resolves specifiers for RESOLVEEVENT.
 import { onlineCpus, possibleCpuCount } from '../md/cpus.js';
-import { discoverEventClasses, isRawSpecCode, resolveEvent } from '../md/event-catalog.js';
+import type { EventClassInfo } from '../md/event-class.js';
+import { discoverEventClasses } from '../md/event-families.js';
+import { resolveEvent } from '../md/event-resolve.js';
 import { machineClasses } from '../md/machine.js';
 import { DEFAULT_ADMIN_STATE } from './admin-state.js';
 import { PmcModule, type SpecResolution } from './pmc-module.js';
@@ -20,14 +22,8 @@ export function loadModule(sources: TunableSources = {}): PmcModule {
   });
 }
 
-function resolveSpec(catalog: ReturnType<typeof discoverEventClasses>, spec: string): SpecResolution {
-  const { cls, event } = resolveEvent(catalog, spec);
+function resolveSpec(catalog: readonly EventClassInfo[], spec: string): SpecResolution {
   // A raw PMU term spec has no event of its own: its config words travel as the MD part.
-  const raw = cls.family === 'PMU' && isRawSpecCode(event.code);
-  return {
-    className: cls.name,
-    event: event.code,
-    eventName: event.name,
-    md: raw ? { config: event.perf.config, config1: event.perf.config1, config2: event.perf.config2 } : undefined,
-  };
+  const { cls, event, md } = resolveEvent(catalog, spec);
+  return { className: cls.name, event: event.code, eventName: event.name, md };
 }
