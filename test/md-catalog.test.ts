@@ -341,3 +341,25 @@ test('tracefs is mounted when it is not (private mount namespace)', { skip: (!is
   assert.equal(got.tp, true);
   assert.equal(got.id, Number(readFileSync(`${TRACEFS}/events/sched/sched_switch/id`, 'utf8')));
 });
+
+test('resolving one software event asks the kernel about that event, not the whole catalog', { skip: (!isRoot || !hasPerf || !existsSync(`${TRACEFS}/events/syscalls/sys_enter_perf_event_open`)) && 'needs root, perf and the syscalls tracepoints' }, () => {
+  // The kernel counts the fresh process's perf_event_open calls (perf's own are not in the child).
+  const opens = (work: string): number => {
+    const script = `
+      const m = await import(${JSON.stringify(familiesModule)});
+      const r = await import(${JSON.stringify(resolveModule)});
+      const cs = m.discoverEventClasses();
+      ${work}`;
+    const r = spawnSync('perf', ['stat', '-x,', '-e', 'syscalls:sys_enter_perf_event_open', '--', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const line = r.stderr.split('\n').find((l) => l.includes('sys_enter_perf_event_open'));
+    assert.ok(line, r.stderr);
+    return Number(line.split(',')[0]);
+  };
+  const one = opens(`r.resolveEvent(cs, 'task-clock');`);
+  const all = opens(`r.resolveEvent(cs, 'task-clock'); for (const c of cs) { c.events(); c.canSample; }`);
+  // task-clock itself, and cpu-clock that stands for SOFT being available.
+  assert.ok(one >= 1 && one <= 2, `${one} perf_event_open calls to resolve task-clock`);
+  const listed = cls('SOFT').events().length + cls('HW').events().length + cls('CACHE').events().length;
+  assert.ok(all >= listed, `${all} perf_event_open calls to list every class (${listed} generic events)`);
+});
