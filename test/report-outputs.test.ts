@@ -164,7 +164,7 @@ test('-m: sampled PCs with the function and its runtime extent; -a: every frame,
     `0x${retIn(prog, BASE, 'main').toString(16)} main ${prog.path}`,
   ]);
   const plain = await analyzeLog(records());
-  assert.throws(() => text(formatPcs(plain)), (e) => isPmcError(e, 'EINVAL') && /keepSamples/.test(e.message));
+  assert.throws(() => text(formatPcs(plain)), (e) => isPmcError(e, 'EINVAL') && /needs.samples/.test(e.message));
 });
 
 test('-g: gmon files per PMC and image, histogram and arcs; read by gprof', async () => {

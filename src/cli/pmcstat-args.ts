@@ -46,6 +46,8 @@ export interface PmcstatArgs {
   quiet: boolean;
   verbose: number;
   kernelSymbols?: string;
+  /** --memory-limit: MiB the analysis' tables may take. */
+  memoryLimit?: number;
   threadFilter?: number;
   cpuFilter?: number[];
   help: boolean;
@@ -89,6 +91,7 @@ const OPTIONS: ParseArgsConfig['options'] = {
   json: { type: 'boolean' },
   folded: { type: 'string' },
   stats: { type: 'boolean' },
+  'memory-limit': { type: 'string' },
   freq: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 };
@@ -220,6 +223,7 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
       case 'folded': out.folded = v; break;
       case 'stats': out.stats = true; break;
       case 'json': out.json = true; break;
+      case 'memory-limit': out.memoryLimit = numberArg(opt, v, { min: 1 }); break;
       case 'help': out.help = true; break;
       case 'T': throw new UsageError('option -T (top mode) is not supported; use -R with -G or --folded');
       default: throw new UsageError(`option ${opt} is not supported`);
@@ -282,5 +286,6 @@ export const PMCSTAT_USAGE = `usage: pmcstat [options] [--] [command [args]]
   -F file      KCachegrind calltree             -g [-D dir]    gprof gmon files per executable
   -m file      sampled PCs                      -a file   PCs with call chains
   --stats      record counts, samples, dropped and lost (--json for JSON)
+  --memory-limit MiB  memory the analysis' tables may take (default 512)
  event spec: name[,usr|,os], e.g. task-clock  page-faults,usr  sched:sched_switch  msr/tsc/
 `;

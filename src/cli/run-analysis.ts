@@ -5,10 +5,10 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { PMC_CPU_GENERIC } from '../module/pmc-types.js';
-import { forEachRecord, readLog } from '../log/log-reader.js';
+import { LogFormatError, readLog, visitLog } from '../log/log-reader.js';
 import { formatRecord } from '../log/log-text.js';
 import { LogType, type LogRecord } from '../log/records.js';
-import { Analysis, writeOutputs } from '../report/index.js';
+import { Analysis, AnalysisLimitError, writeOutputs, type AnalysisNeeds } from '../report/index.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 
 /**
@@ -17,6 +17,9 @@ import type { PmcstatArgs } from './pmcstat-args.js';
  */
 class TolerantLog implements AsyncIterable<LogRecord> {
   error?: Error;
+  /** Records read, and whether one was the CLOSELOG. */
+  records = 0;
+  closed = false;
   private readonly cpus?: ReadonlySet<number>;
   constructor(
     private readonly path: string,
@@ -31,30 +34,27 @@ class TolerantLog implements AsyncIterable<LogRecord> {
     return !(rec.type === LogType.CALLCHAIN && ((this.cpus && !this.cpus.has(rec.cpu)) || (this.tid !== undefined && rec.tid !== this.tid)));
   }
 
-  /** The records pushed to `fn`, synchronously per read chunk (the analysis' fast path). */
-  async forEach(fn: (rec: LogRecord) => void): Promise<void> {
-    let taking = false;
-    try {
-      await forEachRecord(this.path, (rec) => {
-        if (!this.wanted(rec)) return;
-        taking = true;
-        fn(rec);
-        taking = false;
-      });
-    } catch (e) {
-      // What `fn` throws is no damage in the log.
-      if (taking) throw e;
-      this.error = e as Error;
-    }
-  }
-
   async *[Symbol.asyncIterator](): AsyncIterator<LogRecord> {
     try {
-      for await (const rec of readLog(this.path)) if (this.wanted(rec)) yield rec;
+      for await (const rec of readLog(this.path)) {
+        this.records++;
+        if (rec.type === LogType.CLOSELOG) this.closed = true;
+        if (this.wanted(rec)) yield rec;
+      }
     } catch (e) {
       this.error = e as Error;
     }
   }
+}
+
+/** What the requested outputs read of the analysis. */
+function analysisNeeds(a: PmcstatArgs): AnalysisNeeds {
+  return {
+    stacks: a.folded !== undefined || a.calltree !== undefined,
+    depth: a.depth,
+    histograms: a.gprof,
+    samples: a.pcs !== undefined || a.annotate !== undefined,
+  };
 }
 
 export function hasOutputs(a: PmcstatArgs): boolean {
@@ -71,10 +71,35 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       if (!out.write(formatRecord(rec, names) + '\n')) await once(out, 'drain');
     }
     if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
+    if (!log.closed && !log.error) {
+      process.stderr.write(
+        log.records === 0 ? `pmcstat: WARNING: ${path}: the log is empty: no records\n` : `pmcstat: WARNING: ${path}: the log was cut short: no CLOSELOG after its ${log.records} records\n`,
+      );
+    }
   } else {
-    const analysis = new Analysis({ keepSamples: args.pcs !== undefined || args.annotate !== undefined, kallsyms: args.kernelSymbols });
-    await log.forEach((rec) => analysis.take(rec));
+    const analysis = new Analysis({
+      needs: analysisNeeds(args),
+      memoryLimitMib: args.memoryLimit,
+      kallsyms: args.kernelSymbols,
+      cpus: args.cpuFilter ? new Set(args.cpuFilter) : undefined,
+      tid: args.threadFilter,
+    });
+    try {
+      await visitLog(path, analysis);
+    } catch (e) {
+      if (e instanceof AnalysisLimitError) {
+        process.stderr.write(`pmcstat: ERROR: ${path}: ${e.detail}; stopped after ${analysis.recordCount} records; raise the limit with --memory-limit MIB\n`);
+        return 1;
+      }
+      // Damage: the records before it are analyzed and written, then reported.
+      if (!(e instanceof LogFormatError)) throw e;
+      log.error = e;
+    }
     const result = analysis.finish();
+    if (result.stats.cutShort && Object.keys(result.stats.records).length === 0 && !log.error) {
+      process.stderr.write(`pmcstat: ERROR: ${path}: the log is empty: no records\n`);
+      return 1;
+    }
     const report = await writeOutputs(result, {
       callgraph: args.callgraph,
       folded: args.folded,
@@ -88,7 +113,10 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       statsJson: args.stats && args.json ? '-' : undefined,
       depth: args.depth,
     });
-    for (const w of report.warnings) process.stderr.write(`pmcstat: WARNING: ${w}\n`);
+    // A damaged log is reported below instead of as cut short.
+    for (const w of [...result.warnings.filter((x) => !(log.error && /cut short|empty/.test(x))), ...report.warnings]) {
+      process.stderr.write(`pmcstat: WARNING: ${w}\n`);
+    }
   }
   if (log.error) {
     process.stderr.write(`pmcstat: ERROR: ${path}: ${log.error.message}\n`);

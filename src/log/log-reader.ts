@@ -3,8 +3,8 @@
 // the first bad record, after every good record before it has come out.
 import { open, type FileHandle } from 'node:fs/promises';
 import { PmcError } from '../pmc-error.js';
-import { checkHeader, decodeRecord, LOG_HEADER_SIZE, LogFormatError, typeName } from './codec.js';
-import type { LogRecord } from './records.js';
+import { checkHeader, decodeRecord, LOG_HEADER_SIZE, LogFormatError, TailOffset, typeName } from './codec.js';
+import { LogType, type LogRecord } from './records.js';
 
 export { LogFormatError } from './codec.js';
 
@@ -12,9 +12,30 @@ const EMPTY = new Uint8Array(0);
 /** readLog's read size: large reads keep the per-chunk costs negligible. */
 export const DEFAULT_READ_SIZE = 1 << 20;
 
+/**
+ * Takes the records of a log without a record object per sample: a reader
+ * of many call chains (the analysis) gets each one's fields and PCs in place.
+ */
+export interface RecordVisitor {
+  /** Any record but a CALLCHAIN, decoded. */
+  record(r: LogRecord): void;
+  /**
+   * A CALLCHAIN: its `npcs` PCs are words[at .. at + 2 * npcs) as (low, high)
+   * u32 pairs, sampled PC first; `words` is only valid during the call.
+   * `cpuflags` is pl_cpuflags (CPU in the high 16 bits, PMC_CC_F_* in the low).
+   */
+  callchain(words: Uint32Array, at: number, npcs: number, pid: number, tid: number, pmcid: number, cpuflags: number, ts: number): void;
+}
+
+const TWO_32 = 0x1_0000_0000;
+const CALLCHAIN_WORD = (LogType.CALLCHAIN << 16) >>> 0;
+const TYPE_MASK = 0xff << 16;
+
 export class LogReader implements Iterable<LogRecord> {
   /** Chunk being decoded, position in it, and its offset in the log. */
   private cur: Uint8Array = EMPTY;
+  /** `cur` as u32 words, when its records are 4-byte aligned in memory (then call chains are read in place). */
+  private words: Uint32Array | null = null;
   private pos = 0;
   private base = 0;
   /** Chunks fed after `cur`, and their total size. */
@@ -40,8 +61,7 @@ export class LogReader implements Iterable<LogRecord> {
     if (chunk.length === 0) return;
     if (this.pos === this.cur.length && this.pending.length === 0) {
       this.base += this.cur.length;
-      this.cur = chunk;
-      this.pos = 0;
+      this.setCurrent(chunk);
     } else {
       this.pending.push(chunk);
       this.pendingBytes += chunk.length;
@@ -56,8 +76,7 @@ export class LogReader implements Iterable<LogRecord> {
     const rest = this.cur.length - this.pos + this.pendingBytes;
     const tail = rest === 0 ? EMPTY : this.peek(rest);
     this.base = this.offset;
-    this.cur = tail;
-    this.pos = 0;
+    this.setCurrent(tail);
     this.pending.length = 0;
     this.pendingBytes = 0;
   }
@@ -92,6 +111,42 @@ export class LogReader implements Iterable<LogRecord> {
       }
     }
     return this.nextSpanning();
+  }
+
+  /**
+   * Gives every record that is complete so far to `visitor`, call chains in
+   * place (see RecordVisitor); returns when more data is needed. Throws
+   * LogFormatError, as next() does, after every good record before the damage.
+   */
+  visit(visitor: RecordVisitor): void {
+    for (;;) {
+      const words = this.words;
+      const cur = this.cur;
+      const pos = this.pos;
+      if (words !== null && cur.length - pos >= LOG_HEADER_SIZE) {
+        const w = pos >>> 2;
+        const head = words[w];
+        const len = head & 0xffff;
+        if ((head & TYPE_MASK) === CALLCHAIN_WORD && len <= cur.length - pos) {
+          try {
+            checkHeader(head, this.base + pos);
+          } catch (e) {
+            throw this.fault(e);
+          }
+          this.pos = pos + len;
+          this.count++;
+          const npcs = (len - TailOffset.CALLCHAIN) >>> 3;
+          visitor.callchain(words, w + 8, npcs, words[w + 4] | 0, words[w + 5] | 0, words[w + 6], words[w + 7], words[w + 2] + words[w + 3] * TWO_32);
+          continue;
+        }
+      }
+      const r = this.next();
+      if (r === undefined) return;
+      if (r.type === LogType.CALLCHAIN) {
+        const pcs = r.pcs;
+        visitor.callchain(new Uint32Array(pcs.buffer, pcs.byteOffset, pcs.length * 2), 0, pcs.length, r.pid, r.tid, r.pmcid, ((r.cpu << 16) | r.flags) >>> 0, r.ts);
+      } else visitor.record(r);
+    }
   }
 
   *[Symbol.iterator](): Iterator<LogRecord> {
@@ -146,9 +201,15 @@ export class LogReader implements Iterable<LogRecord> {
 
   private advance(): void {
     this.base += this.cur.length;
-    this.cur = this.pending.shift() as Uint8Array;
+    this.setCurrent(this.pending.shift() as Uint8Array);
     this.pendingBytes -= this.cur.length;
+  }
+
+  private setCurrent(chunk: Uint8Array): void {
+    this.cur = chunk;
     this.pos = 0;
+    // Records start at multiples of 4 in the log: read in place when they are at multiples of 4 in memory too.
+    this.words = chunk.byteOffset % 4 === 0 && this.base % 4 === 0 && chunk.length >= 4 ? new Uint32Array(chunk.buffer, chunk.byteOffset, chunk.length >>> 2) : null;
   }
 
   /** A copy of the next `n` bytes, across chunks, without consuming them. */
@@ -212,6 +273,16 @@ export async function forEachRecord(source: LogSource, fn: (r: LogRecord) => voi
   for await (const _ of feedChunks(reader, source, opts)) {
     for (let r = reader.next(); r !== undefined; r = reader.next()) fn(r);
   }
+}
+
+/**
+ * Gives every record of a log to `visitor` (call chains in place, see
+ * RecordVisitor), synchronously within each chunk. Rejects as readLog throws,
+ * after the visitor has had every record before the damage.
+ */
+export async function visitLog(source: LogSource, visitor: RecordVisitor, opts: ReadLogOptions = {}): Promise<void> {
+  const reader = new LogReader();
+  for await (const _ of feedChunks(reader, source, opts)) reader.visit(visitor);
 }
 
 /**

@@ -5,6 +5,7 @@ import { LogType, type LogRecord } from '../log/records.js';
 import { addressFromBigInt, BAD_ADDRESS } from './address.js';
 import { FrameCache } from './frame-cache.js';
 import { Image, ImageLoader, KERNEL_IMAGE_NAME } from './image.js';
+import type { MemoryBudget } from './memory-budget.js';
 
 /** One image mapped at one place: runtime [low, high), link address = runtime - bias. */
 export interface Mapping {
@@ -90,29 +91,58 @@ export class AddressSpace {
 // Address spaces an exec replaced, kept for samples logged late.
 const MAX_PAST_SPACES = 4;
 
+/** The space of every process no MAP_IN or fork has described: shared, never written. */
+const NO_MAPPINGS = new AddressSpace();
+
 /** What a process was running between two execs. */
 export interface ProcessImage {
   readonly space: AddressSpace;
   readonly name?: string;
 }
 
+interface PastImage extends ProcessImage {
+  space: AddressSpace;
+  /** Whether the space is this process's alone (else copy it before a late mapping). */
+  owned: boolean;
+  /** The exec that ended it. */
+  until: number;
+}
+
+/**
+ * A process of the log. Its address space is shared with its parent after a
+ * fork, and copied only when one of them maps something (copy on write): a
+ * fork-heavy workload costs one space per exec, not one per process.
+ */
 export class ProcessInfo implements ProcessImage {
   /** basename of the latest exec'd path (or the attach / create name). */
   name?: string;
-  /** The current address space. */
-  space = new AddressSpace();
+  /** The current address space (read-only: mapped() gives a writable one). */
+  space = NO_MAPPINGS;
   /** The process this one was forked from: its JIT map stands in when this one has none. */
   parent?: number;
-  /** What ran before each exec, oldest first, with the time of the exec that ended it. */
-  private past: { space: AddressSpace; name?: string; until: number }[] = [];
+  /** The JIT map resolving its anonymous code (null: none), once the symbolizer looked. */
+  jit?: Image | null;
+  /** Whether `space` is this process's own (else shared: copy before writing). */
+  private ownsSpace = false;
+  /** What ran before each exec, oldest first (spaces replaced by an exec are never written again but by late MAP_INs). */
+  private past?: PastImage[];
 
   constructor(readonly pid: number) {}
 
   exec(ts: number, path: string): void {
-    this.past.push({ space: this.space, name: this.name, until: ts });
+    (this.past ??= []).push({ space: this.space, name: this.name, owned: this.ownsSpace, until: ts });
     if (this.past.length > MAX_PAST_SPACES) this.past.shift();
-    this.space = new AddressSpace();
+    this.space = NO_MAPPINGS;
+    this.ownsSpace = false;
     this.name = basename(path);
+  }
+
+  /** Starts as a copy of `parent` (a fork): the space is shared until either maps something. */
+  forkedFrom(parent: ProcessInfo): void {
+    this.name = parent.name;
+    this.parent = parent.pid;
+    this.space = parent.space;
+    parent.ownsSpace = false;
   }
 
   /**
@@ -122,25 +152,53 @@ export class ProcessInfo implements ProcessImage {
    */
   at(ts: number): ProcessImage {
     const past = this.past;
-    if (past.length === 0 || ts >= past[past.length - 1].until) return this;
+    if (past === undefined || past.length === 0 || ts >= past[past.length - 1].until) return this;
     let i = past.length - 1;
     while (i > 0 && ts < past[i - 1].until) i--;
     return past[i];
+  }
+
+  /** The space to change for a mapping at time `ts`, made this process's own first. */
+  mapped(ts: number): AddressSpace {
+    const image = this.at(ts);
+    if (image !== this) {
+      // A mapping logged late for an image an exec has since replaced.
+      const past = image as PastImage;
+      if (!past.owned) {
+        past.space = past.space.clone();
+        past.owned = true;
+      }
+      return past.space;
+    }
+    if (!this.ownsSpace) {
+      this.space = this.space.clone();
+      this.ownsSpace = true;
+    }
+    return this.space;
   }
 }
 
 /** pid of the kernel's own "process" in MAP_IN / MAP_OUT records. */
 export const KERNEL_PID = -1;
 
+// What a process costs besides its space, charged to the budget.
+const PROCESS_BYTES = 160;
+
 export class ProcessTable {
   private readonly procs = new Map<number, ProcessInfo>();
   readonly kernel = new AddressSpace();
 
-  constructor(private readonly loader: ImageLoader) {}
+  constructor(
+    private readonly loader: ImageLoader,
+    private readonly budget: MemoryBudget,
+  ) {
+    budget.describe('processes', () => `${this.procs.size} processes`);
+  }
 
   get(pid: number): ProcessInfo {
     let p = this.procs.get(pid);
     if (!p) {
+      this.budget.take(PROCESS_BYTES);
       p = new ProcessInfo(pid);
       this.procs.set(pid, p);
     }
@@ -156,7 +214,7 @@ export class ProcessTable {
       case LogType.MAP_OUT: {
         const lo = addressFromBigInt(r.start);
         const hi = addressFromBigInt(r.end);
-        if (lo !== BAD_ADDRESS && hi !== BAD_ADDRESS) (r.pid === KERNEL_PID ? this.kernel : this.get(r.pid).at(r.ts).space).remove(lo, hi);
+        if (lo !== BAD_ADDRESS && hi !== BAD_ADDRESS) (r.pid === KERNEL_PID ? this.kernel : this.get(r.pid).mapped(r.ts)).remove(lo, hi);
         break;
       }
       case LogType.PROCEXEC: {
@@ -166,10 +224,9 @@ export class ProcessTable {
       case LogType.PROCFORK: {
         const parent = this.get(r.oldpid);
         // A reused pid starts afresh: the child replaces any old process of that number.
+        if (!this.procs.has(r.newpid)) this.budget.take(PROCESS_BYTES);
         const child = new ProcessInfo(r.newpid);
-        child.name = parent.name;
-        child.space = parent.space.clone();
-        child.parent = r.oldpid;
+        child.forkedFrom(parent);
         this.procs.set(r.newpid, child);
         break;
       }
@@ -197,7 +254,7 @@ export class ProcessTable {
     if (pathname === '' || pathname.startsWith('//anon') || pathname.startsWith('[anon') || pathname.startsWith('/memfd:')) return;
     const image = this.loader.user(pathname);
     // A mapping logged late belongs to the image that ran at its time.
-    const space = this.get(pid).at(ts).space;
+    const space = this.get(pid).mapped(ts);
     const elf = image.elf;
     if (!elf || elf.textEnd <= elf.textStart) {
       space.add(image, start);

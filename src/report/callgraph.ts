@@ -1,48 +1,52 @@
 // Aggregation of call chains, per PMC. Each sample walks a tree from the
 // sampled function towards its callers (pmcstat's callgraph: the sampled
 // function at the top, callers nested below), counting samples at every
-// node it passes; where a chain ends, the node also counts the sample per
-// process, so the folded and calltree outputs can rebuild the full stacks.
+// node it passes; where a chain ends, an end node counts the sample for its
+// task, so the folded and calltree outputs can rebuild the full stacks.
+// Only what the outputs need is built: a -G or -g run keeps -z frames of
+// each chain and no ends, a --stats run no tree at all.
 import type { CallchainRecord } from '../log/records.js';
+import { PmcError } from '../pmc-error.js';
 import { BAD_ADDRESS, KERNEL_SPACE, packAddress } from './address.js';
+import { CallTree, ROOT } from './call-tree.js';
 import { FrameKind } from './frames.js';
 import type { Image } from './image.js';
+import type { MemoryBudget } from './memory-budget.js';
+import { SampleStore } from './sample-store.js';
 import type { Symbolizer } from './symbolizer.js';
+import { TaskTable } from './tasks.js';
 
-export interface CallNode {
-  /** Frame id (-1 for a profile's root). */
-  readonly frame: number;
-  /** Samples whose chain passes through this node. */
-  count: number;
-  /** The callers seen below this node, by frame id. */
-  children: Map<number, CallNode> | null;
-  /** Samples whose chain ends here (this is the outermost frame), by process-name index. */
-  ends: Map<number, number> | null;
+export type { SampleRecord } from './sample-store.js';
+
+/** What the outputs read of the analysis; the analysis builds nothing more. */
+export interface AnalysisNeeds {
+  /** Whole stacks, with the task each ended in (folded, calltree, flame graphs). Default true. */
+  stacks?: boolean;
+  /** Without whole stacks: frames of each chain kept in the call tree, the sampled one included (-G, -g: -z). Default 16. */
+  depth?: number;
+  /** Sampled PCs per ELF image (the gprof histograms). Default true. */
+  histograms?: boolean;
+  /** Every sample kept whole (-m, -a). Default false. */
+  samples?: boolean;
 }
 
 export interface PmcProfile {
   /** Position among the profiles (the calltree's event index). */
   readonly index: number;
   readonly name: string;
+  /** Reload count of the PMC (events per sample) as allocated; 0 when the log did not say. */
+  rate: bigint;
   /** Every pmcid that carried this event name (a system-mode PMC has one per CPU). */
   readonly pmcids: number[];
   samples: number;
-  /** Children of the root are the sampled functions. */
-  readonly root: CallNode;
+  /** Leaf-rooted: children(ROOT) are the sampled functions, children(n) the callers of n. */
+  readonly tree: CallTree;
+  /** Whether the tree holds whole chains and their ends (else depth-limited, for -G and -g). */
+  readonly wholeStacks: boolean;
+  /** The tasks the tree's end nodes name (shared by all profiles). */
+  readonly tasks: TaskTable;
   /** Sampled PCs (link-time addresses) per ELF image: the gprof histograms. */
   readonly pcsByImage: Map<Image, Map<number, number>>;
-}
-
-/** One sample kept whole, for the per-sample outputs (-m, -a). */
-export interface SampleRecord {
-  profile: number;
-  pid: number;
-  tid: number;
-  /** The chain as logged, sampled PC first. */
-  pcs: BigUint64Array;
-  frames: Int32Array;
-  /** Runtime minus link-time address of the sampled PC. */
-  leafBias: number;
 }
 
 export interface SampleCounts {
@@ -56,27 +60,41 @@ export interface SampleCounts {
   callerFrames: number;
 }
 
-const newNode = (frame: number): CallNode => ({ frame, count: 0, children: null, ends: null });
+// What a histogram entry costs (a Map entry), charged to the budget.
+const HISTOGRAM_ENTRY_BYTES = 48;
 
 export class CallGraphBuilder {
   readonly profiles: PmcProfile[] = [];
-  readonly processNames: string[] = [];
-  readonly samples: SampleRecord[] = [];
+  readonly tasks: TaskTable;
+  readonly samples?: SampleStore;
   readonly counts: SampleCounts = { samples: 0, unknownFunction: 0, unknownObject: 0, emptyCallchains: 0, callerFrames: 0 };
   private readonly byPmcid = new Map<number, PmcProfile>();
   private readonly byName = new Map<string, PmcProfile>();
-  private readonly nameIndex = new Map<string, number>();
+  private readonly stacks: boolean;
+  private readonly depth: number;
+  private readonly histograms: boolean;
+  /** The task of the previous sample, for the next one of the same thread. */
+  private lastTask = { pid: NaN, tid: NaN, name: '', task: -1 };
 
   constructor(
     private readonly symbolizer: Symbolizer,
-    private readonly keepSamples = false,
-  ) {}
+    private readonly budget: MemoryBudget,
+    needs: AnalysisNeeds = {},
+  ) {
+    this.tasks = new TaskTable(budget);
+    this.stacks = needs.stacks ?? true;
+    this.depth = this.stacks ? Infinity : Math.max(1, needs.depth ?? 16);
+    this.histograms = needs.histograms ?? true;
+    if (needs.samples) this.samples = new SampleStore(budget);
+    budget.describe('call graph', () => `${this.profiles.reduce((n, p) => n + p.tree.size, 0)} call graph nodes`);
+  }
 
   /** Names a PMC; PMCs with the same event name share one profile. */
-  definePmc(pmcid: number, name: string): PmcProfile {
+  definePmc(pmcid: number, name: string, rate = 0n): PmcProfile {
     let p = this.byName.get(name);
     if (!p) {
-      p = { index: this.profiles.length, name, pmcids: [], samples: 0, root: newNode(-1), pcsByImage: new Map() };
+      const tree = new CallTree(this.budget);
+      p = { index: this.profiles.length, name, rate, pmcids: [], samples: 0, tree, wholeStacks: this.stacks, tasks: this.tasks, pcsByImage: new Map() };
       this.profiles.push(p);
       this.byName.set(name, p);
     }
@@ -86,89 +104,127 @@ export class CallGraphBuilder {
   }
 
   add(r: CallchainRecord): void {
-    const n = r.pcs.length;
+    // Read the 64-bit PCs as 32-bit halves (little-endian host): no BigInt per frame.
+    const words = new Uint32Array(r.pcs.buffer, r.pcs.byteOffset, r.pcs.length * 2);
+    this.addChain(words, 0, r.pcs.length, r.pid, r.tid, r.pmcid, r.ts);
+  }
+
+  /** A sample whose `n` PCs are words[at..at + 2n) as (low, high) u32 pairs, sampled PC first. */
+  addChain(words: Uint32Array, at: number, n: number, pid: number, tid: number, pmcid: number, ts: number): void {
     if (n === 0) {
       this.counts.emptyCallchains++;
       return;
     }
-    const profile = this.byPmcid.get(r.pmcid) ?? this.definePmc(r.pmcid, `pmc-0x${r.pmcid.toString(16)}`);
+    const profile = this.byPmcid.get(pmcid) ?? this.definePmc(pmcid, `pmc-0x${pmcid.toString(16)}`);
     const sym = this.symbolizer;
-    const proc = sym.processes.get(r.pid);
-    const image = proc.at(r.ts);
+    const proc = sym.processes.get(pid);
+    const image = proc.at(ts);
     const space = image.space;
-    // Read the 64-bit PCs as 32-bit halves (little-endian host): no BigInt per frame.
-    const words = new Uint32Array(r.pcs.buffer, r.pcs.byteOffset, n * 2);
-    // A copy: a reader may reuse the buffer behind r.pcs.
-    const kept = this.keepSamples ? { pcs: r.pcs.slice(), frames: new Int32Array(n) } : undefined;
-    let node = profile.root;
+    const kept = this.samples;
+    kept?.begin(profile.index, pid, tid, n);
+    const tree = profile.tree;
+    const inTree = Math.min(n, this.depth);
+    // Frames past the tree's depth are resolved only for a kept sample.
+    const resolved = kept ? n : inTree;
+    let node = ROOT;
     let leafBias = 0;
     let prevKernel = false;
-    for (let i = 0; i < n; i++) {
-      const addr = packAddress(words[2 * i + 1], words[2 * i]);
+    for (let i = 0; i < resolved; i++) {
+      const lo = words[at + 2 * i];
+      const hi = words[at + 2 * i + 1];
+      const addr = packAddress(hi, lo);
       const kernel = addr >= KERNEL_SPACE;
       // The first user frame under kernel frames is where user code was
       // interrupted (a fault may hit a function's first byte), not a return address.
-      const frame = addr === BAD_ADDRESS ? sym.frames.raw(r.pcs[i]) : sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel), space);
+      const frame = addr === BAD_ADDRESS ? sym.frames.raw(hi, lo) : sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel), space);
       prevKernel = kernel;
+      const link = addr === BAD_ADDRESS ? 0 : sym.link;
       if (i === 0) {
-        const link = addr === BAD_ADDRESS ? 0 : sym.link;
         leafBias = addr - link;
         this.countLeaf(profile, frame, link);
       }
-      if (kept) kept.frames[i] = frame;
-      let child = node.children?.get(frame);
-      if (!child) {
-        child = newNode(frame);
-        (node.children ??= new Map()).set(frame, child);
+      kept?.setFrame(i, lo, hi, frame, link);
+      if (i < inTree) {
+        node = tree.child(node, frame);
+        tree.add(node, 1);
       }
-      child.count++;
-      node = child;
     }
-    const who = this.processIndex(image.name ?? (r.pid === 0 ? 'swapper' : `pid-${r.pid}`));
-    node.ends ??= new Map();
-    node.ends.set(who, (node.ends.get(who) ?? 0) + 1);
+    if (this.stacks) tree.addEnd(node, this.taskOf(pid, tid, image.name), 1);
+    kept?.end(n, leafBias);
     profile.samples++;
     this.counts.samples++;
     this.counts.callerFrames += n - 1;
-    if (kept) this.samples.push({ profile: profile.index, pid: r.pid, tid: r.tid, pcs: kept.pcs, frames: kept.frames, leafBias });
+  }
+
+  /** Ends the aggregation: the trees become readable. */
+  finish(): void {
+    for (const p of this.profiles) p.tree.freeze();
+  }
+
+  private taskOf(pid: number, tid: number, processName: string | undefined): number {
+    const name = processName ?? (pid === 0 ? 'swapper' : `pid-${pid}`);
+    const last = this.lastTask;
+    if (last.pid !== pid || last.tid !== tid || last.name !== name) {
+      last.task = this.tasks.intern(pid, tid, name);
+      last.pid = pid;
+      last.tid = tid;
+      last.name = name;
+    }
+    return last.task;
   }
 
   private countLeaf(profile: PmcProfile, frame: number, link: number): void {
-    const f = this.symbolizer.frames.get(frame);
-    if (f.kind === FrameKind.ImageOffset) this.counts.unknownFunction++;
-    else if (f.kind === FrameKind.Address) this.counts.unknownObject++;
-    if (f.image?.elf) {
-      let pcs = profile.pcsByImage.get(f.image);
-      if (!pcs) profile.pcsByImage.set(f.image, (pcs = new Map()));
-      pcs.set(link, (pcs.get(link) ?? 0) + 1);
+    const frames = this.symbolizer.frames;
+    const kind = frames.kind(frame);
+    if (kind === FrameKind.ImageOffset) this.counts.unknownFunction++;
+    else if (kind === FrameKind.Address) this.counts.unknownObject++;
+    if (!this.histograms) return;
+    const image = frames.image(frame);
+    if (image?.elf) {
+      let pcs = profile.pcsByImage.get(image);
+      if (!pcs) profile.pcsByImage.set(image, (pcs = new Map()));
+      const seen = pcs.get(link);
+      if (seen === undefined) this.budget.take(HISTOGRAM_ENTRY_BYTES);
+      pcs.set(link, (seen ?? 0) + 1);
     }
-  }
-
-  private processIndex(name: string): number {
-    let i = this.nameIndex.get(name);
-    if (i === undefined) {
-      i = this.processNames.length;
-      this.processNames.push(name);
-      this.nameIndex.set(name, i);
-    }
-    return i;
   }
 }
 
-/** The stacks of a profile, outermost frame first, with their sample counts per process. */
-export function* stacksOf(profile: PmcProfile): Generator<{ frames: number[]; process: number; count: number }> {
-  const walk = function* (node: CallNode, path: number[]): Generator<{ frames: number[]; process: number; count: number }> {
-    if (node.ends) {
+/** One distinct stack of a profile: its frames outermost first, the task it ran in, its samples. */
+export interface Stack {
+  frames: number[];
+  /** Index into the process names. */
+  process: number;
+  /** Index into the task table (pid, tid, process). */
+  task: number;
+  count: number;
+}
+
+/** The stacks of a profile (analyzed with whole stacks), with their sample counts per task. */
+export function* stacksOf(profile: PmcProfile): Generator<Stack> {
+  if (!profile.wholeStacks) throw new PmcError('EINVAL', `the stacks of "${profile.name}" were not kept: analyze with needs.stacks`);
+  const { tree, tasks } = profile;
+  // Depth-first, iteratively: chains can be hundreds of frames deep.
+  const path: number[] = [];
+  const todo: number[] = [ROOT];
+  const depthOf: number[] = [0];
+  while (todo.length > 0) {
+    const node = todo.pop()!;
+    const depth = depthOf.pop()!;
+    path.length = depth;
+    if (node !== ROOT) path.push(tree.frame(node));
+    const ends = tree.ends(node);
+    if (ends.length > 0) {
       const frames = path.slice().reverse();
-      for (const [process, count] of node.ends) yield { frames, process, count };
-    }
-    if (node.children) {
-      for (const child of node.children.values()) {
-        path.push(child.frame);
-        yield* walk(child, path);
-        path.pop();
+      for (const e of ends) {
+        const task = tree.task(e);
+        yield { frames, process: tasks.process(task), task, count: tree.count(e) };
       }
     }
-  };
-  yield* walk(profile.root, []);
+    const children = tree.children(node);
+    for (let i = children.length - 1; i >= 0; i--) {
+      todo.push(children[i]);
+      depthOf.push(path.length);
+    }
+  }
 }

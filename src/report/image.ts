@@ -1,10 +1,13 @@
 // An image is one symbolizable object (an ELF file, the vdso, the kernel, a
 // process's JIT map), shared by every process that maps it. The loader finds
 // and parses each once, and records what it could not read instead of failing.
+import { readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { readElfFile, parseElfBuffer, type ElfImage } from './elf.js';
+import { FrameCache } from './frame-cache.js';
 import { readKallsyms, type KernelSymbols } from './kallsyms.js';
 import { readPerfMap } from './perf-map.js';
+import { ProblemList } from './problems.js';
 import { SymbolTable } from './symbol-table.js';
 import { readOwnVdso } from './vdso.js';
 
@@ -16,12 +19,9 @@ export const VDSO_IMAGE_NAME = '[vdso]';
 export class Image {
   private table?: SymbolTable;
   private symbolFrames?: Int32Array;
-  /** Frame ids of addresses with no symbol, by link-time address. */
-  readonly frameOfUnknown = new Map<number, number>();
-  /** Frame id by link-time address of a sampled PC, shared by every process mapping the image. */
-  readonly frameOfPc = new Map<number, number>();
-  /** The same for return addresses (looked up at address - 1, printed as themselves). */
-  readonly frameOfReturn = new Map<number, number>();
+  private frameCache?: FrameCache;
+  /** Position in the analysis' frame table (-1 until a frame of it is made). */
+  frameTableId = -1;
 
   constructor(
     /** The pathname the log gave (what the outputs print). */
@@ -42,6 +42,11 @@ export class Image {
     return (this.symbolFrames ??= new Int32Array(this.symbols.length).fill(-1));
   }
 
+  /** Frame ids by link-time address (sampled PCs and return addresses), shared by every process mapping the image. */
+  get cache(): FrameCache {
+    return (this.frameCache ??= new FrameCache());
+  }
+
   get basename(): string {
     return basename(this.path);
   }
@@ -59,9 +64,10 @@ export interface ImageLoaderOptions {
 export class ImageLoader {
   private readonly images = new Map<string, Image>();
   private readonly jitImages = new Map<number, Image | null>();
+  private perfMapPids?: Set<number>;
   private kernel?: KernelSymbols | null;
   /** Files that could not be read, with the reason. */
-  readonly problems = new Map<string, string>();
+  readonly problems = new ProblemList();
 
   constructor(private readonly options: ImageLoaderOptions = {}) {}
 
@@ -96,25 +102,31 @@ export class ImageLoader {
       try {
         this.kernel = readKallsyms(path);
         if (this.kernel.hidden) {
-          this.problems.set(path, 'kernel addresses are hidden (kptr_restrict): run as root or use a saved copy');
+          this.problems.add(path, 'kernel addresses are hidden (kptr_restrict): run as root or use a saved copy');
           this.kernel = null;
         }
       } catch (e) {
-        this.problems.set(path, (e as Error).message);
+        this.problems.add(path, (e as Error).message);
         this.kernel = null;
       }
     }
     return this.kernel ?? undefined;
   }
 
-  /** The JIT map of a process, read once; undefined when it has none. */
+  /**
+   * The JIT map of a process, read once; undefined when it has none. The
+   * directory is listed once: a log can name a million processes.
+   */
   jit(pid: number): Image | undefined {
+    const dir = this.options.perfMapDir ?? '/tmp';
+    this.perfMapPids ??= listPerfMaps(dir);
+    if (!this.perfMapPids.has(pid)) return undefined;
     let image = this.jitImages.get(pid);
     if (image === undefined) {
-      const path = `${this.options.perfMapDir ?? '/tmp'}/perf-${pid}.map`;
+      const path = `${dir}/perf-${pid}.map`;
       const map = readPerfMap(path);
       image = map ? new Image(path, 'jit', () => map.symbols) : null;
-      if (map && map.badLines > 0) this.problems.set(path, `${map.badLines} lines are not "START SIZE name"`);
+      if (map && map.badLines > 0) this.problems.add(path, `${map.badLines} lines are not "START SIZE name"`);
       this.jitImages.set(pid, image);
     }
     return image ?? undefined;
@@ -127,7 +139,7 @@ export class ImageLoader {
     try {
       return this.elfImage(pathname, file, readElfFile(file));
     } catch (e) {
-      this.problems.set(file, (e as Error).message);
+      this.problems.add(file, (e as Error).message);
       return new Image(pathname, 'missing', () => SymbolTable.EMPTY);
     }
   }
@@ -136,7 +148,7 @@ export class ImageLoader {
     try {
       return this.elfImage(VDSO_IMAGE_NAME, VDSO_IMAGE_NAME, parseElfBuffer(readOwnVdso(), VDSO_IMAGE_NAME));
     } catch (e) {
-      this.problems.set(VDSO_IMAGE_NAME, (e as Error).message);
+      this.problems.add(VDSO_IMAGE_NAME, (e as Error).message);
       return new Image(VDSO_IMAGE_NAME, 'missing', () => SymbolTable.EMPTY);
     }
   }
@@ -146,10 +158,26 @@ export class ImageLoader {
       try {
         return elf.symbols().table;
       } catch (e) {
-        this.problems.set(source, (e as Error).message);
+        this.problems.add(source, (e as Error).message);
         return SymbolTable.EMPTY;
       }
     };
     return new Image(pathname, 'elf', load, elf);
   }
+}
+
+/** The pids of the perf-PID.map files in `dir`. */
+function listPerfMaps(dir: string): Set<number> {
+  const pids = new Set<number>();
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return pids;
+  }
+  for (const name of names) {
+    const m = /^perf-(\d+)\.map$/.exec(name);
+    if (m) pids.add(Number(m[1]));
+  }
+  return pids;
 }

@@ -1,13 +1,13 @@
 // (process, address) -> frame. User addresses go through the process's
 // mappings, kernel addresses through kallsyms, and addresses in no image
-// through the process's perf-PID.map. Each address space keeps a small
-// direct-mapped cache of its answers and each image a Map by link-time
-// address (shared by all processes mapping it), so a PC seen again costs a
-// hash probe.
+// through the process's perf-PID.map. Each address space and each image
+// keeps a small direct-mapped cache of its answers (an image's is shared by
+// all processes mapping it), so a PC seen again costs a hash probe.
 import { addressFromBigInt, BAD_ADDRESS, isKernelAddress } from './address.js';
-import { type AddressSpace, type Mapping, type ProcessInfo, ProcessTable } from './address-space.js';
+import { type Mapping, type ProcessInfo, ProcessTable } from './address-space.js';
 import { FrameKind, FrameTable } from './frames.js';
 import { Image, ImageLoader, type ImageLoaderOptions } from './image.js';
+import { MemoryBudget } from './memory-budget.js';
 
 export interface SymbolizedAddress {
   /** Image pathname, or null when the address is in no known image. */
@@ -24,7 +24,7 @@ export interface SymbolizedAddress {
 const MAX_JIT_ANCESTORS = 8;
 
 export class Symbolizer {
-  readonly frames = new FrameTable();
+  readonly frames: FrameTable;
   readonly loader: ImageLoader;
   readonly processes: ProcessTable;
   /**
@@ -34,9 +34,10 @@ export class Symbolizer {
    */
   link = 0;
 
-  constructor(options: ImageLoaderOptions = {}) {
+  constructor(options: ImageLoaderOptions = {}, budget = new MemoryBudget()) {
+    this.frames = new FrameTable(budget);
     this.loader = new ImageLoader(options);
-    this.processes = new ProcessTable(this.loader);
+    this.processes = new ProcessTable(this.loader, budget);
   }
 
   /**
@@ -47,18 +48,34 @@ export class Symbolizer {
    */
   resolve(proc: ProcessInfo, addr: number, returnAddress: boolean, space = proc.space): number {
     const look = returnAddress ? addr - 1 : addr;
-    const kernel = isKernelAddress(look);
-    const cache = (kernel ? this.processes.kernel : space).cache;
+    if (isKernelAddress(look)) {
+      const cache = this.processes.kernel.cache;
+      const slot = cache.slot(addr, returnAddress);
+      if (cache.addrs[slot] === addr) {
+        this.link = cache.links[slot];
+        return cache.frames[slot];
+      }
+      const id = this.resolveKernel(look, addr, returnAddress);
+      cache.store(slot, addr, id, this.link);
+      return id;
+    }
+    const cache = space.cache;
     const slot = cache.slot(addr, returnAddress);
     if (cache.addrs[slot] === addr) {
       this.link = cache.links[slot];
       return cache.frames[slot];
     }
-    const id = kernel ? this.resolveKernel(look, addr, returnAddress) : this.resolveUser(proc, space, look, addr, returnAddress);
-    cache.addrs[slot] = addr;
-    cache.frames[slot] = id;
-    cache.links[slot] = this.link;
-    return id;
+    const m = space.find(look);
+    if (m) {
+      this.link = look - m.bias;
+      const id = this.inImage(m.image, this.link, addr, m, returnAddress, false);
+      cache.store(slot, addr, id, this.link);
+      return id;
+    }
+    // In no mapping: JIT code of this process (the space's cache is shared, the JIT map is not).
+    this.link = look;
+    const jit = this.jitImage(proc);
+    return jit ? this.inImage(jit, look, addr, undefined, returnAddress, false) : this.frames.address(addr, false);
   }
 
   private resolveKernel(look: number, addr: number, returnAddress: boolean): number {
@@ -70,25 +87,10 @@ export class Symbolizer {
     return this.inImage(image, look, addr, m, returnAddress, true);
   }
 
-  private resolveUser(proc: ProcessInfo, space: AddressSpace, look: number, addr: number, returnAddress: boolean): number {
-    const m = space.find(look);
-    if (m) {
-      this.link = look - m.bias;
-      return this.inImage(m.image, this.link, addr, m, returnAddress, false);
-    }
-    this.link = look;
-    const jit = this.jitImage(proc);
-    if (jit) {
-      const idx = jit.symbols.find(look);
-      if (idx >= 0) return this.frames.symbol(jit, idx, false);
-    }
-    return this.frames.address(addr, false);
-  }
-
   /** The API form of resolve(): one address of process `pid`. */
   symbolize(pid: number, pc: bigint, returnAddress = false): SymbolizedAddress {
     const addr = addressFromBigInt(pc);
-    if (addr === BAD_ADDRESS) return { image: null, symbol: null, offset: 0, name: this.frames.get(this.frames.raw(pc)).name };
+    if (addr === BAD_ADDRESS) return { image: null, symbol: null, offset: 0, name: this.frames.name(this.frames.raw(Number(pc >> 32n) >>> 0, Number(pc & 0xffffffffn))) };
     const proc = this.processes.get(pid);
     const f = this.frames.get(this.resolve(proc, addr, returnAddress));
     if (f.kind === FrameKind.Address) return { image: null, symbol: null, offset: 0, name: f.name };
@@ -98,25 +100,30 @@ export class Symbolizer {
     return { image: f.image!.path, symbol: null, offset: addr - (m?.start ?? 0), name: f.name };
   }
 
+  /** The frame of link-time address `link` of `image`, through the image's cache (shared by every process mapping it). */
   private inImage(image: Image, link: number, addr: number, m: Mapping | undefined, returnAddress: boolean, kernel: boolean): number {
-    const cache = returnAddress ? image.frameOfReturn : image.frameOfPc;
-    let id = cache.get(link);
-    if (id !== undefined) return id;
+    const cache = image.cache;
+    const slot = cache.slot(link, returnAddress);
+    if (cache.addrs[slot] === link) return cache.frames[slot];
     const idx = image.symbols.find(link);
+    let id: number;
     if (idx >= 0) id = this.frames.symbol(image, idx, kernel);
     else if (m) id = this.frames.imageOffset(image, link + (returnAddress ? 1 : 0), addr - m.start, kernel);
     else id = this.frames.address(addr, kernel);
-    cache.set(link, id);
+    cache.store(slot, link, id, link);
     return id;
   }
 
+  /** The JIT map of a process, or of its nearest forebear that has one; looked up once per process. */
   private jitImage(proc: ProcessInfo): Image | undefined {
+    if (proc.jit !== undefined) return proc.jit ?? undefined;
+    let found: Image | null = null;
     let p: ProcessInfo | undefined = proc;
-    for (let i = 0; p && i < MAX_JIT_ANCESTORS; i++) {
-      const jit = this.loader.jit(p.pid);
-      if (jit) return jit;
+    for (let i = 0; p && i < MAX_JIT_ANCESTORS && !found; i++) {
+      found = this.loader.jit(p.pid) ?? null;
       p = p.parent !== undefined ? this.processes.get(p.parent) : undefined;
     }
-    return undefined;
+    proc.jit = found;
+    return found ?? undefined;
   }
 }

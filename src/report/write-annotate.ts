@@ -9,10 +9,11 @@ import { keptSamples } from './write-pcs.js';
 export function* formatAnnotate(result: AnalysisResult): Generator<string> {
   for (const s of keptSamples(result, '-a (annotate)')) {
     let text = '';
+    const frames = result.frames;
     for (let i = 0; i < s.pcs.length; i++) {
-      const f = result.frames.get(s.frames[i]);
-      const name = f.kind === FrameKind.Symbol ? f.name : '<unknown>';
-      text += `0x${s.pcs[i].toString(16)} ${name} ${f.image?.path ?? '??'}\n`;
+      const f = s.frames[i];
+      const name = frames.kind(f) === FrameKind.Symbol ? frames.name(f) : '<unknown>';
+      text += `0x${s.pcs[i].toString(16)} ${name} ${frames.image(f)?.path ?? '??'}\n`;
     }
     yield text + '--\n';
   }

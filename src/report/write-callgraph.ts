@@ -5,7 +5,7 @@
 // columns, depth spaces, the function, and ` @ image` when the image differs
 // from the previous line's. A blank line follows each sampled function.
 import type { AnalysisResult } from './analyze.js';
-import type { CallNode } from './callgraph.js';
+import { ROOT, type CallTree } from './call-tree.js';
 import { percent05 } from './format.js';
 import type { FrameTable } from './frames.js';
 
@@ -18,42 +18,54 @@ export interface CallgraphOptions {
 }
 
 /** Children by descending count; ties by name, so the output is stable. */
-function sortedChildren(node: CallNode, frames: FrameTable): CallNode[] {
-  if (!node.children) return [];
-  return [...node.children.values()].sort(
-    (a, b) => b.count - a.count || (frames.get(a.frame).name < frames.get(b.frame).name ? -1 : frames.get(a.frame).name > frames.get(b.frame).name ? 1 : 0),
-  );
+export function sortedChildren(tree: CallTree, node: number, name: (frame: number) => string): number[] {
+  return [...tree.children(node)].sort((a, b) => {
+    const d = tree.count(b) - tree.count(a);
+    if (d !== 0) return d;
+    const na = name(tree.frame(a));
+    const nb = name(tree.frame(b));
+    return na < nb ? -1 : na > nb ? 1 : 0;
+  });
 }
 
-function imageLabel(frames: FrameTable, frame: number): string {
-  return frames.get(frame).image?.path ?? '[unknown]';
+/** Frame names, made once each: sorting asks for them many times. */
+export function nameCache(frames: FrameTable): (frame: number) => string {
+  const names = new Map<number, string>();
+  return (frame) => {
+    let n = names.get(frame);
+    if (n === undefined) names.set(frame, (n = frames.name(frame)));
+    return n;
+  };
 }
 
 export function* formatCallgraph(result: AnalysisResult, options: CallgraphOptions = {}): Generator<string> {
   const depthLimit = Math.max(1, options.depth ?? DEFAULT_CALLGRAPH_DEPTH);
   const frames = result.frames;
+  const name = nameCache(frames);
   let previousImage: string | undefined;
 
-  function* node(n: CallNode, depth: number, total: number): Generator<string> {
+  function* node(tree: CallTree, n: number, depth: number, total: number): Generator<string> {
     const indent = ' '.repeat(depth);
-    const pct = n.count === total ? '100.0% ' : `${percent05((100 * n.count) / total)}% `;
-    const count = ` [${n.count}] `;
-    const image = imageLabel(frames, n.frame);
+    const count = tree.count(n);
+    const pct = count === total ? '100.0% ' : `${percent05((100 * count) / total)}% `;
+    const frame = tree.frame(n);
+    const image = frames.image(frame)?.path ?? '[unknown]';
     const at = image !== previousImage ? ` @ ${image}` : '';
     previousImage = image;
-    yield `${indent}${pct}${count.padEnd(12)}${indent}${frames.get(n.frame).name}${at}\n`;
+    yield `${indent}${pct}${` [${count}] `.padEnd(12)}${indent}${name(frame)}${at}\n`;
     if (depth + 1 >= depthLimit) return;
-    for (const c of sortedChildren(n, frames)) yield* node(c, depth + 1, n.count);
+    for (const c of sortedChildren(tree, n, name)) yield* node(tree, c, depth + 1, count);
   }
 
   for (const profile of result.profiles) {
-    const top = sortedChildren(profile.root, frames);
+    const tree = profile.tree;
+    const top = sortedChildren(tree, ROOT, name);
     if (top.length === 0) continue;
-    const total = top.reduce((s, n) => s + n.count, 0);
+    const total = top.reduce((s, n) => s + tree.count(n), 0);
     yield `@ ${profile.name} [${total} samples]\n\n`;
     for (const n of top) {
       previousImage = undefined;
-      yield* node(n, 0, total);
+      yield* node(tree, n, 0, total);
       yield '\n';
     }
   }

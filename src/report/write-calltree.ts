@@ -53,10 +53,9 @@ export function* formatCalltree(result: AnalysisResult): Generator<string> {
 
   const ids = [...self.keys()].sort((a, b) => a - b);
   for (const id of ids) {
-    const f = frames.get(id);
-    const obj = f.image?.path ?? '[unknown]';
-    const pos = `${formatPointer(f.start)} 0`;
-    yield `\nob=${obj}\nfl=???\nfn=${f.name}\n${pos} ${self.get(id)!.join(' ')}\n`;
+    const obj = frames.image(id)?.path ?? '[unknown]';
+    const pos = `${formatPointer(frames.start(id))} 0`;
+    yield `\nob=${obj}\nfl=???\nfn=${frames.name(id)}\n${pos} ${self.get(id)!.join(' ')}\n`;
     yield* calls(frames, arcs.get(id), pos);
   }
 }
@@ -64,8 +63,7 @@ export function* formatCalltree(result: AnalysisResult): Generator<string> {
 function* calls(frames: FrameTable, out: Map<number, Arc> | undefined, callerPos: string): Generator<string> {
   if (!out) return;
   for (const [to, arc] of out) {
-    const f = frames.get(to);
-    const obj = f.image?.path ?? '[unknown]';
-    yield `cob=${obj}\ncfl=???\ncfn=${f.name}\ncalls=${arc.calls} ${formatPointer(f.start)} 0\n${callerPos} ${arc.cost.join(' ')}\n`;
+    const obj = frames.image(to)?.path ?? '[unknown]';
+    yield `cob=${obj}\ncfl=???\ncfn=${frames.name(to)}\ncalls=${arc.calls} ${formatPointer(frames.start(to))} 0\n${callerPos} ${arc.cost.join(' ')}\n`;
   }
 }

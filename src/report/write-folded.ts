@@ -5,7 +5,7 @@
 import { PmcError } from '../pmc-error.js';
 import type { AnalysisResult } from './analyze.js';
 import { stacksOf, type PmcProfile } from './callgraph.js';
-import type { Frame } from './frames.js';
+import type { FrameTable } from './frames.js';
 
 export interface FoldedOptions {
   /** The PMC (event name or profile index); default the first one with samples. */
@@ -25,11 +25,11 @@ function selectProfile(result: AnalysisResult, pmc: string | number | undefined)
 }
 
 // `;` separates frames: a name must not contain one.
-const frameText = (f: Frame, annotate: boolean): string => {
-  const name = f.name.replaceAll(';', ':');
+const frameText = (frames: FrameTable, id: number, annotate: boolean): string => {
+  const name = frames.name(id).replaceAll(';', ':');
   if (!annotate) return name;
-  if (f.kernel) return `${name}_[k]`;
-  if (f.image?.kind === 'jit') return `${name}_[j]`;
+  if (frames.isKernel(id)) return `${name}_[k]`;
+  if (frames.image(id)?.kind === 'jit') return `${name}_[j]`;
   return name;
 };
 
@@ -40,7 +40,7 @@ export function* formatFolded(result: AnalysisResult, options: FoldedOptions = {
   const texts = new Map<number, string>();
   const text = (id: number): string => {
     let t = texts.get(id);
-    if (t === undefined) texts.set(id, (t = frameText(result.frames.get(id), annotate)));
+    if (t === undefined) texts.set(id, (t = frameText(result.frames, id, annotate)));
     return t;
   };
   // Different frames can print alike (same name in two images): merge their lines.

@@ -12,7 +12,8 @@
 // misread), the u16 buckets, then {frompc u64, selfpc u64, count u64} arcs.
 // All addresses are link-time, as gprof finds them in the executable.
 import type { AnalysisResult } from './analyze.js';
-import type { CallNode, PmcProfile } from './callgraph.js';
+import { ROOT } from './call-tree.js';
+import type { PmcProfile } from './callgraph.js';
 import type { Image } from './image.js';
 import { DEFAULT_CALLGRAPH_DEPTH } from './write-callgraph.js';
 
@@ -57,23 +58,31 @@ function sampleNames(images: Image[]): Map<Image, string> {
 function arcsOf(profile: PmcProfile, result: AnalysisResult, depth: number): Map<Image, Map<string, [number, number, number]>> {
   const byImage = new Map<Image, Map<string, [number, number, number]>>();
   const frames = result.frames;
-  const walk = (n: CallNode, level: number): void => {
-    if (!n.children || level + 1 >= depth) return;
-    const callee = frames.get(n.frame);
-    for (const c of n.children.values()) {
-      const caller = frames.get(c.frame);
-      if (callee.image && callee.image === caller.image && callee.image.elf) {
-        let arcs = byImage.get(callee.image);
-        if (!arcs) byImage.set(callee.image, (arcs = new Map()));
-        const key = `${caller.start}:${callee.start}`;
+  const tree = profile.tree;
+  // Depth-first over (node, level), iteratively.
+  const todo: number[] = [];
+  for (const top of tree.children(ROOT)) todo.push(top, 0);
+  while (todo.length > 0) {
+    const level = todo.pop()!;
+    const n = todo.pop()!;
+    if (level + 1 >= depth) continue;
+    const callee = tree.frame(n);
+    const image = frames.image(callee);
+    for (const c of tree.children(n)) {
+      const caller = tree.frame(c);
+      if (image?.elf && frames.image(caller) === image) {
+        let arcs = byImage.get(image);
+        if (!arcs) byImage.set(image, (arcs = new Map()));
+        const from = frames.start(caller);
+        const self = frames.start(callee);
+        const key = `${from}:${self}`;
         const a = arcs.get(key);
-        if (a) a[2] += c.count;
-        else arcs.set(key, [caller.start, callee.start, c.count]);
+        if (a) a[2] += tree.count(c);
+        else arcs.set(key, [from, self, tree.count(c)]);
       }
-      walk(c, level + 1);
+      todo.push(c, level + 1);
     }
-  };
-  for (const top of profile.root.children?.values() ?? []) walk(top, 0);
+  }
   return byImage;
 }
 

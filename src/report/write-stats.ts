@@ -10,6 +10,8 @@ export function* formatStats(result: AnalysisResult): Generator<string> {
   yield row('#samples/total', s.samples);
   yield row('#samples/dropped', s.dropped);
   yield row('#samples/lost', s.lost);
+  for (const [kind, n] of Object.entries(s.unlogged)) if (n > 0) yield row(`#unlogged/${kind}`, n);
+  if (s.cutShort) yield row('#log/cut-short', 'yes (no CLOSELOG)');
   yield row('#samples/unresolved', s.unresolved);
   yield row('#samples/unknown-object', s.unknownObject);
   yield row('#samples/unknown-function', s.unknownFunction);
@@ -17,6 +19,8 @@ export function* formatStats(result: AnalysisResult): Generator<string> {
   yield row('#callchain/caller-frames', s.callerFrames);
   for (const p of s.pmcs) yield row(`#pmc/${p.name}`, p.samples);
   for (const p of s.problems) yield ` #unreadable ${p.path}: ${p.reason}\n`;
+  if (s.problemsOmitted > 0) yield ` #unreadable ... and ${s.problemsOmitted} more\n`;
+  if (s.filteredOut > 0) yield row('#samples/filtered-out', s.filteredOut);
 }
 
 export function* formatStatsJson(result: AnalysisResult): Generator<string> {

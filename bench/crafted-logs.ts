@@ -1,0 +1,96 @@
+// Valid logs crafted to stress the analysis' memory (issue 6, defect 6):
+//   deep-chains  SAMPLES call chains of DEPTH distinct user addresses each (no image maps them)
+//   many-pids    one one-frame sample from each of PIDS processes
+//   long-paths   MAPS MAP_IN records of distinct unreadable paths of BYTES bytes, and a sample
+// Each is written as it is generated (a few hundred MB take no memory), with an
+// INITIALIZE first and a CLOSELOG last. Used by test/report-memory.test.ts and
+// by hand:
+//   node dist/bench/crafted-logs.js deep-chains OUT [SAMPLES=50000 [DEPTH=512]]
+//   node dist/bench/crafted-logs.js many-pids OUT [PIDS=32000]
+//   node dist/bench/crafted-logs.js long-paths OUT [MAPS=2000 [BYTES=65000]]
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { encodedLength, encodeRecord } from '../src/log/codec.js';
+import { LogType, type LogRecord } from '../src/log/records.js';
+
+const PMCID = 0x100;
+
+/** Appends records to a file through a 1 MiB buffer. */
+class LogFile {
+  private readonly fd: number;
+  private readonly buf = new Uint8Array(1 << 20);
+  private used = 0;
+  private ts = 1;
+
+  constructor(path: string) {
+    this.fd = openSync(path, 'w');
+    this.add({ type: LogType.INITIALIZE, ts: 0, version: 0x0a000000, cpuType: 0, tscFreq: 1e9, wallSec: 0, wallNsec: 0, cpuid: 'crafted' });
+    this.add({ type: LogType.PMCALLOCATEDYN, ts: 0, pmcid: PMCID, event: 0, flags: 0, rate: 1000n, eventName: 'cpu-clock' });
+  }
+
+  /** Adds a record; its `ts` is replaced by the next tick. */
+  add(r: LogRecord): void {
+    const len = encodedLength(r);
+    if (this.used + len > this.buf.length) this.flush();
+    r.ts = this.ts++;
+    this.used = encodeRecord(r, this.buf, this.used);
+  }
+
+  sample(pid: number, pcs: BigUint64Array): void {
+    this.add({ type: LogType.CALLCHAIN, ts: 0, pid, tid: pid, pmcid: PMCID, cpu: 0, flags: 1, pcs });
+  }
+
+  close(): void {
+    this.add({ type: LogType.CLOSELOG, ts: 0 });
+    this.flush();
+    closeSync(this.fd);
+  }
+
+  private flush(): void {
+    for (let o = 0; o < this.used; ) o += writeSync(this.fd, this.buf, o, this.used - o);
+    this.used = 0;
+  }
+}
+
+/** `samples` chains of `depth` distinct 16-byte-aligned user addresses, none mapped: every frame is new. */
+export function writeDeepChains(path: string, samples = 50_000, depth = 512): void {
+  const log = new LogFile(path);
+  const pcs = new BigUint64Array(depth);
+  let next = 0x1000_0000n;
+  for (let s = 0; s < samples; s++) {
+    for (let i = 0; i < depth; i++) pcs[i] = next += 16n;
+    log.sample(1000, pcs);
+  }
+  log.close();
+}
+
+/** One sample from each of `pids` processes (pids 1000, 1001, ...), all at one address. */
+export function writeManyPids(path: string, pids = 32_000): void {
+  const log = new LogFile(path);
+  const pcs = BigUint64Array.of(0x40_1000n);
+  for (let p = 0; p < pids; p++) log.sample(1000 + p, pcs);
+  log.close();
+}
+
+/** `maps` MAP_IN records of pid 1000, each a different missing file with a `bytes`-long path, then one sample. */
+export function writeLongPaths(path: string, maps = 2000, bytes = 65_000): void {
+  const log = new LogFile(path);
+  const filler = 'x'.repeat(bytes - 16);
+  for (let m = 0; m < maps; m++) {
+    log.add({ type: LogType.MAP_IN, ts: 0, pid: 1000, start: BigInt(0x40_0000 + m * 0x10_0000), pathname: `/${String(m).padStart(8, '0')}/${filler}`.slice(0, bytes) });
+  }
+  log.sample(1000, BigUint64Array.of(0x40_1000n));
+  log.close();
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [kind, out, ...rest] = process.argv.slice(2);
+  const n = rest.map(Number);
+  if (kind === 'deep-chains' && out) writeDeepChains(out, n[0], n[1]);
+  else if (kind === 'many-pids' && out) writeManyPids(out, n[0]);
+  else if (kind === 'long-paths' && out) writeLongPaths(out, n[0], n[1]);
+  else {
+    process.stderr.write('usage: crafted-logs.js deep-chains|many-pids|long-paths OUT [N [M]]\n');
+    process.exit(2);
+  }
+}
