@@ -16,7 +16,7 @@ import { LogType, type LogRecord } from '../src/log/records.js';
 const PMCID = 0x100;
 
 /** Appends records to a file through a 1 MiB buffer. */
-class LogFile {
+export class CraftedLog {
   private readonly fd: number;
   private readonly buf = new Uint8Array(1 << 20);
   private used = 0;
@@ -40,8 +40,9 @@ class LogFile {
     this.add({ type: LogType.CALLCHAIN, ts: 0, pid, tid: pid, pmcid: PMCID, cpu: 0, flags: 1, pcs });
   }
 
-  close(): void {
-    this.add({ type: LogType.CLOSELOG, ts: 0 });
+  /** Ends the log with a CLOSELOG, or (`cut`) without one, as a killed collector leaves it. */
+  close(cut = false): void {
+    if (!cut) this.add({ type: LogType.CLOSELOG, ts: 0 });
     this.flush();
     closeSync(this.fd);
   }
@@ -54,7 +55,7 @@ class LogFile {
 
 /** `samples` chains of `depth` distinct 16-byte-aligned user addresses, none mapped: every frame is new. */
 export function writeDeepChains(path: string, samples = 50_000, depth = 512): void {
-  const log = new LogFile(path);
+  const log = new CraftedLog(path);
   const pcs = new BigUint64Array(depth);
   let next = 0x1000_0000n;
   for (let s = 0; s < samples; s++) {
@@ -66,7 +67,7 @@ export function writeDeepChains(path: string, samples = 50_000, depth = 512): vo
 
 /** One sample from each of `pids` processes (pids 1000, 1001, ...), all at one address. */
 export function writeManyPids(path: string, pids = 32_000): void {
-  const log = new LogFile(path);
+  const log = new CraftedLog(path);
   const pcs = BigUint64Array.of(0x40_1000n);
   for (let p = 0; p < pids; p++) log.sample(1000 + p, pcs);
   log.close();
@@ -74,7 +75,7 @@ export function writeManyPids(path: string, pids = 32_000): void {
 
 /** `maps` MAP_IN records of pid 1000, each a different missing file with a `bytes`-long path, then one sample. */
 export function writeLongPaths(path: string, maps = 2000, bytes = 65_000): void {
-  const log = new LogFile(path);
+  const log = new CraftedLog(path);
   const filler = 'x'.repeat(bytes - 16);
   for (let m = 0; m < maps; m++) {
     log.add({ type: LogType.MAP_IN, ts: 0, pid: 1000, start: BigInt(0x40_0000 + m * 0x10_0000), pathname: `/${String(m).padStart(8, '0')}/${filler}`.slice(0, bytes) });

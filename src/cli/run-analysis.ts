@@ -71,11 +71,11 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       if (!out.write(formatRecord(rec, names) + '\n')) await once(out, 'drain');
     }
     if (out !== process.stdout) await new Promise<void>((r) => out.end(() => r()));
-    if (!log.closed && !log.error) {
-      process.stderr.write(
-        log.records === 0 ? `pmcstat: WARNING: ${path}: the log is empty: no records\n` : `pmcstat: WARNING: ${path}: the log was cut short: no CLOSELOG after its ${log.records} records\n`,
-      );
+    if (log.records === 0 && !log.error) {
+      process.stderr.write(`pmcstat: ERROR: ${path}: the log is empty: no records\n`);
+      return 1;
     }
+    if (!log.closed && !log.error) process.stderr.write(`pmcstat: WARNING: ${path}: the log was cut short: no CLOSELOG after its ${log.records} records\n`);
   } else {
     const analysis = new Analysis({
       needs: analysisNeeds(args),
@@ -96,7 +96,7 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       log.error = e;
     }
     const result = analysis.finish();
-    if (result.stats.cutShort && Object.keys(result.stats.records).length === 0 && !log.error) {
+    if (analysis.recordCount === 0 && !log.error) {
       process.stderr.write(`pmcstat: ERROR: ${path}: the log is empty: no records\n`);
       return 1;
     }
@@ -114,9 +114,8 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       depth: args.depth,
     });
     // A damaged log is reported below instead of as cut short.
-    for (const w of [...result.warnings.filter((x) => !(log.error && /cut short|empty/.test(x))), ...report.warnings]) {
-      process.stderr.write(`pmcstat: WARNING: ${w}\n`);
-    }
+    for (const w of result.warnings.filter((x) => !(log.error && /cut short/.test(x)))) process.stderr.write(`pmcstat: WARNING: ${path}: ${w}\n`);
+    for (const w of report.warnings) process.stderr.write(`pmcstat: WARNING: ${w}\n`);
   }
   if (log.error) {
     process.stderr.write(`pmcstat: ERROR: ${path}: ${log.error.message}\n`);
