@@ -193,7 +193,7 @@ test('-g: gmon files per PMC and image, histogram and arcs; read by gprof', asyn
   const stdout = new PassThrough();
   let map = '';
   stdout.on('data', (c) => (map += c));
-  const report = await writeOutputs(result, { gprofDir: dir, gmonMap: '-', stdout });
+  const report = await writeOutputs(result, { gprof: dir, gmonMap: '-', stdout });
   assert.deepEqual(report.written.sort(), [join(dir, 'cpu-clock', `${name}.gmon`), join(dir, 'page-faults', `${name}.gmon`)]);
   assert.equal(map, ` "${prog.path}" => "${name}.gmon" cpu-clock/${A + B + C} page-faults/1\n`);
   if (!hasTool('gprof')) return;
@@ -219,7 +219,7 @@ test('--stats: record counts, samples, dropped and lost sums; JSON form; writeOu
   assert.match(text(formatStats(result)), /#samples\/dropped +4\n/);
   const json = join(dir, 'stats.json');
   const graph = join(dir, 'graph.txt');
-  await writeOutputs(result, { statsJson: json, callgraph: graph });
+  await writeOutputs(result, { stats: json, json: true, callgraph: graph });
   const parsed = JSON.parse(readFileSync(json, 'utf8'));
   assert.deepEqual(Object.keys(parsed).slice(0, 4), ['samples', 'dropped', 'lost', 'records']);
   assert.equal(parsed.samples, A + B + C + 1);

@@ -4,6 +4,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { onlineCpus } from '../lib/cpu-list.js';
 import { DEFAULT_SAMPLE_COUNT, PmcMode } from '../module/pmc-types.js';
+import { OUTPUTS, type OutputFormat, type OutputName, type OutputTargets } from '../report/outputs.js';
 import { numberArg, UsageError } from './cli-error.js';
 import { joinOptionValues } from './option-values.js';
 
@@ -32,16 +33,10 @@ export interface PmcstatArgs {
   analyze?: string;
   interval?: number;
   duration?: number;
-  callgraph?: string;
-  gprof: boolean;
+  /** The analysis outputs asked for (report/outputs.ts), by name: a file, '-', or for -g the -D directory. */
+  outputs: OutputTargets;
   gprofDir: string;
-  calltree?: string;
-  pcs?: string;
-  annotate?: string;
-  mapFile?: string;
   depth: number;
-  folded?: string;
-  stats: boolean;
   json: boolean;
   quiet: boolean;
   verbose: number;
@@ -55,14 +50,21 @@ export interface PmcstatArgs {
   warnings: string[];
 }
 
+/** The option of each output: its letter (-G) or its word (--folded). */
+const outputKey = (o: OutputFormat): string => o.option.replace(/^--?/, '');
+const OUTPUT_BY_KEY = new Map<string, OutputFormat<OutputName>>(OUTPUTS.map((o) => [outputKey(o), o]));
+
 /** The getopt string of FreeBSD pmcstat; letters we do not implement are refused with a message. */
 const OPTIONS: ParseArgsConfig['options'] = {
+  ...Object.fromEntries(
+    OUTPUTS.map((o: OutputFormat) => {
+      const key = outputKey(o);
+      return [key, { type: o.value ? 'string' : 'boolean', ...(o.option.startsWith('--') ? {} : { short: key }) }];
+    }),
+  ),
   C: { type: 'boolean', short: 'C', multiple: true },
   D: { type: 'string', short: 'D' },
   E: { type: 'boolean', short: 'E', multiple: true },
-  F: { type: 'string', short: 'F' },
-  G: { type: 'string', short: 'G' },
-  M: { type: 'string', short: 'M' },
   N: { type: 'boolean', short: 'N', multiple: true },
   O: { type: 'string', short: 'O' },
   P: { type: 'string', short: 'P', multiple: true },
@@ -71,14 +73,11 @@ const OPTIONS: ParseArgsConfig['options'] = {
   T: { type: 'boolean', short: 'T' },
   U: { type: 'boolean', short: 'U', multiple: true },
   W: { type: 'boolean', short: 'W', multiple: true },
-  a: { type: 'string', short: 'a' },
   c: { type: 'string', short: 'c', multiple: true },
   d: { type: 'boolean', short: 'd', multiple: true },
-  g: { type: 'boolean', short: 'g' },
   i: { type: 'string', short: 'i' },
   k: { type: 'string', short: 'k' },
   l: { type: 'string', short: 'l' },
-  m: { type: 'string', short: 'm' },
   n: { type: 'string', short: 'n', multiple: true },
   o: { type: 'string', short: 'o' },
   p: { type: 'string', short: 'p', multiple: true },
@@ -89,8 +88,6 @@ const OPTIONS: ParseArgsConfig['options'] = {
   w: { type: 'string', short: 'w' },
   z: { type: 'string', short: 'z' },
   json: { type: 'boolean' },
-  folded: { type: 'string' },
-  stats: { type: 'boolean' },
   'memory-limit': { type: 'string' },
   freq: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
@@ -156,10 +153,9 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
     pmcs: [],
     targets: [],
     command,
-    gprof: false,
+    outputs: {},
     gprofDir: '.',
     depth: 16,
-    stats: false,
     json: false,
     quiet: false,
     verbose: 0,
@@ -185,6 +181,11 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
     if (t.kind !== 'option') continue;
     const v = t.value ?? '';
     const opt = t.rawName ?? '';
+    const output = OUTPUT_BY_KEY.get(t.name!);
+    if (output) {
+      out.outputs[output.name] = output.value ? v : '-';
+      continue;
+    }
     if (shaping.has(t.name!)) unusedShaping.push(opt);
     else if (['p', 's', 'P', 'S'].includes(t.name!)) unusedShaping = [];
     switch (t.name) {
@@ -208,20 +209,12 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
       case 'R': out.analyze = v; break;
       case 'w': out.interval = numberArg(opt, v, { min: 0.001 }); break;
       case 'l': out.duration = numberArg(opt, v, { min: 0.001 }); break;
-      case 'G': out.callgraph = v; break;
-      case 'g': out.gprof = true; break;
       case 'D': out.gprofDir = v; break;
-      case 'F': out.calltree = v; break;
-      case 'm': out.pcs = v; break;
-      case 'a': out.annotate = v; break;
-      case 'M': out.mapFile = v; break;
       case 'z': out.depth = numberArg(opt, v, { min: 1, integer: true }); break;
       case 'k': out.kernelSymbols = v; break;
       case 'i': out.threadFilter = numberArg(opt, v, { min: 0, integer: true }); break;
       case 'q': out.quiet = true; break;
       case 'v': out.verbose++; break;
-      case 'folded': out.folded = v; break;
-      case 'stats': out.stats = true; break;
       case 'json': out.json = true; break;
       case 'memory-limit': out.memoryLimit = numberArg(opt, v, { min: 1 }); break;
       case 'help': out.help = true; break;
@@ -229,6 +222,8 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
       default: throw new UsageError(`option ${opt} is not supported`);
     }
   }
+  // -g writes into -D's directory, wherever -D stands.
+  if (out.outputs.gprof !== undefined) out.outputs.gprof = out.gprofDir;
   if (out.analyze !== undefined && sawCpuOption) out.cpuFilter = cpus;
   if (unusedShaping.length > 0 && out.pmcs.length > 0) {
     out.warnings.push(`${[...new Set(unusedShaping)].join(' ')} after the last PMC option has no effect: these options apply to the -p/-s/-P/-S options that follow them`);
@@ -281,11 +276,8 @@ export const PMCSTAT_USAGE = `usage: pmcstat [options] [--] [command [args]]
  Output:
   -o file      counting output (default stderr) --json    counts as one JSON object on stdout
   -O file      write the sampling log           -z depth  call graph depth (default 16)
- Analysis of a log (-R file):
-  -G file      call graph text                  --folded file  folded stacks for flame graphs
-  -F file      KCachegrind calltree             -g [-D dir]    gprof gmon files per executable
-  -m file      sampled PCs                      -a file   PCs with call chains
-  --stats      record counts, samples, dropped and lost (--json for JSON)
-  --memory-limit MiB  memory the analysis' tables may take (default 512)
+ Analysis (of a log with -R file, or of the recording when sampling):
+${OUTPUTS.map((o: OutputFormat) => `  ${`${o.option} ${o.value ?? ''}`.padEnd(24)} ${o.description}`).join('\n')}
+  --memory-limit MiB       memory the analysis' tables may take (default 512)
  event spec: name[,usr|,os], e.g. task-clock  page-faults,usr  sched:sched_switch  msr/tsc/
 `;

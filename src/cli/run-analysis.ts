@@ -8,7 +8,7 @@ import { PMC_CPU_GENERIC } from '../module/pmc-types.js';
 import { LogFormatError, readLog, visitLog } from '../log/log-reader.js';
 import { formatRecord } from '../log/log-text.js';
 import { LogType, type LogRecord } from '../log/records.js';
-import { Analysis, AnalysisLimitError, writeOutputs, type AnalysisNeeds } from '../report/index.js';
+import { Analysis, AnalysisLimitError, analysisNeeds, writeOutputs } from '../report/index.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 
 /**
@@ -47,18 +47,8 @@ class TolerantLog implements AsyncIterable<LogRecord> {
   }
 }
 
-/** What the requested outputs read of the analysis. */
-function analysisNeeds(a: PmcstatArgs): AnalysisNeeds {
-  return {
-    stacks: a.folded !== undefined || a.calltree !== undefined,
-    depth: a.depth,
-    histograms: a.gprof,
-    samples: a.pcs !== undefined || a.annotate !== undefined,
-  };
-}
-
 export function hasOutputs(a: PmcstatArgs): boolean {
-  return [a.callgraph, a.folded, a.calltree, a.pcs, a.annotate].some((o) => o !== undefined) || a.gprof || a.stats;
+  return Object.keys(a.outputs).length > 0;
 }
 
 export async function runAnalysis(args: PmcstatArgs, path: string): Promise<number> {
@@ -78,7 +68,7 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
     if (!log.closed && !log.error) process.stderr.write(`pmcstat: WARNING: ${path}: the log was cut short: no CLOSELOG after its ${log.records} records\n`);
   } else {
     const analysis = new Analysis({
-      needs: analysisNeeds(args),
+      needs: analysisNeeds(args.outputs, args.depth),
       memoryLimitMib: args.memoryLimit,
       kallsyms: args.kernelSymbols,
       cpus: args.cpuFilter ? new Set(args.cpuFilter) : undefined,
@@ -101,16 +91,10 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       return 1;
     }
     const report = await writeOutputs(result, {
-      callgraph: args.callgraph,
-      folded: args.folded,
-      calltree: args.calltree,
-      gprofDir: args.gprof ? args.gprofDir : undefined,
-      gmonMap: args.mapFile,
-      pcs: args.pcs,
-      annotate: args.annotate,
+      ...args.outputs,
       // -v prints pmcstat's conversion statistics (on stderr when they are not asked for with --stats).
-      stats: args.stats && !args.json ? '-' : args.verbose > 0 ? '/dev/stderr' : undefined,
-      statsJson: args.stats && args.json ? '-' : undefined,
+      stats: args.outputs.stats ?? (args.verbose > 0 ? '/dev/stderr' : undefined),
+      json: args.json && args.outputs.stats !== undefined,
       depth: args.depth,
     });
     // A damaged log is reported below instead of as cut short.

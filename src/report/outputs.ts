@@ -1,46 +1,65 @@
-// Writes the requested outputs of an analysis: each to a file, or to
-// standard output for '-'. Text is produced in pieces and written in 64 KiB
-// batches, so a large -a output never sits whole in memory.
+// The outputs of an analysis, as one table (pmcstat's plugins[] in
+// pmcstat_log.c, pprof's command table): an entry names the option, says
+// what it writes, and writes it. The command line's options, its usage
+// lines and the dispatch below all come from this table, so a new output is
+// one entry and its writer. Text is produced in pieces and written in
+// 64 KiB batches, so a large output never sits whole in memory.
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { AnalysisResult } from './analyze.js';
+import type { AnalysisNeeds } from './callgraph.js';
+import { demangleFrames } from './demangle.js';
 import { formatAnnotate } from './write-annotate.js';
 import { formatCallgraph } from './write-callgraph.js';
 import { formatCalltree } from './write-calltree.js';
+import { writeFlamegraph } from './write-flamegraph.js';
 import { formatFolded } from './write-folded.js';
-import { buildGmonFiles, formatGmonMap } from './write-gprof.js';
+import { buildGmonFiles, formatGmonMap, type GmonFile } from './write-gprof.js';
 import { formatPcs } from './write-pcs.js';
+import { writePprof } from './write-pprof.js';
+import { formatSpeedscope } from './write-speedscope.js';
 import { formatStats, formatStatsJson } from './write-stats.js';
 
-export interface OutputOptions {
-  /** -G: call graph text. */
-  callgraph?: string;
-  /** --folded: folded stacks. */
-  folded?: string;
-  /** -F: KCachegrind calltree. */
-  calltree?: string;
-  /** -g: directory for the <pmcname>/<image>.gmon files (pmcstat -D; pmcstat's default is '.'). */
-  gprofDir?: string;
-  /** -M: map of images to gmon file names (with gprofDir). */
-  gmonMap?: string;
-  /** -m: sampled PCs with their functions (needs keepSamples). */
-  pcs?: string;
-  /** -a: every sample annotated (needs keepSamples). */
-  annotate?: string;
-  /** --stats: text summary. */
-  stats?: string;
-  /** --stats as JSON. */
-  statsJson?: string;
+/** What shapes the outputs, whichever are written. */
+export interface OutputSettings {
   /** -z: call graph depth, default 16. */
   depth?: number;
   /** Which PMC the folded output shows (event name or index); default the first with samples. */
   foldedPmc?: string | number;
   /** `_[k]` / `_[j]` on folded kernel / JIT frames; default true. */
   foldedAnnotations?: boolean;
+  /** --stats as JSON (--json). */
+  json?: boolean;
+  /** The flame graph opens per process rather than merged. */
+  perProcess?: boolean;
   /** Where '-' goes; default process.stdout. */
   stdout?: Writable;
+}
+
+export interface OutputContext {
+  result: AnalysisResult;
+  settings: OutputSettings;
+  /** Files written ('-' excluded). */
+  written: string[];
+  warnings: string[];
+  /** The gmon files, built once for -g and -M. */
+  gmon?: GmonFile[];
+}
+
+export interface OutputFormat<N extends string = string> {
+  /** Key of the output in OutputOptions and in pmcstat's parsed arguments. */
+  readonly name: N;
+  /** The pmcstat option: one letter (-G) or a word (--folded). */
+  readonly option: string;
+  /** What the option's value names ('file', 'dir'); absent for a switch, whose target is '-' unless set. */
+  readonly value?: string;
+  readonly description: string;
+  /** What it reads of the analysis besides the depth-limited call tree (-z): whole stacks, gprof histograms, every sample. */
+  readonly needs?: Omit<AnalysisNeeds, 'depth'>;
+  /** Writes the output to `target` (a path, or '-' for stdout). */
+  write(target: string, ctx: OutputContext): Promise<void>;
 }
 
 const BATCH = 64 * 1024;
@@ -76,6 +95,107 @@ export async function writeText(target: string, pieces: Iterable<string>, stdout
   }
 }
 
+/** An entry whose output is text made by `format`. */
+function textOutput<N extends string>(
+  name: N,
+  option: string,
+  description: string,
+  format: (ctx: OutputContext) => Iterable<string>,
+  extra: { value?: string; needs?: Omit<AnalysisNeeds, 'depth'> } = { value: 'file' },
+): OutputFormat<N> {
+  return {
+    name,
+    option,
+    description,
+    ...extra,
+    async write(target, ctx) {
+      await writeText(target, format(ctx), ctx.settings.stdout);
+      if (target !== '-') ctx.written.push(target);
+    },
+  };
+}
+
+const STACKS = { stacks: true };
+const HISTOGRAMS = { histograms: true };
+const SAMPLES = { samples: true };
+
+/** An entry written by its own code (typed by its literal name). */
+const output = <N extends string>(o: OutputFormat<N>): OutputFormat<N> => o;
+
+const gmonFiles = (ctx: OutputContext): GmonFile[] => (ctx.gmon ??= buildGmonFiles(ctx.result, { depth: ctx.settings.depth }));
+
+/** Every output, in the order they are written (and listed in the usage). */
+export const OUTPUTS = [
+  textOutput('callgraph', '-G', 'call graph text', (c) => formatCallgraph(c.result, { depth: c.settings.depth })),
+  textOutput(
+    'folded',
+    '--folded',
+    'folded stacks (flamegraph.pl, inferno)',
+    (c) => formatFolded(c.result, { pmc: c.settings.foldedPmc, annotate: c.settings.foldedAnnotations }),
+    { value: 'file', needs: STACKS },
+  ),
+  output({
+    name: 'flamegraph',
+    option: '--flamegraph',
+    value: 'file.html',
+    description: 'interactive flame graph, one HTML file',
+    needs: STACKS,
+    async write(target, ctx) {
+      await writeText(target, writeFlamegraph(ctx.result, { perProcess: ctx.settings.perProcess }), ctx.settings.stdout);
+      if (target !== '-') ctx.written.push(target);
+    },
+  }),
+  textOutput('speedscope', '--speedscope', 'speedscope profile per process and thread', (c) => formatSpeedscope(c.result), {
+    value: 'file.json',
+    needs: STACKS,
+  }),
+  output({
+    name: 'pprof',
+    option: '--pprof',
+    value: 'file.pb.gz',
+    description: 'pprof profile (go tool pprof, Pyroscope, Parca)',
+    needs: STACKS,
+    async write(target, ctx) {
+      const data = writePprof(ctx.result);
+      if (target === '-') {
+        const out = ctx.settings.stdout ?? process.stdout;
+        if (!out.write(data)) await once(out, 'drain');
+        return;
+      }
+      writeFileSync(target, data);
+      ctx.written.push(target);
+    },
+  }),
+  textOutput('calltree', '-F', 'KCachegrind calltree', (c) => formatCalltree(c.result), { value: 'file', needs: STACKS }),
+  textOutput('pcs', '-m', 'sampled PCs with their functions', (c) => formatPcs(c.result), { value: 'file', needs: SAMPLES }),
+  textOutput('annotate', '-a', 'call chains with file:line (DWARF)', (c) => formatAnnotate(c.result), { value: 'file', needs: SAMPLES }),
+  output({
+    name: 'gprof',
+    option: '-g',
+    description: 'gprof gmon files per executable (in -D dir)',
+    needs: HISTOGRAMS,
+    async write(dir, ctx) {
+      for (const f of gmonFiles(ctx)) {
+        if (f.overflowed) ctx.warnings.push(`profile "${f.path}" overflowed.`);
+        const path = join(dir === '-' ? '.' : dir, f.path);
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, f.data);
+        ctx.written.push(path);
+      }
+    },
+  }),
+  textOutput('gmonMap', '-M', 'map of executables to gmon files', (c) => formatGmonMap(gmonFiles(c)), { value: 'file', needs: HISTOGRAMS }),
+  textOutput('stats', '--stats', 'record counts, samples, dropped and lost (--json)', (c) => (c.settings.json ? formatStatsJson(c.result) : formatStats(c.result)), {}),
+] as const;
+
+export type OutputName = (typeof OUTPUTS)[number]['name'];
+
+/** Each output to write, by name: a path, '-' for stdout, or for -g the directory. */
+export type OutputTargets = Partial<Record<OutputName, string>>;
+
+/** Outputs to write (entry name -> target) and the settings that shape them. */
+export type OutputOptions = OutputSettings & OutputTargets;
+
 export interface OutputReport {
   /** Files written ('-' excluded). */
   written: string[];
@@ -83,33 +203,26 @@ export interface OutputReport {
   warnings: string[];
 }
 
-/** Writes every output named in `options`. */
-export async function writeOutputs(result: AnalysisResult, options: OutputOptions): Promise<OutputReport> {
-  const written: string[] = [];
-  const warnings: string[] = [];
-  const out = async (target: string | undefined, pieces: () => Iterable<string>): Promise<void> => {
-    if (target === undefined) return;
-    await writeText(target, pieces(), options.stdout);
-    if (target !== '-') written.push(target);
-  };
-  await out(options.callgraph, () => formatCallgraph(result, { depth: options.depth }));
-  await out(options.folded, () => formatFolded(result, { pmc: options.foldedPmc, annotate: options.foldedAnnotations }));
-  await out(options.calltree, () => formatCalltree(result));
-  await out(options.pcs, () => formatPcs(result));
-  await out(options.annotate, () => formatAnnotate(result));
-  if (options.gprofDir !== undefined || options.gmonMap !== undefined) {
-    const files = buildGmonFiles(result, { depth: options.depth });
-    for (const f of files) {
-      if (f.overflowed) warnings.push(`profile "${f.path}" overflowed.`);
-      if (options.gprofDir === undefined) continue;
-      const path = join(options.gprofDir, f.path);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, f.data);
-      written.push(path);
-    }
-    await out(options.gmonMap, () => formatGmonMap(files));
+/** What the analysis must build for `targets`: what their entries need, and the call tree to `depth` (-z). */
+export function analysisNeeds(targets: OutputTargets, depth?: number): AnalysisNeeds {
+  const needs: AnalysisNeeds = { stacks: false, histograms: false, samples: false, depth };
+  for (const o of OUTPUTS as readonly OutputFormat<OutputName>[]) {
+    if (targets[o.name] === undefined || !o.needs) continue;
+    needs.stacks ||= o.needs.stacks ?? false;
+    needs.histograms ||= o.needs.histograms ?? false;
+    needs.samples ||= o.needs.samples ?? false;
   }
-  await out(options.stats, () => formatStats(result));
-  await out(options.statsJson, () => formatStatsJson(result));
-  return { written, warnings };
+  return needs;
+}
+
+/** Writes every output named in `options`; names are demangled first, once per analysis. */
+export async function writeOutputs(result: AnalysisResult, options: OutputOptions): Promise<OutputReport> {
+  const ctx: OutputContext = { result, settings: options, written: [], warnings: [] };
+  const problem = demangleFrames(result.frames);
+  if (problem) ctx.warnings.push(problem);
+  for (const o of OUTPUTS as readonly OutputFormat<OutputName>[]) {
+    const target = options[o.name];
+    if (target !== undefined) await o.write(target, ctx);
+  }
+  return { written: ctx.written, warnings: ctx.warnings };
 }

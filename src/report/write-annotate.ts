@@ -1,19 +1,42 @@
-// pmcstat -a: every sample's call chain, one `PC FUNCTION IMAGE` line per
-// frame (`PC <unknown> IMAGE` without a symbol, `PC <unknown> ??` outside any
-// image), then `--`. pmcstat prints file:line there; this has no line
-// information, so it names the image.
+// pmcstat -a: every sample's call chain, one `PC FUNCTION IMAGE FILE:LINE`
+// line per frame (`PC <unknown> IMAGE` without a symbol, `PC <unknown> ??`
+// outside any image; FILE:LINE only where the image has a DWARF line for
+// the PC), then `--`. A caller's line is the call's: its return address
+// less one, as the symbolizer looked it up.
 import type { AnalysisResult } from './analyze.js';
 import { FrameKind } from './frames.js';
+import type { Image } from './image.js';
+import { sourceLines } from './source-lines.js';
 import { keptSamples } from './write-pcs.js';
 
+/** The file addr2line reads for a frame's image, when it is an ELF file (not the vdso, not the kernel). */
+function lineSource(image: Image | null): string | undefined {
+  const elf = image?.kind === 'elf' ? image.elf : undefined;
+  return elf && elf.name.startsWith('/') ? elf.name : undefined;
+}
+
 export function* formatAnnotate(result: AnalysisResult): Generator<string> {
-  for (const s of keptSamples(result, '-a (annotate)')) {
+  const samples = keptSamples(result, '-a (annotate)');
+  const wanted = new Map<string, Set<number>>();
+  for (const s of samples) {
+    for (let i = 0; i < s.frames.length; i++) {
+      const file = lineSource(result.frames.image(s.frames[i]));
+      if (file === undefined) continue;
+      let set = wanted.get(file);
+      if (!set) wanted.set(file, (set = new Set()));
+      set.add(s.links[i]);
+    }
+  }
+  const { lines } = sourceLines(wanted);
+  for (const s of samples) {
     let text = '';
     const frames = result.frames;
     for (let i = 0; i < s.pcs.length; i++) {
       const f = s.frames[i];
       const name = frames.kind(f) === FrameKind.Symbol ? frames.name(f) : '<unknown>';
-      text += `0x${s.pcs[i].toString(16)} ${name} ${frames.image(f)?.path ?? '??'}\n`;
+      const file = lineSource(frames.image(f));
+      const line = file === undefined ? undefined : lines.get(file)?.get(s.links[i]);
+      text += `0x${s.pcs[i].toString(16)} ${name} ${frames.image(f)?.path ?? '??'}${line ? ` ${line}` : ''}\n`;
     }
     yield text + '--\n';
   }
