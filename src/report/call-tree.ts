@@ -69,7 +69,9 @@ export class CallTree {
 
   /** Counts `samples` of `task` ending at `node`. */
   addEnd(node: number, task: number, samples: number): void {
-    this.counts[this.child(node, -1 - task)] += samples;
+    // child() may grow (replace) this.counts: read the array after it.
+    const end = this.child(node, -1 - task);
+    this.counts[end] += samples;
   }
 
   /** Ends the building: from now on the tree is read through children() and ends(). */
