@@ -1,7 +1,7 @@
 // One perf_event file descriptor: open, read, the ioctls, close.
 import { PmcError } from '../pmc-error.js';
 import { errnoName } from './errno.js';
-import { closeFd, ioctl, ioctlBuffer, perfEventOpen, readInto } from './native.js';
+import { allocNative, closeFd, ioctl, ioctlBuffer, perfEventOpen, readNative } from './native.js';
 import { encodeAttr, PerfFormat, type PerfEventAttr } from './perf-attr.js';
 
 const PERF_FLAG_FD_CLOEXEC = 1 << 3;
@@ -36,8 +36,19 @@ export interface OpenTarget {
   groupFd?: number;
 }
 
+/** The largest read_format block read here: a group of 64 (nr, enabled, running, values). */
+const MAX_READ = 8 * (3 + 64);
+
+/**
+ * Every read lands in one buffer outside the JS heap and is decoded before
+ * the next (JS runs one read at a time): read(2) gets a plain address.
+ */
+const scratch = allocNative(MAX_READ);
+const scratchU64 = new BigUint64Array(scratch.buffer);
+const scratchU32 = new Uint32Array(scratch.buffer);
+const scratchBytes = new Uint8Array(scratch.buffer);
+
 export class PerfEvent {
-  private readonly readBuf = Buffer.alloc(24);
   private closed = false;
 
   private constructor(
@@ -60,16 +71,33 @@ export class PerfEvent {
    * end-of-file: that is a counter that stopped counting, never a zero.
    */
   read(): CounterReading {
-    const n = readInto(this.fd, this.readBuf, 24);
-    if (n < 0) throw new PmcError(errnoName(n), `read of perf event fd ${this.fd} failed`);
-    if (n === 0) throw new PmcError('EBUSY', `perf event fd ${this.fd} was pushed off the PMU and stopped counting`);
-    const b = this.readBuf;
-    return { value: b.readBigUInt64LE(0), enabled: b.readBigUInt64LE(8), running: b.readBigUInt64LE(16) };
+    this.readToScratch(24);
+    return { value: scratchU64[0]!, enabled: scratchU64[1]!, running: scratchU64[2]! };
+  }
+
+  /**
+   * The value of a counter that must have counted all the time it was
+   * enabled (a pinned counting event); EBUSY if it did not. The PMCRW hot
+   * path: one read(2) and one BigInt.
+   */
+  readValue(): bigint {
+    this.readToScratch(24);
+    // enabled == running, compared as 32-bit halves: no BigInt for the times.
+    if (scratchU32[2] !== scratchU32[4] || scratchU32[3] !== scratchU32[5]) {
+      throw new PmcError('EBUSY', `counter fd ${this.fd} ran ${scratchU64[2]} of ${scratchU64[1]} ns: it was multiplexed`);
+    }
+    return scratchU64[0]!;
   }
 
   /** Reads the raw read_format block (e.g. a group's) into `buf`; returns its length. */
   readRaw(buf: Buffer): number {
-    const n = readInto(this.fd, buf, buf.length);
+    const n = this.readToScratch(Math.min(buf.length, MAX_READ));
+    buf.set(scratchBytes.subarray(0, n));
+    return n;
+  }
+
+  private readToScratch(length: number): number {
+    const n = readNative(this.fd, scratch, length);
     if (n < 0) throw new PmcError(errnoName(n), `read of perf event fd ${this.fd} failed`);
     if (n === 0) throw new PmcError('EBUSY', `perf event fd ${this.fd} was pushed off the PMU and stopped counting`);
     return n;
