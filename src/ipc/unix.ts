@@ -1,10 +1,8 @@
 // Unix IPC that Node does not offer, through the FFI: anonymous pipes (for
 // now). lib and pmcd use it; it knows nothing of PMCs.
-import { createRequire } from 'node:module';
+import { koffi } from '../ffi.js';
 import { PmcError } from '../pmc-error.js';
 
-const require = createRequire(import.meta.url);
-const koffi = require('koffi') as typeof import('koffi');
 const libc = koffi.load('libc.so.6');
 
 const pipe2Fn = libc.func('int pipe2(_Out_ int *fds, int flags)');

@@ -1,11 +1,7 @@
 // The only file that touches libc. Everything above it sees plain numbers,
 // Buffers and ArrayBuffers; failures come back as negative errno values so
 // callers decide how to name them (see errno.ts).
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
-// koffi 2.x ships prebuilt binaries in the package: no install script runs.
-const koffi = require('koffi') as typeof import('koffi');
+import { koffi } from '../ffi.js';
 
 const libc = koffi.load('libc.so.6');
 
