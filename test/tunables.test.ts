@@ -49,10 +49,11 @@ test('the config file sets tunables by sysctl name or bare name, with comments a
       'kern.hwpmc.logbuffersize="8"',
       'kern.hwpmc.nbuffers = 16',
       'security.bsd.unprivileged_syspmcs = 1',
+      'kern.hwpmc.unprivileged_kernel_callchains = 1',
       'kern.hwpmc.unknown = 5',
     ].join('\n'),
   );
-  assert.deepEqual(t, { nsamples: 1024, callchaindepth: 64, logbuffersize: 8, nbuffers: 16, unprivileged_syspmcs: true });
+  assert.deepEqual(t, { nsamples: 1024, callchaindepth: 64, logbuffersize: 8, nbuffers: 16, unprivileged_syspmcs: true, unprivileged_kernel_callchains: true });
   assert.deepEqual(warnings, []);
 });
 

@@ -20,7 +20,8 @@ import {
 import { PmcError } from '../pmc-error.js';
 import { parseEventSpec } from './event-spec.js';
 import { LogPump } from './log-pump.js';
-import { LocalModuleClient, type ModuleClient } from './module-client.js';
+import type { ModuleClient } from './module-client.js';
+import { openModuleClient } from './open-client.js';
 
 export type ModeName = 'SS' | 'SC' | 'TS' | 'TC';
 
@@ -61,7 +62,8 @@ export class Libpmc {
   ) {}
 
   /** pmc_init(): check the module's ABI and learn its classes. */
-  static async init(client: ModuleClient = new LocalModuleClient()): Promise<Libpmc> {
+  static async init(client?: ModuleClient): Promise<Libpmc> {
+    client ??= await openModuleClient();
     const version = await client.call(PmcOp.GETMODULEVERSION, { version: PMC_VERSION });
     if ((version & PMC_VERSION_MAJOR_MASK) >>> 0 !== (PMC_VERSION & PMC_VERSION_MAJOR_MASK) >>> 0) {
       throw new PmcError('EPROGMISMATCH', `module ABI 0x${version.toString(16)} does not match libpmc 0x${PMC_VERSION.toString(16)}`);

@@ -41,6 +41,6 @@ export class LocalModuleClient implements ModuleClient {
   }
 
   async close(): Promise<void> {
-    this.module.ownerExited(this.caller);
+    return this.module.ownerExited(this.caller);
   }
 }

@@ -8,6 +8,19 @@ export interface Caller {
   creds: Credentials;
   /** A pmcd peer in another PID namespace: hwpmc's jailed process. */
   jailed?: boolean;
+  /**
+   * pmcd: the connection this caller speaks on. Each connection is an owner
+   * of its own (two in one process do not share PMCs); in-process callers
+   * are owners by pid.
+   */
+  session?: number;
+  /** pmcd: file descriptors in this caller's requests were received for the module, which closes them. */
+  passesFds?: boolean;
+}
+
+/** The key of the caller's owner: its pmcd connection, else its pid. */
+export function ownerKey(caller: Caller): number {
+  return caller.session ?? caller.pid;
 }
 
 export function selfCaller(): Caller {

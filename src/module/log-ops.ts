@@ -2,11 +2,13 @@
 // CLOSELOG, WRITELOG, and draining an owner's samples into its log. The log
 // is written into a file descriptor the owner hands over, as hwpmc writes
 // into the file behind pm_logfd.
+import { closeSync, fstatSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { machine, release } from 'node:os';
-import { LogWriter } from '../log/log-writer.js';
+import { LogWriter, type LogSink } from '../log/log-writer.js';
 import { LogType } from '../log/records.js';
 import { PmcError } from '../pmc-error.js';
-import type { Caller } from './caller.js';
+import { type Caller, ownerKey } from './caller.js';
 import { countOp, type DriverStats } from './driver-stats.js';
 import { now } from '../pmc-common.js';
 import type { Owner } from './owner.js';
@@ -44,14 +46,25 @@ export class LogOps {
         if (!owner.log) throw new PmcError('EINVAL', 'no log is configured');
         return this.closeOwnerLog(owner);
       }
-      if (owner.log) throw new PmcError('EBUSY', 'a log is already configured; close it first');
-      const writer = new LogWriter({
-        sink: fd,
-        bufferSize: this.host.tunables.logbuffersize * 1024,
-        nbuffers: this.host.tunables.nbuffers,
-        onError: (e) => owner.signal({ signal: 'SIGIO', reason: `log write failed: ${e.message}` }),
-      });
-      const log = new OwnerLog(writer, this.host.stats);
+      if (owner.log) {
+        // A descriptor passed to the module (pmcd) is the module's: closed when it does not become the log.
+        if (caller.passesFds) closeSync(fd);
+        throw new PmcError('EBUSY', 'a log is already configured; close it first');
+      }
+      const { sink, release: releaseSink } = caller.passesFds ? ownedSink(fd) : { sink: fd, release: () => undefined };
+      let writer: LogWriter;
+      try {
+        writer = new LogWriter({
+          sink,
+          bufferSize: this.host.tunables.logbuffersize * 1024,
+          nbuffers: this.host.tunables.nbuffers,
+          onError: (e) => owner.signal({ signal: 'SIGIO', reason: `log write failed: ${e.message}` }),
+        });
+      } catch (e) {
+        releaseSink();
+        throw e;
+      }
+      const log = new OwnerLog(writer, this.host.stats, once(releaseSink));
       owner.log = log;
       const wall = Date.now();
       log.write({
@@ -93,7 +106,7 @@ export class LogOps {
   }
 
   private ownerLog(caller: Caller): { owner: Owner; log: OwnerLog } {
-    const owner = this.host.owners.get(caller.pid);
+    const owner = this.host.owners.get(ownerKey(caller));
     if (!owner?.log) throw new PmcError('EINVAL', `process ${caller.pid} has no log configured`);
     return { owner, log: owner.log };
   }
@@ -116,10 +129,17 @@ export class LogOps {
     }
   }
 
-  /** The owner's log ends: PMCs that need it stop, the rest of its records and CLOSELOG are written. */
-  async closeOwnerLog(owner: Owner): Promise<void> {
+  /**
+   * The owner's log ends: PMCs that need it stop, the rest of its records and
+   * CLOSELOG are written. With `giveUpAfterMs` (an owner that is gone), a
+   * reader that does not take the rest by then loses it: the descriptor is
+   * closed, so a stalled reader cannot hold the log's memory.
+   */
+  async closeOwnerLog(owner: Owner, giveUpAfterMs?: number): Promise<void> {
     const log = owner.log;
     if (!log) return;
+    const giveUp = giveUpAfterMs === undefined ? undefined : setTimeout(log.release, giveUpAfterMs);
+    giveUp?.unref();
     for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.host.stop(pmc);
     try {
       await this.drainOwner(owner, log);
@@ -130,8 +150,13 @@ export class LogOps {
       }
     } finally {
       owner.log = undefined;
-      await log.writer.close();
-      log.accountBuffers();
+      try {
+        await log.writer.close();
+      } finally {
+        clearTimeout(giveUp);
+        log.accountBuffers();
+        log.release();
+      }
     }
   }
 }
@@ -147,4 +172,41 @@ export function logAllocation(log: OwnerLog, pmc: Pmc): void {
     rate: pmc.isSampling ? pmc.reloadCount : 0n,
     eventName: pmc.eventName,
   });
+}
+
+/**
+ * A descriptor the module was given (pmcd): pipes and sockets are written
+ * without blocking, through Node's event loop, so a reader that stalls fills
+ * the log's buffers (and drops samples) instead of holding a thread; files
+ * are written by descriptor. Either way the module closes it in the end.
+ */
+function ownedSink(fd: number): { sink: LogSink; release: () => void } {
+  let st;
+  try {
+    st = fstatSync(fd);
+  } catch (e) {
+    throw new PmcError('EBADF', `log file descriptor ${fd}: ${(e as Error).message}`);
+  }
+  if (st.isFIFO() || st.isSocket()) {
+    let socket: Socket;
+    try {
+      socket = new Socket({ fd, readable: false, writable: true });
+    } catch (e) {
+      closeSync(fd);
+      throw new PmcError('EINVAL', `log descriptor: a file, a pipe or a stream socket was expected (${(e as Error).message})`);
+    }
+    // The owner may be gone when its reader is: the write error is the log's, not the daemon's.
+    socket.on('error', () => undefined);
+    return { sink: socket, release: () => socket.destroy() };
+  }
+  return { sink: fd, release: () => closeSync(fd) };
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }

@@ -6,6 +6,7 @@
 // (docs/protocol.md): JSON, with every bigint as a decimal string and every
 // file descriptor as SCM_RIGHTS ancillary data.
 import * as z from 'zod';
+import { PmcError } from '../pmc-error.js';
 import { PmcMode, PmcOp, PmcState, RowDisposition } from './pmc-types.js';
 
 const int = z.number().int();
@@ -41,6 +42,16 @@ const cpuInfo = z.object({
   classes: z.array(classInfo),
 });
 
+/** One PMC on a row: whose it is and what it counts (never its id, which only its owner may use). */
+const rowHolder = z.object({
+  ownerPid: int,
+  mode: z.enum(PmcMode),
+  event: int,
+  eventName: z.string(),
+  flags: int,
+  reloadCount: bigint.optional(),
+});
+
 const pmcInfo = z.object({
   name: z.string(),
   classId: int,
@@ -53,6 +64,8 @@ const pmcInfo = z.object({
   eventName: z.string().optional(),
   flags: int.optional(),
   reloadCount: bigint.optional(),
+  /** tspmc: every PMC on the row on this CPU, of every owner (the fields above are the first one's). */
+  holders: z.array(rowHolder),
 });
 
 const mdConfig = z.strictObject({ config: bigint, config1: bigint.optional(), config2: bigint.optional() });
@@ -84,6 +97,20 @@ const driverStats = z.object({
   log_sweeps: int,
 });
 
+const ownerStats = z.object({
+  pid: int,
+  uid: int,
+  /** pmcd connection number; absent for an in-process owner. */
+  session: int.optional(),
+  /** PMCs by mode, and how many of them run. */
+  pmcs: z.object({ SS: int, SC: int, TS: int, TC: int }),
+  running: int,
+  ops: int,
+  opErrors: int,
+  /** The owner's log: bytes written, and buffer requests that failed (records dropped). */
+  log: z.object({ written: int, bufferRequestsFailed: int }).optional(),
+});
+
 const resolvedEvent = z.object({
   classId: int,
   className: z.string(),
@@ -92,6 +119,8 @@ const resolvedEvent = z.object({
   md: mdConfig.optional(),
   /** The capabilities an unqualified specifier gets for this caller: 0 (user and kernel) or USER alone. */
   caps: int,
+  /** Why a pmcd owner gets user mode only (said to the user), when it does. */
+  userOnly: z.string().optional(),
 });
 
 interface OpSpec {
@@ -127,6 +156,8 @@ export const OP_TABLE = {
   [PmcOp.GETDYNEVENTINFO]: { args: z.strictObject({ classId: int }), result: z.array(z.object({ name: z.string(), code: int })) },
   /** tspmc: an event specifier's class, event and MD configuration, resolved where the machine is. */
   [PmcOp.RESOLVEEVENT]: { args: z.strictObject({ spec: z.string().max(4096) }), result: resolvedEvent },
+  /** tspmc: every owner of the module with its statistics (pmccontrol -s). */
+  [PmcOp.GETOWNERSTATS]: { args: none, result: z.array(ownerStats) },
 } as const satisfies Record<PmcOp, OpSpec>;
 
 export type OpArgs<K extends PmcOp> = z.output<(typeof OP_TABLE)[K]['args']>;
@@ -137,3 +168,39 @@ export type CpuInfo = z.output<typeof cpuInfo>;
 export type PmcInfo = z.output<typeof pmcInfo>;
 export type AllocateRequest = z.output<typeof allocateRequest>;
 export type ResolvedEventInfo = z.output<typeof resolvedEvent>;
+export type OwnerStats = z.output<typeof ownerStats>;
+export type RowHolder = z.output<typeof rowHolder>;
+
+/** The op's arguments as they cross a socket (bigints as strings); the descriptor argument stays a number here. */
+export function encodeArgs<K extends PmcOp>(op: K, args: OpArgs<K>): unknown {
+  return z.encode(OP_TABLE[op].args as z.ZodType, args);
+}
+
+/** Arguments from a socket, checked against the op's schema; EINVAL naming the bad field otherwise. */
+export function decodeArgs<K extends PmcOp>(op: K, wire: unknown): OpArgs<K> {
+  const r = z.safeDecode(OP_TABLE[op].args as z.ZodType, wire);
+  if (!r.success) throw new PmcError('EINVAL', `${PmcOp[op]} arguments: ${describeIssues(r.error)}`);
+  return r.data as OpArgs<K>;
+}
+
+export function encodeResult<K extends PmcOp>(op: K, result: OpResult<K>): unknown {
+  return z.encode(OP_TABLE[op].result as z.ZodType, result);
+}
+
+export function decodeResult<K extends PmcOp>(op: K, wire: unknown): OpResult<K> {
+  const r = z.safeDecode(OP_TABLE[op].result as z.ZodType, wire);
+  if (!r.success) throw new PmcError('EPROTO', `${PmcOp[op]} result: ${describeIssues(r.error)}`);
+  return r.data as OpResult<K>;
+}
+
+/** The argument of `op` that is a file descriptor, if any. */
+export function fdArgument(op: PmcOp): string | undefined {
+  return (OP_TABLE[op] as OpSpec).fd;
+}
+
+function describeIssues(e: z.ZodError): string {
+  return e.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.length > 0 ? i.path.join('.') : 'the whole'}: ${i.message}`)
+    .join('; ');
+}

@@ -26,6 +26,8 @@ export class OwnerLog {
   constructor(
     readonly writer: LogWriter,
     private readonly stats: DriverStats,
+    /** Closes the log's descriptor when the module owns it (pmcd); called once the log is closed or abandoned. */
+    readonly release: () => void = () => undefined,
   ) {}
 
   /** Writes one record; false when the log is full. */

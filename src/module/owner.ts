@@ -1,6 +1,6 @@
 // An owner (hwpmc's pmc_owner): the process that allocated PMCs, with its
 // PMCs, its log, and the channel on which the module signals it.
-import type { Caller } from './caller.js';
+import { type Caller, ownerKey } from './caller.js';
 import type { OwnerLog } from './owner-log.js';
 import type { Pmc } from './pmc.js';
 import type { PmcId } from './pmc-types.js';
@@ -20,8 +20,15 @@ export class Owner {
   readonly listeners = new Set<(s: OwnerSignal) => void>();
   /** The owner's log, when configured (PMC_PO_OWNS_LOGFILE). */
   log?: OwnerLog;
+  /** Ops this owner made, and those that failed (pmccontrol -s, per owner). */
+  ops = 0;
+  opErrors = 0;
+  /** The module's key for this owner (its pmcd connection, or its pid). */
+  readonly key: number;
 
-  constructor(readonly caller: Caller) {}
+  constructor(readonly caller: Caller) {
+    this.key = ownerKey(caller);
+  }
 
   get pid(): number {
     return this.caller.pid;

@@ -5,14 +5,14 @@
 import type { ClassDep, HwRequest, Inheritance } from '../md/class-dep.js';
 import { executablePath, listDescendants, processState, readCredentials } from '../md/procfs.js';
 import { PmcError } from '../pmc-error.js';
-import { type Caller, canDebug, isPmcPrivileged, kernelProfilingAllowed } from './caller.js';
+import { type Caller, canDebug, isPmcPrivileged, kernelProfilingAllowed, ownerKey } from './caller.js';
 import { countOp, type DriverStats, newDriverStats } from './driver-stats.js';
 import { ExitReaper } from './exit-reaper.js';
 import { LogOps, logAllocation } from './log-ops.js';
 import { logAllProcessMappings, logKernelMappings, logProcessMappings } from './mappings.js';
 import { now } from '../pmc-common.js';
 import { LogType } from '../log/records.js';
-import type { AllocateRequest, CpuInfo, OpArgs, OpResult, PmcInfo, ResolvedEventInfo } from './op-table.js';
+import type { AllocateRequest, CpuInfo, OpArgs, OpResult, OwnerStats, PmcInfo, ResolvedEventInfo, RowHolder } from './op-table.js';
 import { Owner, type OwnerSignal } from './owner.js';
 import { finalCount, Pmc, type PmcTarget } from './pmc.js';
 import {
@@ -126,7 +126,24 @@ export class PmcModule {
   call<K extends PmcOp>(caller: Caller, op: K, args: OpArgs<K>): OpResult<K> | Promise<OpResult<K>> {
     const handler = OPS[op] as OpHandler<K> | undefined;
     if (handler === undefined) return countOp(this.stats, () => { throw new PmcError('EINVAL', `no module op ${String(op)}`); });
-    return handler(this, caller, args);
+    let r: OpResult<K> | Promise<OpResult<K>>;
+    try {
+      r = handler(this, caller, args);
+    } catch (e) {
+      this.countForOwner(caller, false);
+      throw e;
+    }
+    if (r instanceof Promise) return r.then((v) => (this.countForOwner(caller, true), v), (e: unknown) => (this.countForOwner(caller, false), Promise.reject(e)));
+    this.countForOwner(caller, true);
+    return r;
+  }
+
+  /** Per-owner op counts, for owners that exist once the op is done. */
+  private countForOwner(caller: Caller, ok: boolean): void {
+    const owner = this.owners.get(ownerKey(caller));
+    if (!owner) return;
+    owner.ops++;
+    if (!ok) owner.opErrors++;
   }
 
   /** PMCs whose rings need draining: running samplers, and counters logging context switches. */
@@ -156,7 +173,7 @@ export class PmcModule {
 
   /** pmc_find_pmc(): the caller's PMC with this id. */
   private findPmc(caller: Caller, id: PmcId): Pmc {
-    const owner = this.owners.get(caller.pid);
+    const owner = this.owners.get(ownerKey(caller));
     if (!owner) throw new PmcError('ESRCH', `process ${caller.pid} owns no PMCs`);
     const pmc = owner.pmcs.get(id);
     if (pmc) return pmc;
@@ -171,17 +188,17 @@ export class PmcModule {
   }
 
   private ownerOf(caller: Caller): Owner {
-    let owner = this.owners.get(caller.pid);
+    let owner = this.owners.get(ownerKey(caller));
     if (!owner) {
       owner = new Owner(caller);
-      this.owners.set(caller.pid, owner);
+      this.owners.set(owner.key, owner);
     }
     return owner;
   }
 
   /** pmc_maybe_remove_owner(): an owner with nothing left is forgotten. */
   private maybeRemoveOwner(owner: Owner): void {
-    if (owner.pmcs.size === 0 && owner.listeners.size === 0 && !owner.log) this.owners.delete(owner.pid);
+    if (owner.pmcs.size === 0 && owner.listeners.size === 0 && !owner.log) this.owners.delete(owner.key);
   }
 
   // ---- information ops ----------------------------------------------------
@@ -236,25 +253,16 @@ export class PmcModule {
       const out: PmcInfo[] = [];
       for (let row = 0; row < this.npmc; row++) {
         const { cls, local } = this.classOfRow(row);
-        const holder = this.rows.holderOf(cpu, row) ?? this.virtualPmcOnRow(row);
-        const info: PmcInfo = {
+        const system = this.rows.holderOf(cpu, row);
+        const holders = (system ? [system] : this.virtualPmcsOnRow(row)).map(describeHolder);
+        out.push({
           name: `${cls.name}${local}`,
           classId: cls.classId,
           enabled: this.rows.isEnabled(cpu, row),
           rowDisposition: this.rows.disposition(row),
-          ownerPid: -1,
-        };
-        if (holder) {
-          Object.assign(info, {
-            ownerPid: holder.owner.pid,
-            mode: holder.mode,
-            event: holder.request.event,
-            eventName: holder.eventName,
-            flags: holder.flags,
-            reloadCount: holder.isSampling ? holder.reloadCount : undefined,
-          });
-        }
-        out.push(info);
+          ...(holders[0] ?? { ownerPid: -1 }),
+          holders,
+        });
       }
       return out;
     });
@@ -270,10 +278,26 @@ export class PmcModule {
       const r = this.resolveSpec ? this.resolveSpec(spec) : this.resolveEventName(spec);
       const cls = this.classes.find((c) => c.name === r.className);
       if (!cls) throw new PmcError('ENOENT', `event "${spec}" is in class ${r.className}, which the module does not have`);
-      const both = PmcCaps.USER | PmcCaps.SYSTEM;
-      const caps = (cls.caps & both) === both && !kernelProfilingAllowed(caller.creds) ? PmcCaps.USER : 0;
-      return { classId: cls.classId, className: cls.name, event: r.event, eventName: r.eventName, md: r.md, caps };
+      const userOnly = hasModes(cls) && !this.kernelModeAllowed(caller);
+      return {
+        classId: cls.classId,
+        className: cls.name,
+        event: r.event,
+        eventName: r.eventName,
+        md: r.md,
+        caps: userOnly ? PmcCaps.USER : 0,
+        userOnly: userOnly && caller.session !== undefined ? `user mode only: ${KERNEL_MODE_REFUSED}` : undefined,
+      };
     });
+  }
+
+  /**
+   * Kernel-mode counts, samples and call-chain frames: for privileged callers,
+   * for everyone with the unprivileged_kernel_callchains tunable, and where
+   * perf_event_paranoid lets every user profile the kernel.
+   */
+  private kernelModeAllowed(caller: Caller): boolean {
+    return this.tunables.unprivileged_kernel_callchains || kernelProfilingAllowed(caller.creds);
   }
 
   /** Without the machine's catalog: an exact event name of an available class. */
@@ -285,10 +309,27 @@ export class PmcModule {
     throw new PmcError('ENOENT', `no class has an event named "${spec}"`);
   }
 
-  /** A virtual PMC follows its threads onto every CPU, so it is shown on each. */
-  private virtualPmcOnRow(row: number): Pmc | undefined {
-    for (const o of this.owners.values()) for (const p of o.pmcs.values()) if (p.row === row && !p.isSystem) return p;
-    return undefined;
+  /** Virtual PMCs follow their threads onto every CPU, so they are shown on each. */
+  private virtualPmcsOnRow(row: number): Pmc[] {
+    const out: Pmc[] = [];
+    for (const o of this.owners.values()) for (const p of o.pmcs.values()) if (p.row === row && !p.isSystem) out.push(p);
+    return out;
+  }
+
+  /** GETOWNERSTATS (tspmc): every owner that holds PMCs or a log, with its PMCs, ops and log. */
+  getOwnerStats(): OwnerStats[] {
+    return this.op(() =>
+      [...this.owners.values()].filter((o) => o.pmcs.size > 0 || o.log).map((o) => {
+        const pmcs = { SS: 0, SC: 0, TS: 0, TC: 0 };
+        let running = 0;
+        for (const p of o.pmcs.values()) {
+          pmcs[PmcMode[p.mode] as keyof typeof pmcs]++;
+          if (p.state === PmcState.RUNNING) running++;
+        }
+        const log = o.log && { written: o.log.writer.bytesWritten, bufferRequestsFailed: o.log.writer.bufferRequestsFailed };
+        return { pid: o.pid, uid: o.caller.creds.euid, session: o.caller.session, pmcs, running, ops: o.ops, opErrors: o.opErrors, log };
+      }),
+    );
   }
 
   private checkCpu(cpu: number): void {
@@ -349,11 +390,18 @@ export class PmcModule {
     if ((cls.caps & caps) !== caps) throw new PmcError('EOPNOTSUPP', `class ${cls.name} lacks capabilities 0x${(caps & ~cls.caps).toString(16)}`);
 
     const bothOrNeither = (caps & (PmcCaps.USER | PmcCaps.SYSTEM)) === 0;
+    let countKernel = bothOrNeither || (caps & PmcCaps.SYSTEM) !== 0;
+    if (countKernel && hasModes(cls) && !this.kernelModeAllowed(caller)) {
+      // A PMC that asked for kernel mode is refused; one that named no mode counts user mode only.
+      if (caps & PmcCaps.SYSTEM) throw new PmcError('EPERM', KERNEL_MODE_REFUSED);
+      countKernel = false;
+      caps |= PmcCaps.USER;
+    }
     const request: HwRequest = {
       event: req.event,
       md: req.md,
       countUser: bothOrNeither || (caps & PmcCaps.USER) !== 0,
-      countKernel: bothOrNeither || (caps & PmcCaps.SYSTEM) !== 0,
+      countKernel,
       sampling: isSamplingMode(mode),
       reloadCount: req.count ?? 0n,
       frequency: req.frequency ?? false,
@@ -399,7 +447,7 @@ export class PmcModule {
 
   /** pmc_can_allocate_rowindex(): the caller must not already use the row itself. */
   private rowTakenByCaller(caller: Caller, row: number, cpu: number): boolean {
-    const owner = this.owners.get(caller.pid);
+    const owner = this.owners.get(ownerKey(caller));
     if (owner) {
       for (const p of owner.pmcs.values()) {
         if (p.row !== row) continue;
@@ -574,7 +622,7 @@ export class PmcModule {
 
   /** PMCRW read: the hot path, kept to one lookup and the counter reads. */
   pmcRead(caller: Caller, id: PmcId): bigint {
-    const pmc = this.owners.get(caller.pid)?.pmcs.get(id);
+    const pmc = this.owners.get(ownerKey(caller))?.pmcs.get(id);
     if (pmc === undefined || pmc.state < PmcState.ALLOCATED || pmc.state > PmcState.RUNNING) {
       return this.pmcRw(caller, id, PmcFlags.OLDVALUE)!;
     }
@@ -649,19 +697,27 @@ export class PmcModule {
   }
 
   /** The owner process went away (exited, closed the module, or its pmcd connection dropped). */
-  ownerExited(caller: Caller): void {
-    const owner = this.owners.get(caller.pid);
-    if (!owner) return;
+  /**
+   * Every PMC is released at once; the promise settles when the owner's log
+   * is closed (CLOSELOG written), or given up after LOG_GIVE_UP_MS.
+   */
+  ownerExited(caller: Caller): Promise<void> {
+    const owner = this.owners.get(ownerKey(caller));
+    if (!owner) return Promise.resolve();
     for (const pmc of [...owner.pmcs.values()]) this.releasePmc(pmc);
-    if (owner.log) this.logs.closeOwnerLog(owner).catch(() => undefined);
     owner.listeners.clear();
-    this.owners.delete(owner.pid);
+    this.owners.delete(owner.key);
+    return owner.log ? this.logs.closeOwnerLog(owner, PmcModule.LOG_GIVE_UP_MS).catch(() => undefined) : Promise.resolve();
   }
 
-  /** Release every owner: the module is unloaded. */
-  shutdown(): void {
-    for (const owner of [...this.owners.values()]) this.ownerExited(owner.caller);
+  /** How long the log of an owner that is gone may take to reach its reader. */
+  static readonly LOG_GIVE_UP_MS = 2000;
+
+  /** Release every owner: the module is unloaded. Settles when every log is closed. */
+  async shutdown(): Promise<void> {
+    const closing = [...this.owners.values()].map((owner) => this.ownerExited(owner.caller));
     this.reaper.stop();
+    await Promise.all(closing);
   }
 
   /** File descriptors held by all PMCs, for accounting. */
@@ -670,6 +726,24 @@ export class PmcModule {
     for (const o of this.owners.values()) for (const p of o.pmcs.values()) n += p.fdCount;
     return n;
   }
+}
+
+const KERNEL_MODE_REFUSED = 'kernel mode is for root and CAP_PERFMON only, unless the administrator sets the unprivileged_kernel_callchains tunable';
+
+/** A class whose events can be limited to user or kernel mode. */
+function hasModes(cls: ClassDep): boolean {
+  return (cls.caps & (PmcCaps.USER | PmcCaps.SYSTEM)) === (PmcCaps.USER | PmcCaps.SYSTEM);
+}
+
+function describeHolder(p: Pmc): RowHolder {
+  return {
+    ownerPid: p.owner.pid,
+    mode: p.mode,
+    event: p.request.event,
+    eventName: p.eventName,
+    flags: p.flags,
+    reloadCount: p.isSampling ? p.reloadCount : undefined,
+  };
 }
 
 type OpHandler<K extends PmcOp> = (m: PmcModule, caller: Caller, args: OpArgs<K>) => OpResult<K> | Promise<OpResult<K>>;
@@ -697,4 +771,5 @@ const OPS: { [K in PmcOp]: OpHandler<K> } = {
   [PmcOp.PMCSTART]: (m, c, a) => m.pmcStart(c, a.id),
   [PmcOp.PMCSTOP]: (m, c, a) => m.pmcStop(c, a.id),
   [PmcOp.RESOLVEEVENT]: (m, c, a) => m.resolveEvent(c, a.spec),
+  [PmcOp.GETOWNERSTATS]: (m) => m.getOwnerStats(),
 };

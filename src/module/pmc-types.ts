@@ -90,6 +90,8 @@ export enum PmcOp {
   GETDYNEVENTINFO = 18,
   /** tspmc: resolve an event specifier where the machine is (pmcd's, for its peers). */
   RESOLVEEVENT = 19,
+  /** tspmc: per-owner statistics (pmccontrol -s). */
+  GETOWNERSTATS = 20,
 }
 
 /** pmc_cputype: every Linux machine is described as GENERIC. */

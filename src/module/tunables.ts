@@ -15,6 +15,12 @@ export interface Tunables {
   nbuffers: number;
   /** Allow system-mode PMCs without privilege (security.bsd.unprivileged_syspmcs). */
   unprivileged_syspmcs: boolean;
+  /**
+   * Allow unprivileged owners kernel-mode counts, samples and call-chain
+   * frames (tspmc; kernel addresses are secrets under KASLR). Off: their
+   * PMCs count and sample user mode only.
+   */
+  unprivileged_kernel_callchains: boolean;
 }
 
 export const PMC_CALLCHAIN_DEPTH_MAX = 512;
@@ -28,14 +34,18 @@ export const DEFAULT_TUNABLES: Readonly<Tunables> = {
   logbuffersize: 256,
   nbuffers: 64,
   unprivileged_syspmcs: false,
+  unprivileged_kernel_callchains: false,
 };
+
+type BooleanTunable = 'unprivileged_syspmcs' | 'unprivileged_kernel_callchains';
+const isBoolean = (k: keyof Tunables): k is BooleanTunable => typeof DEFAULT_TUNABLES[k] === 'boolean';
 
 interface Range {
   min: number;
   max: number;
 }
 
-const RANGES: Record<Exclude<keyof Tunables, 'unprivileged_syspmcs'>, Range> = {
+const RANGES: Record<Exclude<keyof Tunables, BooleanTunable>, Range> = {
   nsamples: { min: 1, max: 65535 },
   callchaindepth: { min: 1, max: PMC_CALLCHAIN_DEPTH_MAX },
   logbuffersize: { min: 1, max: 16 * 1024 },
@@ -49,12 +59,13 @@ const KEYS: Record<keyof Tunables, { sysctl: string; env: string }> = {
   logbuffersize: { sysctl: 'kern.hwpmc.logbuffersize', env: 'TSPMC_LOGBUFFERSIZE' },
   nbuffers: { sysctl: 'kern.hwpmc.nbuffers', env: 'TSPMC_NBUFFERS' },
   unprivileged_syspmcs: { sysctl: 'security.bsd.unprivileged_syspmcs', env: 'TSPMC_UNPRIVILEGED_SYSPMCS' },
+  unprivileged_kernel_callchains: { sysctl: 'kern.hwpmc.unprivileged_kernel_callchains', env: 'TSPMC_UNPRIVILEGED_KERNEL_CALLCHAINS' },
 };
 
 export const DEFAULT_CONFIG_FILE = '/etc/tspmc.conf';
 
 /** `name = value` lines; `#` starts a comment. Names are the sysctl names or the bare tunable names. */
-function parseConfig(text: string): Map<string, string> {
+export function parseConfig(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const raw of text.split('\n')) {
     const line = raw.replace(/#.*/, '').trim();
@@ -89,9 +100,9 @@ export function loadTunables(sources: TunableSources = {}): Tunables {
     if (text === undefined) continue;
     const value = Number(text);
     const from = env[envName] !== undefined ? envName : `${path}: ${sysctl}`;
-    if (key === 'unprivileged_syspmcs') {
-      if (value === 0 || value === 1) t.unprivileged_syspmcs = value === 1;
-      else warn(`${from}: "${text}" is not 0 or 1 - using ${Number(DEFAULT_TUNABLES.unprivileged_syspmcs)}`);
+    if (isBoolean(key)) {
+      if (value === 0 || value === 1) t[key] = value === 1;
+      else warn(`${from}: "${text}" is not 0 or 1 - using ${Number(DEFAULT_TUNABLES[key])}`);
       continue;
     }
     const { min, max } = RANGES[key];

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// pmcd(8): the PMC module as a root service on a Unix socket, so that every
+// process of the machine shares one module, as hwpmc is one kernel module:
+// one row table, one set of owners, hwpmc's policy for every user.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { DEFAULT_METRICS_EVENTS, parseMetricsAddress, PmcdMetrics } from '../daemon/metrics.js';
+import { DEFAULT_SOCKET, PmcdServer } from '../daemon/server.js';
+import { loadModule } from '../module/load.js';
+import { DEFAULT_CONFIG_FILE, parseConfig } from '../module/tunables.js';
+import { reportAndExit, UsageError } from './cli-error.js';
+
+const USAGE = `usage: pmcd [--socket path] [--metrics [host:]port] [--config file]
+  --socket path       Unix socket to serve (default ${DEFAULT_SOCKET}; config pmcd.socket)
+  --metrics [host:]port  serve Prometheus metrics on /metrics (host default 127.0.0.1; config pmcd.metrics)
+  --config file       tunables and pmcd settings (default $TSPMC_CONFIG or ${DEFAULT_CONFIG_FILE})
+Settings in the config file: pmcd.socket, pmcd.metrics, pmcd.metrics_events (events counted
+system-wide per CPU for the metrics; default ${DEFAULT_METRICS_EVENTS.join(',')}), and the
+module's tunables (kern.hwpmc.*, security.bsd.unprivileged_syspmcs,
+kern.hwpmc.unprivileged_kernel_callchains).
+`;
+
+async function main(argv: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { socket: { type: 'string' }, metrics: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const configFile = values.config ?? process.env.TSPMC_CONFIG ?? DEFAULT_CONFIG_FILE;
+  let config = new Map<string, string>();
+  try {
+    config = parseConfig(readFileSync(configFile, 'utf8'));
+  } catch (e) {
+    if (values.config !== undefined) throw new UsageError(`option --config: cannot read ${configFile}: ${(e as Error).message}`);
+  }
+  const log = (line: string): void => void process.stderr.write(`pmcd: ${line}\n`);
+  const metricsText = values.metrics ?? config.get('pmcd.metrics');
+  const metricsAddress = metricsText === undefined ? undefined : parseMetricsAddress(metricsText);
+  const events = (config.get('pmcd.metrics_events') ?? DEFAULT_METRICS_EVENTS.join(',')).split(',').map((e) => e.trim()).filter(Boolean);
+
+  if (process.geteuid?.() !== 0) log(`running as uid ${process.geteuid?.()}, not root: owners get only what this user may measure`);
+  const module = loadModule({ configFile: values.config });
+  const server = await PmcdServer.start({ socketPath: values.socket ?? config.get('pmcd.socket') ?? DEFAULT_SOCKET, module, log });
+  const metrics = metricsAddress && (await PmcdMetrics.start({ module, ...metricsAddress, events, log }));
+  const t = module.tunables;
+  log(
+    `serving ${server.socketPath}${metrics ? `, metrics on http://${metrics.address.host}:${metrics.address.port}/metrics` : ''}` +
+      ` (unprivileged_syspmcs=${Number(t.unprivileged_syspmcs)} unprivileged_kernel_callchains=${Number(t.unprivileged_kernel_callchains)})`,
+  );
+
+  // TERM (systemd, CI timeouts), INT and HUP alike: release every PMC, close every log with CLOSELOG.
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    log(`${signal}: releasing every owner`);
+    void (async () => {
+      await metrics?.stop();
+      await server.stop();
+      process.exit(0);
+    })();
+  };
+  for (const s of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(s, () => stop(s));
+}
+
+main(process.argv.slice(2)).catch((e) => reportAndExit('pmcd', e));

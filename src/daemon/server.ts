@@ -1,0 +1,144 @@
+// pmcd's socket: the module's one entry point for every process of the
+// machine, as hwpmc's syscall is. Each connection is identified by the
+// kernel (SO_PEERCRED) and becomes an owner (a Session), unless its first
+// message passes a descriptor (PASSFD), which is kept for the request that
+// names it. The socket is world-writable: the module's policy, not the
+// socket's mode, says who may do what.
+import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { encodeFrame, FRAME_HEADER, FrameDecoder, FrameKind, PROTOCOL_VERSION } from '../ipc/frame.js';
+import { closeFd, type ReceivedMessage, socketFd } from '../ipc/unix.js';
+import type { PmcModule } from '../module/pmc-module.js';
+import { PmcError } from '../pmc-error.js';
+import { FirstMessageReader } from './first-message.js';
+import { PassedFds } from './passed-fds.js';
+import { describePeer, identifyPeer } from './peer.js';
+import { MAX_REQUEST_BYTES, Session } from './session.js';
+
+export const DEFAULT_SOCKET = '/run/tspmc/pmcd.sock';
+/** A connection that says nothing for this long is closed. */
+const FIRST_MESSAGE_MS = 10_000;
+
+export interface PmcdServerOptions {
+  socketPath: string;
+  module: PmcModule;
+  /** Where pmcd's log lines go (default: stderr, which systemd's journal keeps). */
+  log?: (line: string) => void;
+}
+
+export class PmcdServer {
+  readonly module: PmcModule;
+  readonly passed = new PassedFds();
+  readonly sessions = new Set<Session>();
+  readonly socketPath: string;
+  readonly log: (line: string) => void;
+  private readonly first = new FirstMessageReader(MAX_REQUEST_BYTES + FRAME_HEADER);
+  private readonly server: Server;
+  private nextSession = 1;
+  private stopping?: Promise<void>;
+
+  private constructor(options: PmcdServerOptions) {
+    this.module = options.module;
+    this.socketPath = options.socketPath;
+    this.log = options.log ?? ((line) => process.stderr.write(`pmcd: ${line}\n`));
+    this.server = createServer({ pauseOnConnect: true }, (socket) => void this.accept(socket));
+  }
+
+  /** Listens on `socketPath` (mode 0666); a stale socket is replaced, a live pmcd is an error. */
+  static async start(options: PmcdServerOptions): Promise<PmcdServer> {
+    const s = new PmcdServer(options);
+    mkdirSync(dirname(s.socketPath), { recursive: true, mode: 0o755 });
+    if (existsSync(s.socketPath)) {
+      if (await answers(s.socketPath)) throw new PmcError('EADDRINUSE', `a pmcd already listens on ${s.socketPath}`);
+      unlinkSync(s.socketPath);
+    }
+    await new Promise<void>((resolve, reject) => {
+      s.server.once('error', reject);
+      s.server.listen(s.socketPath, () => resolve());
+    });
+    chmodSync(s.socketPath, 0o666);
+    return s;
+  }
+
+  private async accept(socket: Socket): Promise<void> {
+    socket.on('error', () => undefined);
+    let fd: number;
+    try {
+      fd = socketFd(socket);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    const caller = identifyPeer(fd, this.nextSession++);
+    socket.once('close', () => this.first.forget(fd));
+    const m = await this.first.read(fd, FIRST_MESSAGE_MS);
+    if (this.stopping || socket.destroyed || !m || m.data.length === 0) {
+      for (const f of m?.fds ?? []) closeFd(f);
+      socket.destroy();
+      return;
+    }
+    if (m.data.length >= FRAME_HEADER && m.data[4] === PROTOCOL_VERSION && m.data[5] === FrameKind.PASSFD) {
+      this.takeDescriptor(socket, caller, m);
+      return;
+    }
+    // Descriptors only ever come with PASSFD: any others are closed at once.
+    for (const f of m.fds) closeFd(f);
+    const session = new Session(this, caller, socket);
+    this.sessions.add(session);
+    void session.ended.then(() => this.sessions.delete(session));
+    session.receive(m.data);
+    socket.resume();
+  }
+
+  /** A PASSFD connection: one frame, one descriptor; the reply is its token. */
+  private takeDescriptor(socket: Socket, caller: ReturnType<typeof identifyPeer>, m: ReceivedMessage): void {
+    const reply = (payload: unknown): void => {
+      socket.end(encodeFrame(FrameKind.REPLY, payload));
+    };
+    try {
+      const frames = new FrameDecoder(256).push(m.data);
+      if (frames.length !== 1 || m.fds.length !== 1 || m.truncated) {
+        throw new PmcError('EINVAL', `PASSFD is one frame with one descriptor (got ${frames.length} frames, ${m.fds.length}${m.truncated ? '+' : ''} descriptors)`);
+      }
+      const token = this.passed.add(m.fds[0], caller.pid, caller.creds.euid);
+      reply({ seq: 0, result: { token } });
+    } catch (e) {
+      for (const f of m.fds) closeFd(f);
+      const err = e instanceof PmcError ? e : new PmcError('EPROTO', String(e));
+      this.log(`refused a descriptor from ${describePeer(caller)}: ${err.message}`);
+      reply({ seq: 0, error: { code: err.code, message: err.detail } });
+    }
+  }
+
+  /**
+   * pmcd stops (SIGTERM): no new connections, every owner released and its
+   * log closed with CLOSELOG, then the socket is removed.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.server.close();
+      await Promise.all([...this.sessions].map((s) => s.close()));
+      await this.module.shutdown();
+      this.passed.clear();
+      try {
+        unlinkSync(this.socketPath);
+      } catch {
+        // already gone
+      }
+    })();
+    return this.stopping;
+  }
+}
+
+/** Whether something accepts connections on a Unix socket path. */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}

@@ -1,0 +1,44 @@
+// Which module a program talks to, as userland finds hwpmc loaded or not:
+// pmcd's socket when pmcd runs (TSPMC_SOCKET, else /run/tspmc/pmcd.sock),
+// else a module in this process. TSPMC_LOCAL=1 (pmcstat --local) forces the
+// in-process module. A socket named by TSPMC_SOCKET that nobody answers is
+// an error, not a silent fallback.
+import { existsSync } from 'node:fs';
+import type { OpArgs, OpResult } from '../module/op-table.js';
+import type { PmcOp } from '../module/pmc-types.js';
+import { isPmcError, PmcError } from '../pmc-error.js';
+import { LocalModuleClient, type ModuleClient } from './module-client.js';
+import { PmcdClient } from './pmcd-client.js';
+
+export const DEFAULT_PMCD_SOCKET = '/run/tspmc/pmcd.sock';
+
+export async function openModuleClient(env: NodeJS.ProcessEnv = process.env): Promise<ModuleClient> {
+  if (env.TSPMC_LOCAL === '1') return new LocalModuleClient();
+  const named = env.TSPMC_SOCKET;
+  const path = named ?? DEFAULT_PMCD_SOCKET;
+  if (named !== undefined || existsSync(path)) {
+    try {
+      return await PmcdClient.connect(path);
+    } catch (e) {
+      if (named !== undefined) {
+        throw new PmcError(isPmcError(e) ? e.code : 'ECONNREFUSED', `TSPMC_SOCKET names ${path}, where no pmcd answers: start it with \`pmcd --socket ${path}\`, or set TSPMC_LOCAL=1 to measure in this process`);
+      }
+      // A socket left behind by a pmcd that is gone: as if pmcd did not run.
+    }
+  }
+  return new LocalWithoutPmcd();
+}
+
+/** The in-process module, chosen because pmcd does not run: its refusals say how pmcd would help. */
+class LocalWithoutPmcd extends LocalModuleClient {
+  override async call<K extends PmcOp>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
+    try {
+      return await super.call(op, args);
+    } catch (e) {
+      if (isPmcError(e) && (e.code === 'EACCES' || e.code === 'EPERM')) {
+        throw new PmcError(e.code, `${e.detail}; in-process access only: pmcd is not running (start it as root with \`pmcd\` or \`systemctl start pmcd\`)`);
+      }
+      throw e;
+    }
+  }
+}
