@@ -7,10 +7,11 @@ import { Libpmc, PmcError, PmcMode, RowDisposition } from '../lib/index.js';
 import { numberArg, reportAndExit, UsageError } from './cli-error.js';
 import { joinOptionValues } from './option-values.js';
 
-const USAGE = `usage: pmccontrol -L | -l | -s | [-e pmc | -d pmc | -c cpu] ...
+const USAGE = `usage: pmccontrol [--local] -L | -l | -s | [-e pmc | -d pmc | -c cpu] ...
   -L        list PMC classes and their events (unavailable classes with the reason)
-  -l        list the PMC rows of each CPU: class, state, disposition, owner, event
-  -s        print driver statistics
+  -l        list the PMC rows of each CPU: class, state, disposition, owners, events
+  -s        print driver statistics, then each owner's (pid, uid, PMCs, ops, log)
+  --local   use a module in this process even when pmcd runs (as TSPMC_LOCAL=1)
   -c cpu    CPU ("*" for all) for the following -d and -e (default: all)
   -d pmc    disable PMC row pmc ("*" for all) on the selected CPUs (root only)
   -e pmc    enable PMC row pmc ("*" for all) on the selected CPUs (root only)
@@ -53,10 +54,14 @@ async function listRows(lib: Libpmc): Promise<void> {
     process.stdout.write(`#CPU ${cpu}:\n#N  NAME             CLASS  STATE    ROW-DISP\n`);
     rows.forEach((r, n) => {
       let line = ` ${String(n).padEnd(2)} ${r.name.padEnd(16)} ${(className.get(r.classId) ?? '?').padEnd(6)} ${(r.enabled ? 'ENABLED' : 'DISABLED').padEnd(8)} ${RowDisposition[r.rowDisposition].padEnd(10)}`;
-      if (r.ownerPid !== -1) {
-        line += ` (pid ${r.ownerPid}) ${(r.eventName ?? '').padEnd(32)}`;
-        if (r.mode === PmcMode.SS || r.mode === PmcMode.TS) line += ` (reload count ${r.reloadCount})`;
-      }
+      // Every owner's PMC on the row (pmcd serves them all), one after the other.
+      line += r.holders
+        .map((h) => {
+          let held = ` (pid ${h.ownerPid}) ${h.eventName.padEnd(32)}`;
+          if (h.mode === PmcMode.SS || h.mode === PmcMode.TS) held += ` (reload count ${h.reloadCount})`;
+          return held;
+        })
+        .join(';');
       process.stdout.write(line.trimEnd() + '\n');
     });
   }
@@ -65,6 +70,15 @@ async function listRows(lib: Libpmc): Promise<void> {
 async function printStats(lib: Libpmc): Promise<void> {
   const s = await lib.driverStats();
   for (const [key, label] of STAT_LABELS) process.stdout.write(`${label.padEnd(40)} ${s[key]}\n`);
+  const owners = await lib.ownerStats();
+  if (owners.length === 0) return;
+  process.stdout.write(`\n#OWNER PID   UID     SS  SC  TS  TC RUNNING       OPS    ERRORS    LOG-BYTES LOG-DROPS\n`);
+  for (const o of owners) {
+    const n = (v: number | string, w: number): string => String(v).padStart(w);
+    process.stdout.write(
+      ` ${n(o.pid, 9)} ${n(o.uid, 5)} ${n(o.pmcs.SS, 3)} ${n(o.pmcs.SC, 3)} ${n(o.pmcs.TS, 3)} ${n(o.pmcs.TC, 3)} ${n(o.running, 7)} ${n(o.ops, 9)} ${n(o.opErrors, 9)} ${n(o.log?.written ?? '-', 12)} ${n(o.log?.bufferRequestsFailed ?? '-', 9)}\n`,
+    );
+  }
 }
 
 /** `*` or a number in [0, limit). */
@@ -76,6 +90,10 @@ function selection(option: string, text: string, limit: number, what: string): n
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--local')) {
+    process.env.TSPMC_LOCAL = '1';
+    argv = argv.filter((a) => a !== '--local');
+  }
   let tokens: { kind: string; name?: string; rawName?: string; value?: string }[];
   try {
     tokens = parseArgs({

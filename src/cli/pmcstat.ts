@@ -5,6 +5,11 @@ import { reportAndExit } from './cli-error.js';
 import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';
 
 async function main(argv: string[]): Promise<number> {
+  // --local: the module in this process even when pmcd runs (as TSPMC_LOCAL=1).
+  if (argv.includes('--local')) {
+    process.env.TSPMC_LOCAL = '1';
+    argv = argv.filter((a) => a !== '--local');
+  }
   const args = parsePmcstatArgs(argv);
   for (const w of args.warnings) process.stderr.write(`pmcstat: warning: ${w}\n`);
   if (args.help) {

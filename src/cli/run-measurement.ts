@@ -5,6 +5,7 @@
 // end; sampling PMCs write the log (-O, or a temporary one analyzed or
 // printed at the end, as pmcstat does without -O).
 import { closeSync, createWriteStream, fstatSync, mkdtempSync, openSync, rmSync, type WriteStream } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findTargetProcesses, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
@@ -27,8 +28,14 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
   let tmpDir: string | undefined;
   let logFd: number | undefined;
   let logPath: string | undefined;
+  let logPeer: Socket | undefined;
+  const remote = args.logFile === undefined ? undefined : logHost(args.logFile);
   try {
-    if (sampling || args.logFile !== undefined) {
+    if (remote) {
+      // -O host:port: the log goes to a TCP peer (nc -l port > log), as FreeBSD's pmcstat sends it.
+      logPeer = await connectTcp(remote.host, remote.port);
+      await lib.configureLogfile(logPeer);
+    } else if (sampling || args.logFile !== undefined) {
       if (args.logFile === undefined) tmpDir = mkdtempSync(join(tmpdir(), 'pmcstat-'));
       logPath = args.logFile ?? join(tmpDir!, 'pmcstat.log');
       logFd = openSync(logPath, 'w', 0o644);
@@ -37,6 +44,7 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     }
 
     const columns: Column[] = [];
+    const noted = new Set<string>();
     const processPmcs: number[] = [];
     const allPmcs: number[] = [];
     for (const p of args.pmcs) {
@@ -57,6 +65,11 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
           const kind = p.mode === PmcMode.SC || p.mode === PmcMode.SS ? `system-mode (CPU ${cpu})` : 'process-mode';
           throw e.within(`Cannot allocate ${kind} pmc with specification "${p.spec}"`);
         });
+        const userOnly = lib.describe(id)?.userOnly;
+        if (userOnly && !noted.has(p.spec)) {
+          noted.add(p.spec);
+          process.stderr.write(`pmcstat: note: "${p.spec}": ${userOnly}\n`);
+        }
         allPmcs.push(id);
         if (p.mode === PmcMode.TC || p.mode === PmcMode.TS) processPmcs.push(id);
         if (p.mode === PmcMode.TC || p.mode === PmcMode.SC) {
@@ -96,7 +109,7 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     if (args.interval !== undefined && columns.length > 0) {
       timers.push(setInterval(async () => print(formatRow(columns, await readAll())), args.interval * 1000));
     }
-    if (sampling && process.stderr.isTTY) timers.push(setInterval(() => void statusLine(lib, logFd!), 1000));
+    if (sampling && logFd !== undefined && process.stderr.isTTY) timers.push(setInterval(() => void statusLine(lib, logFd!), 1000));
 
     const stops: Promise<unknown>[] = [new Promise((r) => process.once('SIGINT', r))];
     if (cmd) stops.push(cmd.exited);
@@ -119,7 +132,7 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     if (columns.length > 0) print(formatRow(columns, values));
     if (args.json && columns.length > 0) process.stdout.write(formatJson(columns, values, elapsed, exitStatus) + '\n');
 
-    if (logFd !== undefined) {
+    if (logFd !== undefined || logPeer) {
       await lib.closeLogfile();
       warnAboutLosses(statsBefore, await lib.driverStats());
     }
@@ -133,9 +146,24 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     if (cmd && cmd.child.exitCode === null && cmd.child.signalCode === null) cmd.child.kill('SIGTERM');
     await lib.close();
     if (logFd !== undefined) closeSync(logFd);
+    if (logPeer) await new Promise<void>((r) => logPeer!.end(() => r()));
     if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
     if (out) await new Promise((r) => out!.end(r));
   }
+}
+
+/** `host:port` for -O, as pmcstat reads it: a host that starts with neither '.' nor '/'. */
+function logHost(text: string): { host: string; port: number } | undefined {
+  const m = /^([^./][^:]*):(\d+)$/.exec(text);
+  return m && Number(m[2]) < 65536 ? { host: m[1], port: Number(m[2]) } : undefined;
+}
+
+function connectTcp(host: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    s.once('connect', () => resolve(s));
+    s.once('error', (e: NodeJS.ErrnoException) => reject(new PmcError(e.code ?? 'EIO', `option -O: cannot connect to ${host}:${port}: ${e.message}`)));
+  });
 }
 
 /** While recording to a terminal: samples, drops and log size on one line. */

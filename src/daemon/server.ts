@@ -93,8 +93,9 @@ export class PmcdServer {
 
   /** A PASSFD connection: one frame, one descriptor; the reply is its token. */
   private takeDescriptor(socket: Socket, caller: ReturnType<typeof identifyPeer>, m: ReceivedMessage): void {
+    // pmcd never reads this connection again: once the reply is out it is closed.
     const reply = (payload: unknown): void => {
-      socket.end(encodeFrame(FrameKind.REPLY, payload));
+      socket.end(encodeFrame(FrameKind.REPLY, payload), () => socket.destroy());
     };
     try {
       const frames = new FrameDecoder(256).push(m.data);

@@ -2,7 +2,7 @@
 // operations on them. Names follow pmc(3) without the pmc_ prefix.
 import type { DriverStats } from '../module/driver-stats.js';
 import type { LogSink } from '../log/log-writer.js';
-import type { ClassInfo, CpuInfo, PmcInfo } from '../module/op-table.js';
+import type { ClassInfo, CpuInfo, OwnerStats, PmcInfo } from '../module/op-table.js';
 import {
   DEFAULT_SAMPLE_COUNT,
   isSamplingMode,
@@ -49,6 +49,8 @@ export interface AllocatedPmc {
   eventName: string;
   mode: PmcMode;
   cpu: number;
+  /** Why the PMC counts user mode only though no mode was named (pmcd's policy), when it does. */
+  userOnly?: string;
 }
 
 export class Libpmc {
@@ -109,7 +111,7 @@ export class Libpmc {
       frequency: options.frequency,
       md: event.md,
     });
-    this.allocated.set(id, { id, spec: parsed.text, eventName: event.eventName, mode: m, cpu });
+    this.allocated.set(id, { id, spec: parsed.text, eventName: event.eventName, mode: m, cpu, userOnly: parsed.usr || parsed.os ? undefined : event.userOnly });
     return id;
   }
 
@@ -172,6 +174,10 @@ export class Libpmc {
   }
   driverStats(): Promise<DriverStats> {
     return this.client.call(PmcOp.GETDRIVERSTATS, {});
+  }
+  /** Every owner of the module with its PMCs, ops and log (tspmc; pmccontrol -s). */
+  ownerStats(): Promise<OwnerStats[]> {
+    return this.client.call(PmcOp.GETOWNERSTATS, {});
   }
   /** pmc_enable() / pmc_disable(): PMCADMIN on one row of one CPU. */
   enable(cpu: number, row: number): Promise<void> {

@@ -173,7 +173,10 @@ export type RowHolder = z.output<typeof rowHolder>;
 
 /** The op's arguments as they cross a socket (bigints as strings); the descriptor argument stays a number here. */
 export function encodeArgs<K extends PmcOp>(op: K, args: OpArgs<K>): unknown {
-  return z.encode(OP_TABLE[op].args as z.ZodType, args);
+  if (!(op in OP_TABLE)) throw new PmcError('EINVAL', `no module op ${String(op)}`);
+  const r = z.safeEncode(OP_TABLE[op].args as z.ZodType, args);
+  if (!r.success) throw new PmcError('EINVAL', `${PmcOp[op]} arguments: ${describeIssues(r.error)}`);
+  return r.data;
 }
 
 /** Arguments from a socket, checked against the op's schema; EINVAL naming the bad field otherwise. */

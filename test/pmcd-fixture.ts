@@ -1,0 +1,113 @@
+// pmcd for tests: started on a socket in a temporary directory (never the
+// default one), its own admin state and config file, stopped with SIGTERM
+// (SIGKILL if it hangs). Clients connect with TSPMC_SOCKET set to that path.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Libpmc } from '../src/lib/index.js';
+import { PmcdClient } from '../src/lib/pmcd-client.js';
+
+export const PMCD = fileURLToPath(new URL('../src/cli/pmcd.js', import.meta.url));
+export const DIST = fileURLToPath(new URL('..', import.meta.url));
+
+export interface PmcdOptions {
+  /** Lines of the config file (tunables, pmcd.*). */
+  config?: string[];
+  env?: NodeJS.ProcessEnv;
+  args?: string[];
+}
+
+export class TestPmcd {
+  private stderrText = '';
+  private constructor(
+    readonly dir: string,
+    readonly socket: string,
+    readonly child: ChildProcess,
+  ) {}
+
+  static async start(o: PmcdOptions = {}): Promise<TestPmcd> {
+    const dir = mkdtempSync(join(tmpdir(), 'pmcd-test-'));
+    chmodSync(dir, 0o755);
+    const config = join(dir, 'tspmc.conf');
+    writeFileSync(config, (o.config ?? []).join('\n') + '\n');
+    const socket = join(dir, 'pmcd.sock');
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, TSPMC_ADMIN_STATE: join(dir, 'admin.json'), TSPMC_CONFIG: config, ...o.env };
+    const child = spawn(process.execPath, [PMCD, '--socket', socket, ...(o.args ?? [])], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = new TestPmcd(dir, socket, child);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (p.stderrText += d));
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (p.stderrText.includes('pmcd: serving')) resolve();
+      };
+      child.stderr!.on('data', check);
+      child.once('exit', (code) => reject(new Error(`pmcd exited (${code}) before serving: ${p.stderrText}`)));
+      setTimeout(() => reject(new Error(`pmcd did not start: ${p.stderrText}`)), 20_000).unref();
+    });
+    return p;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  /** What pmcd wrote to stderr so far (its log). */
+  get stderr(): string {
+    return this.stderrText;
+  }
+
+  /** Environment for a tool or script that should talk to this pmcd. */
+  clientEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+    return { ...process.env, TSPMC_LOCAL: undefined, TSPMC_SOCKET: this.socket, TSPMC_ADMIN_STATE: join(this.dir, 'client-admin.json'), ...extra };
+  }
+
+  connect(): Promise<PmcdClient> {
+    return PmcdClient.connect(this.socket);
+  }
+
+  async libpmc(): Promise<Libpmc> {
+    return Libpmc.init(await this.connect());
+  }
+
+  /** Descriptors pmcd holds now. */
+  fds(): string[] {
+    return readdirSync(`/proc/${this.pid}/fd`);
+  }
+
+  /** pmcd's resident memory in KiB. */
+  rssKiB(): number {
+    return Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'))![1]);
+  }
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** SIGTERM, and the exit status; SIGKILL after 20 s. */
+  async stop(): Promise<number | null> {
+    if (!this.alive) return this.child.exitCode;
+    const exited = once(this.child, 'exit');
+    this.child.kill('SIGTERM');
+    const guard = setTimeout(() => this.child.kill('SIGKILL'), 20_000);
+    const [code] = (await exited) as [number | null];
+    clearTimeout(guard);
+    return code;
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Polls `f` every 10 ms until it is true; the time it took, or a failure after `hangMs` (a hang guard). */
+export async function waitFor(what: string, f: () => boolean | Promise<boolean>, hangMs = 20_000): Promise<number> {
+  const t0 = Date.now();
+  for (;;) {
+    if (await f()) return Date.now() - t0;
+    if (Date.now() - t0 > hangMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
