@@ -111,7 +111,9 @@ export class Libpmc {
       frequency: options.frequency,
       md: event.md,
     });
-    this.allocated.set(id, { id, spec: parsed.text, eventName: event.eventName, mode: m, cpu, userOnly: parsed.usr || parsed.os ? undefined : event.userOnly });
+    const pmc: AllocatedPmc = { id, spec: parsed.text, eventName: event.eventName, mode: m, cpu };
+    if (event.userOnly && !parsed.usr && !parsed.os) pmc.userOnly = event.userOnly;
+    this.allocated.set(id, pmc);
     return id;
   }
 
