@@ -1,8 +1,18 @@
 // Binary layout of the owner log: FreeBSD's pmclog records with the 16-byte
-// header (u32 header word, u32 spare, u64 timestamp), little-endian. Every
-// offset and size here is documented in docs/log-format.md.
+// header (u32 header word, u32 spare, u64 timestamp), little-endian.
+//
+// Each record type is declared once, in LAYOUTS below, as sys/sys/pmclog.h
+// declares each struct once: its fields in order, then an optional
+// variable-length tail. Offsets, sizes, the validity rules, encodeRecord,
+// decodeRecord and the word offsets of the writer's fast path all come from
+// that table. docs/log-format.md documents the same layouts field by field.
+//
+// The table is compiled once, at load, into one encoder and one decoder
+// function per type (straight-line code, as if written by hand): a loop that
+// interprets the table per record would make every decoded record's shape
+// megamorphic and cost the analysis several times the decoding time.
 import { PmcError } from '../pmc-error.js';
-import { LogType, PMCLOG_HEADER_MAGIC, type CallchainRecord, type LogRecord } from './records.js';
+import { LogType, PMCLOG_HEADER_MAGIC, type LogRecord } from './records.js';
 
 export const LOG_HEADER_SIZE = 16;
 /** The header's length field is 16 bits and lengths are multiples of 4. */
@@ -15,36 +25,263 @@ export const EVENT_NAME_LEN = 64;
 /** MAXCOMLEN + 1: thread and process name arrays. */
 export const COMM_LEN = 20;
 
-/** Sizes of the fixed-size records, header included. */
-export const RecordSize = {
-  CLOSELOG: 16,
-  /** tspmc's form with two counts; a FreeBSD 16-byte DROPNOTIFY is accepted too. */
-  DROPNOTIFY: 24,
-  DROPNOTIFY_BARE: 16,
-  INITIALIZE: 112,
-  PMCALLOCATE: 40,
-  PMCALLOCATEDYN: 104,
-  PMCDETACH: 24,
-  PROCCSW: 40,
-  PROCEXIT: 32,
-  PROCFORK: 24,
-  SYSEXIT: 24,
-  USERDATA: 24,
-  MAP_OUT: 40,
-  THR_CREATE: 52,
-  THR_EXIT: 24,
-  PROC_CREATE: 44,
-} as const;
+// ---------------------------------------------------------------------------
+// The declarations
+
+type RecordOf<T extends LogType> = Extract<LogRecord, { type: T }>;
+/** The typed record's properties a layout may name (the compiler checks every name). */
+type FieldName<T extends LogType> = Exclude<keyof RecordOf<T>, 'type' | 'ts'> & string;
+
+type Field<N extends string> =
+  /** u32 (also pid_t and lwpid_t, read back signed with `i32`). */
+  | { kind: 'u32' | 'i32'; name: N }
+  /** u64 as a bigint. */
+  | { kind: 'u64'; name: N }
+  /** u64 and i64 as numbers (clocks and counts that stay below 2^53). */
+  | { kind: 'u64n' | 'i64n'; name: N }
+  /** A fixed char array, NUL-terminated within `size` bytes; `label` names it in errors. */
+  | { kind: 'chars'; name: N; size: number; label: string }
+  /** pl_cpuflags: the record's `cpu` in the high 16 bits, its `flags` in the low 16. */
+  | { kind: 'cpuflags' }
+  /** 4 bytes written as 0 and ignored. */
+  | { kind: 'pad' };
+
+type Tail<N extends string> =
+  /** A NUL-terminated string up to the record's end, zero-padded to a multiple of 4. */
+  | { kind: 'string'; name: N; label: string }
+  /** u64 pcs up to the record's end, 1 to CALLCHAIN_DEPTH_MAX of them. */
+  | { kind: 'pcs'; name: N };
+
+interface Layout<T extends LogType> {
+  fields: readonly Field<FieldName<T>>[];
+  tail?: Tail<FieldName<T>>;
+  /** DROPNOTIFY's optional last group: written only when one of its counts is not 0, read when present. */
+  extension?: { name: FieldName<T>; fields: readonly Field<string>[] };
+  /** Shorter forms also accepted when read: their missing fields read as 0. */
+  shortForms?: readonly number[];
+}
+
+const u32 = <N extends string>(name: N) => ({ kind: 'u32', name }) as const;
+const i32 = <N extends string>(name: N) => ({ kind: 'i32', name }) as const;
+const u64 = <N extends string>(name: N) => ({ kind: 'u64', name }) as const;
+const u64n = <N extends string>(name: N) => ({ kind: 'u64n', name }) as const;
+const i64n = <N extends string>(name: N) => ({ kind: 'i64n', name }) as const;
+const chars = <N extends string>(name: N, size: number, label: string) => ({ kind: 'chars', name, size, label }) as const;
+const str = <N extends string>(name: N, label: string) => ({ kind: 'string', name, label }) as const;
+const pad = { kind: 'pad' } as const;
+const cpuflags = { kind: 'cpuflags' } as const;
+
+/** Every record type: the one declaration of its layout after the header. */
+const LAYOUTS: { [T in LogType]: Layout<T> } = {
+  [LogType.CLOSELOG]: { fields: [] },
+  [LogType.DROPNOTIFY]: {
+    fields: [u32('dropped'), u32('lost')],
+    extension: { name: 'sideband', fields: [u32('exec'), u32('fork'), u32('thread'), u32('exit'), u32('map'), u32('csw')] },
+    shortForms: [LOG_HEADER_SIZE],
+  },
+  [LogType.INITIALIZE]: {
+    fields: [u32('version'), u32('cpuType'), u64n('tscFreq'), i64n('wallSec'), i64n('wallNsec'), chars('cpuid', CPUID_LEN, 'cpuid')],
+  },
+  [LogType.PMCALLOCATE]: { fields: [u32('pmcid'), u32('event'), u32('flags'), pad, u64('rate')] },
+  [LogType.PMCALLOCATEDYN]: {
+    fields: [u32('pmcid'), u32('event'), u32('flags'), pad, u64('rate'), chars('eventName', EVENT_NAME_LEN, 'event name')],
+  },
+  [LogType.PMCATTACH]: { fields: [u32('pmcid'), i32('pid')], tail: str('pathname', 'pathname') },
+  [LogType.PMCDETACH]: { fields: [u32('pmcid'), i32('pid')] },
+  [LogType.PROCCSW]: { fields: [u64('value'), u32('pmcid'), i32('pid'), i32('tid'), pad] },
+  [LogType.PROCEXEC]: { fields: [i32('pid'), u32('pmcid'), u64('base'), u64('dyn')], tail: str('pathname', 'pathname') },
+  [LogType.PROCEXIT]: { fields: [u32('pmcid'), i32('pid'), u64('value')] },
+  [LogType.PROCFORK]: { fields: [i32('oldpid'), i32('newpid')] },
+  [LogType.SYSEXIT]: { fields: [i32('pid'), pad] },
+  [LogType.USERDATA]: { fields: [u32('userdata'), pad] },
+  [LogType.MAP_IN]: { fields: [i32('pid'), pad, u64('start')], tail: str('pathname', 'pathname') },
+  [LogType.MAP_OUT]: { fields: [i32('pid'), pad, u64('start'), u64('end')] },
+  [LogType.CALLCHAIN]: { fields: [i32('pid'), i32('tid'), u32('pmcid'), cpuflags], tail: { kind: 'pcs', name: 'pcs' } },
+  [LogType.THR_CREATE]: { fields: [i32('tid'), i32('pid'), u32('flags'), pad, chars('tdname', COMM_LEN, 'thread name')] },
+  [LogType.THR_EXIT]: { fields: [i32('tid'), pad] },
+  [LogType.PROC_CREATE]: { fields: [i32('pid'), u32('flags'), chars('pcomm', COMM_LEN, 'process name')] },
+};
+
+// ---------------------------------------------------------------------------
+// What the declarations give: offsets and sizes
+
+type AnyField = Field<string>;
+const fieldSize = (f: AnyField): number => (f.kind === 'chars' ? f.size : f.kind === 'u64' || f.kind === 'u64n' || f.kind === 'i64n' ? 8 : 4);
+
+/** Offsets of `fields` laid end to end from `start`. */
+function offsets(fields: readonly AnyField[], start: number): { at: number[]; end: number } {
+  const at: number[] = [];
+  let o = start;
+  for (const f of fields) {
+    at.push(o);
+    o += fieldSize(f);
+  }
+  return { at, end: o };
+}
+
+interface Compiled {
+  name: string;
+  /** Bytes up to the tail (fixed records: the whole record). */
+  fixed: number;
+  /** The full length with the extension, 0 without one. */
+  extended: number;
+  extensionName?: string;
+  tail?: Tail<string>;
+  /** Records with a tail: the minimum length, fixed + one tail unit (a NUL, a pc) rounded up to 4. */
+  min: number;
+  /** Records without a tail: the lengths a reader accepts, and how an error says so. */
+  lengths: readonly number[];
+  expected: string;
+  /** Byte offset of each named field (cpuflags as `cpuflags`). */
+  byName: Map<string, number>;
+  encode: (rec: LogRecord, target: Uint8Array, dv: DataView, o: number, len: number, h: typeof helpers) => void;
+  decode: (src: Uint8Array, dv: DataView, o: number, len: number, streamOffset: number, ts: number, h: typeof helpers) => LogRecord;
+}
+
+const roundUp4 = (n: number): number => (n + 3) & ~3;
+const TWO32 = 4294967296;
+
+// ---------------------------------------------------------------------------
+// Compilation: each field kind's code, reading `rec.NAME` or producing its value
+
+function putField(f: AnyField, o: string, value: string): string {
+  switch (f.kind) {
+    case 'u32':
+    case 'i32':
+      return `dv.setUint32(${o}, ${value}, true);`;
+    case 'u64':
+      return `dv.setBigUint64(${o}, ${value}, true);`;
+    case 'u64n':
+      return `h.setU64Number(dv, ${o}, ${value});`;
+    case 'i64n':
+      return `h.setI64Number(dv, ${o}, ${value});`;
+    case 'chars':
+      return `h.putCharArray(target, ${o}, ${f.size}, ${value}, ${JSON.stringify(f.label)});`;
+    case 'cpuflags':
+      return `dv.setUint32(${o}, h.cpuFlags(rec.cpu, rec.flags), true);`;
+    case 'pad':
+      return `dv.setUint32(${o}, 0, true);`;
+  }
+}
+
+function getField(f: AnyField, o: string, type: string): string {
+  switch (f.kind) {
+    case 'u32':
+      return `dv.getUint32(${o}, true)`;
+    case 'i32':
+      return `dv.getInt32(${o}, true)`;
+    case 'u64':
+      return `dv.getBigUint64(${o}, true)`;
+    case 'u64n':
+      return `h.getU64Number(dv, ${o})`;
+    case 'i64n':
+      return `h.getI64Number(dv, ${o})`;
+    case 'chars':
+      return `h.getString(src, ${o}, ${o} + ${f.size}, streamOffset, ${JSON.stringify(`${type} ${f.label}`)})`;
+    case 'cpuflags':
+    case 'pad':
+      throw new Error('not a value');
+  }
+}
+
+/** `name: value` entries of a decoded record's fields; pads give nothing, cpuflags gives cpu and flags. */
+function decodedEntries(fields: readonly AnyField[], at: number[], type: string, present?: (end: number) => string): string[] {
+  const out: string[] = [];
+  fields.forEach((f, i) => {
+    const o = `o + ${at[i]}`;
+    if (f.kind === 'pad') return;
+    if (f.kind === 'cpuflags') {
+      out.push(`cpu: dv.getUint32(${o}, true) >>> 16`, `flags: dv.getUint32(${o}, true) & 0xffff`);
+      return;
+    }
+    const get = getField(f, o, type);
+    out.push(`${f.name}: ${present ? `${present(at[i] + fieldSize(f))} ? ${get} : 0` : get}`);
+  });
+  return out;
+}
+
+function compile(type: LogType, layout: Layout<LogType>): Compiled {
+  const name = LogType[type];
+  const fields = layout.fields as readonly AnyField[];
+  const { at, end: fixed } = offsets(fields, LOG_HEADER_SIZE);
+  const byName = new Map<string, number>();
+  fields.forEach((f, i) => byName.set(f.kind === 'cpuflags' ? 'cpuflags' : 'name' in f ? f.name : `pad${i}`, at[i]));
+  const enc: string[] = fields.map((f, i) => putField(f, `o + ${at[i]}`, 'name' in f ? `rec.${f.name}` : ''));
+  const shortForms = layout.shortForms ?? [];
+  // A field of a record that has shorter forms may be missing: it then reads as 0.
+  let entries = decodedEntries(fields, at, name, shortForms.length > 0 ? (e) => `len >= ${e}` : undefined);
+  let extended = 0;
+  let decodeExtension = '';
+  const ext = layout.extension;
+  if (ext) {
+    const x = offsets(ext.fields as readonly AnyField[], fixed);
+    extended = x.end;
+    const names = (ext.fields as readonly AnyField[]).map((f) => ('name' in f ? f.name : ''));
+    enc.push(`if (len >= ${extended}) { const x = rec.${ext.name}; ${ext.fields.map((f, i) => putField(f, `o + ${x.at[i]}`, `x.${names[i]}`)).join(' ')} }`);
+    decodeExtension = `if (len >= ${extended}) r.${ext.name} = { ${decodedEntries(ext.fields as readonly AnyField[], x.at, name).join(', ')} };`;
+  }
+  const tail = layout.tail as Tail<string> | undefined;
+  if (tail?.kind === 'string') {
+    enc.push(`h.putString(target, o + ${fixed}, o + len, rec.${tail.name});`);
+    entries.push(`${tail.name}: h.getString(src, o + ${fixed}, o + len, streamOffset, ${JSON.stringify(`${name} ${tail.label}`)})`);
+  } else if (tail?.kind === 'pcs') {
+    enc.push(`target.set(new Uint8Array(rec.${tail.name}.buffer, rec.${tail.name}.byteOffset, rec.${tail.name}.byteLength), o + ${fixed});`);
+    entries.push(`${tail.name}: h.copyPcs(src, o + ${fixed}, o + len)`);
+  }
+  entries = [`type: ${type}`, 'ts', ...entries];
+  const encode = new Function(`return function encode${name}(rec, target, dv, o, len, h) { ${enc.join(' ')} };`)() as Compiled['encode'];
+  const decode = new Function(
+    `return function decode${name}(src, dv, o, len, streamOffset, ts, h) { const r = { ${entries.join(', ')} }; ${decodeExtension} return r; };`,
+  )() as Compiled['decode'];
+  const unit = tail?.kind === 'pcs' ? 8 : 1;
+  return {
+    name,
+    fixed,
+    extended,
+    extensionName: ext?.name,
+    tail,
+    min: tail ? roundUp4(fixed + unit) : fixed,
+    lengths: [...shortForms, fixed, ...(ext ? [extended] : [])],
+    expected: [...shortForms, fixed].join(' or ') + (ext ? `, or ${extended} with its ${ext.name} counts` : ''),
+    byName,
+    encode,
+    decode,
+  };
+}
+
+/** Compiled layouts indexed by type number; undefined = not a record type. */
+const compiled: (Compiled | undefined)[] = [];
+for (const [t, layout] of Object.entries(LAYOUTS)) compiled[Number(t)] = compile(Number(t) as LogType, layout as Layout<LogType>);
+
+function layoutOf(type: LogType): Compiled {
+  return compiled[type]!;
+}
+
+type VariableName = 'PMCATTACH' | 'PROCEXEC' | 'MAP_IN' | 'CALLCHAIN';
+type FixedName = Exclude<keyof typeof LogType, VariableName>;
+
+/** Sizes of the fixed-size records, header included (DROPNOTIFY: tspmc's usual form, and the others it reads). */
+export const RecordSize = Object.freeze({
+  ...(Object.fromEntries(compiled.flatMap((c) => (c && !c.tail ? [[c.name, c.fixed]] : []))) as Record<FixedName, number>),
+  DROPNOTIFY_BARE: LOG_HEADER_SIZE,
+  DROPNOTIFY_SIDEBAND: layoutOf(LogType.DROPNOTIFY).extended,
+});
 
 /** Where the variable-length tail (pathname or pcs) of the other records starts. */
-export const TailOffset = {
-  PMCATTACH: 24,
-  PROCEXEC: 40,
-  MAP_IN: 32,
-  CALLCHAIN: 32,
-} as const;
+export const TailOffset = Object.freeze(
+  Object.fromEntries(compiled.flatMap((c) => (c?.tail ? [[c.name, c.fixed]] : []))) as Record<VariableName, number>,
+);
 
-const TWO32 = 4294967296;
+/**
+ * The 32-bit word (byte offset / 4) where field `name` of a `type` record
+ * starts, for code that writes records as words (CALLCHAIN's `cpuflags` is
+ * its packed pl_cpuflags word). Records are 4-byte aligned, so every field is.
+ */
+export function fieldWord<T extends LogType>(type: T, name: FieldName<T> | 'cpuflags'): number {
+  const at = layoutOf(type).byName.get(name);
+  if (at === undefined) throw new Error(`${LogType[type]} has no field ${name}`);
+  return at >>> 2;
+}
 
 /** A log that cannot be read: names the byte offset of the damaged record and what is wrong. */
 export class LogFormatError extends PmcError {
@@ -56,42 +293,6 @@ export class LogFormatError extends PmcError {
     this.name = 'LogFormatError';
     this.offset = offset;
   }
-}
-
-// Minimum (and, for fixed records, exact) lengths indexed by type; 0 = unknown type.
-const minLength: number[] = [];
-const exactLength: number[] = [];
-function fixed(type: LogType, size: number): void {
-  minLength[type] = size;
-  exactLength[type] = size;
-}
-function variable(type: LogType, tail: number, unit: number): void {
-  // At least one unit of tail: a NUL for strings, one pc for call chains.
-  minLength[type] = roundUp4(tail + unit);
-  exactLength[type] = 0;
-}
-fixed(LogType.CLOSELOG, RecordSize.CLOSELOG);
-fixed(LogType.DROPNOTIFY, RecordSize.DROPNOTIFY_BARE);
-fixed(LogType.INITIALIZE, RecordSize.INITIALIZE);
-fixed(LogType.PMCALLOCATE, RecordSize.PMCALLOCATE);
-fixed(LogType.PMCALLOCATEDYN, RecordSize.PMCALLOCATEDYN);
-fixed(LogType.PMCDETACH, RecordSize.PMCDETACH);
-fixed(LogType.PROCCSW, RecordSize.PROCCSW);
-fixed(LogType.PROCEXIT, RecordSize.PROCEXIT);
-fixed(LogType.PROCFORK, RecordSize.PROCFORK);
-fixed(LogType.SYSEXIT, RecordSize.SYSEXIT);
-fixed(LogType.USERDATA, RecordSize.USERDATA);
-fixed(LogType.MAP_OUT, RecordSize.MAP_OUT);
-fixed(LogType.THR_CREATE, RecordSize.THR_CREATE);
-fixed(LogType.THR_EXIT, RecordSize.THR_EXIT);
-fixed(LogType.PROC_CREATE, RecordSize.PROC_CREATE);
-variable(LogType.PMCATTACH, TailOffset.PMCATTACH, 1);
-variable(LogType.PROCEXEC, TailOffset.PROCEXEC, 1);
-variable(LogType.MAP_IN, TailOffset.MAP_IN, 1);
-variable(LogType.CALLCHAIN, TailOffset.CALLCHAIN, 8);
-
-function roundUp4(n: number): number {
-  return (n + 3) & ~3;
 }
 
 export function headerWord(type: LogType, length: number): number {
@@ -118,25 +319,19 @@ export function checkHeader(word: number, offset: number): number {
   if (magic !== PMCLOG_HEADER_MAGIC) {
     throw new LogFormatError(offset, `bad magic 0x${magic.toString(16)} in header word 0x${word.toString(16)} (expected 0xee)`);
   }
-  const min = minLength[type];
-  if (min === undefined) throw new LogFormatError(offset, `unknown record type ${type}`);
-  const name = typeName(type);
-  if (length % 4 !== 0) throw new LogFormatError(offset, `${name} length ${length} is not a multiple of 4`);
-  const exact = exactLength[type];
-  if (type === LogType.DROPNOTIFY) {
-    if (length !== RecordSize.DROPNOTIFY_BARE && length !== RecordSize.DROPNOTIFY) {
-      throw new LogFormatError(offset, `DROPNOTIFY length ${length} (expected 16 or 24)`);
-    }
-  } else if (exact !== 0 && length !== exact) {
-    throw new LogFormatError(offset, `${name} length ${length} (expected ${exact})`);
-  } else if (length < min) {
-    throw new LogFormatError(offset, `${name} length ${length} is below its minimum ${min}`);
+  const c = compiled[type];
+  if (c === undefined) throw new LogFormatError(offset, `unknown record type ${type}`);
+  if (length % 4 !== 0) throw new LogFormatError(offset, `${c.name} length ${length} is not a multiple of 4`);
+  if (!c.tail) {
+    if (!c.lengths.includes(length)) throw new LogFormatError(offset, `${c.name} length ${length} (expected ${c.expected})`);
+  } else if (length < c.min) {
+    throw new LogFormatError(offset, `${c.name} length ${length} is below its minimum ${c.min}`);
   }
-  if (type === LogType.CALLCHAIN) {
-    const tail = length - TailOffset.CALLCHAIN;
-    if (tail % 8 !== 0) throw new LogFormatError(offset, `CALLCHAIN length ${length}: (length - 32) is not a multiple of 8`);
+  if (c.tail?.kind === 'pcs') {
+    const tail = length - c.fixed;
+    if (tail % 8 !== 0) throw new LogFormatError(offset, `${c.name} length ${length}: (length - ${c.fixed}) is not a multiple of 8`);
     if (tail / 8 > CALLCHAIN_DEPTH_MAX) {
-      throw new LogFormatError(offset, `CALLCHAIN of ${tail / 8} pcs exceeds the maximum depth ${CALLCHAIN_DEPTH_MAX}`);
+      throw new LogFormatError(offset, `${c.name} of ${tail / 8} pcs exceeds the maximum depth ${CALLCHAIN_DEPTH_MAX}`);
     }
   }
   return length;
@@ -158,67 +353,13 @@ function view(a: Uint8Array): DataView {
   return viewDv;
 }
 
-function getU64Number(dv: DataView, o: number): number {
-  return dv.getUint32(o, true) + dv.getUint32(o + 4, true) * TWO32;
-}
-function getI64Number(dv: DataView, o: number): number {
-  return dv.getUint32(o, true) + dv.getInt32(o + 4, true) * TWO32;
-}
-function setU64Number(dv: DataView, o: number, v: number): void {
-  dv.setUint32(o, v % TWO32, true);
-  dv.setUint32(o + 4, Math.floor(v / TWO32), true);
-}
-function setI64Number(dv: DataView, o: number, v: number): void {
-  const hi = Math.floor(v / TWO32);
-  dv.setUint32(o, v - hi * TWO32, true);
-  dv.setInt32(o + 4, hi, true);
-}
-
 // ---------------------------------------------------------------------------
-// Encoding
+// What the compiled encoders and decoders call
 
 const encoder = new TextEncoder();
 
 function checkString(s: string, what: string): void {
   if (s.includes('\0')) throw new PmcError('EINVAL', `${what} ${JSON.stringify(s)} contains a NUL character`);
-}
-
-/** Byte length of a variable-length record whose tail is a NUL-terminated string. */
-function stringRecordLength(rec: LogRecord, tail: number, s: string, what: string): number {
-  checkString(s, what);
-  const len = roundUp4(tail + Buffer.byteLength(s, 'utf8') + 1);
-  if (len > MAX_RECORD_LENGTH) {
-    throw new PmcError('ENAMETOOLONG', `${typeName(rec.type)} ${what} of ${Buffer.byteLength(s)} bytes does not fit a log record (max ${MAX_RECORD_LENGTH - tail - 1})`);
-  }
-  return len;
-}
-
-/** Encoded length in bytes of `rec`, header included; throws PmcError on a record that cannot be encoded. */
-export function encodedLength(rec: LogRecord): number {
-  switch (rec.type) {
-    case LogType.PMCATTACH:
-      return stringRecordLength(rec, TailOffset.PMCATTACH, rec.pathname, 'pathname');
-    case LogType.PROCEXEC:
-      return stringRecordLength(rec, TailOffset.PROCEXEC, rec.pathname, 'pathname');
-    case LogType.MAP_IN:
-      return stringRecordLength(rec, TailOffset.MAP_IN, rec.pathname, 'pathname');
-    case LogType.CALLCHAIN:
-      checkDepth(rec.pcs.length);
-      return callchainLength(rec.pcs.length);
-    case LogType.DROPNOTIFY:
-      return RecordSize.DROPNOTIFY;
-    default: {
-      const size = exactLength[rec.type];
-      if (size === undefined) throw new PmcError('EINVAL', `cannot encode unknown log record type ${(rec as { type: unknown }).type}`);
-      return size;
-    }
-  }
-}
-
-export function checkDepth(npcs: number): void {
-  if (!Number.isInteger(npcs) || npcs < 1 || npcs > CALLCHAIN_DEPTH_MAX) {
-    throw new PmcError('EINVAL', `call chain of ${npcs} pcs (expected 1 to ${CALLCHAIN_DEPTH_MAX})`);
-  }
 }
 
 /** Writes the NUL-terminated string and zero padding up to `end`. */
@@ -228,19 +369,110 @@ function putString(target: Uint8Array, start: number, end: number, s: string): v
 }
 
 /**
- * Writes a fixed char array of `size` bytes: like the kernel's strlcpy, a
- * longer string is cut (at a character boundary) to leave room for the NUL.
+ * Decoded pcs are copied, not viewed in place: the source chunk is dropped
+ * after decoding, and in-place u64 views would need an 8-byte alignment the
+ * log does not promise. Each copy is a view into a shared slab, because an
+ * ArrayBuffer per record costs more than the rest of decoding together.
  */
-function putCharArray(target: Uint8Array, start: number, size: number, s: string, what: string): void {
-  checkString(s, what);
-  putString(target, start, start + size, s);
+const PCS_SLAB_SIZE = 256 * 1024;
+let pcsSlab = new Uint8Array(PCS_SLAB_SIZE);
+let pcsSlabUsed = 0;
+
+const helpers = {
+  getU64Number(dv: DataView, o: number): number {
+    return dv.getUint32(o, true) + dv.getUint32(o + 4, true) * TWO32;
+  },
+  getI64Number(dv: DataView, o: number): number {
+    return dv.getUint32(o, true) + dv.getInt32(o + 4, true) * TWO32;
+  },
+  setU64Number(dv: DataView, o: number, v: number): void {
+    dv.setUint32(o, v % TWO32, true);
+    dv.setUint32(o + 4, Math.floor(v / TWO32), true);
+  },
+  setI64Number(dv: DataView, o: number, v: number): void {
+    const hi = Math.floor(v / TWO32);
+    dv.setUint32(o, v - hi * TWO32, true);
+    dv.setInt32(o + 4, hi, true);
+  },
+  putString,
+  /**
+   * Writes a fixed char array of `size` bytes: like the kernel's strlcpy, a
+   * longer string is cut (at a character boundary) to leave room for the NUL.
+   */
+  putCharArray(target: Uint8Array, start: number, size: number, s: string, what: string): void {
+    checkString(s, what);
+    putString(target, start, start + size, s);
+  },
+  cpuFlags,
+  /** The NUL-terminated string in [start, end) of `src`; `streamOffset` names the record in errors. */
+  getString(src: Uint8Array, start: number, end: number, streamOffset: number, what: string): string {
+    const nul = src.indexOf(0, start);
+    if (nul < 0 || nul >= end) {
+      throw new LogFormatError(streamOffset, `${what} is not NUL-terminated within its ${end - start} bytes`);
+    }
+    view(src);
+    return viewBuf.toString('utf8', start, nul);
+  },
+  copyPcs(src: Uint8Array, start: number, end: number): BigUint64Array {
+    const nbytes = end - start;
+    if (pcsSlabUsed + nbytes > PCS_SLAB_SIZE) {
+      pcsSlab = new Uint8Array(PCS_SLAB_SIZE);
+      pcsSlabUsed = 0;
+    }
+    const at = pcsSlabUsed;
+    // A byte loop: set() would need a subarray view of `src` per record.
+    const slab = pcsSlab;
+    for (let i = 0; i < nbytes; i++) slab[at + i] = src[start + i];
+    pcsSlabUsed = at + nbytes;
+    return new BigUint64Array(pcsSlab.buffer, at, nbytes / 8);
+  },
+};
+
+/** pl_cpuflags: CPU in the high 16 bits, PMC_CC_F_* in the low 16. */
+export function cpuFlags(cpu: number, flags: number): number {
+  return (((cpu & 0xffff) << 16) | (flags & 0xffff)) >>> 0;
+}
+
+export function checkDepth(npcs: number): void {
+  if (!Number.isInteger(npcs) || npcs < 1 || npcs > CALLCHAIN_DEPTH_MAX) {
+    throw new PmcError('EINVAL', `call chain of ${npcs} pcs (expected 1 to ${CALLCHAIN_DEPTH_MAX})`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Encoding
+
+/** Encoded length in bytes of `rec`, header included; throws PmcError on a record that cannot be encoded. */
+export function encodedLength(rec: LogRecord): number {
+  const c = compiled[rec.type];
+  if (c === undefined) throw new PmcError('EINVAL', `cannot encode unknown log record type ${(rec as { type: unknown }).type}`);
+  const tail = c.tail;
+  if (tail === undefined) {
+    if (c.extensionName === undefined) return c.fixed;
+    const x = (rec as unknown as Record<string, Record<string, number> | undefined>)[c.extensionName];
+    return x !== undefined && Object.values(x).some((n) => n !== 0) ? c.extended : c.fixed;
+  }
+  const value = (rec as unknown as Record<string, unknown>)[tail.name];
+  if (tail.kind === 'pcs') {
+    const n = (value as BigUint64Array).length;
+    checkDepth(n);
+    return c.fixed + 8 * n;
+  }
+  const s = value as string;
+  checkString(s, tail.label);
+  const bytes = Buffer.byteLength(s, 'utf8');
+  const len = roundUp4(c.fixed + bytes + 1);
+  if (len > MAX_RECORD_LENGTH) {
+    throw new PmcError('ENAMETOOLONG', `${c.name} ${tail.label} of ${bytes} bytes does not fit a log record (max ${MAX_RECORD_LENGTH - c.fixed - 1})`);
+  }
+  return len;
 }
 
 /** Writes the 16-byte header. */
 export function putHeader(dv: DataView, o: number, type: LogType, length: number, ts: number): void {
   dv.setUint32(o, headerWord(type, length), true);
   dv.setUint32(o + 4, 0, true);
-  setU64Number(dv, o + 8, ts);
+  helpers.setU64Number(dv, o + 8, ts);
 }
 
 /**
@@ -253,160 +485,13 @@ export function encodeRecord(rec: LogRecord, target: Uint8Array, offset: number)
     throw new PmcError('EINVAL', `a ${len}-byte ${typeName(rec.type)} record does not fit at offset ${offset} of a ${target.length}-byte buffer`);
   }
   const dv = view(target);
-  const o = offset;
-  putHeader(dv, o, rec.type, len, rec.ts);
-  switch (rec.type) {
-    case LogType.CLOSELOG:
-      break;
-    case LogType.DROPNOTIFY:
-      dv.setUint32(o + 16, rec.dropped, true);
-      dv.setUint32(o + 20, rec.lost, true);
-      break;
-    case LogType.INITIALIZE:
-      dv.setUint32(o + 16, rec.version, true);
-      dv.setUint32(o + 20, rec.cpuType, true);
-      setU64Number(dv, o + 24, rec.tscFreq);
-      setI64Number(dv, o + 32, rec.wallSec);
-      setI64Number(dv, o + 40, rec.wallNsec);
-      putCharArray(target, o + 48, CPUID_LEN, rec.cpuid, 'cpuid');
-      break;
-    case LogType.PMCALLOCATE:
-      dv.setUint32(o + 16, rec.pmcid, true);
-      dv.setUint32(o + 20, rec.event, true);
-      dv.setUint32(o + 24, rec.flags, true);
-      dv.setUint32(o + 28, 0, true);
-      dv.setBigUint64(o + 32, rec.rate, true);
-      break;
-    case LogType.PMCALLOCATEDYN:
-      dv.setUint32(o + 16, rec.pmcid, true);
-      dv.setUint32(o + 20, rec.event, true);
-      dv.setUint32(o + 24, rec.flags, true);
-      dv.setUint32(o + 28, 0, true);
-      dv.setBigUint64(o + 32, rec.rate, true);
-      putCharArray(target, o + 40, EVENT_NAME_LEN, rec.eventName, 'event name');
-      break;
-    case LogType.PMCATTACH:
-      dv.setUint32(o + 16, rec.pmcid, true);
-      dv.setUint32(o + 20, rec.pid, true);
-      putString(target, o + TailOffset.PMCATTACH, o + len, rec.pathname);
-      break;
-    case LogType.PMCDETACH:
-      dv.setUint32(o + 16, rec.pmcid, true);
-      dv.setUint32(o + 20, rec.pid, true);
-      break;
-    case LogType.PROCCSW:
-      dv.setBigUint64(o + 16, rec.value, true);
-      dv.setUint32(o + 24, rec.pmcid, true);
-      dv.setUint32(o + 28, rec.pid, true);
-      dv.setUint32(o + 32, rec.tid, true);
-      dv.setUint32(o + 36, 0, true);
-      break;
-    case LogType.PROCEXEC:
-      dv.setUint32(o + 16, rec.pid, true);
-      dv.setUint32(o + 20, rec.pmcid, true);
-      dv.setBigUint64(o + 24, rec.base, true);
-      dv.setBigUint64(o + 32, rec.dyn, true);
-      putString(target, o + TailOffset.PROCEXEC, o + len, rec.pathname);
-      break;
-    case LogType.PROCEXIT:
-      dv.setUint32(o + 16, rec.pmcid, true);
-      dv.setUint32(o + 20, rec.pid, true);
-      dv.setBigUint64(o + 24, rec.value, true);
-      break;
-    case LogType.PROCFORK:
-      dv.setUint32(o + 16, rec.oldpid, true);
-      dv.setUint32(o + 20, rec.newpid, true);
-      break;
-    case LogType.SYSEXIT:
-      dv.setUint32(o + 16, rec.pid, true);
-      dv.setUint32(o + 20, 0, true);
-      break;
-    case LogType.USERDATA:
-      dv.setUint32(o + 16, rec.userdata, true);
-      dv.setUint32(o + 20, 0, true);
-      break;
-    case LogType.MAP_IN:
-      dv.setUint32(o + 16, rec.pid, true);
-      dv.setUint32(o + 20, 0, true);
-      dv.setBigUint64(o + 24, rec.start, true);
-      putString(target, o + TailOffset.MAP_IN, o + len, rec.pathname);
-      break;
-    case LogType.MAP_OUT:
-      dv.setUint32(o + 16, rec.pid, true);
-      dv.setUint32(o + 20, 0, true);
-      dv.setBigUint64(o + 24, rec.start, true);
-      dv.setBigUint64(o + 32, rec.end, true);
-      break;
-    case LogType.CALLCHAIN:
-      encodeCallchainFields(dv, o, rec);
-      target.set(new Uint8Array(rec.pcs.buffer, rec.pcs.byteOffset, rec.pcs.byteLength), o + TailOffset.CALLCHAIN);
-      break;
-    case LogType.THR_CREATE:
-      dv.setUint32(o + 16, rec.tid, true);
-      dv.setUint32(o + 20, rec.pid, true);
-      dv.setUint32(o + 24, rec.flags, true);
-      dv.setUint32(o + 28, 0, true);
-      putCharArray(target, o + 32, COMM_LEN, rec.tdname, 'thread name');
-      break;
-    case LogType.THR_EXIT:
-      dv.setUint32(o + 16, rec.tid, true);
-      dv.setUint32(o + 20, 0, true);
-      break;
-    case LogType.PROC_CREATE:
-      dv.setUint32(o + 16, rec.pid, true);
-      dv.setUint32(o + 20, rec.flags, true);
-      putCharArray(target, o + 24, COMM_LEN, rec.pcomm, 'process name');
-      break;
-  }
-  return o + len;
-}
-
-function encodeCallchainFields(dv: DataView, o: number, rec: CallchainRecord): void {
-  dv.setUint32(o + 16, rec.pid, true);
-  dv.setUint32(o + 20, rec.tid, true);
-  dv.setUint32(o + 24, rec.pmcid, true);
-  dv.setUint32(o + 28, cpuFlags(rec.cpu, rec.flags), true);
-}
-
-/** pl_cpuflags: CPU in the high 16 bits, PMC_CC_F_* in the low 16. */
-export function cpuFlags(cpu: number, flags: number): number {
-  return (((cpu & 0xffff) << 16) | (flags & 0xffff)) >>> 0;
+  putHeader(dv, offset, rec.type, len, rec.ts);
+  layoutOf(rec.type).encode(rec, target, dv, offset, len, helpers);
+  return offset + len;
 }
 
 // ---------------------------------------------------------------------------
 // Decoding
-
-/** The NUL-terminated string in [start, end) of `src`; `streamOffset` names the record in errors. */
-function getString(src: Uint8Array, start: number, end: number, streamOffset: number, what: string): string {
-  const nul = src.indexOf(0, start);
-  if (nul < 0 || nul >= end) {
-    throw new LogFormatError(streamOffset, `${what} is not NUL-terminated within its ${end - start} bytes`);
-  }
-  view(src);
-  return viewBuf.toString('utf8', start, nul);
-}
-
-// Decoded pcs are copied, not viewed in place: the source chunk is dropped
-// after decoding, and in-place u64 views would need an 8-byte alignment the
-// log does not promise. Each copy is a view into a shared slab, because an
-// ArrayBuffer per record costs more than the rest of decoding together.
-const PCS_SLAB_SIZE = 256 * 1024;
-let pcsSlab = new Uint8Array(PCS_SLAB_SIZE);
-let pcsSlabUsed = 0;
-
-function copyPcs(src: Uint8Array, start: number, end: number): BigUint64Array {
-  const nbytes = end - start;
-  if (pcsSlabUsed + nbytes > PCS_SLAB_SIZE) {
-    pcsSlab = new Uint8Array(PCS_SLAB_SIZE);
-    pcsSlabUsed = 0;
-  }
-  const at = pcsSlabUsed;
-  // A byte loop: set() would need a subarray view of `src` per record.
-  const slab = pcsSlab;
-  for (let i = 0; i < nbytes; i++) slab[at + i] = src[start + i];
-  pcsSlabUsed = at + nbytes;
-  return new BigUint64Array(pcsSlab.buffer, at, nbytes / 8);
-}
 
 /**
  * Decodes the record at `offset` of `src`, which must hold all of it.
@@ -417,144 +502,11 @@ function copyPcs(src: Uint8Array, start: number, end: number): BigUint64Array {
 export function decodeRecord(src: Uint8Array, offset: number, streamOffset: number = offset): LogRecord {
   if (offset + 4 > src.length) throw new LogFormatError(streamOffset, `truncated header: ${Math.max(0, src.length - offset)} of ${LOG_HEADER_SIZE} bytes`);
   const dv = view(src);
-  const o = offset;
-  const word = dv.getUint32(o, true);
+  const word = dv.getUint32(offset, true);
   const len = checkHeader(word, streamOffset);
-  if (o + len > src.length) {
-    throw new LogFormatError(streamOffset, `truncated ${typeName((word >>> 16) & 0xff)} record: ${src.length - o} of ${len} bytes`);
-  }
   const type = (word >>> 16) & 0xff;
-  const ts = getU64Number(dv, o + 8);
-  switch (type as LogType) {
-    case LogType.CLOSELOG:
-      return { type: LogType.CLOSELOG, ts };
-    case LogType.DROPNOTIFY:
-      return len === RecordSize.DROPNOTIFY
-        ? { type: LogType.DROPNOTIFY, ts, dropped: dv.getUint32(o + 16, true), lost: dv.getUint32(o + 20, true) }
-        : { type: LogType.DROPNOTIFY, ts, dropped: 0, lost: 0 };
-    case LogType.INITIALIZE:
-      return {
-        type: LogType.INITIALIZE,
-        ts,
-        version: dv.getUint32(o + 16, true),
-        cpuType: dv.getUint32(o + 20, true),
-        tscFreq: getU64Number(dv, o + 24),
-        wallSec: getI64Number(dv, o + 32),
-        wallNsec: getI64Number(dv, o + 40),
-        cpuid: getString(src, o + 48, o + 48 + CPUID_LEN, streamOffset, 'INITIALIZE cpuid'),
-      };
-    case LogType.PMCALLOCATE:
-      return {
-        type: LogType.PMCALLOCATE,
-        ts,
-        pmcid: dv.getUint32(o + 16, true),
-        event: dv.getUint32(o + 20, true),
-        flags: dv.getUint32(o + 24, true),
-        rate: dv.getBigUint64(o + 32, true),
-      };
-    case LogType.PMCALLOCATEDYN:
-      return {
-        type: LogType.PMCALLOCATEDYN,
-        ts,
-        pmcid: dv.getUint32(o + 16, true),
-        event: dv.getUint32(o + 20, true),
-        flags: dv.getUint32(o + 24, true),
-        rate: dv.getBigUint64(o + 32, true),
-        eventName: getString(src, o + 40, o + 40 + EVENT_NAME_LEN, streamOffset, 'PMCALLOCATEDYN event name'),
-      };
-    case LogType.PMCATTACH:
-      return {
-        type: LogType.PMCATTACH,
-        ts,
-        pmcid: dv.getUint32(o + 16, true),
-        pid: dv.getInt32(o + 20, true),
-        pathname: getString(src, o + TailOffset.PMCATTACH, o + len, streamOffset, 'PMCATTACH pathname'),
-      };
-    case LogType.PMCDETACH:
-      return { type: LogType.PMCDETACH, ts, pmcid: dv.getUint32(o + 16, true), pid: dv.getInt32(o + 20, true) };
-    case LogType.PROCCSW:
-      return {
-        type: LogType.PROCCSW,
-        ts,
-        value: dv.getBigUint64(o + 16, true),
-        pmcid: dv.getUint32(o + 24, true),
-        pid: dv.getInt32(o + 28, true),
-        tid: dv.getInt32(o + 32, true),
-      };
-    case LogType.PROCEXEC:
-      return {
-        type: LogType.PROCEXEC,
-        ts,
-        pid: dv.getInt32(o + 16, true),
-        pmcid: dv.getUint32(o + 20, true),
-        base: dv.getBigUint64(o + 24, true),
-        dyn: dv.getBigUint64(o + 32, true),
-        pathname: getString(src, o + TailOffset.PROCEXEC, o + len, streamOffset, 'PROCEXEC pathname'),
-      };
-    case LogType.PROCEXIT:
-      return {
-        type: LogType.PROCEXIT,
-        ts,
-        pmcid: dv.getUint32(o + 16, true),
-        pid: dv.getInt32(o + 20, true),
-        value: dv.getBigUint64(o + 24, true),
-      };
-    case LogType.PROCFORK:
-      return { type: LogType.PROCFORK, ts, oldpid: dv.getInt32(o + 16, true), newpid: dv.getInt32(o + 20, true) };
-    case LogType.SYSEXIT:
-      return { type: LogType.SYSEXIT, ts, pid: dv.getInt32(o + 16, true) };
-    case LogType.USERDATA:
-      return { type: LogType.USERDATA, ts, userdata: dv.getUint32(o + 16, true) };
-    case LogType.MAP_IN:
-      return {
-        type: LogType.MAP_IN,
-        ts,
-        pid: dv.getInt32(o + 16, true),
-        start: dv.getBigUint64(o + 24, true),
-        pathname: getString(src, o + TailOffset.MAP_IN, o + len, streamOffset, 'MAP_IN pathname'),
-      };
-    case LogType.MAP_OUT:
-      return {
-        type: LogType.MAP_OUT,
-        ts,
-        pid: dv.getInt32(o + 16, true),
-        start: dv.getBigUint64(o + 24, true),
-        end: dv.getBigUint64(o + 32, true),
-      };
-    case LogType.CALLCHAIN: {
-      const cf = dv.getUint32(o + 28, true);
-      const pcs = copyPcs(src, o + TailOffset.CALLCHAIN, o + len);
-      return {
-        type: LogType.CALLCHAIN,
-        ts,
-        pid: dv.getInt32(o + 16, true),
-        tid: dv.getInt32(o + 20, true),
-        pmcid: dv.getUint32(o + 24, true),
-        cpu: cf >>> 16,
-        flags: cf & 0xffff,
-        pcs,
-      };
-    }
-    case LogType.THR_CREATE:
-      return {
-        type: LogType.THR_CREATE,
-        ts,
-        tid: dv.getInt32(o + 16, true),
-        pid: dv.getInt32(o + 20, true),
-        flags: dv.getUint32(o + 24, true),
-        tdname: getString(src, o + 32, o + 32 + COMM_LEN, streamOffset, 'THR_CREATE thread name'),
-      };
-    case LogType.THR_EXIT:
-      return { type: LogType.THR_EXIT, ts, tid: dv.getInt32(o + 16, true) };
-    case LogType.PROC_CREATE:
-      return {
-        type: LogType.PROC_CREATE,
-        ts,
-        pid: dv.getInt32(o + 16, true),
-        flags: dv.getUint32(o + 20, true),
-        pcomm: getString(src, o + 24, o + 24 + COMM_LEN, streamOffset, 'PROC_CREATE process name'),
-      };
+  if (offset + len > src.length) {
+    throw new LogFormatError(streamOffset, `truncated ${typeName(type)} record: ${src.length - offset} of ${len} bytes`);
   }
-  // checkHeader admits only the types handled above.
-  throw new LogFormatError(streamOffset, `unknown record type ${type}`);
+  return compiled[type]!.decode(src, dv, offset, len, streamOffset, helpers.getU64Number(dv, offset + 8), helpers);
 }

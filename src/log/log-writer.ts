@@ -7,7 +7,7 @@
 import { write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { PmcError } from '../pmc-error.js';
-import { CALLCHAIN_DEPTH_MAX, checkDepth, encodedLength, encodeRecord, headerWord, TailOffset } from './codec.js';
+import { CALLCHAIN_DEPTH_MAX, checkDepth, encodedLength, encodeRecord, fieldWord, headerWord, TailOffset } from './codec.js';
 import { LogType, type LogRecord } from './records.js';
 
 /** A file descriptor (a file, or a blocking pipe or socket) or a Node stream. The caller owns it. */
@@ -43,6 +43,11 @@ interface FlushWaiter {
 
 const TWO32 = 4294967296;
 const CALLCHAIN_HEADER = headerWord(LogType.CALLCHAIN, 0);
+// CALLCHAIN's fields as 32-bit words, from its one declaration in codec.ts.
+const CC_PID = fieldWord(LogType.CALLCHAIN, 'pid');
+const CC_TID = fieldWord(LogType.CALLCHAIN, 'tid');
+const CC_PMCID = fieldWord(LogType.CALLCHAIN, 'pmcid');
+const CC_CPUFLAGS = fieldWord(LogType.CALLCHAIN, 'cpuflags');
 
 export class LogWriter {
   readonly bufferSize: number;
@@ -156,10 +161,10 @@ export class LogWriter {
     w[d + 1] = 0;
     w[d + 2] = ts % TWO32;
     w[d + 3] = ts / TWO32;
-    w[d + 4] = pid;
-    w[d + 5] = tid;
-    w[d + 6] = pmcid;
-    w[d + 7] = cpuflags;
+    w[d + CC_PID] = pid;
+    w[d + CC_TID] = tid;
+    w[d + CC_PMCID] = pmcid;
+    w[d + CC_CPUFLAGS] = cpuflags;
     this.copyPcs(b, o + TailOffset.CALLCHAIN, src, srcOffset, nbytes);
     return true;
   }

@@ -51,8 +51,9 @@ export interface CloseLogRecord extends Stamped {
 }
 /**
  * FreeBSD's DROPNOTIFY is a bare header. tspmc appends two u32 counts (a
- * 24-byte record) so that an offline reader can account for every sample;
- * a 16-byte DROPNOTIFY from elsewhere reads as zeros.
+ * 24-byte record) so that an offline reader can account for every sample,
+ * and, when side-band records were lost too, six more (48 bytes); a
+ * 16-byte DROPNOTIFY from elsewhere reads as zeros.
  */
 export interface DropNotifyRecord extends Stamped {
   type: LogType.DROPNOTIFY;
@@ -60,6 +61,23 @@ export interface DropNotifyRecord extends Stamped {
   dropped: number;
   /** Samples the kernel reported lost (PERF_RECORD_LOST) since the previous DROPNOTIFY. */
   lost: number;
+  /** Side-band records the log could not take since the previous DROPNOTIFY; present only in the 48-byte form. */
+  sideband?: SidebandDrops;
+}
+/** Side-band records that could not be logged, by kind. */
+export interface SidebandDrops {
+  /** PROCEXEC */
+  exec: number;
+  /** PROCFORK */
+  fork: number;
+  /** THR_CREATE and THR_EXIT */
+  thread: number;
+  /** SYSEXIT and PROCEXIT */
+  exit: number;
+  /** MAP_IN */
+  map: number;
+  /** PROCCSW */
+  csw: number;
 }
 export interface PmcAllocateRecord extends Stamped {
   type: LogType.PMCALLOCATE;
