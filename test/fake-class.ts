@@ -4,7 +4,7 @@
 // pretend file descriptor until it is closed, so leaks show in openFds.
 // Core unit tests only: anything that touches perf is tested on real events.
 import type { ClassDep, ClassEvent, HwCounterSet, HwRequest, Inheritance } from '../src/md/class-dep.js';
-import type { SampleSource } from '../src/md/sampling-set.js';
+import type { SampleSource } from '../src/md/sample-sink.js';
 import { PmcModule } from '../src/module/pmc-module.js';
 import { PmcCaps, PmcClass } from '../src/module/pmc-types.js';
 import { DEFAULT_TUNABLES, type Tunables } from '../src/module/tunables.js';

@@ -468,6 +468,14 @@ export function encodedLength(rec: LogRecord): number {
   return len;
 }
 
+/** Writes the 16-byte header as four int32 words from word `w` (for the fast paths that write records as words). */
+export function putHeaderWords(words: Int32Array, w: number, type: LogType, length: number, ts: number): void {
+  words[w] = headerWord(type, length);
+  words[w + 1] = 0;
+  words[w + 2] = ts % TWO32;
+  words[w + 3] = ts / TWO32;
+}
+
 /** Writes the 16-byte header. */
 export function putHeader(dv: DataView, o: number, type: LogType, length: number, ts: number): void {
   dv.setUint32(o, headerWord(type, length), true);

@@ -7,7 +7,7 @@
 import { write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { PmcError } from '../pmc-error.js';
-import { CALLCHAIN_DEPTH_MAX, checkDepth, encodedLength, encodeRecord, fieldWord, headerWord, TailOffset } from './codec.js';
+import { CALLCHAIN_DEPTH_MAX, checkDepth, encodedLength, encodeRecord, fieldWord, putHeaderWords, TailOffset } from './codec.js';
 import { LogType, type LogRecord } from './records.js';
 
 /** A file descriptor (a file, or a blocking pipe or socket) or a Node stream. The caller owns it. */
@@ -41,8 +41,6 @@ interface FlushWaiter {
   reject: (e: PmcError) => void;
 }
 
-const TWO32 = 4294967296;
-const CALLCHAIN_HEADER = headerWord(LogType.CALLCHAIN, 0);
 // CALLCHAIN's fields as 32-bit words, from its one declaration in codec.ts.
 const CC_PID = fieldWord(LogType.CALLCHAIN, 'pid');
 const CC_TID = fieldWord(LogType.CALLCHAIN, 'tid');
@@ -157,15 +155,29 @@ export class LogWriter {
     // Records are 4-byte aligned: the fixed fields go in as words (the host is little-endian, as the log).
     const w = b.words;
     const d = o >>> 2;
-    w[d] = CALLCHAIN_HEADER | len;
-    w[d + 1] = 0;
-    w[d + 2] = ts % TWO32;
-    w[d + 3] = ts / TWO32;
+    putHeaderWords(w, d, LogType.CALLCHAIN, len, ts);
     w[d + CC_PID] = pid;
     w[d + CC_TID] = tid;
     w[d + CC_PMCID] = pmcid;
     w[d + CC_CPUFLAGS] = cpuflags;
     this.copyPcs(b, o + TailOffset.CALLCHAIN, src, srcOffset, nbytes);
+    return true;
+  }
+
+  /**
+   * Appends a record already encoded as int32 words (`words[at..]`, its
+   * length taken from its header word): the sample path's fast path, a copy
+   * of words. False (nothing written) when no buffer space can be had.
+   */
+  writeEncoded(words: Int32Array, at: number): boolean {
+    this.checkOpen();
+    const len = words[at] & 0xffff;
+    const o = this.reserve(len);
+    if (o < 0) return false;
+    const dw = (this.current as LogBuffer).words;
+    const d = o >>> 2;
+    const n = len >>> 2;
+    for (let i = 0; i < n; i++) dw[d + i] = words[at + i];
     return true;
   }
 

@@ -1,7 +1,7 @@
 // The contract between the machine-independent module and one PMC class
 // (hwpmc's struct pmc_classdep). The module owns rows, owners, targets and
 // states; a class only knows how to make its events count or sample.
-import type { SampleSource } from './sampling-set.js';
+import type { SampleSource } from './sample-sink.js';
 
 export interface ClassEvent {
   name: string;

@@ -8,7 +8,7 @@ import type { PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import { DescendantWatch } from './descendant-watch.js';
 import { listThreads } from './procfs.js';
-import type { SampleSource } from './sampling-set.js';
+import type { SampleSource } from './sample-sink.js';
 
 export class CountingSet implements HwCounterSet {
   readonly sampleSources: readonly SampleSource[] = [];

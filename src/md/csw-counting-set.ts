@@ -15,13 +15,13 @@ import { SampleLayout } from './perf-records.js';
 import { listThreads } from './procfs.js';
 import { closeCpuRings, type CpuRings, openCpuRings } from './cpu-rings.js';
 import { RingedSet } from './ringed-set.js';
-import { SampleSource } from './sampling-set.js';
+import { PerfSampleSource } from './perf-sample-source.js';
 
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3n;
 const RING_PAGES = 16;
 const GROUP_READ = PerfFormat.GROUP | PerfFormat.TOTAL_TIME_ENABLED | PerfFormat.TOTAL_TIME_RUNNING;
 /** Offset of the leader's value in a GROUP_READ block: nr, enabled, running, then values. */
-export const CSW_LEADER_VALUE_OFFSET = 24;
+const LEADER_VALUE_OFFSET = 24;
 
 export class CswCountingSet extends RingedSet implements HwCounterSet {
   private readonly buf = Buffer.alloc(8 * 5);
@@ -29,7 +29,7 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
   private constructor(
     rings: CpuRings,
     private readonly leaders: PerfEvent[],
-    readonly sampleSources: SampleSource[],
+    readonly sampleSources: PerfSampleSource[],
     watch?: DescendantWatch,
   ) {
     super(rings, watch);
@@ -65,7 +65,7 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
     });
     try {
       if (leaders.length === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
-      const sources = rings.rings.map((r) => new SampleSource(r.cpu, r.ring, layout, r.writers));
+      const sources = rings.rings.map((r) => new PerfSampleSource(r.cpu, r.ring, layout, r.writers, LEADER_VALUE_OFFSET));
       return new CswCountingSet(rings, leaders, sources, inheritance === 'descendants' ? DescendantWatch.open(pid) : undefined);
     } catch (e) {
       closeCpuRings(rings);
@@ -82,7 +82,7 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
     let sum = 0n;
     for (const ev of this.leaders) {
       ev.readRaw(this.buf);
-      sum += this.buf.readBigUInt64LE(CSW_LEADER_VALUE_OFFSET);
+      sum += this.buf.readBigUInt64LE(LEADER_VALUE_OFFSET);
     }
     return sum;
   }

@@ -27,23 +27,33 @@ const DATA_SIZE_LO = 1048 / 4;
 
 /**
  * Called once per complete record. `offset` is the record header inside
- * `bytes`/`view`: the ring itself, or a scratch copy for a record that wraps
- * around the end of the ring. Both are only valid until drain() returns:
- * copy out what you keep.
+ * `bytes`/`view`/`words` (the same memory as bytes, a DataView and int32
+ * words; records are 8-byte aligned, so the header is word offset / 4): the
+ * ring itself, or a copy for a record that wraps around the end of the ring.
+ * They are only valid until drain() returns: copy out what you keep.
  */
-export type RecordVisitor = (bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number) => void;
+export type RecordVisitor = (bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number, words: Int32Array) => void;
+
+/** One memory area seen three ways. */
+interface Area {
+  bytes: Uint8Array;
+  view: DataView;
+  words: Int32Array;
+}
+
+function area(bytes: Uint8Array): Area {
+  return { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), words: new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >>> 2) };
+}
 
 export class RingBuffer {
   private mapping: Mapping | null;
   private readonly control: Uint32Array;
-  private readonly data: Uint8Array;
-  private readonly dataView: DataView;
+  private readonly data: Area;
   private readonly dataSize: number;
-  private readonly scratch = new Uint8Array(MAX_RECORD_SIZE);
-  private readonly scratchView = new DataView(this.scratch.buffer);
+  /** Where a record that wraps around the ring's end is put together. */
+  private readonly scratch = area(new Uint8Array(MAX_RECORD_SIZE + 1));
   /** Where a well-filled ring is copied before its records are visited (allocated on first use). */
-  private staging?: Uint8Array;
-  private stagingView?: DataView;
+  private staging?: Area;
   /** Our copy of data_tail: we are its only writer. */
   private tail: number;
 
@@ -56,8 +66,7 @@ export class RingBuffer {
     // data_offset/data_size are set by every kernel since 4.1.
     const dataOffset = this.control[DATA_OFFSET_LO]!;
     this.dataSize = this.control[DATA_SIZE_LO]!;
-    this.data = new Uint8Array(mapping.buffer, dataOffset, this.dataSize);
-    this.dataView = new DataView(mapping.buffer, dataOffset, this.dataSize);
+    this.data = area(new Uint8Array(mapping.buffer, dataOffset, this.dataSize));
     this.tail = Atomics.load(this.control, DATA_TAIL_LO) + Atomics.load(this.control, DATA_TAIL_HI) * TWO_32;
   }
 
@@ -109,8 +118,7 @@ export class RingBuffer {
     const head = this.readHead();
     const start = this.tail;
     if (maxBytes === Infinity && head - start > stageAbove) return this.drainStaged(visitor, head, start);
-    const data = this.data;
-    const view = this.dataView;
+    const { bytes: data, view, words } = this.data;
     const mask = this.dataSize - 1;
     let tail = start;
     let count = 0;
@@ -131,12 +139,13 @@ export class RingBuffer {
         // Records are 8-byte aligned and the ring size is a multiple of 8,
         // so a header never wraps; a body may.
         if (pos + size <= this.dataSize) {
-          visitor(data, view, pos, type, misc, size);
+          visitor(data, view, pos, type, misc, size, words);
         } else {
           const first = this.dataSize - pos;
-          this.scratch.set(data.subarray(pos), 0);
-          this.scratch.set(data.subarray(0, size - first), first);
-          visitor(this.scratch, this.scratchView, 0, type, misc, size);
+          const s = this.scratch;
+          s.bytes.set(data.subarray(pos), 0);
+          s.bytes.set(data.subarray(0, size - first), first);
+          visitor(s.bytes, s.view, 0, type, misc, size, s.words);
         }
       }
     } finally {
@@ -155,16 +164,15 @@ export class RingBuffer {
   private drainStaged(visitor: RecordVisitor, head: number, start: number): number {
     const n = head - start;
     const pos = start & (this.dataSize - 1);
-    this.staging ??= new Uint8Array(this.dataSize);
-    this.stagingView ??= new DataView(this.staging.buffer);
-    const staging = this.staging;
-    const view = this.stagingView;
+    this.staging ??= area(new Uint8Array(this.dataSize));
+    const { bytes: staging, view, words } = this.staging;
+    const data = this.data.bytes;
     if (pos + n <= this.dataSize) {
-      staging.set(this.data.subarray(pos, pos + n), 0);
+      staging.set(data.subarray(pos, pos + n), 0);
     } else {
       const first = this.dataSize - pos;
-      staging.set(this.data.subarray(pos), 0);
-      staging.set(this.data.subarray(0, n - first), first);
+      staging.set(data.subarray(pos), 0);
+      staging.set(data.subarray(0, n - first), first);
     }
     this.writeTail(head);
     let count = 0;
@@ -176,7 +184,7 @@ export class RingBuffer {
         throw new PmcError('EIO', `perf ring of fd ${this.event.fd} holds a record of type ${type} with size ${size}; ${n - off} bytes discarded`);
       }
       count++;
-      visitor(staging, view, off, type, misc, size);
+      visitor(staging, view, off, type, misc, size, words);
       off += size;
     }
     return count;

@@ -13,8 +13,8 @@ import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-records.js';
 import { DescendantWatch } from './descendant-watch.js';
 import { listThreads, readSysctl } from './procfs.js';
-import type { RingBuffer } from './ring-buffer.js';
 import { type CpuRings, openCpuRings } from './cpu-rings.js';
+import { PerfSampleSource } from './perf-sample-source.js';
 import { RingedSet } from './ringed-set.js';
 
 
@@ -29,35 +29,10 @@ function ringPages(wholeCpu: boolean): number {
   return wholeCpu ? 512 : 128;
 }
 
-/** One CPU's ring and the events that write into it. */
-export class SampleSource {
-  stalled = false;
-
-  constructor(
-    readonly cpu: number,
-    readonly ring: RingBuffer,
-    readonly layout: SampleLayout,
-    readonly events: PerfEvent[],
-  ) {}
-
-  /** Stop producing samples (the sample buffer of this CPU is full). */
-  pause(): void {
-    if (this.stalled) return;
-    this.stalled = true;
-    for (const e of this.events) e.disable();
-  }
-
-  resume(): void {
-    if (!this.stalled) return;
-    this.stalled = false;
-    for (const e of this.events) e.enable();
-  }
-}
-
 export class SamplingSet extends RingedSet implements HwCounterSet {
   private constructor(
     rings: CpuRings,
-    readonly sampleSources: SampleSource[],
+    readonly sampleSources: PerfSampleSource[],
     watch?: DescendantWatch,
   ) {
     super(rings, watch);
@@ -87,7 +62,7 @@ export class SamplingSet extends RingedSet implements HwCounterSet {
       opened.push(ev);
       return ev;
     });
-    return new SamplingSet(rings, rings.rings.map((r) => new SampleSource(r.cpu, r.ring, layout, r.writers)));
+    return new SamplingSet(rings, rings.rings.map((r) => new PerfSampleSource(r.cpu, r.ring, layout, r.writers)));
   }
 
   read(): bigint {

@@ -1,63 +1,105 @@
-// A CPU's sample buffer (hwpmc's pmc_samplebuffer): a fixed ring of
-// `nsamples` samples, each with room for `callchaindepth` PCs. Samples wait
-// here between the kernel's ring buffer and the owner's log; when it is full
-// the PMCs of that CPU stall, so nothing grows without bound.
+// A CPU's sample buffer (hwpmc's pmc_samplebuffer): `nsamples` slots, each
+// big enough for the longest record a sample makes (a CALLCHAIN of
+// `callchaindepth` pcs). Samples wait here between the kernel's ring and the
+// owner's log, already encoded as log records, so the sweep only copies
+// words. When it is full the PMCs of that CPU stall: nothing grows without
+// bound.
+//
+// Slots are handed out from a free list and kept in time order (`order`):
+// the drains of two PMCs on one CPU interleave in time, and the sweep merges
+// the CPUs' buffers by time, so each buffer must give its oldest record first.
 import type { Pmc } from './pmc.js';
 
 export class SampleBuffer {
   readonly capacity: number;
-  readonly depth: number;
-  /** PCs of every slot, little-endian u64s: slot i starts at i * depth * 8. */
-  readonly pcs: Uint8Array;
-  readonly pcsView: DataView;
+  /** 32-bit words per slot. */
+  readonly slotWords: number;
+  /** The slots' records: slot i starts at word i * slotWords. */
+  readonly words: Int32Array;
+  /** The same memory as bytes. */
+  readonly bytes: Uint8Array;
+  /** Each slot's record time. */
   readonly ts: Float64Array;
-  readonly pid: Int32Array;
-  readonly tid: Int32Array;
-  readonly cpuflags: Uint32Array;
-  readonly npcs: Uint16Array;
+  /** Each slot's PMC (its owner's log is where the record goes). */
   readonly pmc: (Pmc | undefined)[];
-  private head = 0;
-  private count = 0;
+  private readonly free: Int32Array;
+  private nfree: number;
+  /** Filled slots, oldest first, in order[first..end). */
+  private readonly order: Int32Array;
+  private first = 0;
+  private end = 0;
 
-  constructor(capacity: number, depth: number) {
+  constructor(capacity: number, slotBytes: number) {
     this.capacity = capacity;
-    this.depth = depth;
-    this.pcs = new Uint8Array(capacity * depth * 8);
-    this.pcsView = new DataView(this.pcs.buffer);
+    this.slotWords = Math.ceil(slotBytes / 4);
+    this.words = new Int32Array(capacity * this.slotWords);
+    this.bytes = new Uint8Array(this.words.buffer);
     this.ts = new Float64Array(capacity);
-    this.pid = new Int32Array(capacity);
-    this.tid = new Int32Array(capacity);
-    this.cpuflags = new Uint32Array(capacity);
-    this.npcs = new Uint16Array(capacity);
     this.pmc = new Array<Pmc | undefined>(capacity);
+    this.free = Int32Array.from({ length: capacity }, (_, i) => capacity - 1 - i);
+    this.nfree = capacity;
+    this.order = new Int32Array(capacity);
   }
 
   get size(): number {
-    return this.count;
+    return this.end - this.first;
   }
   get full(): boolean {
-    return this.count === this.capacity;
+    return this.nfree === 0;
   }
 
-  /** The slot the next sample goes into; call commit() once it is filled. */
-  nextSlot(): number {
-    return (this.head + this.count) % this.capacity;
-  }
-  commit(): void {
-    this.count++;
+  /** A free slot to fill (call commit() once it is filled); the buffer must not be full. */
+  reserve(): number {
+    return this.free[this.nfree - 1];
   }
 
-  /** The oldest sample's slot, or -1. */
+  /** The reserved slot holds a record of time `ts` for `pmc`. */
+  commit(slot: number, ts: number, pmc: Pmc): void {
+    this.nfree--;
+    this.ts[slot] = ts;
+    this.pmc[slot] = pmc;
+    const order = this.order;
+    if (this.end === this.capacity) {
+      order.copyWithin(0, this.first, this.end);
+      this.end -= this.first;
+      this.first = 0;
+    }
+    // Records nearly always come in time order: append. Otherwise insert.
+    let at = this.end;
+    if (at > this.first && this.ts[order[at - 1]] > ts) {
+      let lo = this.first;
+      let hi = at - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (this.ts[order[mid]] > ts) hi = mid;
+        else lo = mid + 1;
+      }
+      at = lo;
+      order.copyWithin(at + 1, at, this.end);
+    }
+    order[at] = slot;
+    this.end++;
+  }
+
+  /** The oldest record's slot, or -1. */
   oldest(): number {
-    return this.count === 0 ? -1 : this.head;
-  }
-  dropOldest(): void {
-    this.pmc[this.head] = undefined;
-    this.head = (this.head + 1) % this.capacity;
-    this.count--;
+    return this.first === this.end ? -1 : this.order[this.first];
   }
 
-  slotOffset(slot: number): number {
-    return slot * this.depth * 8;
+  /** Time of the oldest record, Infinity when empty. */
+  oldestTime(): number {
+    return this.first === this.end ? Infinity : this.ts[this.order[this.first]];
+  }
+
+  dropOldest(): void {
+    const slot = this.order[this.first++];
+    this.pmc[slot] = undefined;
+    this.free[this.nfree++] = slot;
+    if (this.first === this.end) this.first = this.end = 0;
+  }
+
+  /** First word of a slot. */
+  slotWord(slot: number): number {
+    return slot * this.slotWords;
   }
 }

@@ -1,52 +1,67 @@
 // The sampling path: hwpmc's pmc_process_interrupt() and
-// pmc_process_samples(), on perf. Every few milliseconds each running
-// sampling PMC's ring buffers are drained into the per-CPU sample buffers,
-// and the sample buffers into the owners' logs. A sample that finds its
-// CPU's buffer full, even after a sweep into the log, is dropped and its
-// PMC stalls on that CPU (its events are disabled) until the buffer has
-// room again; the owner's log then gets a DROPNOTIFY with the count. The
-// kernel's side-band (exec, mmap, fork, exit, lost) becomes process records.
-import { CSW_LEADER_VALUE_OFFSET } from '../md/csw-counting-set.js';
-import { PerfRecordType, decodeSample, decodeSideRecord, SampleFields, CallchainCopy, copyCallchainFrames, type SideRecord, u64Number } from '../md/perf-records.js';
-import type { SampleSource } from '../md/sampling-set.js';
-import { LogType, PMC_CC_F_USERSPACE } from '../log/records.js';
+// pmc_process_samples(), on whatever md's sample sources are. Every tick each
+// running sampling PMC's sources are drained into the per-CPU sample buffers
+// (each sample encoded at once as a CALLCHAIN record), and the sample buffers
+// into the owners' logs. A sample that finds its CPU's buffer full, even
+// after a sweep into the log, is dropped and its source stalls until the
+// buffer has room again; the owner's log then gets a DROPNOTIFY with the
+// count. The process events that come with the samples (exec, mmap, fork,
+// exit) become process records, and PMC_F_LOG_PROCCSW switch-outs PROCCSW.
+//
+// The log is in time order across CPUs and PMCs: a sweep merges the CPUs'
+// buffers and the owners' pending process events by time, up to the moment
+// the tick began (a record newer than that may still be preceded by an
+// older one in a source drained later; it waits for the next tick, as perf's
+// ordered events do).
+import { callchainLength, encodedLength, encodeRecord, fieldWord, putHeaderWords } from '../log/codec.js';
+import { LogType, PMC_CC_F_USERSPACE, type LogRecord } from '../log/records.js';
+import type { ProcessEvent, Sample, SampleSink } from '../md/sample-sink.js';
+import { now } from '../pmc-common.js';
 import type { DriverStats } from './driver-stats.js';
-import { now } from './mappings.js';
+import type { Owner } from './owner.js';
+import type { OwnerLog } from './owner-log.js';
 import type { Pmc } from './pmc.js';
 import { PmcFlags, PmcMode, PmcState } from './pmc-types.js';
 import { SampleBuffer } from './sample-buffer.js';
 
-/** How often the rings are drained: often enough that 512 KiB rings hold a tick of 50 kHz sampling with call chains. */
+/** How often the sources are drained: often enough that 512 KiB rings hold a tick of 50 kHz sampling with call chains. */
 export const SAMPLE_TICK_MS = 10;
+/** Process events that may wait for an owner whose log is full; beyond that they are counted as not logged. */
+const PENDING_EVENTS_LIMIT = 4096;
 
-const PROT_EXEC = 4;
-/** A CALLCHAIN record's bytes before its PCs. */
-const CALLCHAIN_HEADER_BYTES = 32;
-/** Lowest kernel address on x86_64: the high u32 of a kernel PC is at least this. */
-const KERNEL_HIGH_MIN = 0xffff8000;
-const PERF_RECORD_MISC_CPUMODE_MASK = 7;
-const PERF_RECORD_MISC_USER = 2;
+// CALLCHAIN's fields as words, from its one declaration (log/codec.ts).
+const CC_PID = fieldWord(LogType.CALLCHAIN, 'pid');
+const CC_TID = fieldWord(LogType.CALLCHAIN, 'tid');
+const CC_PMCID = fieldWord(LogType.CALLCHAIN, 'pmcid');
+const CC_CPUFLAGS = fieldWord(LogType.CALLCHAIN, 'cpuflags');
+const CC_PCS = callchainLength(0) >>> 2;
 
-export class SampleProcessor {
+interface PendingEvent {
+  pmc: Pmc;
+  e: ProcessEvent;
+}
+
+export class SampleProcessor implements SampleSink {
   private readonly buffers: SampleBuffer[];
-  private readonly fields = new SampleFields();
-  private readonly chain = new CallchainCopy();
   private timer?: NodeJS.Timeout;
-  /** Records newer than this wait for the next tick; Infinity outside ticks. */
-  private horizon = Infinity;
-  private pendingSide: { pmc: Pmc; rec: SideRecord; ts: number }[] = [];
-  /** PMC_F_LOG_PROCCSW: each thread's count on each CPU at its last switch-out. */
+  /** Process events not logged yet, per owner, in arrival order (sorted by time at each sweep). */
+  private readonly pending = new Map<Owner, PendingEvent[]>();
+  /** PMC_F_LOG_PROCCSW: each thread's count on each CPU at its last logged switch-out. */
   private readonly lastCsw = new WeakMap<Pmc, Map<number, number>>();
+  /** The PMC and CPU buffer of the source being drained. */
+  private pmc!: Pmc;
+  private buf!: SampleBuffer;
 
   constructor(
     private readonly stats: DriverStats,
     ncpu: number,
     nsamples: number,
-    callchainDepth: number,
+    private readonly callchainDepth: number,
     /** The PMCs to drain: every running sampling PMC. */
     private readonly samplers: () => Iterable<Pmc>,
   ) {
-    this.buffers = Array.from({ length: ncpu }, () => new SampleBuffer(nsamples, callchainDepth));
+    const slotBytes = Math.max(callchainLength(callchainDepth), 64);
+    this.buffers = Array.from({ length: ncpu }, () => new SampleBuffer(nsamples, slotBytes));
   }
 
   /** Runs the periodic drain while there is something to drain. */
@@ -55,211 +70,288 @@ export class SampleProcessor {
   }
 
   tick(): void {
-    // Rings are drained one after the other, so a record newer than this
-    // moment may still be followed by an older one in a ring read later; it
-    // waits for the next tick, and the log stays in time order (perf's
-    // ordered events do the same).
-    this.horizon = now();
-    const owners = new Set<Pmc['owner']>();
+    const horizon = now();
+    const owners = new Set<Owner>();
     for (const pmc of this.samplers()) {
       owners.add(pmc.owner);
       this.drainPmc(pmc);
     }
-    this.flush(this.horizon);
-    this.horizon = Infinity;
+    this.sweep(horizon);
     this.stats.log_sweeps++;
     for (const o of owners) {
       o.log?.reportDrops(now());
       o.log?.accountBuffers();
     }
-    const any = owners.size > 0;
-    if (!any && this.timer) {
+    if (owners.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = undefined;
     }
   }
 
-  /** Moves everything the kernel has for this PMC into the sample buffers, and resumes its stalled sources that have room. */
+  /** Moves everything the sources hold for this PMC into the sample buffers, and resumes its stalled sources that have room. */
   drainPmc(pmc: Pmc): void {
     for (const hw of pmc.counterSets()) {
       for (const src of hw.sampleSources) {
-        if (src.ring.isClosed) continue;
-        const onSample = pmc.isSampling ? this.sample : this.contextSwitch;
-        // A ring a quarter full is copied out and returned to the kernel before
-        // its records are decoded: slow first ticks (cold code) lose nothing.
-        src.ring.drain(
-          (bytes, view, offset, type, misc, size) => {
-            if (type === PerfRecordType.SAMPLE) onSample.call(this, pmc, src, view, offset, misc);
-            else this.queueSideBand(pmc, decodeSideRecord(src.layout, bytes, view, offset, type, misc, size));
-          },
-          Infinity,
-          src.ring.size / 4,
-        );
-        if (src.stalled && !this.buffers[src.cpu].full && pmc.state === PmcState.RUNNING) src.resume();
+        if (src.isClosed) continue;
+        this.pmc = pmc;
+        this.buf = this.buffers[src.cpu];
+        src.drain(this);
+        if (src.stalled && !this.buf.full && pmc.state === PmcState.RUNNING) src.resume();
       }
     }
   }
 
-  /** pmc_process_interrupt(): one sample into its CPU's buffer, or a drop and a stall. */
-  private sample(pmc: Pmc, src: SampleSource, view: DataView, offset: number, misc: number): void {
-    const f = this.fields;
-    decodeSample(src.layout, view, offset, f);
-    const buf = this.buffers[src.cpu];
-    // A full buffer is swept whole: losing samples is worse than logging a few out of time order.
-    if (buf.full) this.flush();
-    if (buf.full) {
-      this.stats.intr_bufferfull++;
-      if (pmc.owner.log) pmc.owner.log.pendingDropped++;
-      src.pause();
-      return;
-    }
-    const slot = buf.nextSlot();
-    const at = buf.slotOffset(slot);
-    let n: number;
-    let user: boolean;
-    if (f.callchainOffset >= 0) {
-      copyCallchainFrames(view, f.callchainOffset, f.callchainLength, buf.pcsView, at, buf.depth, this.chain);
-      n = this.chain.frames;
-      user = this.chain.userMode;
-      // pmcstat -U: without it a sample taken in the kernel keeps only its kernel frames.
-      if (!user && !(pmc.flags & PmcFlags.USERCALLCHAIN)) n = kernelFrames(buf.pcsView, at, n);
-    } else {
-      buf.pcsView.setUint32(at, f.ipLo, true);
-      buf.pcsView.setUint32(at + 4, f.ipHi, true);
-      n = 1;
-      user = (misc & PERF_RECORD_MISC_CPUMODE_MASK) === PERF_RECORD_MISC_USER;
-    }
-    if (n === 0) {
-      this.stats.intr_ignored++;
-      return;
-    }
-    buf.ts[slot] = f.time;
-    buf.pid[slot] = f.pid;
-    buf.tid[slot] = f.tid;
-    buf.cpuflags[slot] = ((f.cpu << 16) | (user ? PMC_CC_F_USERSPACE : 0)) >>> 0;
-    buf.npcs[slot] = n;
-    buf.pmc[slot] = pmc;
-    buf.commit();
-    this.stats.intr_processed++;
-  }
-
-  /**
-   * pmc_process_csw_out() with PMC_F_LOG_PROCCSW: a thread left a CPU; the
-   * sample read its group, whose leader holds the thread's count on that
-   * CPU. The difference from its last switch-out there is what it counted
-   * in the slice.
-   */
-  private contextSwitch(pmc: Pmc, src: SampleSource, view: DataView, offset: number): void {
-    const f = this.fields;
-    decodeSample(src.layout, view, offset, f);
-    const log = pmc.owner.log;
-    if (!log || f.readOffset < 0) return;
-    const value = u64Number(view, f.readOffset + CSW_LEADER_VALUE_OFFSET);
-    let last = this.lastCsw.get(pmc);
-    if (!last) this.lastCsw.set(pmc, (last = new Map()));
-    const key = f.tid * 4096 + src.cpu;
-    const delta = value - (last.get(key) ?? 0);
-    last.set(key, value);
-    log.write({ type: LogType.PROCCSW, ts: f.time, value: BigInt(delta), pmcid: pmc.id, pid: f.pid, tid: f.tid });
-  }
-
-  /** Side-band records and samples up to `horizon` into the logs, in time order. */
-  flush(horizon = Infinity): void {
-    this.flushSideBand(horizon);
-    for (const buf of this.buffers) this.sweep(buf, horizon);
+  /** Everything waiting, into the logs in time order (as far as the logs take it). */
+  flush(): void {
+    this.sweep(Infinity);
   }
 
   /** Whether records of this owner still wait here. */
-  holdsRecordsOf(owner: Pmc['owner']): boolean {
-    if (this.pendingSide.some((p) => p.pmc.owner === owner)) return true;
+  holdsRecordsOf(owner: Owner): boolean {
+    if ((this.pending.get(owner)?.length ?? 0) > 0) return true;
     return this.buffers.some((b) => b.pmc.some((p) => p?.owner === owner));
   }
 
-  /** pmc_process_samples(): the oldest samples of a buffer (up to `horizon`) into their owners' logs, until a log is full. */
-  private sweep(buf: SampleBuffer, horizon: number): void {
-    for (let slot = buf.oldest(); slot >= 0 && buf.ts[slot] <= horizon; slot = buf.oldest()) {
-      const pmc = buf.pmc[slot]!;
-      const log = pmc.owner.log;
-      if (log && pmc.state !== PmcState.DELETED) {
-        const n = buf.npcs[slot];
-        if (CALLCHAIN_HEADER_BYTES + n * 8 > log.writer.bufferSize) {
-          // A chain no log buffer can hold (logbuffersize below callchaindepth's needs) is a dropped sample.
-          log.pendingDropped++;
-          this.stats.buffer_requests_failed++;
-        } else if (!log.writer.writeCallchain(buf.ts[slot], buf.pid[slot], buf.tid[slot], pmc.id, buf.cpuflags[slot], buf.pcs, buf.slotOffset(slot), n)) {
-          return;
-        }
-      } else {
-        this.stats.intr_ignored++;
-      }
-      buf.dropOldest();
+  // ---- SampleSink: what md's sources call during drainPmc ----
+
+  /** pmc_process_interrupt(): one sample into its CPU's buffer, as a CALLCHAIN record; false (dropped, stall) when there is no room. */
+  sample(s: Sample): boolean {
+    const pmc = this.pmc;
+    const buf = this.room();
+    if (buf === null) {
+      this.stats.intr_bufferfull++;
+      if (pmc.owner.log) pmc.owner.log.pendingDropped++;
+      return false;
     }
-  }
-
-  private queueSideBand(pmc: Pmc, rec: SideRecord | null): void {
-    if (!rec || !pmc.owner.log) return;
-    const ts = rec.type === PerfRecordType.FORK || rec.type === PerfRecordType.EXIT ? rec.time : (rec.sampleId?.time ?? now());
-    this.pendingSide.push({ pmc, rec, ts });
-  }
-
-  private flushSideBand(horizon: number): void {
-    if (this.pendingSide.length === 0) return;
-    this.pendingSide.sort((a, b) => a.ts - b.ts);
-    let n = 0;
-    while (n < this.pendingSide.length && this.pendingSide[n].ts <= horizon) {
-      const { pmc, rec, ts } = this.pendingSide[n++];
-      this.sideBand(pmc, rec, ts);
+    const slot = buf.reserve();
+    const w = buf.slotWord(slot);
+    const words = buf.words;
+    const n = s.copyChain(words, w + CC_PCS, this.callchainDepth, (pmc.flags & PmcFlags.USERCALLCHAIN) !== 0);
+    if (n === 0) {
+      this.stats.intr_ignored++;
+      return true;
     }
-    this.pendingSide.splice(0, n);
+    putHeaderWords(words, w, LogType.CALLCHAIN, callchainLength(n), s.time);
+    words[w + CC_PID] = s.pid;
+    words[w + CC_TID] = s.tid;
+    words[w + CC_PMCID] = pmc.id;
+    words[w + CC_CPUFLAGS] = (s.cpu << 16) | (s.user ? PMC_CC_F_USERSPACE : 0);
+    buf.commit(slot, s.time, pmc);
+    this.stats.intr_processed++;
+    return true;
   }
 
-  /** The exec, fork, exit and mmap hooks, and the kernel's loss reports. */
-  private sideBand(pmc: Pmc, rec: SideRecord, ts: number): void {
+  /**
+   * pmc_process_csw_out() with PMC_F_LOG_PROCCSW: what the thread counted
+   * in the slice that ended is its count now less its count at its last
+   * logged switch-out on that CPU. A slice that finds no room is not logged
+   * and the baseline stays, so the next slice carries its count.
+   */
+  switchOut(time: number, cpu: number, pid: number, tid: number, count: number): void {
+    const pmc = this.pmc;
     const log = pmc.owner.log;
     if (!log) return;
-    switch (rec.type) {
-      case PerfRecordType.COMM:
-        if (rec.exec && log.firstSighting(`c:${rec.pid}:${ts}`)) {
-          log.execPending.add(rec.pid);
-          log.forgetMappings(rec.pid);
-        }
-        break;
-      case PerfRecordType.MMAP:
-      case PerfRecordType.MMAP2: {
-        if (rec.type === PerfRecordType.MMAP2 && !(rec.prot & PROT_EXEC)) break;
-        const path = rec.filename;
-        if (!path.startsWith('/') && path !== '[vdso]') break;
-        const start = rec.addr - rec.pgoff;
-        // The first image mapped after an exec is the new executable (the loader comes second).
-        if (path.startsWith('/') && log.execPending.delete(rec.pid)) {
-          log.write({ type: LogType.PROCEXEC, ts, pid: rec.pid, pmcid: pmc.id, base: 0n, dyn: start, pathname: path });
-        }
-        log.mapIn(ts, rec.pid, start, path);
-        break;
+    let last = this.lastCsw.get(pmc);
+    if (!last) this.lastCsw.set(pmc, (last = new Map()));
+    const key = tid * 4096 + cpu;
+    const buf = this.room();
+    if (buf === null) {
+      log.countUnlogged(LogType.PROCCSW);
+      return;
+    }
+    const slot = buf.reserve();
+    const value = BigInt(count - (last.get(key) ?? 0));
+    encodeRecord({ type: LogType.PROCCSW, ts: time, value, pmcid: pmc.id, pid, tid }, buf.bytes, buf.slotWord(slot) * 4);
+    buf.commit(slot, time, pmc);
+    last.set(key, count);
+  }
+
+  process(e: ProcessEvent): void {
+    const owner = this.pmc.owner;
+    const log = owner.log;
+    if (!log) return;
+    let q = this.pending.get(owner);
+    if (!q) this.pending.set(owner, (q = []));
+    if (q.length >= PENDING_EVENTS_LIMIT) {
+      const oldest = q.shift()!;
+      for (const r of this.recordsOf(oldest.pmc, log, oldest.e)) log.countUnlogged(r.type);
+    }
+    q.push({ pmc: this.pmc, e });
+  }
+
+  lost(count: number): void {
+    const log = this.pmc.owner.log;
+    if (log) log.pendingLost += count;
+  }
+
+  /** The current CPU's buffer, swept whole first if full (losing samples is worse than logging a few out of time order); null if still full. */
+  private room(): SampleBuffer | null {
+    const buf = this.buf;
+    if (buf.full) this.sweep(Infinity);
+    return buf.full ? null : buf;
+  }
+
+  // ---- the sweep: pmc_process_samples(), merged by time ----
+
+  /**
+   * Writes the buffered records and pending process events up to `horizon`
+   * into their logs, oldest first across all CPUs. A buffer whose oldest
+   * record finds its log full stops there until the next sweep, and so do
+   * an owner's events; the rest go on.
+   */
+  private sweep(horizon: number): void {
+    const bufs = this.buffers;
+    const blocked = new Set<SampleBuffer | Owner>();
+    const queues = this.sortedQueues();
+    for (;;) {
+      // The oldest record of any buffer, and the next oldest, so that a run
+      // of one buffer's records goes out without searching again.
+      let best: SampleBuffer | null = null;
+      let bestTs = Infinity;
+      let nextTs = Infinity;
+      for (const b of bufs) {
+        if (blocked.has(b)) continue;
+        const t = b.oldestTime();
+        if (t < bestTs) {
+          nextTs = bestTs;
+          bestTs = t;
+          best = b;
+        } else if (t < nextTs) nextTs = t;
       }
-      case PerfRecordType.FORK:
-        if (!log.firstSighting(`f:${rec.pid}:${rec.tid}:${rec.time}`)) break;
-        if (rec.pid !== rec.ppid) log.write({ type: LogType.PROCFORK, ts: rec.time, oldpid: rec.ppid, newpid: rec.pid });
-        else log.write({ type: LogType.THR_CREATE, ts: rec.time, tid: rec.tid, pid: rec.pid, flags: 0, tdname: '' });
+      // Process events go before samples of the same time (fork, exec and mmap before the child's samples).
+      let events: { owner: Owner; q: PendingEvent[] } | null = null;
+      for (const entry of queues) {
+        if (blocked.has(entry.owner) || entry.q.length === 0) continue;
+        const t = entry.q[0].e.time;
+        if (t <= bestTs && t <= horizon && (events === null || t < events.q[0].e.time)) events = entry;
+      }
+      if (events !== null) {
+        if (!this.logEvent(events.q[0], events.owner)) blocked.add(events.owner);
+        else events.q.shift();
+        continue;
+      }
+      if (best === null || bestTs > horizon) break;
+      const limit = Math.min(nextTs, horizon, this.nextEventTime(queues, blocked));
+      for (let t = bestTs; t <= limit && best.size > 0; t = best.oldestTime()) {
+        if (!this.logSample(best)) {
+          blocked.add(best);
+          break;
+        }
+      }
+    }
+    for (const [owner, q] of this.pending) if (q.length === 0) this.pending.delete(owner);
+  }
+
+  private sortedQueues(): { owner: Owner; q: PendingEvent[] }[] {
+    const out: { owner: Owner; q: PendingEvent[] }[] = [];
+    for (const [owner, q] of this.pending) {
+      q.sort((a, b) => a.e.time - b.e.time);
+      out.push({ owner, q });
+    }
+    return out;
+  }
+
+  private nextEventTime(queues: { owner: Owner; q: PendingEvent[] }[], blocked: Set<SampleBuffer | Owner>): number {
+    let t = Infinity;
+    for (const { owner, q } of queues) if (q.length > 0 && !blocked.has(owner) && q[0].e.time < t) t = q[0].e.time;
+    return t;
+  }
+
+  /** The oldest record of a buffer into its log; false (it stays) when the log is full. */
+  private logSample(buf: SampleBuffer): boolean {
+    const slot = buf.oldest();
+    const pmc = buf.pmc[slot]!;
+    const log = pmc.owner.log;
+    const w = buf.slotWord(slot);
+    if (log && pmc.state !== PmcState.DELETED) {
+      const len = buf.words[w] & 0xffff;
+      if (len > log.writer.bufferSize) {
+        // A chain no log buffer can hold (logbuffersize below callchaindepth's needs) is a dropped sample.
+        log.pendingDropped++;
+        this.stats.buffer_requests_failed++;
+      } else if (!log.writer.writeEncoded(buf.words, w)) {
+        return false;
+      }
+    } else {
+      this.stats.intr_ignored++;
+    }
+    buf.dropOldest();
+    return true;
+  }
+
+  /** One process event into its owner's log; false (it waits) when the log has no room for its records. */
+  private logEvent({ pmc, e }: PendingEvent, owner: Owner): boolean {
+    const log = owner.log;
+    if (!log) return true;
+    const recs = this.recordsOf(pmc, log, e);
+    let bytes = 0;
+    for (const r of recs) bytes += encodedLength(r);
+    if (bytes > log.writer.bufferSize) {
+      // Records no log buffer can hold (a path of tens of kB) are never logged.
+      for (const r of recs) log.countUnlogged(r.type);
+      recs.length = 0;
+    } else if (bytes > 0 && !log.writer.hasSpace(bytes)) {
+      return false;
+    }
+    this.applyEvent(pmc, log, e);
+    for (const r of recs) {
+      if (r.type === LogType.MAP_IN) log.mapIn(r.ts, r.pid, r.start, r.pathname);
+      else log.write(r);
+    }
+    return true;
+  }
+
+  /** The records an event makes in this log now (none for one already logged through another source). */
+  private recordsOf(pmc: Pmc, log: OwnerLog, e: ProcessEvent): LogRecord[] {
+    const ts = e.time;
+    switch (e.kind) {
+      case 'exec':
+        return [];
+      case 'map': {
+        const out: LogRecord[] = [];
+        // The first image mapped after an exec is the new executable (the loader comes second).
+        if (e.path.startsWith('/') && log.execPending.has(e.pid)) {
+          out.push({ type: LogType.PROCEXEC, ts, pid: e.pid, pmcid: pmc.id, base: 0n, dyn: e.start, pathname: e.path });
+        }
+        if (!log.isMapped(e.pid, e.start, e.path)) out.push({ type: LogType.MAP_IN, ts, pid: e.pid, start: e.start, pathname: e.path });
+        return out;
+      }
+      case 'fork':
+        return log.seen(`f:${e.pid}:${ts}`) ? [] : [{ type: LogType.PROCFORK, ts, oldpid: e.ppid, newpid: e.pid }];
+      case 'thread':
+        return log.seen(`t:${e.pid}:${e.tid}:${ts}`) ? [] : [{ type: LogType.THR_CREATE, ts, tid: e.tid, pid: e.pid, flags: 0, tdname: '' }];
+      case 'thread-exit':
+        return log.seen(`x:${e.pid}:${e.tid}:${ts}`) ? [] : [{ type: LogType.THR_EXIT, ts, tid: e.tid }];
+      case 'exit':
+        // System samplers' owners hear of every exit; PROCEXIT, with a count, is for counting PMCs (the exit reaper).
+        return pmc.mode !== PmcMode.SS || log.seen(`e:${e.pid}:${ts}`) ? [] : [{ type: LogType.SYSEXIT, ts, pid: e.pid }];
+    }
+  }
+
+  /** What the log remembers of an event it took. */
+  private applyEvent(pmc: Pmc, log: OwnerLog, e: ProcessEvent): void {
+    switch (e.kind) {
+      case 'exec':
+        if (log.firstSighting(`c:${e.pid}:${e.time}`)) {
+          log.execPending.add(e.pid);
+          log.forgetMappings(e.pid);
+        }
         break;
-      case PerfRecordType.EXIT:
-        if (!log.firstSighting(`e:${rec.pid}:${rec.tid}:${rec.time}`)) break;
-        if (rec.pid !== rec.tid) log.write({ type: LogType.THR_EXIT, ts: rec.time, tid: rec.tid });
-        // System samplers' owners hear of every exit; PROCEXIT, with a count, is for counting PMCs (the module's reaper).
-        else if (pmc.mode === PmcMode.SS) log.write({ type: LogType.SYSEXIT, ts: rec.time, pid: rec.pid });
+      case 'map':
+        if (e.path.startsWith('/')) log.execPending.delete(e.pid);
         break;
-      case PerfRecordType.LOST:
-        log.pendingLost += rec.lost;
+      case 'fork':
+        log.firstSighting(`f:${e.pid}:${e.time}`);
         break;
-      default:
+      case 'thread':
+        log.firstSighting(`t:${e.pid}:${e.tid}:${e.time}`);
+        break;
+      case 'thread-exit':
+        log.firstSighting(`x:${e.pid}:${e.tid}:${e.time}`);
+        break;
+      case 'exit':
+        if (pmc.mode === PmcMode.SS) log.firstSighting(`e:${e.pid}:${e.time}`);
         break;
     }
   }
-}
-
-/** How many leading PCs are kernel addresses. */
-function kernelFrames(view: DataView, at: number, n: number): number {
-  let k = 0;
-  while (k < n && view.getUint32(at + k * 8 + 4, true) >= KERNEL_HIGH_MIN) k++;
-  return k;
 }

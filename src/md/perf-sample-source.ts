@@ -1,0 +1,180 @@
+// A SampleSource on perf: one CPU's mmap ring, shared by the events of a
+// target's threads on that CPU. Draining it turns each record into what the
+// module understands (md/sample-sink.ts): PERF_RECORD_SAMPLE into a Sample
+// read in place (no object, no BigInt per sample), the side-band (comm,
+// mmap2, fork, exit, lost) into process events. A counting set that logs
+// context switches uses the same source: its samples are switch-outs that
+// carry the thread's count.
+import { now } from '../pmc-common.js';
+import type { PerfEvent } from './perf-event.js';
+import { decodeSideRecord, PerfRecordMisc, PerfRecordType, type SampleLayout, type SideRecord } from './perf-records.js';
+import type { RecordVisitor, RingBuffer } from './ring-buffer.js';
+import type { ProcessEvent, Sample, SampleSink, SampleSource } from './sample-sink.js';
+
+const TWO_32 = 0x1_0000_0000;
+const PROT_EXEC = 4;
+// Call-chain context markers as int32 word pairs: the high word is -1 and
+// the low word lies in [-4095, -1] (PERF_CONTEXT_MAX up to PERF_CONTEXT_HV).
+// Kernel text has a high word of -1 too, but never a low word that high.
+const CONTEXT_LOW_MIN = -4095;
+const CONTEXT_USER = -512;
+const CONTEXT_GUEST_USER = -2560;
+
+/** A PERF_RECORD_SAMPLE seen in place as a Sample: valid while the sink's sample() runs. */
+class PerfSample implements Sample {
+  cpu = 0;
+  pid = 0;
+  tid = 0;
+  time = 0;
+  user = false;
+  private words: Int32Array = new Int32Array(0);
+  /** Word of the sampled IP, or -1. */
+  private ip = -1;
+  /** Word of the first call-chain entry (after `nr`), or -1 without a chain. */
+  private chain = -1;
+  private entries = 0;
+
+  /** Reads the record whose header is at word `w` of `words`. */
+  read(layout: SampleLayout, words: Int32Array, w: number, misc: number, cpu: number): void {
+    this.words = words;
+    const mode = misc & PerfRecordMisc.CPUMODE_MASK;
+    this.user = mode === PerfRecordMisc.USER || mode === PerfRecordMisc.GUEST_USER;
+    let o = layout.tid;
+    this.pid = o >= 0 ? words[w + (o >>> 2)] : -1;
+    this.tid = o >= 0 ? words[w + (o >>> 2) + 1] : -1;
+    o = layout.time;
+    this.time = o >= 0 ? (words[w + (o >>> 2)] >>> 0) + (words[w + (o >>> 2) + 1] >>> 0) * TWO_32 : now();
+    o = layout.cpu;
+    this.cpu = o >= 0 ? words[w + (o >>> 2)] : cpu;
+    this.ip = layout.ip >= 0 ? w + (layout.ip >>> 2) : -1;
+    if (layout.callchain >= 0) {
+      const nr = w + (layout.callchain >>> 2);
+      this.entries = words[nr];
+      this.chain = nr + 2;
+    } else {
+      this.chain = -1;
+    }
+  }
+
+  copyChain(dst: Int32Array, at: number, maxDepth: number, withUser: boolean): number {
+    const src = this.words;
+    if (this.chain < 0) {
+      if (this.ip < 0 || maxDepth < 1) return 0;
+      dst[at] = src[this.ip];
+      dst[at + 1] = src[this.ip + 1];
+      return 1;
+    }
+    const stopAtUser = !withUser && !this.user;
+    const end = this.chain + 2 * this.entries;
+    let d = at;
+    let frames = 0;
+    for (let w = this.chain; w < end && frames < maxDepth; w += 2) {
+      const lo = src[w];
+      const hi = src[w + 1];
+      if (hi === -1 && lo >= CONTEXT_LOW_MIN) {
+        if (stopAtUser && (lo === CONTEXT_USER || lo === CONTEXT_GUEST_USER)) break;
+        continue;
+      }
+      dst[d] = lo;
+      dst[d + 1] = hi;
+      d += 2;
+      frames++;
+    }
+    return frames;
+  }
+}
+
+export class PerfSampleSource implements SampleSource {
+  stalled = false;
+  private sink: SampleSink | null = null;
+  private readonly sample = new PerfSample();
+  private readonly visit: RecordVisitor;
+
+  constructor(
+    readonly cpu: number,
+    readonly ring: RingBuffer,
+    readonly layout: SampleLayout,
+    readonly events: PerfEvent[],
+    /**
+     * For a context-switch sampler: where, in the sample's read_format
+     * block, the count to report lies. Its samples are then switch-outs.
+     */
+    switchCountOffset?: number,
+  ) {
+    const onSample = switchCountOffset === undefined ? this.onSample : this.onSwitch(switchCountOffset);
+    this.visit = (bytes, view, offset, type, misc, size, words) => {
+      if (type === PerfRecordType.SAMPLE) onSample(words, offset >>> 2, misc);
+      else this.onSideBand(decodeSideRecord(this.layout, bytes, view, offset, type, misc, size));
+    };
+  }
+
+  get isClosed(): boolean {
+    return this.ring.isClosed;
+  }
+
+  drain(sink: SampleSink): void {
+    this.sink = sink;
+    // A ring a quarter full is copied out and returned to the kernel before
+    // its records are visited: slow first drains (cold code) lose nothing.
+    this.ring.drain(this.visit, Infinity, this.ring.size / 4);
+  }
+
+  pause(): void {
+    if (this.stalled) return;
+    this.stalled = true;
+    for (const e of this.events) e.disable();
+  }
+
+  resume(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    for (const e of this.events) e.enable();
+  }
+
+  private readonly onSample = (words: Int32Array, w: number, misc: number): void => {
+    this.sample.read(this.layout, words, w, misc, this.cpu);
+    if (!this.sink!.sample(this.sample)) this.pause();
+  };
+
+  private onSwitch(countOffset: number): (words: Int32Array, w: number, misc: number) => void {
+    const at = (this.layout.read + countOffset) >>> 2;
+    return (words, w, misc) => {
+      const s = this.sample;
+      s.read(this.layout, words, w, misc, this.cpu);
+      const count = (words[w + at] >>> 0) + (words[w + at + 1] >>> 0) * TWO_32;
+      this.sink!.switchOut(s.time, s.cpu, s.pid, s.tid, count);
+    };
+  }
+
+  private onSideBand(rec: SideRecord | null): void {
+    if (rec === null) return;
+    if (rec.type === PerfRecordType.LOST) {
+      this.sink!.lost(rec.lost);
+      return;
+    }
+    const e = processEvent(rec);
+    if (e) this.sink!.process(e);
+  }
+}
+
+/** The side-band record as the module's process event, if it is one. */
+function processEvent(rec: SideRecord): ProcessEvent | undefined {
+  const time = rec.sampleId?.time ?? now();
+  switch (rec.type) {
+    case PerfRecordType.COMM:
+      return rec.exec ? { kind: 'exec', time, pid: rec.pid, comm: rec.comm } : undefined;
+    case PerfRecordType.MMAP:
+    case PerfRecordType.MMAP2: {
+      // Executable mappings of files, and the vdso; MMAP (v1) records come only for executable ones.
+      if (rec.type === PerfRecordType.MMAP2 && !(rec.prot & PROT_EXEC)) return undefined;
+      if (!rec.filename.startsWith('/') && rec.filename !== '[vdso]') return undefined;
+      return { kind: 'map', time, pid: rec.pid, start: rec.addr - rec.pgoff, path: rec.filename };
+    }
+    case PerfRecordType.FORK:
+      return rec.pid !== rec.ppid ? { kind: 'fork', time: rec.time, pid: rec.pid, ppid: rec.ppid } : { kind: 'thread', time: rec.time, pid: rec.pid, tid: rec.tid };
+    case PerfRecordType.EXIT:
+      return rec.pid === rec.tid ? { kind: 'exit', time: rec.time, pid: rec.pid } : { kind: 'thread-exit', time: rec.time, pid: rec.pid, tid: rec.tid };
+    default:
+      return undefined;
+  }
+}
