@@ -36,7 +36,7 @@ export function formatRecord(rec: LogRecord, names: RecordNames = {}): string {
     case LogType.CLOSELOG:
       return entry('closelog', '');
     case LogType.DROPNOTIFY:
-      return entry('drop', `${rec.dropped} ${rec.lost}`);
+      return entry('drop', `${rec.dropped} ${rec.lost}${rec.sideband ? ` ${Object.entries(rec.sideband).map(([k, n]) => `${k} ${n}`).join(' ')}` : ''}`);
     case LogType.INITIALIZE:
       return entry('initlog', `${hex(rec.version)} ${quoted(names.cpuType?.(rec.cpuType) ?? String(rec.cpuType))}`);
     case LogType.MAP_IN:

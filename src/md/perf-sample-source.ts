@@ -85,7 +85,6 @@ class PerfSample implements Sample {
 }
 
 export class PerfSampleSource implements SampleSource {
-  stalled = false;
   private sink: SampleSink | null = null;
   private readonly sample = new PerfSample();
   private readonly visit: RecordVisitor;
@@ -103,8 +102,9 @@ export class PerfSampleSource implements SampleSource {
   ) {
     const onSample = switchCountOffset === undefined ? this.onSample : this.onSwitch(switchCountOffset);
     this.visit = (bytes, view, offset, type, misc, size, words) => {
-      if (type === PerfRecordType.SAMPLE) onSample(words, offset >>> 2, misc);
-      else this.onSideBand(decodeSideRecord(this.layout, bytes, view, offset, type, misc, size));
+      if (type === PerfRecordType.SAMPLE) return onSample(words, offset >>> 2, misc);
+      this.onSideBand(decodeSideRecord(this.layout, bytes, view, offset, type, misc, size));
+      return true;
     };
   }
 
@@ -119,30 +119,18 @@ export class PerfSampleSource implements SampleSource {
     this.ring.drain(this.visit, Infinity, this.ring.size / 4);
   }
 
-  pause(): void {
-    if (this.stalled) return;
-    this.stalled = true;
-    for (const e of this.events) e.disable();
-  }
-
-  resume(): void {
-    if (!this.stalled) return;
-    this.stalled = false;
-    for (const e of this.events) e.enable();
-  }
-
-  private readonly onSample = (words: Int32Array, w: number, misc: number): void => {
+  private readonly onSample = (words: Int32Array, w: number, misc: number): boolean => {
     this.sample.read(this.layout, words, w, misc, this.cpu);
-    if (!this.sink!.sample(this.sample)) this.pause();
+    return this.sink!.sample(this.sample);
   };
 
-  private onSwitch(countOffset: number): (words: Int32Array, w: number, misc: number) => void {
+  private onSwitch(countOffset: number): (words: Int32Array, w: number, misc: number) => boolean {
     const at = (this.layout.read + countOffset) >>> 2;
     return (words, w, misc) => {
       const s = this.sample;
       s.read(this.layout, words, w, misc, this.cpu);
       const count = (words[w + at] >>> 0) + (words[w + at + 1] >>> 0) * TWO_32;
-      this.sink!.switchOut(s.time, s.cpu, s.pid, s.tid, count);
+      return this.sink!.switchOut(s.time, s.cpu, s.pid, s.tid, count);
     };
   }
 

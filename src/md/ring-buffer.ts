@@ -31,8 +31,10 @@ const DATA_SIZE_LO = 1048 / 4;
  * words; records are 8-byte aligned, so the header is word offset / 4): the
  * ring itself, or a copy for a record that wraps around the end of the ring.
  * They are only valid until drain() returns: copy out what you keep.
+ * Returning false stops the drain before this record: it stays, and the
+ * next drain begins with it.
  */
-export type RecordVisitor = (bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number, words: Int32Array) => void;
+export type RecordVisitor = (bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number, words: Int32Array) => boolean | void;
 
 /** One memory area seen three ways. */
 interface Area {
@@ -54,6 +56,9 @@ export class RingBuffer {
   private readonly scratch = area(new Uint8Array(MAX_RECORD_SIZE + 1));
   /** Where a well-filled ring is copied before its records are visited (allocated on first use). */
   private staging?: Area;
+  /** Staged records a visitor stopped before: staging[stagedFrom, stagedTo), visited first by the next drain. */
+  private stagedFrom = 0;
+  private stagedTo = 0;
   /** Our copy of data_tail: we are its only writer. */
   private tail: number;
 
@@ -104,12 +109,17 @@ export class RingBuffer {
    * stops before the first record that starts maxBytes or more past where it
    * began, leaving the rest for the next drain.
    * A record whose visitor throws counts as consumed, so one bad record
-   * cannot wedge the ring. With more than `stageAbove` bytes pending the
-   * ring is copied out first (see drainStaged). Returns the number of
-   * records visited.
+   * cannot wedge the ring; one whose visitor returns false stays. With more
+   * than `stageAbove` bytes pending the ring is copied out first (see
+   * drainStaged). Returns the number of records consumed.
    */
   drain(visitor: RecordVisitor, maxBytes = Infinity, stageAbove = Infinity): number {
     this.checkOpen('drain');
+    let count = 0;
+    if (this.stagedFrom < this.stagedTo) {
+      count = this.visitStaged(visitor);
+      if (this.stagedFrom < this.stagedTo) return count;
+    }
     // Ordering: the kernel publishes data_head with a release store after the
     // records. x86 is TSO: loads are not reordered with older loads, and a
     // store is not reordered with older loads, so reading data_head, then the
@@ -117,11 +127,10 @@ export class RingBuffer {
     // the control words keep V8 from folding, tearing or moving those accesses.
     const head = this.readHead();
     const start = this.tail;
-    if (maxBytes === Infinity && head - start > stageAbove) return this.drainStaged(visitor, head, start);
+    if (maxBytes === Infinity && head - start > stageAbove) return count + this.drainStaged(visitor, head, start);
     const { bytes: data, view, words } = this.data;
     const mask = this.dataSize - 1;
     let tail = start;
-    let count = 0;
     try {
       while (tail < head && tail - start < maxBytes) {
         // `&` works on the low 32 bits, which is all the mask needs.
@@ -135,18 +144,23 @@ export class RingBuffer {
           throw new PmcError('EIO', `perf ring of fd ${this.event.fd} holds a record of type ${type} with size ${size} at byte ${pos}; ${skipped} bytes discarded`);
         }
         tail += size;
-        count++;
         // Records are 8-byte aligned and the ring size is a multiple of 8,
         // so a header never wraps; a body may.
+        let more;
         if (pos + size <= this.dataSize) {
-          visitor(data, view, pos, type, misc, size, words);
+          more = visitor(data, view, pos, type, misc, size, words);
         } else {
           const first = this.dataSize - pos;
           const s = this.scratch;
           s.bytes.set(data.subarray(pos), 0);
           s.bytes.set(data.subarray(0, size - first), first);
-          visitor(s.bytes, s.view, 0, type, misc, size, s.words);
+          more = visitor(s.bytes, s.view, 0, type, misc, size, s.words);
         }
+        if (more === false) {
+          tail -= size;
+          break;
+        }
+        count++;
       }
     } finally {
       if (tail !== start) this.writeTail(tail);
@@ -158,14 +172,14 @@ export class RingBuffer {
    * A well-filled ring is copied out whole first and given back to the
    * kernel at once, then visited from the copy: the kernel keeps writing
    * while a slow visitor (cold code, a busy machine) works, instead of
-   * losing samples. A visitor that throws here loses the records after it
-   * too, since their space is already returned.
+   * losing samples. Records not visited yet (a visitor stopped, or threw)
+   * wait in the copy for the next drain.
    */
   private drainStaged(visitor: RecordVisitor, head: number, start: number): number {
     const n = head - start;
     const pos = start & (this.dataSize - 1);
     this.staging ??= area(new Uint8Array(this.dataSize));
-    const { bytes: staging, view, words } = this.staging;
+    const staging = this.staging.bytes;
     const data = this.data.bytes;
     if (pos + n <= this.dataSize) {
       staging.set(data.subarray(pos, pos + n), 0);
@@ -175,18 +189,33 @@ export class RingBuffer {
       staging.set(data.subarray(0, n - first), first);
     }
     this.writeTail(head);
+    this.stagedFrom = 0;
+    this.stagedTo = n;
+    return this.visitStaged(visitor);
+  }
+
+  /** Visits the staged records, until the end or a visitor that stops. */
+  private visitStaged(visitor: RecordVisitor): number {
+    const { bytes, view, words } = this.staging!;
+    const n = this.stagedTo;
     let count = 0;
-    for (let off = 0; off < n; ) {
+    for (let off = this.stagedFrom; off < n; ) {
       const type = view.getUint32(off, true);
       const misc = view.getUint16(off + 4, true);
       const size = view.getUint16(off + 6, true);
       if (size < HEADER_SIZE || (size & 7) !== 0 || off + size > n) {
+        this.stagedFrom = this.stagedTo = 0;
         throw new PmcError('EIO', `perf ring of fd ${this.event.fd} holds a record of type ${type} with size ${size}; ${n - off} bytes discarded`);
       }
+      this.stagedFrom = off + size;
+      if (visitor(bytes, view, off, type, misc, size, words) === false) {
+        this.stagedFrom = off;
+        return count;
+      }
       count++;
-      visitor(staging, view, off, type, misc, size, words);
       off += size;
     }
+    this.stagedFrom = this.stagedTo = 0;
     return count;
   }
 

@@ -42,28 +42,33 @@ export type ProcessEvent =
 
 /** The module's side of a drain (hwpmc's pmc_process_interrupt, its hooks, its PMC_F_LOG_PROCCSW path). */
 export interface SampleSink {
-  /** One sample; false when there is no room for it: it is dropped and the source stalls. */
+  /**
+   * One sample; false when there is no room for it now: it stays in the
+   * source, which stops, and the next drain begins with it. (The module
+   * drops and counts a sample only when its log cannot take anything.)
+   */
   sample(s: Sample): boolean;
   process(e: ProcessEvent): void;
   /**
    * A thread left a CPU (PMC_F_LOG_PROCCSW): `count` is what its counter had
    * counted on that CPU at the switch (cumulative, from the counter's start).
    */
-  switchOut(time: number, cpu: number, pid: number, tid: number, count: number): void;
+  switchOut(time: number, cpu: number, pid: number, tid: number, count: number): boolean;
   /** The source lost `count` samples it could not hold (the kernel's ring overflowed). */
   lost(count: number): void;
 }
 
-/** One CPU's stream of samples for one PMC target (a perf ring, say). */
+/**
+ * One CPU's stream of samples for one PMC target (a perf ring, say). It is
+ * never paused: hwpmc stalls a PMC whose sample buffer is full, but here the
+ * process events come with the samples, and a stalled source would lose them
+ * without a trace; the source stops delivering instead, and when the module
+ * cannot make room it drops and counts the samples.
+ */
 export interface SampleSource {
   readonly cpu: number;
-  /** Paused because a sample found no room. */
-  readonly stalled: boolean;
   /** Closed sources have nothing more to give. */
   readonly isClosed: boolean;
-  /** Hands everything the source holds to `sink`, oldest first. */
+  /** Hands what the source holds to `sink`, oldest first, until the sink refuses a sample. */
   drain(sink: SampleSink): void;
-  /** Stops and restarts producing samples (while the module has no room). */
-  pause(): void;
-  resume(): void;
 }

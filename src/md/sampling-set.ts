@@ -72,10 +72,7 @@ export class SamplingSet extends RingedSet implements HwCounterSet {
   }
 
   start(): void {
-    for (const s of this.sampleSources) {
-      s.stalled = false;
-      for (const e of s.events) e.enable();
-    }
+    for (const s of this.sampleSources) for (const e of s.events) e.enable();
   }
 
   stop(): void {

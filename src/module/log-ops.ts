@@ -115,16 +115,21 @@ export class LogOps {
    * Everything the kernel and the sample buffers hold for this owner, into
    * its log: while the log is full, its buffers are written out and the rest
    * follows, so FLUSHLOG and CLOSELOG lose nothing, the drop report included.
+   * Records newer than the call need not wait: samplers that keep running
+   * cannot keep it going.
    */
   private async drainOwner(owner: Owner, log: OwnerLog): Promise<void> {
     const samples = this.host.samples;
     for (const pmc of this.host.runningSamplers()) if (pmc.owner === owner) samples.drainPmc(pmc);
-    // Bounded: samplers that keep running keep adding records between rounds.
-    for (let round = 0; round < 100; round++) {
-      samples.flush();
+    const horizon = now();
+    for (let written = -1; ; ) {
+      samples.flush(horizon);
       log.reportDrops(now());
-      if (!samples.holdsRecordsOf(owner) && log.pendingDropped === 0 && log.pendingLost === 0) return;
+      if (!samples.holdsRecordsOf(owner, horizon) && !log.hasPendingDrops) return;
       if (log.writer.pendingError) throw log.writer.pendingError;
+      // A round that wrote nothing will not be followed by one that does.
+      if (log.writer.bytesWritten === written) return;
+      written = log.writer.bytesWritten;
       await log.writer.flush();
     }
   }

@@ -3,9 +3,9 @@
 // running sampling PMC's sources are drained into the per-CPU sample buffers
 // (each sample encoded at once as a CALLCHAIN record), and the sample buffers
 // into the owners' logs. A sample that finds its CPU's buffer full, even
-// after a sweep into the log, is dropped and its source stalls until the
-// buffer has room again; the owner's log then gets a DROPNOTIFY with the
-// count. The process events that come with the samples (exec, mmap, fork,
+// after a sweep into the log, is dropped and counted (intr_bufferfull), and
+// the owner's log gets a DROPNOTIFY with the count; the source keeps running,
+// since its process events must not be lost. The process events that come with the samples (exec, mmap, fork,
 // exit) become process records, and PMC_F_LOG_PROCCSW switch-outs PROCCSW.
 //
 // The log is in time order across CPUs and PMCs: a sweep merges the CPUs'
@@ -15,7 +15,7 @@
 // ordered events do).
 import { callchainLength, encodedLength, encodeRecord, fieldWord, putHeaderWords } from '../log/codec.js';
 import { LogType, PMC_CC_F_USERSPACE, type LogRecord } from '../log/records.js';
-import type { ProcessEvent, Sample, SampleSink } from '../md/sample-sink.js';
+import type { ProcessEvent, Sample, SampleSink, SampleSource } from '../md/sample-sink.js';
 import { now } from '../pmc-common.js';
 import type { DriverStats } from './driver-stats.js';
 import type { Owner } from './owner.js';
@@ -36,6 +36,14 @@ const CC_PMCID = fieldWord(LogType.CALLCHAIN, 'pmcid');
 const CC_CPUFLAGS = fieldWord(LogType.CALLCHAIN, 'cpuflags');
 const CC_PCS = callchainLength(0) >>> 2;
 
+/** One thread on one CPU of a PMC_F_LOG_PROCCSW PMC. */
+interface CswState {
+  /** Its count at its last logged switch-out. */
+  logged: number;
+  /** Its latest switch-out, when that found no room. */
+  owed?: { time: number; cpu: number; pid: number; tid: number; count: number };
+}
+
 interface PendingEvent {
   pmc: Pmc;
   e: ProcessEvent;
@@ -46,11 +54,19 @@ export class SampleProcessor implements SampleSink {
   private timer?: NodeJS.Timeout;
   /** Process events not logged yet, per owner, in arrival order (sorted by time at each sweep). */
   private readonly pending = new Map<Owner, PendingEvent[]>();
-  /** PMC_F_LOG_PROCCSW: each thread's count on each CPU at its last logged switch-out. */
-  private readonly lastCsw = new WeakMap<Pmc, Map<number, number>>();
+  /** PMC_F_LOG_PROCCSW: per PMC, per (thread, CPU), the switch-outs logged and owed. */
+  private readonly csw = new WeakMap<Pmc, Map<number, CswState>>();
+  /** PMCs with owed switch-outs. */
+  private readonly owing = new Set<Pmc>();
   /** The PMC and CPU buffer of the source being drained. */
   private pmc!: Pmc;
   private buf!: SampleBuffer;
+  /** Time of the sample a full buffer refused in this drain round (Infinity: none). */
+  private refusedAt = Infinity;
+  /** The logs took nothing: a sample that finds no room is dropped, not left in its source. */
+  private dropping = false;
+  /** Samples later than this stay in their sources. */
+  private until = Infinity;
 
   constructor(
     private readonly stats: DriverStats,
@@ -71,13 +87,11 @@ export class SampleProcessor implements SampleSink {
 
   tick(): void {
     const horizon = now();
-    const owners = new Set<Owner>();
-    for (const pmc of this.samplers()) {
-      owners.add(pmc.owner);
-      this.drainPmc(pmc);
-    }
+    const pmcs = [...this.samplers()];
+    this.drain(pmcs, horizon);
     this.sweep(horizon);
     this.stats.log_sweeps++;
+    const owners = new Set(pmcs.map((p) => p.owner));
     for (const o of owners) {
       o.log?.reportDrops(now());
       o.log?.accountBuffers();
@@ -88,40 +102,77 @@ export class SampleProcessor implements SampleSink {
     }
   }
 
-  /** Moves everything the sources hold for this PMC into the sample buffers, and resumes its stalled sources that have room. */
+  /**
+   * Moves everything the sources of this PMC hold into the sample buffers,
+   * and, so that what is then written stays in time order, everything the
+   * other running samplers hold.
+   */
   drainPmc(pmc: Pmc): void {
-    for (const hw of pmc.counterSets()) {
-      for (const src of hw.sampleSources) {
-        if (src.isClosed) continue;
-        this.pmc = pmc;
-        this.buf = this.buffers[src.cpu];
-        src.drain(this);
-        if (src.stalled && !this.buf.full && pmc.state === PmcState.RUNNING) src.resume();
+    this.drain(new Set([pmc, ...this.samplers()]), Infinity);
+  }
+
+  /**
+   * Drains sources up to `until` (later samples stay in their sources for
+   * the next drain), in rounds. A source whose CPU buffer is full stops at
+   * that sample; once every source has delivered what it can, everything
+   * older than the first stopped sample is in the buffers, so a sweep up to
+   * it keeps the log in time order and makes room, and the stopped sources
+   * go on. Only when the logs take nothing are the samples that find no room
+   * dropped (and counted).
+   */
+  private drain(pmcs: Iterable<Pmc>, until: number): void {
+    this.until = until;
+    let todo: [Pmc, SampleSource][] = [];
+    for (const pmc of pmcs) for (const hw of pmc.counterSets()) for (const src of hw.sampleSources) if (!src.isClosed) todo.push([pmc, src]);
+    try {
+      while (todo.length > 0) {
+        const stopped: [Pmc, SampleSource][] = [];
+        let safe = Infinity;
+        for (const entry of todo) {
+          const [pmc, src] = entry;
+          this.pmc = pmc;
+          this.buf = this.buffers[src.cpu];
+          this.refusedAt = Infinity;
+          src.drain(this);
+          if (this.refusedAt !== Infinity) {
+            stopped.push(entry);
+            safe = Math.min(safe, this.refusedAt);
+          }
+        }
+        // Nothing older than `safe` written (another PMC's records, newer, fill a buffer): write the oldest anyway, out of order, rather than drop.
+        this.dropping = this.sweep(safe) === 0 && this.sweep(Infinity) === 0;
+        todo = stopped;
       }
+    } finally {
+      this.dropping = false;
+      this.until = Infinity;
     }
   }
 
-  /** Everything waiting, into the logs in time order (as far as the logs take it). */
-  flush(): void {
-    this.sweep(Infinity);
+  /** Everything waiting up to `horizon`, into the logs in time order (as far as the logs take it). */
+  flush(horizon = Infinity): void {
+    this.sweep(horizon);
   }
 
-  /** Whether records of this owner still wait here. */
-  holdsRecordsOf(owner: Owner): boolean {
-    if ((this.pending.get(owner)?.length ?? 0) > 0) return true;
-    return this.buffers.some((b) => b.pmc.some((p) => p?.owner === owner));
+  /** Whether records of this owner up to `horizon` still wait here. */
+  holdsRecordsOf(owner: Owner, horizon = Infinity): boolean {
+    if (this.pending.get(owner)?.some((p) => p.e.time <= horizon)) return true;
+    for (const pmc of this.owing) if (pmc.owner === owner) return true;
+    return this.buffers.some((b) => b.pmc.some((p, slot) => p?.owner === owner && b.ts[slot] <= horizon));
   }
 
   // ---- SampleSink: what md's sources call during drainPmc ----
 
-  /** pmc_process_interrupt(): one sample into its CPU's buffer, as a CALLCHAIN record; false (dropped, stall) when there is no room. */
+  /** pmc_process_interrupt(): one sample into its CPU's buffer, as a CALLCHAIN record; false when the buffer is full. */
   sample(s: Sample): boolean {
     const pmc = this.pmc;
-    const buf = this.room();
-    if (buf === null) {
+    const buf = this.buf;
+    if (s.time > this.until) return this.refuse(Infinity);
+    if (buf.full) {
+      if (!this.dropping) return this.refuse(s.time);
       this.stats.intr_bufferfull++;
       if (pmc.owner.log) pmc.owner.log.pendingDropped++;
-      return false;
+      return true;
     }
     const slot = buf.reserve();
     const w = buf.slotWord(slot);
@@ -141,29 +192,74 @@ export class SampleProcessor implements SampleSink {
     return true;
   }
 
+  /** Leaves a sample in its source: a full buffer refuses it at its time, `until` at Infinity (nothing to make room for). */
+  private refuse(time: number): false {
+    this.refusedAt = Math.min(this.refusedAt, time);
+    return false;
+  }
+
   /**
    * pmc_process_csw_out() with PMC_F_LOG_PROCCSW: what the thread counted
    * in the slice that ended is its count now less its count at its last
-   * logged switch-out on that CPU. A slice that finds no room is not logged
-   * and the baseline stays, so the next slice carries its count.
+   * logged switch-out on that CPU. A switch-out that finds no room is owed:
+   * the next one logged for that thread and CPU (or the owed one itself,
+   * once there is room) carries its count, so the slices always add up to
+   * the total; each slice boundary lost that way is counted in DROPNOTIFY.
    */
-  switchOut(time: number, cpu: number, pid: number, tid: number, count: number): void {
+  switchOut(time: number, cpu: number, pid: number, tid: number, count: number): boolean {
     const pmc = this.pmc;
     const log = pmc.owner.log;
-    if (!log) return;
-    let last = this.lastCsw.get(pmc);
-    if (!last) this.lastCsw.set(pmc, (last = new Map()));
+    if (!log) return true;
+    const buf = this.buf;
+    if (time > this.until) return this.refuse(Infinity);
+    if (buf.full && !this.dropping) return this.refuse(time);
+    let threads = this.csw.get(pmc);
+    if (!threads) this.csw.set(pmc, (threads = new Map()));
     const key = tid * 4096 + cpu;
-    const buf = this.room();
-    if (buf === null) {
-      log.countUnlogged(LogType.PROCCSW);
-      return;
+    let st = threads.get(key);
+    if (!st) threads.set(key, (st = { logged: 0 }));
+    // An owed switch-out still owed now is replaced or carried by this one: its slice boundary is lost.
+    if (st.owed) log.countUnlogged(LogType.PROCCSW);
+    if (buf.full) {
+      st.owed = { time, cpu, pid, tid, count };
+      this.owing.add(pmc);
+    } else {
+      st.owed = undefined;
+      this.logSlice(buf, pmc, st, time, pid, tid, count);
     }
+    return true;
+  }
+
+  /** A PROCCSW record into a buffer slot. */
+  private logSlice(buf: SampleBuffer, pmc: Pmc, st: CswState, time: number, pid: number, tid: number, count: number): void {
     const slot = buf.reserve();
-    const value = BigInt(count - (last.get(key) ?? 0));
-    encodeRecord({ type: LogType.PROCCSW, ts: time, value, pmcid: pmc.id, pid, tid }, buf.bytes, buf.slotWord(slot) * 4);
+    encodeRecord({ type: LogType.PROCCSW, ts: time, value: BigInt(count - st.logged), pmcid: pmc.id, pid, tid }, buf.bytes, buf.slotWord(slot) * 4);
     buf.commit(slot, time, pmc);
-    last.set(key, count);
+    st.logged = count;
+  }
+
+  /** Owed switch-outs into the buffers that have room again. */
+  private payOwedSlices(): void {
+    for (const pmc of this.owing) {
+      const threads = this.csw.get(pmc);
+      let owes = false;
+      for (const st of threads?.values() ?? []) {
+        const o = st.owed;
+        if (!o) continue;
+        if (!pmc.owner.log || pmc.state === PmcState.DELETED) {
+          st.owed = undefined;
+          continue;
+        }
+        const buf = this.buffers[o.cpu];
+        if (buf.full) {
+          owes = true;
+          continue;
+        }
+        st.owed = undefined;
+        this.logSlice(buf, pmc, st, o.time, o.pid, o.tid, o.count);
+      }
+      if (!owes) this.owing.delete(pmc);
+    }
   }
 
   process(e: ProcessEvent): void {
@@ -184,22 +280,16 @@ export class SampleProcessor implements SampleSink {
     if (log) log.pendingLost += count;
   }
 
-  /** The current CPU's buffer, swept whole first if full (losing samples is worse than logging a few out of time order); null if still full. */
-  private room(): SampleBuffer | null {
-    const buf = this.buf;
-    if (buf.full) this.sweep(Infinity);
-    return buf.full ? null : buf;
-  }
-
   // ---- the sweep: pmc_process_samples(), merged by time ----
 
   /**
    * Writes the buffered records and pending process events up to `horizon`
    * into their logs, oldest first across all CPUs. A buffer whose oldest
    * record finds its log full stops there until the next sweep, and so do
-   * an owner's events; the rest go on.
+   * an owner's events; the rest go on. Returns the number of records written.
    */
-  private sweep(horizon: number): void {
+  private sweep(horizon: number): number {
+    let written = 0;
     const bufs = this.buffers;
     const blocked = new Set<SampleBuffer | Owner>();
     const queues = this.sortedQueues();
@@ -226,8 +316,12 @@ export class SampleProcessor implements SampleSink {
         if (t <= bestTs && t <= horizon && (events === null || t < events.q[0].e.time)) events = entry;
       }
       if (events !== null) {
-        if (!this.logEvent(events.q[0], events.owner)) blocked.add(events.owner);
-        else events.q.shift();
+        if (this.logEvent(events.q[0], events.owner)) {
+          events.q.shift();
+          written++;
+        } else {
+          blocked.add(events.owner);
+        }
         continue;
       }
       if (best === null || bestTs > horizon) break;
@@ -237,9 +331,12 @@ export class SampleProcessor implements SampleSink {
           blocked.add(best);
           break;
         }
+        written++;
       }
     }
     for (const [owner, q] of this.pending) if (q.length === 0) this.pending.delete(owner);
+    if (this.owing.size > 0) this.payOwedSlices();
+    return written;
   }
 
   private sortedQueues(): { owner: Owner; q: PendingEvent[] }[] {
