@@ -134,9 +134,9 @@ export class Libpmc {
   stop(id: PmcId): Promise<void> {
     return this.client.call(PmcOp.PMCSTOP, { id });
   }
-  /** pmc_read(): the current value. */
-  async read(id: PmcId): Promise<bigint> {
-    return (await this.client.call(PmcOp.PMCRW, { id, flags: PmcFlags.OLDVALUE }))!;
+  /** pmc_read(): the current value (PMCRW with OLDVALUE always returns one); the client's promise itself, not one more around it. */
+  read(id: PmcId): Promise<bigint> {
+    return this.client.call(PmcOp.PMCRW, { id, flags: PmcFlags.OLDVALUE }) as Promise<bigint>;
   }
   /** pmc_write(): set the value of a stopped PMC. */
   async write(id: PmcId, value: bigint): Promise<void> {
