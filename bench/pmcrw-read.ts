@@ -109,6 +109,7 @@ async function measure(kind: 'sleeping' | 'spinning', cBench: string, reads: num
     for (const ev of opened.slice(1)) ev.enable();
     const buf = Buffer.alloc(24);
     const native = allocNative(24);
+    const groupNative = allocNative(8 * (3 + group));
     const groupBuf = Buffer.alloc(8 * (3 + group));
     const c = (extra: string[]) => async (n: number): Promise<Timing> => {
       const [wall, cpu] = execFileSync(cBench, [String(pid), String(n), ...extra], { encoding: 'utf8' }).trim().split(' ').map(Number);
@@ -125,6 +126,7 @@ async function measure(kind: 'sleeping' | 'spinning', cBench: string, reads: num
       { name: 'koffi read() into a Buffer alone', run: async (n) => timeSyncLoop(n, () => koffiRead(single.fd, buf, 24)) },
       { name: `C read() of a group of ${group}`, run: c([String(group)]) },
       { name: `PerfEvent.readRaw of a group of ${group}`, run: async (n) => timeSyncLoop(n, () => leader.readRaw(groupBuf)) },
+      { name: `read() of a group of ${group} to native memory alone`, run: async (n) => timeSyncLoop(n, () => readNative(leader.fd, groupNative, groupNative.buffer.byteLength)) },
     ];
     for (const w of ways) await w.run(Math.min(reads, 20_000)); // warm up the JIT and the caches
     const samples = ways.map(() => [] as Timing[]);
@@ -187,6 +189,9 @@ async function main(): Promise<void> {
             `| ${r.way} | ${median(ns).toFixed(0)} | ${range(ns, 0)} | ${(median(ns) / median(c)).toFixed(2)} | ${median(ratios).toFixed(2)} (${range(ratios, 2)}) |`,
           );
         }
+        // One read for a whole group: what each of its counters costs, against one C read() per counter.
+        const perCounter = rows.filter((r) => r.way.includes('group')).map((r) => `${r.way}: ${(median(r[clock]) / group).toFixed(0)} ns (${(median(r[clock]) / group / median(c)).toFixed(2)}x)`);
+        console.log(`\nper counter of the group: ${perCounter.join('; ')}`);
       }
     }
     const out = values.out ?? path.join(RESULTS, `pmcrw-read-${new Date().toISOString().slice(0, 10)}.json`);
