@@ -194,6 +194,8 @@ describe('an unprivileged user', { skip: !isRoot && 'creating a user and droppin
       for (const f of ['index.js', 'indirect.js', 'package.json', `build/koffi/${process.platform}_${process.arch}`]) {
         cpSync(path.join(koffi, f), path.join(stage, 'node_modules/koffi', f), { recursive: true });
       }
+      // The op table's schemas (lib -> module/op-table.ts).
+      cpSync(path.join(ROOT, 'node_modules/zod'), path.join(stage, 'node_modules/zod'), { recursive: true });
       writeFileSync(path.join(stage, 'package.json'), '{ "type": "module" }\n');
       execFileSync('chmod', ['-R', 'a+rX', stage]);
       dist = path.join(stage, 'dist');

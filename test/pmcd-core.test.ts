@@ -199,7 +199,7 @@ describe('pmcd', () => {
     await closed;
     assert.equal((replies.at(-1) as { error: { code: string } }).error.code, 'EPROTO');
     assert.ok(pmcd.alive);
-    assert.match(pmcd.stderr, /closing the connection of pid \d+ uid 0 gid 0 session \d+: frame of protocol version 9/);
+    await waitFor('pmcd to log why it closed the connection', () => /closing the connection of pid \d+ uid 0 gid 0 session \d+: frame of protocol version 9/.test(pmcd.stderr));
   });
 
   test('TSPMC_SOCKET naming no pmcd is an error that says how to start it; TSPMC_LOCAL=1 measures in this process', () => {

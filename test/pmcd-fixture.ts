@@ -1,9 +1,9 @@
 // pmcd for tests: started on a socket in a temporary directory (never the
 // default one), its own admin state and config file, stopped with SIGTERM
 // (SIGKILL if it hangs). Clients connect with TSPMC_SOCKET set to that path.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -110,4 +110,56 @@ export async function waitFor(what: string, f: () => boolean | Promise<boolean>,
     if (Date.now() - t0 > hangMs) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A user made for a test (useradd), removed by drop(). */
+export class TestUser {
+  private constructor(
+    readonly name: string,
+    readonly uid: number,
+    readonly gid: number,
+  ) {}
+
+  static create(tag: string): TestUser {
+    const name = `tspmc-${tag}-${Math.random().toString(16).slice(2, 8)}`;
+    execFileSync('useradd', ['-M', '-r', '-s', '/usr/sbin/nologin', name]);
+    const id = (flag: string): number => Number(execFileSync('id', [flag, name], { encoding: 'utf8' }));
+    return new TestUser(name, id('-u'), id('-g'));
+  }
+
+  /** setpriv's prefix: this user's uid and gid, no supplementary groups. */
+  get prefix(): string[] {
+    return ['setpriv', `--reuid=${this.uid}`, `--regid=${this.gid}`, '--clear-groups'];
+  }
+
+  canRead(file: string): boolean {
+    try {
+      execFileSync(this.prefix[0], [...this.prefix.slice(1), process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(file)}, require('fs').constants.R_OK)`], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  drop(): void {
+    execFileSync('userdel', [this.name]);
+  }
+}
+
+/**
+ * Where a user's script imports tspmc from: dist/ itself when the user can
+ * read it and the packages it loads, else a world-readable copy in `stage`.
+ */
+export function distFor(user: TestUser, stage: string): string {
+  const root = join(DIST, '..');
+  const needs = [join(DIST, 'src/lib/index.js'), join(root, 'node_modules/koffi/package.json'), join(root, 'node_modules/zod/package.json')];
+  if (needs.every((f) => user.canRead(f))) return DIST;
+  cpSync(join(DIST, 'src'), join(stage, 'dist/src'), { recursive: true });
+  for (const f of ['index.js', 'indirect.js', 'package.json', `build/koffi/${process.platform}_${process.arch}`]) {
+    cpSync(join(root, 'node_modules/koffi', f), join(stage, 'node_modules/koffi', f), { recursive: true });
+  }
+  cpSync(join(root, 'node_modules/zod'), join(stage, 'node_modules/zod'), { recursive: true });
+  writeFileSync(join(stage, 'package.json'), '{ "type": "module" }\n');
+  execFileSync('chmod', ['-R', 'a+rX', stage]);
+  return join(stage, 'dist');
 }
