@@ -7,7 +7,7 @@
 // Each loop is timed by the wall clock and by the reading thread's own CPU
 // time: on a shared machine the second leaves out the time other processes
 // had the CPU, which is what makes wall-clock rounds jump.
-// Raw results: bench/results/pmcrw-read-<date>.json.
+// Raw results: bench/results/pmcrw-read-<date>T<hhmm>.json.
 // Run: npm run bench:read [-- --reads N --rounds R --group K --out FILE]
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
         console.log(`\nper counter of the group: ${perCounter.join('; ')}`);
       }
     }
-    const out = values.out ?? path.join(RESULTS, `pmcrw-read-${new Date().toISOString().slice(0, 10)}.json`);
+    const out = values.out ?? path.join(RESULTS, `pmcrw-read-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`);
     mkdirSync(path.dirname(out), { recursive: true });
     const machine = { cpus: cpus().length, model: cpuModel(), kernel: release(), node: process.version };
     writeFileSync(out, `${JSON.stringify({ command: `npm run bench:read -- --reads ${reads} --rounds ${rounds} --group ${group}`, date: new Date().toISOString(), machine, loadavg: { start: startLoad, end: loadavg() }, reads, rounds, group, results }, null, 1)}\n`);

@@ -1,10 +1,11 @@
 // Start-up cost: the CPU time (user + system, from wait4's rusage of the
 // command and what it waited for) of a short tspmc run against the same
-// perf run, and of Node doing nothing, loading koffi, and loading tspmc's
-// module graph, which together make the floor under tspmc's start-up.
+// perf run, and of Node doing nothing, loading 100 empty modules, loading
+// koffi, and loading tspmc's module graph, which together make the floor
+// under tspmc's start-up.
 // Every command runs once per round, in a rotating order, for several
 // rounds; medians and ranges are printed and the raw runs written to
-// bench/results/startup-<date>.json.
+// bench/results/startup-<date>T<hhmm>.json.
 // Run: npm run bench:startup [-- --rounds N --out FILE]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,11 +44,20 @@ function cpuModel(): string {
   return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
 }
 
+/** A chain of `n` empty ES modules, each importing the next: what one more module costs to load. */
+function writeModuleChain(dir: string, n: number): string {
+  for (let i = 1; i <= n; i++) {
+    writeFileSync(path.join(dir, `m${i}.mjs`), `${i < n ? `import './m${i + 1}.mjs';\n` : ''}export const x${i} = ${i};\n`);
+  }
+  return path.join(dir, 'm1.mjs');
+}
+
 function cases(dir: string): Case[] {
   const node = process.execPath;
   const importing = (what: string): string[] => [node, '--input-type=module', '-e', `await import(${JSON.stringify(what)})`];
   return [
     { name: 'node -e 0', argv: [node, '-e', '0'] },
+    { name: 'node: import 100 empty ES modules', argv: importing(writeModuleChain(dir, 100)) },
     { name: 'node: load koffi', argv: importing(path.join(ROOT, 'node_modules/koffi/index.js')) },
     { name: 'node: import md/native (koffi, libc bound)', argv: importing(path.join(DIST, 'src/md/native.js')) },
     { name: 'node: import lib (module, md, log)', argv: importing(path.join(DIST, 'src/lib/index.js')) },
@@ -113,7 +123,7 @@ function main(): void {
       const ratios = a.map((v, i) => v / b[i]!);
       console.log(`| ${ours} / ${theirs} | ${(median(a) / median(b)).toFixed(2)} | ${median(ratios).toFixed(2)} (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) | ${(median(a) - median(b)).toFixed(1)} |`);
     }
-    const out = values.out ?? path.join(RESULTS, `startup-${new Date().toISOString().slice(0, 10)}.json`);
+    const out = values.out ?? path.join(RESULTS, `startup-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`);
     mkdirSync(path.dirname(out), { recursive: true });
     const machine = { cpus: cpus().length, model: cpuModel(), kernel: release(), node: process.version };
     const raw = all.map((c, i) => ({ name: c.name, argv: c.argv.map((a) => a.replace(dir, '<tmp>').replace(ROOT, '<root>/')), runs: runs[i] }));
