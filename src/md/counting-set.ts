@@ -7,7 +7,7 @@ import type { HwCounterSet, Inheritance } from './class-dep.js';
 import type { PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import { DescendantWatch } from './descendant-watch.js';
-import { listThreads } from './procfs.js';
+import { attachThreads } from './thread-attach.js';
 import type { SampleSource } from './sample-sink.js';
 
 export class CountingSet implements HwCounterSet {
@@ -20,31 +20,23 @@ export class CountingSet implements HwCounterSet {
 
   /**
    * Every thread of `pid`, with inheritance so threads (and, for
-   * descendants, processes) created later count too. Threads born while we
-   * open are caught by listing again until the list is stable.
+   * descendants, processes) created later count too. A watch on the
+   * process's forks, opened first, says which threads born during the
+   * attach already inherit a counter (see thread-attach.ts); with
+   * descendants it stays to follow the tree.
    */
   static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance): CountingSet {
     const attr = withFlags(base, { inherit: true, inheritThread: inheritance === 'threads' });
     const events: PerfEvent[] = [];
-    const opened = new Set<number>();
+    const watch = DescendantWatch.open(pid);
     try {
-      for (let pass = 0; pass < 16; pass++) {
-        const tids = listThreads(pid).filter((t) => !opened.has(t));
-        if (tids.length === 0) break;
-        for (const tid of tids) {
-          try {
-            events.push(PerfEvent.open(attr, { pid: tid, cpu: -1 }));
-          } catch (e) {
-            // A thread that exited since the listing is simply not there to count.
-            if (!(e instanceof PmcError && e.code === 'ESRCH' && tid !== pid)) throw e;
-          }
-          opened.add(tid);
-        }
-      }
-      if (events.length === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
-      return new CountingSet(events, inheritance === 'descendants' ? DescendantWatch.open(pid) : undefined);
+      attachThreads(pid, watch, (tid) => events.push(PerfEvent.open(attr, { pid: tid, cpu: -1 })));
+      if (inheritance === 'descendants') return new CountingSet(events, watch);
+      watch.close();
+      return new CountingSet(events);
     } catch (e) {
       for (const ev of events) ev.close();
+      watch.close();
       throw e;
     }
   }

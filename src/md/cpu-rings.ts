@@ -5,6 +5,7 @@
 // CPU) and points the events of each CPU at that CPU's first ring.
 import { PmcError } from '../pmc-error.js';
 import type { PerfEvent } from './perf-event.js';
+import { processExited } from './procfs.js';
 import { RingBuffer } from './ring-buffer.js';
 
 export interface CpuRing {
@@ -23,7 +24,8 @@ export interface CpuRings {
 /**
  * `open(tid, cpu)` opens a thread's events on a CPU and returns them, the
  * last one being the ring's writer. A thread that exits meanwhile (ESRCH)
- * is skipped, unless it is `mainTid`: then the process is gone. On failure
+ * is skipped, unless it is `mainTid` and the process has exited (a leader
+ * that called pthread_exit is gone while its other threads run). On failure
  * everything opened is closed.
  */
 export function openCpuRings(cpus: readonly number[], tids: readonly number[], mainTid: number | undefined, pages: number, open: (tid: number, cpu: number, opened: PerfEvent[]) => PerfEvent): CpuRings {
@@ -37,7 +39,7 @@ export function openCpuRings(cpus: readonly number[], tids: readonly number[], m
         try {
           writer = open(tid, cpu, events);
         } catch (e) {
-          if (e instanceof PmcError && e.code === 'ESRCH' && tid !== mainTid) continue;
+          if (threadVanished(e, tid, mainTid)) continue;
           throw e;
         }
         if (current) {
@@ -53,6 +55,29 @@ export function openCpuRings(cpus: readonly number[], tids: readonly number[], m
     throw e;
   }
   return { rings, events };
+}
+
+/** Adds threads to open rings: each new (thread, CPU) event writes into that CPU's ring. */
+export function extendCpuRings(rings: CpuRings, tids: readonly number[], mainTid: number | undefined, open: (tid: number, cpu: number, opened: PerfEvent[]) => PerfEvent): void {
+  for (const r of rings.rings) {
+    for (const tid of tids) {
+      let writer: PerfEvent;
+      try {
+        writer = open(tid, r.cpu, rings.events);
+      } catch (e) {
+        if (threadVanished(e, tid, mainTid)) continue;
+        throw e;
+      }
+      writer.setOutput(r.ring.event);
+      r.writers.push(writer);
+    }
+  }
+}
+
+/** ESRCH from a thread that exited: nothing to open there, unless the whole process is gone. */
+export function threadVanished(e: unknown, tid: number, mainTid: number | undefined): boolean {
+  if (!(e instanceof PmcError && e.code === 'ESRCH')) return false;
+  return tid !== mainTid || !processExited(tid);
 }
 
 export function closeCpuRings({ rings, events }: CpuRings): void {

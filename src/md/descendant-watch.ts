@@ -3,67 +3,252 @@
 // tells nobody about them; a process that forks a child and exits leaves an
 // orphan no /proc walk from the target finds. A dummy event with `task` set,
 // inherited like the counters, reports every fork and exit in the tree.
+//
+// The reports come through one ring per CPU, and the rings are independent:
+// a child's EXIT (written on the CPU it died on) can be read before its FORK
+// (written on its parent's CPU). So records are applied in timestamp order
+// (CLOCK_MONOTONIC, as everything tspmc stamps), and an EXIT whose FORK has
+// not been read yet is kept as a tombstone for two drains, long enough for
+// its FORK to show up in any ring. A ring that overflows (LOST) leaves holes
+// in both directions; the tree is then reconciled with /proc: gone processes
+// are dropped and descendants nobody reported are added. A process that
+// existed before the watch (and so reports nothing) is checked in /proc.
+import { PMC_CLOCKID } from '../pmc-common.js';
+import { PmcError } from '../pmc-error.js';
 import { onlineCpus } from './cpus.js';
+import { closeCpuRings, type CpuRings, extendCpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
 import { PerfType } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
-import { PerfRecordType } from './perf-records.js';
-import { listThreads, processState } from './procfs.js';
-import { closeCpuRings, type CpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
+import { PerfRecordType, u64Number } from './perf-records.js';
+import { listDescendants, listThreads, processExited, processStartTime } from './procfs.js';
 
 const PERF_COUNT_SW_DUMMY = 9n;
-const RING_PAGES = 4;
+/** 32 pages hold 4096 fork or exit records per CPU between drains (one every DRAIN_INTERVAL_MS). */
+const RING_PAGES = [32, 8, 2];
+/** Drains often enough that a fork storm does not overflow a ring between the module's looks. */
+const DRAIN_INTERVAL_MS = 10;
+/** Drains a tombstone survives: an EXIT read before its FORK waits this long for it. */
+const TOMBSTONE_DRAINS = 2;
+
+/** A FORK record: a new process (pid !== ppid) or a new thread (pid === ppid) made by thread ptid. */
+export interface TaskFork {
+  pid: number;
+  ppid: number;
+  tid: number;
+  ptid: number;
+  /** When, in ns of CLOCK_MONOTONIC (now()). */
+  time: number;
+}
+
+interface TaskRecord extends TaskFork {
+  type: PerfRecordType.FORK | PerfRecordType.EXIT;
+}
+
+/** A process of the tree. */
+interface Member {
+  /** Its live threads, from FORK and EXIT records. */
+  threads: Set<number>;
+  /** Known from /proc rather than from records: checked there (start time names the process). */
+  startTime?: number;
+}
+
+export interface DescendantWatchOptions {
+  /** Data pages per CPU ring (a power of two); tests shrink it to force overflows. */
+  pages?: number;
+}
 
 export class DescendantWatch {
-  /** Processes forked below the target that have not exited. */
-  readonly alive = new Set<number>();
-  /** The kernel lost records: fall back on /proc for the set's accuracy. */
-  lossy = false;
+  private readonly members = new Map<number, Member>();
+  /** tid -> [time of an EXIT whose FORK was not read yet, drains left]. */
+  private readonly tombstones = new Map<number, [number, number]>();
+  private records: TaskRecord[] = [];
+  private lostRecords = 0;
+  private reconcilePending = false;
+  private onThread?: (fork: TaskFork) => void;
+  private static readonly watching = new Set<DescendantWatch>();
+  private static ticker?: NodeJS.Timeout;
 
-  private constructor(private readonly rings: CpuRings) {}
+  private constructor(
+    private readonly pid: number,
+    private readonly rings: CpuRings,
+  ) {}
 
-  /** Watches `pid`'s future descendants (one inherited dummy event per thread and CPU, one ring per CPU). */
-  static open(pid: number): DescendantWatch {
-    const attr = { type: PerfType.SOFTWARE, config: PERF_COUNT_SW_DUMMY, flags: { inherit: true, task: true, excludeKernel: true, excludeHv: true } };
-    return new DescendantWatch(
-      openCpuRings(onlineCpus(), listThreads(pid), pid, RING_PAGES, (tid, cpu, opened) => {
-        const ev = PerfEvent.open(attr, { pid: tid, cpu });
-        opened.push(ev);
-        return ev;
-      }),
-    );
+  /**
+   * Watches `pid`'s future descendants: one inherited dummy event per thread
+   * and CPU, listing the threads until no new one appears (a thread created
+   * meanwhile by a watched thread inherits the watch). Processes already
+   * below the target are taken from /proc.
+   */
+  static open(pid: number, options: DescendantWatchOptions = {}): DescendantWatch {
+    const attr = {
+      type: PerfType.SOFTWARE,
+      config: PERF_COUNT_SW_DUMMY,
+      clockid: PMC_CLOCKID,
+      flags: { inherit: true, task: true, excludeKernel: true, excludeHv: true, useClockid: true },
+    };
+    const open = (tid: number, cpu: number, opened: PerfEvent[]): PerfEvent => {
+      const ev = PerfEvent.open(attr, { pid: tid, cpu });
+      opened.push(ev);
+      return ev;
+    };
+    const cpus = onlineCpus();
+    const rings = openWithPages(options.pages ? [options.pages] : RING_PAGES, (pages) => openCpuRings(cpus, listThreads(pid), pid, pages, open));
+    const watch = new DescendantWatch(pid, rings);
+    try {
+      const watched = new Set(listThreads(pid));
+      for (let fresh = listThreads(pid).filter((t) => !watched.has(t)); fresh.length > 0; fresh = listThreads(pid).filter((t) => !watched.has(t))) {
+        extendCpuRings(rings, fresh, pid, open);
+        for (const t of fresh) watched.add(t);
+      }
+      for (const p of listDescendants(pid)) watch.adopt(p);
+    } catch (e) {
+      watch.close();
+      throw e;
+    }
+    DescendantWatch.watching.add(watch);
+    DescendantWatch.ticker ??= setInterval(DescendantWatch.drainAll, DRAIN_INTERVAL_MS).unref();
+    return watch;
   }
 
-  /** How many are alive, after reading the forks and exits reported since the last call. */
+  private static drainAll(): void {
+    for (const w of DescendantWatch.watching) w.drain();
+  }
+
+  /**
+   * How many processes below the target are alive, after applying every
+   * fork and exit reported so far (and /proc, for those it must vouch for).
+   */
   liveCount(): number {
-    this.update();
-    return this.alive.size;
+    this.drain();
+    if (this.reconcilePending) this.reconcile();
+    for (const [pid, m] of this.members) {
+      if (m.startTime !== undefined && !isSameLiveProcess(pid, m.startTime)) this.members.delete(pid);
+    }
+    return this.members.size;
   }
 
-  private update(): void {
+  /** Records lost to ring overflows since the watch opened. */
+  get lost(): number {
+    return this.lostRecords;
+  }
+
+  /**
+   * Reads the rings and applies their records in time order. `onThread`
+   * also hears of every thread created in the target itself: attaching
+   * counters to a running process needs them.
+   */
+  drain(onThread?: (fork: TaskFork) => void): void {
+    this.onThread = onThread;
     for (const { ring } of this.rings.rings) {
       ring.drain((_bytes, view, offset, type) => {
-        // FORK and EXIT: u32 pid, ppid, tid, ptid after the 8-byte header.
-        const pid = view.getUint32(offset + 8, true);
-        const ppid = view.getUint32(offset + 12, true);
-        const tid = view.getUint32(offset + 16, true);
-        if (type === PerfRecordType.FORK && pid !== ppid) this.alive.add(pid);
-        else if (type === PerfRecordType.EXIT && pid === tid) this.alive.delete(pid);
-        else if (type === PerfRecordType.LOST) this.lossy = true;
+        if (type === PerfRecordType.FORK || type === PerfRecordType.EXIT) {
+          // pid, ppid, tid, ptid (u32 each) and time (u64) after the 8-byte header.
+          this.records.push({
+            type,
+            pid: view.getUint32(offset + 8, true),
+            ppid: view.getUint32(offset + 12, true),
+            tid: view.getUint32(offset + 16, true),
+            ptid: view.getUint32(offset + 20, true),
+            time: u64Number(view, offset + 24),
+          });
+        } else if (type === PerfRecordType.LOST) {
+          // id (u64) and the number of records lost (u64).
+          this.lostRecords += u64Number(view, offset + 16);
+          this.reconcilePending = true;
+        }
       });
     }
-    if (this.lossy) {
-      for (const pid of this.alive) {
-        const s = processState(pid);
-        if (s === 'dead' || s === 'zombie') this.alive.delete(pid);
-      }
+    const batch = this.records.sort((a, b) => a.time - b.time);
+    this.records = [];
+    for (const r of batch) {
+      if (r.type === PerfRecordType.FORK) this.applyFork(r);
+      else this.applyExit(r);
     }
+    for (const [tid, entry] of this.tombstones) if (--entry[1] < 0) this.tombstones.delete(tid);
+    this.onThread = undefined;
+  }
+
+  private applyFork(r: TaskRecord): void {
+    const tomb = this.tombstones.get(r.tid);
+    if (tomb !== undefined && tomb[0] >= r.time) {
+      // Its exit was read first: the task came and went.
+      this.tombstones.delete(r.tid);
+      if (r.pid === r.ppid && r.pid === this.pid) this.onThread?.(r);
+      return;
+    }
+    if (r.pid !== r.ppid) {
+      this.members.set(r.pid, { threads: new Set([r.tid]) });
+    } else if (r.pid === this.pid) {
+      this.onThread?.(r);
+    } else {
+      const m = this.members.get(r.pid);
+      if (m?.startTime === undefined) m?.threads.add(r.tid);
+    }
+  }
+
+  private applyExit(r: TaskRecord): void {
+    const m = this.members.get(r.pid);
+    // A member /proc vouches for is checked there.
+    if (m?.startTime !== undefined) return;
+    if (m === undefined || !m.threads.delete(r.tid)) {
+      if (r.pid !== this.pid) this.tombstones.set(r.tid, [r.time, TOMBSTONE_DRAINS]);
+      return;
+    }
+    if (m.threads.size === 0) this.members.delete(r.pid);
+    else if (r.tid === r.pid) {
+      // The leader exited before its threads. A thread that execs takes the
+      // leader's tid without a record, so from now on /proc says when it is over.
+      m.startTime = processStartTime(r.pid);
+      if (m.startTime === undefined) this.members.delete(r.pid);
+    }
+  }
+
+  /**
+   * After lost records: every member /proc says is gone goes, every process
+   * below the target or below a member that nobody reported comes in.
+   */
+  private reconcile(): void {
+    this.reconcilePending = false;
+    for (const [pid, m] of this.members) {
+      m.startTime ??= processStartTime(pid);
+      if (m.startTime === undefined || !isSameLiveProcess(pid, m.startTime)) this.members.delete(pid);
+    }
+    for (const p of listDescendants(this.pid, ...this.members.keys())) this.adopt(p);
+  }
+
+  /** A process known from /proc. */
+  private adopt(pid: number): void {
+    if (this.members.has(pid)) return;
+    const startTime = processStartTime(pid);
+    if (startTime !== undefined) this.members.set(pid, { threads: new Set(), startTime });
   }
 
   close(): void {
+    DescendantWatch.watching.delete(this);
+    if (DescendantWatch.watching.size === 0 && DescendantWatch.ticker) {
+      clearInterval(DescendantWatch.ticker);
+      DescendantWatch.ticker = undefined;
+    }
     closeCpuRings(this.rings);
   }
 
   get fdCount(): number {
     return openEventCount(this.rings.events);
+  }
+}
+
+function isSameLiveProcess(pid: number, startTime: number): boolean {
+  return !processExited(pid) && processStartTime(pid) === startTime;
+}
+
+/** Rings as large as the caller's locked-memory allowance permits (an unprivileged user shares perf_event_mlock_kb). */
+function openWithPages(choices: readonly number[], open: (pages: number) => CpuRings): CpuRings {
+  for (let i = 0; ; i++) {
+    try {
+      return open(choices[i]);
+    } catch (e) {
+      const retry = e instanceof PmcError && (e.code === 'EPERM' || e.code === 'ENOMEM') && i + 1 < choices.length;
+      if (!retry) throw e;
+    }
   }
 }

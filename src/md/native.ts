@@ -8,9 +8,12 @@ const libc = koffi.load('libc.so.6');
 /** x86_64 system call numbers used here. */
 const SYS_perf_event_open = 298;
 const SYS_gettid = 186;
+const SYS_pidfd_open = 434;
 
 const syscallPerfEventOpen = libc.func('long syscall(long nr, void *attr, int pid, int cpu, int group_fd, unsigned long flags)');
 const syscall0 = libc.func('long syscall(long nr)');
+const syscallPidfdOpen = libc.func('long syscall(long nr, int pid, unsigned int flags)');
+const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
 const ioctlInt = libc.func('int ioctl(int fd, unsigned long request, unsigned long arg)');
 const ioctlPtr = libc.func('int ioctl(int fd, unsigned long request, void *arg)');
 // read(2) into memory outside the JS heap: a plain pointer argument costs
@@ -70,6 +73,30 @@ export function closeFd(fd: number): number {
 
 export function gettid(): number {
   return Number(syscall0(SYS_gettid));
+}
+
+/** pidfd_open(2): an fd that names one process (never a later one with its pid); returns the fd or -errno. */
+export function pidfdOpen(pid: number): number {
+  const r = Number(syscallPidfdOpen(SYS_pidfd_open, pid, 0));
+  return r < 0 ? fail() : r;
+}
+
+const POLLIN = 1;
+
+/**
+ * poll(2) without waiting: which of `fds` are readable now (a pidfd is
+ * readable once its process has exited). Returns one flag per fd, or -errno.
+ */
+export function readableNow(fds: readonly number[]): boolean[] | number {
+  const buf = Buffer.alloc(8 * fds.length);
+  // struct pollfd { int fd; short events; short revents; }
+  fds.forEach((fd, i) => {
+    buf.writeInt32LE(fd, 8 * i);
+    buf.writeInt16LE(POLLIN, 8 * i + 4);
+  });
+  const r = pollFn(buf, fds.length, 0) as number;
+  if (r < 0) return fail();
+  return fds.map((_, i) => (buf.readInt16LE(8 * i + 6) & POLLIN) !== 0);
 }
 
 /** A shared mapping of an fd, seen from JS as an ArrayBuffer. */

@@ -1,6 +1,7 @@
 // What /proc says about processes: threads, children, credentials, state,
 // executable and mappings. The Linux stand-in for struct proc.
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { PmcError } from '../pmc-error.js';
 
 export interface Credentials {
   /** Effective, real and saved uids; effective, real and saved gids; supplementary groups. */
@@ -27,6 +28,23 @@ function readText(path: string): string | undefined {
   }
 }
 
+/** The process a /proc path names is gone (or never was): its files read as ENOENT or ESRCH. */
+function isGone(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ESRCH';
+}
+
+/** A /proc read that tells a gone process (undefined) from a failed read (a PmcError: EMFILE, EACCES...). */
+function readProcText(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    if (isGone(e)) return undefined;
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new PmcError(code, `cannot read ${path}: ${(e as Error).message}`);
+  }
+}
+
 function readHead(path: string, bytes: number): string {
   let fd: number | undefined;
   try {
@@ -40,9 +58,9 @@ function readHead(path: string, bytes: number): string {
   }
 }
 
-/** The credentials of a process, or undefined when it is gone. */
+/** The credentials of a process, or undefined when it is gone; a failed read is a PmcError. */
 export function readCredentials(pid: number): Credentials | undefined {
-  const status = readText(`/proc/${pid}/status`);
+  const status = readProcText(`/proc/${pid}/status`);
   if (status === undefined) return undefined;
   const field = (name: string): string => /^(\w+):\s*(.*)$/m.exec(status.split('\n').find((l) => l.startsWith(name + ':')) ?? '')?.[2] ?? '';
   const [ruid, euid, suid] = field('Uid').split(/\s+/).map(Number);
@@ -57,9 +75,13 @@ export function hasCapability(creds: Credentials, cap: bigint): boolean {
 
 export type ProcessState = 'running' | 'stopped' | 'zombie' | 'dead' | 'other';
 
-/** The single-letter state of /proc/PID/stat, or 'dead' when the process is gone. */
+/**
+ * The single-letter state of /proc/PID/stat, or 'dead' when the process is
+ * gone. A read that fails for another reason (EMFILE, EACCES) is a PmcError:
+ * a process we cannot look at is not thereby dead.
+ */
 export function processState(pid: number): ProcessState {
-  const stat = readText(`/proc/${pid}/stat`);
+  const stat = readProcText(`/proc/${pid}/stat`);
   if (stat === undefined) return 'dead';
   const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   switch (state) {
@@ -79,28 +101,55 @@ export function processState(pid: number): ProcessState {
   }
 }
 
+/**
+ * Whether a process has exited: gone, or a zombie whose every thread has
+ * exited. A leader that called pthread_exit is a zombie while its other
+ * threads run: the process lives on (as its pidfd says).
+ */
+export function processExited(pid: number): boolean {
+  const state = processState(pid);
+  if (state === 'dead') return true;
+  if (state !== 'zombie') return false;
+  return !listThreads(pid).some((tid) => tid !== pid);
+}
+
+/** Fields of /proc/PID/stat after the command name (f[0] is the state, field 3), or undefined when gone. */
+function statFields(pid: number): string[] | undefined {
+  const stat = readProcText(`/proc/${pid}/stat`);
+  if (stat === undefined) return undefined;
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** Parent pid from /proc/PID/stat, or undefined when the process is gone. */
 export function parentPid(pid: number): number | undefined {
-  const stat = readText(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  const f = statFields(pid);
+  return f === undefined ? undefined : Number(f[1]);
+}
+
+/**
+ * When the process started, in clock ticks since boot (field 22 of stat):
+ * with the pid, it names one process even after the pid is reused.
+ */
+export function processStartTime(pid: number): number | undefined {
+  const f = statFields(pid);
+  return f === undefined ? undefined : Number(f[19]);
 }
 
 /** User and system CPU time of a process in clock ticks (utime, stime, and those of waited-for children). */
 export function processCpuTicks(pid: number): { utime: number; stime: number; cutime: number; cstime: number } | undefined {
-  const stat = readText(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const f = statFields(pid);
+  if (f === undefined) return undefined;
   // Fields after the command: state is f[0]; utime is field 14 of stat, i.e. f[11].
   return { utime: Number(f[11]), stime: Number(f[12]), cutime: Number(f[13]), cstime: Number(f[14]) };
 }
 
-/** Thread ids of a process; empty when it is gone. */
+/** Thread ids of a process; empty when it is gone, a PmcError when /proc cannot be read. */
 export function listThreads(pid: number): number[] {
   try {
     return readdirSync(`/proc/${pid}/task`).map(Number).filter((n) => Number.isInteger(n));
-  } catch {
-    return [];
+  } catch (e) {
+    if (isGone(e)) return [];
+    throw new PmcError((e as NodeJS.ErrnoException).code ?? 'EIO', `cannot list /proc/${pid}/task: ${(e as Error).message}`);
   }
 }
 

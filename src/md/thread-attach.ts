@@ -1,0 +1,69 @@
+// Attaching inherited counters to the threads of a running process without
+// counting a thread twice or not at all. A thread created after its
+// creator's counter was opened inherits that counter; opening another one
+// on it would count it twice, while a thread created before that moment
+// needs its own. /proc cannot tell them apart, so a DescendantWatch (opened
+// first, complete over every thread) reports each new thread with its
+// creator and its creation time, and a thread is opened only when its
+// creator had no counter yet when it was created. The one moment that stays
+// uncertain is a thread created during its creator's perf_event_open call
+// (microseconds): it is taken as not inherited and opened.
+import { PmcError } from '../pmc-error.js';
+import { threadVanished } from './cpu-rings.js';
+import type { DescendantWatch, TaskFork } from './descendant-watch.js';
+import { listThreads } from './procfs.js';
+import { now } from '../pmc-common.js';
+
+/** How long a thread may wait for its FORK record (or its creator's) before it is opened anyway (a ring overflowed). */
+const RECORD_WAIT_MS = 200;
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Calls `open(tid)` for every thread of `pid` that does not inherit a
+ * counter opened here. Returns how many opens succeeded; a thread that
+ * exits first is skipped (ESRCH), the process exiting is ESRCH.
+ */
+export function attachThreads(pid: number, watch: DescendantWatch, open: (tid: number) => void): number {
+  /** tid -> since when it has a counter (opened, or inherited at creation), in now() ns; Infinity: it exited unopened. */
+  const since = new Map<number, number>();
+  const forks = new Map<number, TaskFork>();
+  /** Threads waiting for their own FORK record or their creator's decision, since when. */
+  const waiting = new Map<number, number>();
+  const wait = (tid: number): void => void (waiting.has(tid) || waiting.set(tid, now()));
+  let pending = listThreads(pid);
+  let opened = 0;
+  for (;;) {
+    for (const tid of pending) {
+      waiting.delete(tid);
+      try {
+        open(tid);
+        opened++;
+        since.set(tid, now());
+      } catch (e) {
+        if (!threadVanished(e, tid, pid)) throw e;
+        since.set(tid, Infinity);
+      }
+    }
+    pending = [];
+    watch.drain((f) => forks.set(f.tid, f));
+    // Records come in time order, so a creator is decided before the threads it made.
+    for (const f of forks.values()) {
+      if (since.has(f.tid)) continue;
+      const creator = since.get(f.ptid);
+      if (creator === undefined) wait(f.tid);
+      else if (creator < f.time) {
+        since.set(f.tid, f.time);
+        waiting.delete(f.tid);
+      } else pending.push(f.tid);
+    }
+    for (const t of listThreads(pid)) if (!since.has(t) && !forks.has(t)) wait(t);
+    if (pending.length > 0) continue;
+    const t = now();
+    pending = [...waiting].filter(([, t0]) => t - t0 > RECORD_WAIT_MS * 1e6).map(([tid]) => tid);
+    if (waiting.size === 0) break;
+    if (pending.length === 0) Atomics.wait(sleeper, 0, 0, 1);
+  }
+  if (opened === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
+  return opened;
+}
