@@ -5,13 +5,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { pmccontrol, pmcstat, type RunOptions, stackTraceLines, tempDir, type ToolRun } from './cli-fixture.js';
 
 // pmccontrol -d/-e persist row states: keep this file's runs away from the machine's.
-const env = { TSPMC_ADMIN_STATE: join(tempDir('cli-errors-'), 'admin.json') };
+// The directory is searchable by all, as /run/tspmc is: an unreadable state file is an error.
+const adminDir = tempDir('cli-errors-');
+chmodSync(adminDir, 0o755);
+const env = { TSPMC_ADMIN_STATE: join(adminDir, 'admin.json') };
 const NOBODY = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'];
 const canDropPrivileges = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
 

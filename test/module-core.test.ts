@@ -533,11 +533,12 @@ test('owner exit releases every PMC: counters closed, rows free', () => {
   const b = m.pmcAllocate(B, tc());
   m.pmcAttach(B, b, T3);
   assert.equal(cls.openFds, 6);
-  assert.equal(m.openFdCount, 6);
+  // The module also holds each target process (T1, T2, T3) by a pidfd.
+  assert.equal(m.openFdCount, 6 + 3);
 
   m.ownerExited(A);
   assert.equal(cls.openFds, 1, "only B's counter is left");
-  assert.equal(m.openFdCount, 1);
+  assert.equal(m.openFdCount, 1 + 1, "B's counter and its target T3");
   assert.ok(cls.sets.filter((s) => s.closed).every((s) => !s.running));
   for (const cpu of [0, 1]) {
     const infos = m.getPmcInfo(cpu);

@@ -8,7 +8,7 @@ import { closeSync, createWriteStream, fstatSync, mkdtempSync, openSync, rmSync,
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findTargetProcesses, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
+import { attachTargets, findTargetProcesses, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
 import { type CountColumn, formatHeader, formatJson, formatRow } from './count-output.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 import { hasOutputs, runAnalysis } from './run-analysis.js';
@@ -83,7 +83,7 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
       cmd = await launchStopped(args.command);
       targets.push(cmd.pid);
     }
-    for (const id of processPmcs) for (const pid of targets) await lib.attach(id, pid);
+    await attachTargets(lib, processPmcs, targets);
 
     // Every target of every process PMC gone: the module tells the owner (hwpmc's SIGIO).
     let targetsGone!: () => void;

@@ -10,4 +10,4 @@ export type { OpArgs, OpResult, CpuInfo, PmcInfo, OwnerStats } from '../module/o
 export { onlineCpus } from './cpu-list.js';
 export { PmcError, isPmcError, type ErrnoName } from '../pmc-error.js';
 export { PmcMode, PmcOp, PmcState, PmcFlags, PmcCaps, RowDisposition, makePmcId, pmcIdToCpu, pmcIdToMode, pmcIdToClass, pmcIdToRow } from '../module/pmc-types.js';
-export { findTargetProcesses } from './targets.js';
+export { attachTargets, findTargetProcesses } from './targets.js';

@@ -2,7 +2,6 @@
 // pid is a thread id), or one event on a CPU. Events are pinned so that a
 // counter either counts all the time it is enabled or reads as failed; the
 // kernel never multiplexes it behind our back.
-import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, Inheritance } from './class-dep.js';
 import type { PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';

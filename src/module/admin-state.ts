@@ -4,6 +4,7 @@
 // pmcd is the system-wide module.)
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { PmcError } from '../pmc-error.js';
 
 export const DEFAULT_ADMIN_STATE = '/run/tspmc/admin.json';
 
@@ -12,14 +13,37 @@ export interface AdminState {
   disabled: [number, number][];
 }
 
+/**
+ * The persisted states; none when the file does not exist. A file that
+ * cannot be read or does not hold the expected shape is an error: reading
+ * it as "nothing disabled" would silently re-enable rows an administrator
+ * disabled.
+ */
 export function readAdminState(path: string): AdminState {
+  let text: string;
   try {
-    const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<AdminState>;
-    const pairs = Array.isArray(parsed.disabled) ? parsed.disabled : [];
-    return { disabled: pairs.filter((p) => Array.isArray(p) && p.length === 2 && p.every((n) => Number.isInteger(n) && n >= 0)) };
-  } catch {
-    return { disabled: [] };
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+    if (code === 'ENOENT') return { disabled: [] };
+    throw new PmcError(code, `cannot read the PMC admin state file ${path}: ${(e as Error).message}`);
   }
+  const broken = (why: string): PmcError =>
+    new PmcError('EINVAL', `the PMC admin state file ${path} is corrupt (${why}); fix it, or remove it to enable every row again`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw broken((e as Error).message);
+  }
+  const disabled = (parsed as Partial<AdminState> | null)?.disabled;
+  if (!Array.isArray(disabled)) throw broken('no "disabled" list');
+  for (const p of disabled) {
+    if (!Array.isArray(p) || p.length !== 2 || !p.every((n) => Number.isInteger(n) && n >= 0)) {
+      throw broken(`${JSON.stringify(p)} is not a [cpu, row] pair`);
+    }
+  }
+  return { disabled };
 }
 
 export function writeAdminState(path: string, state: AdminState): void {

@@ -1,15 +1,21 @@
 // The exit and credential hooks. Linux gives the module no exit hook and no
 // exec hook for processes it only counts, so while process PMCs run the
-// reaper looks at every target at a fixed interval: a target found gone is
-// unlinked from the process table (its pid may be reused) while its counters
-// stay open, since they hold its final count and, with descendants, keep
-// counting children that live on; a target that exec'ed into credentials its
-// owner may not debug is detached (PMC_FN_PROCESS_EXEC). When every target of
-// a PMC is gone its owner is told, as hwpmc sends SIGIO.
-import { LogType } from '../log/records.js';
-import { type Credentials, processState, readCredentials } from '../md/procfs.js';
-import { canDebug } from './caller.js';
+// reaper looks at every target at a fixed interval. Each target is held by
+// a pidfd (TargetProcess): an exit is the whole thread group's (a leader
+// that called pthread_exit is not one) and a reused pid is not mistaken for
+// the target. A target found gone is unlinked from the process table while
+// its counters stay open, since they hold its final count and, with
+// descendants, keep counting children that live on; its PROCEXIT (with
+// PMC_F_LOG_PROCEXIT) carries that count. A target that exec'ed into
+// credentials its owner may not debug is detached (PMC_FN_PROCESS_EXEC).
+// When every target of a PMC is gone its owner is told, as hwpmc sends SIGIO.
+// Stopping a PMC and closing a log settle exits first, so an exit that
+// happened before either is in the log whatever the timer's phase.
+import { LogType, type LogRecord } from '../log/records.js';
+import { type Credentials, readCredentials } from '../md/procfs.js';
 import { now } from '../pmc-common.js';
+import { PmcError } from '../pmc-error.js';
+import { canDebug } from './caller.js';
 import type { Owner } from './owner.js';
 import { finalCount, type Pmc, type PmcTarget } from './pmc.js';
 import { PmcFlags, PmcState } from './pmc-types.js';
@@ -23,9 +29,15 @@ export interface ReaperHost {
   unlinkTarget(pmc: Pmc, t: PmcTarget): void;
 }
 
+type ProcExit = Extract<LogRecord, { type: LogType.PROCEXIT }>;
+
 export class ExitReaper {
   static readonly INTERVAL_MS = 100;
   private timer?: NodeJS.Timeout;
+  /** PROCEXIT records the log had no room for yet, per owner, in exit order. */
+  private readonly unwritten = new Map<Owner, ProcExit[]>();
+  /** Targets whose state could not be read, already reported to their owner. */
+  private readonly reported = new WeakSet<PmcTarget>();
 
   constructor(private readonly host: ReaperHost) {}
 
@@ -52,26 +64,95 @@ export class ExitReaper {
   /** One look at every target of every PMC. */
   reapExitedTargets(): void {
     for (const owner of this.host.owners.values()) {
-      for (const pmc of [...owner.pmcs.values()]) {
-        for (const t of [...pmc.targets.values()]) {
-          if (t.exited) continue;
-          const s = processState(t.process.pid);
-          if (s === 'dead' || s === 'zombie') {
-            t.exited = true;
-            if (pmc.flags & PmcFlags.LOG_PROCEXIT && !pmc.isSampling) {
-              owner.log?.write({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value: finalCount(t) });
-            }
-            this.host.unlinkTarget(pmc, t);
-          } else if (lostRightToWatch(owner, t)) {
-            this.host.detachOneProcess(pmc, t.process.pid, true);
-          }
+      for (const pmc of [...owner.pmcs.values()]) this.reapPmc(owner, pmc);
+      this.writeExits(owner);
+    }
+  }
+
+  /** The exits of `pmc`'s targets so far, logged now (before a stop). */
+  settle(pmc: Pmc): void {
+    this.reapPmc(pmc.owner, pmc);
+    this.writeExits(pmc.owner);
+  }
+
+  /**
+   * Before CLOSELOG: every exit of the owner's targets so far is in the log,
+   * waiting for log buffers when they are full. False when some PROCEXIT
+   * still found no room (the log cannot be written).
+   */
+  async settleOwner(owner: Owner, flush: () => Promise<void>): Promise<boolean> {
+    for (const pmc of [...owner.pmcs.values()]) this.reapPmc(owner, pmc);
+    for (let round = 0; !this.writeExits(owner) && round < 100; round++) await flush();
+    const left = this.unwritten.get(owner)?.length ?? 0;
+    this.unwritten.delete(owner);
+    if (left > 0) owner.signal({ signal: 'SIGIO', reason: `${left} process exit record(s) could not be written to the log` });
+    return left === 0;
+  }
+
+  /** The owner is gone: nothing of it is kept. */
+  forget(owner: Owner): void {
+    this.unwritten.delete(owner);
+  }
+
+  private reapPmc(owner: Owner, pmc: Pmc): void {
+    for (const t of [...pmc.targets.values()]) {
+      if (t.exited) continue;
+      try {
+        if (t.process.hasExited()) {
+          t.exited = true;
+          if (pmc.flags & PmcFlags.LOG_PROCEXIT && !pmc.isSampling && owner.log) this.queueExit(owner, pmc, t);
+          this.host.unlinkTarget(pmc, t);
+        } else if (lostRightToWatch(owner, t)) {
+          this.host.detachOneProcess(pmc, t.process.pid, true);
         }
-        if (!pmc.toldTargetsGone && pmc.targets.size > 0 && pmc.allTargetsGone()) {
-          pmc.toldTargetsGone = true;
-          owner.signal({ signal: 'SIGIO', reason: 'every target of the PMC has exited', pmcId: pmc.id });
+      } catch (e) {
+        // A target we cannot look at (EMFILE, EACCES) is not thereby gone: say so once, look again next time.
+        if (!this.reported.has(t)) {
+          this.reported.add(t);
+          owner.signal({ signal: 'SIGIO', reason: `cannot tell whether process ${t.process.pid} is still there: ${(e as Error).message}` });
         }
       }
     }
+    if (pmc.toldTargetsGone || pmc.targets.size === 0) return;
+    let gone: boolean;
+    try {
+      gone = pmc.allTargetsGone();
+    } catch (e) {
+      owner.signal({ signal: 'SIGIO', reason: `cannot tell whether the descendants of the PMC's targets are still there: ${(e as Error).message}` });
+      return;
+    }
+    if (gone) {
+      pmc.toldTargetsGone = true;
+      owner.signal({ signal: 'SIGIO', reason: 'every target of the PMC has exited', pmcId: pmc.id });
+    }
+  }
+
+  /** PROCEXIT with the target's count; a count that cannot be read is reported, never logged as 0. */
+  private queueExit(owner: Owner, pmc: Pmc, t: PmcTarget): void {
+    let value: bigint;
+    try {
+      value = finalCount(t);
+    } catch (e) {
+      const why = e instanceof PmcError ? e.message : String(e);
+      owner.signal({ signal: 'SIGIO', reason: `process ${t.process.pid} exited but its final count could not be read (${why}): no PROCEXIT logged` });
+      return;
+    }
+    let queue = this.unwritten.get(owner);
+    if (!queue) this.unwritten.set(owner, (queue = []));
+    queue.push({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value });
+  }
+
+  /** Writes what is queued, in order, while the log has room; true when nothing is left. */
+  private writeExits(owner: Owner): boolean {
+    const queue = this.unwritten.get(owner);
+    if (!queue) return true;
+    const log = owner.log;
+    let written = 0;
+    while (log && written < queue.length && log.write(queue[written])) written++;
+    queue.splice(0, written);
+    if (queue.length > 0) return false;
+    this.unwritten.delete(owner);
+    return true;
   }
 }
 

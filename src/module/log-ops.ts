@@ -30,6 +30,8 @@ export interface LogHost {
   runningSamplers(): Iterable<Pmc>;
   /** Stop a running PMC (its samples go to the log first). */
   stop(pmc: Pmc): void;
+  /** Log the exits of the owner's targets that happened so far (the exit reaper), waiting for buffers with `flush`. */
+  settleExits(owner: Owner, flush: () => Promise<void>): Promise<boolean>;
 }
 
 export class LogOps {
@@ -147,6 +149,7 @@ export class LogOps {
     giveUp?.unref();
     for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.host.stop(pmc);
     try {
+      await this.host.settleExits(owner, () => log.writer.flush());
       await this.drainOwner(owner, log);
       const closing = { type: LogType.CLOSELOG, ts: now() } as const;
       if (!log.write(closing)) {

@@ -3,7 +3,7 @@
 // start, stop, read and release them. Every operation checks its arguments
 // and state as hwpmc does and fails with the same errno.
 import type { ClassDep, HwRequest, Inheritance } from '../md/class-dep.js';
-import { executablePath, listDescendants, processState, readCredentials } from '../md/procfs.js';
+import { executablePath, listDescendants, processExited, readCredentials } from '../md/procfs.js';
 import { PmcError } from '../pmc-error.js';
 import { type Caller, canDebug, isPmcPrivileged, kernelProfilingAllowed, ownerKey } from './caller.js';
 import { countOp, type DriverStats, newDriverStats } from './driver-stats.js';
@@ -110,6 +110,7 @@ export class PmcModule {
       ownerOf: (caller) => this.ownerOf(caller),
       runningSamplers: () => this.runningSamplers(),
       stop: (pmc) => this.stop(pmc),
+      settleExits: (owner, flush) => this.reaper.settleOwner(owner, flush),
     });
     this.reaper = new ExitReaper({
       owners,
@@ -484,10 +485,9 @@ export class PmcModule {
     return pid === 0 ? caller.pid : pid;
   }
 
-  /** pfind() plus the P_WEXIT check: gone and exiting processes are not there. */
+  /** pfind() plus the P_WEXIT check: gone and exiting processes are not there (a zombie leader with live threads is). */
   private checkTargetAlive(pid: number): void {
-    const state = processState(pid);
-    if (state === 'dead' || state === 'zombie') throw new PmcError('ESRCH', `process ${pid} does not exist or is exiting`);
+    if (processExited(pid)) throw new PmcError('ESRCH', `process ${pid} does not exist or is exiting`);
   }
 
   /** pmc_attach_process(): the target, and with PMC_F_DESCENDANTS every descendant alive now. */
@@ -516,11 +516,17 @@ export class PmcModule {
     let tp = this.processes.get(pid);
     if (tp?.pmcs.get(pmc.row) === pmc) throw new PmcError('EEXIST', `PMC is already attached to process ${pid}`);
     if (tp?.pmcs.has(pmc.row)) throw new PmcError('EBUSY', `process ${pid} already has a PMC on row ${pmc.row}`);
-    const hw = pmc.cls.openProcess(pmc.request, pid, inheritance);
-    if (!tp) {
-      tp = new TargetProcess(pid);
-      this.processes.set(pid, tp);
+    // The process is held first, so that it is this process whose counters are opened.
+    const fresh = tp === undefined;
+    tp ??= TargetProcess.open(pid);
+    let hw;
+    try {
+      hw = pmc.cls.openProcess(pmc.request, pid, inheritance);
+    } catch (e) {
+      if (fresh) tp.close();
+      throw e;
     }
+    if (fresh) this.processes.set(pid, tp);
     tp.pmcs.set(pmc.row, pmc);
     pmc.targets.set(pid, { process: tp, hw, baseline: 0n, exited: false, creds: readCredentials(pid) });
     if (pid === pmc.owner.pid) pmc.flags |= PmcFlags.ATTACHED_TO_OWNER;
@@ -554,7 +560,11 @@ export class PmcModule {
   private detachOneProcess(pmc: Pmc, pid: number, notify: boolean): void {
     const t = pmc.targets.get(pid);
     if (!t) return;
-    pmc.savedValue += finalCount(t);
+    try {
+      pmc.savedValue += finalCount(t);
+    } catch (e) {
+      pmc.lostCount ??= e instanceof PmcError ? e : new PmcError('EIO', String(e));
+    }
     if (pmc.state === PmcState.RUNNING && (pmc.isSampling || pmc.request.contextSwitchValues)) this.samples.drainPmc(pmc);
     t.hw.close();
     pmc.owner.log?.write({ type: LogType.PMCDETACH, ts: now(), pmcid: pmc.id, pid });
@@ -566,7 +576,10 @@ export class PmcModule {
 
   private unlinkTarget(pmc: Pmc, t: PmcTarget): void {
     if (t.process.pmcs.get(pmc.row) === pmc) t.process.pmcs.delete(pmc.row);
-    if (t.process.pmcs.size === 0 && this.processes.get(t.process.pid) === t.process) this.processes.delete(t.process.pid);
+    if (t.process.pmcs.size === 0 && this.processes.get(t.process.pid) === t.process) {
+      this.processes.delete(t.process.pid);
+      t.process.close();
+    }
   }
 
   // ---- start / stop / read / write ---------------------------------------
@@ -610,6 +623,8 @@ export class PmcModule {
   }
 
   private stop(pmc: Pmc): void {
+    // Exits before the stop are logged before it, whatever the reaper's timer phase.
+    if (!pmc.isSystem) this.reaper.settle(pmc);
     for (const hw of pmc.counterSets()) hw.stop();
     // What the kernel sampled before the stop still goes to the log.
     if (pmc.isSampling || pmc.request.contextSwitchValues) {
@@ -696,34 +711,40 @@ export class PmcModule {
     pmc.owner.pmcs.delete(pmc.id);
   }
 
-  /** The owner process went away (exited, closed the module, or its pmcd connection dropped). */
   /**
-   * Every PMC is released at once; the promise settles when the owner's log
-   * is closed (CLOSELOG written), or given up after LOG_GIVE_UP_MS.
+   * The owner process went away (exited, closed the module, or its pmcd
+   * connection dropped). Every PMC is released at once; the promise settles
+   * when the owner's log is closed (CLOSELOG written), or given up after
+   * LOG_GIVE_UP_MS, and rejects with the error that lost the log's end.
    */
   ownerExited(caller: Caller): Promise<void> {
     const owner = this.owners.get(ownerKey(caller));
     if (!owner) return Promise.resolve();
+    // The log's close starts first: it logs the exits of the PMCs' targets before they are released.
+    const closing = owner.log ? this.logs.closeOwnerLog(owner, PmcModule.LOG_GIVE_UP_MS) : Promise.resolve();
     for (const pmc of [...owner.pmcs.values()]) this.releasePmc(pmc);
     owner.listeners.clear();
     this.owners.delete(owner.key);
-    return owner.log ? this.logs.closeOwnerLog(owner, PmcModule.LOG_GIVE_UP_MS).catch(() => undefined) : Promise.resolve();
+    this.reaper.forget(owner);
+    return closing;
   }
 
   /** How long the log of an owner that is gone may take to reach its reader. */
   static readonly LOG_GIVE_UP_MS = 2000;
 
-  /** Release every owner: the module is unloaded. Settles when every log is closed. */
+  /** Release every owner: the module is unloaded. Settles when every log is closed; rejects with the first error. */
   async shutdown(): Promise<void> {
     const closing = [...this.owners.values()].map((owner) => this.ownerExited(owner.caller));
     this.reaper.stop();
-    await Promise.all(closing);
+    const failed = (await Promise.allSettled(closing)).find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
-  /** File descriptors held by all PMCs, for accounting. */
+  /** File descriptors held by all PMCs and target process handles, for accounting. */
   get openFdCount(): number {
     let n = 0;
     for (const o of this.owners.values()) for (const p of o.pmcs.values()) n += p.fdCount;
+    for (const t of this.processes.values()) n += t.fdCount;
     return n;
   }
 }

@@ -3,6 +3,7 @@
 import type { ClassDep, HwCounterSet, HwRequest } from '../md/class-dep.js';
 import type { Credentials } from '../md/procfs.js';
 import type { Owner } from './owner.js';
+import type { PmcError } from '../pmc-error.js';
 import { isSamplingMode, isSystemMode, type PmcId, type PmcMode, PmcState } from './pmc-types.js';
 import type { TargetProcess } from './target-process.js';
 
@@ -58,8 +59,15 @@ export class Pmc {
     return isSamplingMode(this.mode);
   }
 
+  /**
+   * A detached target whose final count could not be read: the saved value
+   * misses it, so the PMC reads as this error until a write sets a new value.
+   */
+  lostCount?: PmcError;
+
   /** Current value: the saved value plus what every counter gained since it was last folded. */
   read(): bigint {
+    if (this.lostCount) throw this.lostCount;
     if (this.cpuCounter) return this.savedValue + (this.cpuCounter.read() - this.cpuBaseline);
     let v = this.savedValue;
     for (const t of this.targets.values()) v += t.hw.read() - t.baseline;
@@ -69,6 +77,7 @@ export class Pmc {
   /** Make the current value `value` without touching the hardware. */
   write(value: bigint): void {
     this.savedValue = value;
+    this.lostCount = undefined;
     if (this.cpuCounter) this.cpuBaseline = this.cpuCounter.read();
     for (const t of this.targets.values()) t.baseline = t.hw.read();
   }
@@ -92,11 +101,7 @@ export class Pmc {
   }
 }
 
-/** What a target contributed since the last write; 0 when its counters can no longer be read. */
+/** What a target contributed since the last write; a counter that can no longer be read throws (never a 0). */
 export function finalCount(t: PmcTarget): bigint {
-  try {
-    return t.hw.read() - t.baseline;
-  } catch {
-    return 0n;
-  }
+  return t.hw.read() - t.baseline;
 }
