@@ -10,9 +10,10 @@
 // (CLOCK_MONOTONIC, as everything tspmc stamps), and an EXIT whose FORK has
 // not been read yet is kept as a tombstone for two drains, long enough for
 // its FORK to show up in any ring. A ring that overflows (LOST) leaves holes
-// in both directions; the tree is then reconciled with /proc: gone processes
-// are dropped and descendants nobody reported are added. A process that
-// existed before the watch (and so reports nothing) is checked in /proc.
+// in both directions (and a full ring may never say LOST); the tree is then
+// reconciled with /proc: gone processes are dropped and descendants nobody
+// reported are added. A process that existed before the watch (and so
+// reports nothing) is checked in /proc.
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import { onlineCpus } from './cpus.js';
@@ -27,6 +28,8 @@ const PERF_COUNT_SW_DUMMY = 9n;
 const RING_PAGES = [32, 8, 2];
 /** Drains often enough that a fork storm does not overflow a ring between the module's looks. */
 const DRAIN_INTERVAL_MS = 10;
+/** A ring with less free space than two task records is taken as full (records were lost). */
+const FULL_MARGIN = 64;
 /** Drains a tombstone survives: an EXIT read before its FORK waits this long for it. */
 const TOMBSTONE_DRAINS = 2;
 
@@ -63,6 +66,7 @@ export class DescendantWatch {
   private readonly tombstones = new Map<number, [number, number]>();
   private records: TaskRecord[] = [];
   private lostRecords = 0;
+  private overflowCount = 0;
   private reconcilePending = false;
   private onThread?: (fork: TaskFork) => void;
   private static readonly watching = new Set<DescendantWatch>();
@@ -127,9 +131,19 @@ export class DescendantWatch {
     return this.members.size;
   }
 
-  /** Records lost to ring overflows since the watch opened. */
+  /** Records the kernel reported lost (LOST) since the watch opened. */
   get lost(): number {
     return this.lostRecords;
+  }
+
+  /** Drains that found records lost (a LOST record, or a full ring). */
+  get overflows(): number {
+    return this.overflowCount;
+  }
+
+  private overflow(): void {
+    this.overflowCount++;
+    this.reconcilePending = true;
   }
 
   /**
@@ -140,6 +154,9 @@ export class DescendantWatch {
   drain(onThread?: (fork: TaskFork) => void): void {
     this.onThread = onThread;
     for (const { ring } of this.rings.rings) {
+      // A full ring has lost what did not fit, and the kernel reports that
+      // (LOST) only with the next record it manages to write, maybe never.
+      if (ring.pending() > ring.size - FULL_MARGIN) this.overflow();
       ring.drain((_bytes, view, offset, type) => {
         if (type === PerfRecordType.FORK || type === PerfRecordType.EXIT) {
           // pid, ppid, tid, ptid (u32 each) and time (u64) after the 8-byte header.
@@ -154,7 +171,7 @@ export class DescendantWatch {
         } else if (type === PerfRecordType.LOST) {
           // id (u64) and the number of records lost (u64).
           this.lostRecords += u64Number(view, offset + 16);
-          this.reconcilePending = true;
+          this.overflow();
         }
       });
     }
