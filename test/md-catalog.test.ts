@@ -363,3 +363,15 @@ test('resolving one software event asks the kernel about that event, not the who
   const listed = cls('SOFT').events().length + cls('HW').events().length + cls('CACHE').events().length;
   assert.ok(all >= listed, `${all} perf_event_open calls to list every class (${listed} generic events)`);
 });
+
+test("md loads koffi's binary alone, not the build tools its entry point loads (https, zlib)", () => {
+  const native = fileURLToPath(new URL('../src/md/native.js', import.meta.url));
+  const script = `
+    const before = new Set(process.moduleLoadList);
+    const m = await import(${JSON.stringify(native)});
+    const fd = m.perfEventOpen(Buffer.alloc(128), 0, -1, -1, 0); // a working binding: EINVAL for an empty attr
+    console.log(JSON.stringify({ fd, loaded: process.moduleLoadList.filter((x) => !before.has(x)) }));`;
+  const { fd, loaded } = JSON.parse(runFresh(script)) as { fd: number; loaded: string[] };
+  assert.ok(fd < 0, `perf_event_open of an empty attr failed (${fd})`);
+  for (const heavy of ['https', 'zlib', 'crypto', 'tls']) assert.ok(!loaded.includes(`NativeModule ${heavy}`), `${heavy} is not loaded`);
+});
