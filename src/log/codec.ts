@@ -386,7 +386,7 @@ const helpers = {
     return dv.getUint32(o, true) + dv.getInt32(o + 4, true) * TWO32;
   },
   setU64Number(dv: DataView, o: number, v: number): void {
-    dv.setUint32(o, v % TWO32, true);
+    dv.setUint32(o, v >>> 0, true);
     dv.setUint32(o + 4, Math.floor(v / TWO32), true);
   },
   setI64Number(dv: DataView, o: number, v: number): void {
@@ -468,11 +468,16 @@ export function encodedLength(rec: LogRecord): number {
   return len;
 }
 
-/** Writes the 16-byte header as four int32 words from word `w` (for the fast paths that write records as words). */
+/**
+ * Writes the 16-byte header as four int32 words from word `w` (for the fast
+ * paths that write records as words). `ts >>> 0` is the low word of an
+ * integer below 2^53 without a floating-point modulo (a library call); the
+ * int32 store truncates the high word.
+ */
 export function putHeaderWords(words: Int32Array, w: number, type: LogType, length: number, ts: number): void {
-  words[w] = headerWord(type, length);
+  words[w] = (PMCLOG_HEADER_MAGIC << 24) | (type << 16) | length;
   words[w + 1] = 0;
-  words[w + 2] = ts % TWO32;
+  words[w + 2] = ts >>> 0;
   words[w + 3] = ts / TWO32;
 }
 

@@ -112,6 +112,10 @@ export class PerfSampleSource implements SampleSource {
     return this.ring.isClosed;
   }
 
+  fill(): number {
+    return this.ring.pending() / this.ring.size;
+  }
+
   drain(sink: SampleSink): void {
     this.sink = sink;
     // A ring a quarter full is copied out and returned to the kernel before

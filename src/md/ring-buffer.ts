@@ -255,7 +255,7 @@ export class RingBuffer {
    */
   private writeTail(tail: number): void {
     this.tail = tail;
-    Atomics.store(this.control, DATA_TAIL_LO, tail % TWO_32);
+    Atomics.store(this.control, DATA_TAIL_LO, tail >>> 0);
     Atomics.store(this.control, DATA_TAIL_HI, Math.floor(tail / TWO_32));
   }
 

@@ -69,6 +69,8 @@ export interface SampleSource {
   readonly cpu: number;
   /** Closed sources have nothing more to give. */
   readonly isClosed: boolean;
+  /** How full the source's buffer is now, from 0 to 1: the module drains sooner when sources fill up. */
+  fill(): number;
   /** Hands what the source holds to `sink`, oldest first, until the sink refuses a sample. */
   drain(sink: SampleSink): void;
 }

@@ -1,0 +1,254 @@
+// The collector's steady-state sample path alone, on this machine, without
+// the noise of a live workload: what one sample costs from the kernel's ring
+// to the owner's log, and what the floor is.
+//
+// Each tick puts `--per-tick` PERF_RECORD_SAMPLEs per CPU (the layout
+// md/sampling-set.ts asks for: identifier, ip, tid, time, cpu, period and a
+// user call chain of `--frames` entries) into ring buffers laid out as the
+// kernel's (a control page, then the data pages; the kernel maps a perf
+// ring's data pages read-only, so these are plain memory), then runs
+// the module's tick: md's PerfSampleSource reads them, the SampleProcessor
+// encodes them into its sample buffers and sweeps them in time order into a
+// LogWriter writing /dev/null. The CPU time of this process (user + system,
+// all threads) per sample is the figure. The same records are also handled by
+// the floor: each tick the ring's bytes are copied once into a log buffer and
+// written, which is all perf record does with them (it writes the ring to its
+// file and decodes nothing).
+//
+//   npm run bench:sample-path [-- --ticks 1500 --per-tick 250 --frames 8 --cpus 2 --reps 5]
+import { closeSync, mkdirSync, openSync, writeFileSync, write as fsWrite } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { LogWriter } from '../src/log/log-writer.js';
+import type { ClassDep, HwCounterSet } from '../src/md/class-dep.js';
+import { PerfSample } from '../src/md/perf-attr.js';
+import { SampleLayout } from '../src/md/perf-records.js';
+import { PerfSampleSource } from '../src/md/perf-sample-source.js';
+import { RingBuffer } from '../src/md/ring-buffer.js';
+import { selfCaller } from '../src/module/caller.js';
+import { newDriverStats } from '../src/module/driver-stats.js';
+import { Owner } from '../src/module/owner.js';
+import { OwnerLog } from '../src/module/owner-log.js';
+import { Pmc } from '../src/module/pmc.js';
+import { PmcFlags, PmcMode, PmcState } from '../src/module/pmc-types.js';
+import { SampleProcessor } from '../src/module/sample-processor.js';
+import { now } from '../src/pmc-common.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const SAMPLE_TYPE = PerfSample.IDENTIFIER | PerfSample.IP | PerfSample.TID | PerfSample.TIME | PerfSample.CPU | PerfSample.PERIOD | PerfSample.CALLCHAIN;
+const PERF_CONTEXT_USER = -512;
+const RING_PAGES = 128;
+
+/** The kernel's side of a ring: writes records and publishes data_head (the ring's fields, seen from outside). */
+interface RingInside {
+  data: { bytes: Uint8Array; words: Int32Array };
+  control: Uint32Array;
+}
+
+/** Writes `n` samples of `frames` chain entries at times t0, t0 + step, ... into the ring, as the kernel would. */
+function feed(ring: RingBuffer, cpu: number, n: number, frames: number, t0: number, step: number, at: { head: number }): void {
+  const inside = ring as unknown as RingInside;
+  const words = inside.data.words;
+  const wordMask = (ring.size >>> 2) - 1;
+  // Header, identifier, ip, pid/tid, time, cpu, period, nr, then the chain.
+  const size = 8 + 6 * 8 + 8 + frames * 8;
+  for (let i = 0; i < n; i++) {
+    let w = at.head >>> 2;
+    const put = (lo: number, hi: number): void => {
+      words[w & wordMask] = lo;
+      words[(w + 1) & wordMask] = hi;
+      w += 2;
+    };
+    const t = t0 + i * step;
+    put(9, 2 | (size << 16)); // PERF_RECORD_SAMPLE, misc PERF_RECORD_MISC_USER, size
+    put(1000 + cpu, 0); // identifier
+    put(0x401000 + i * 16, 0); // ip
+    put(4242, 4243 + cpu); // pid, tid
+    put(t % 0x1_0000_0000, Math.floor(t / 0x1_0000_0000)); // time
+    put(cpu, 0); // cpu, res
+    put(100000, 0); // period
+    put(frames, 0); // nr
+    put(PERF_CONTEXT_USER, -1);
+    for (let f = 1; f < frames; f++) put(0x401000 + f * 0x100 + (i & 15), 0);
+    at.head += size;
+  }
+  Atomics.store(inside.control, 1024 / 4, at.head % 0x1_0000_0000);
+  Atomics.store(inside.control, 1024 / 4 + 1, Math.floor(at.head / 0x1_0000_0000));
+}
+
+interface Setup {
+  rings: RingBuffer[];
+  heads: { head: number }[];
+}
+
+/** Rings as RingBuffer.map() makes them, over plain memory: page 0 says where the data pages are. */
+function openRings(cpus: number): Setup {
+  const rings: RingBuffer[] = [];
+  for (let c = 0; c < cpus; c++) {
+    const buffer = new ArrayBuffer((1 + RING_PAGES) * 4096);
+    const control = new Uint32Array(buffer, 0, 1024);
+    control[1040 / 4] = 4096; // data_offset
+    control[1048 / 4] = RING_PAGES * 4096; // data_size
+    const ctor = RingBuffer as unknown as new (event: { fd: number }, m: { address: null; length: number; buffer: ArrayBuffer }) => RingBuffer;
+    rings.push(new ctor({ fd: -1 }, { address: null, length: buffer.byteLength, buffer }));
+  }
+  return { rings, heads: rings.map(() => ({ head: 0 })) };
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+interface Run {
+  way: 'tspmc' | 'floor';
+  rep: number;
+  samples: number;
+  cpuMs: number;
+  nsPerSample: number;
+  bytesWritten: number;
+}
+
+/** The module's path: PerfSampleSource -> SampleProcessor -> LogWriter(/dev/null). */
+async function tspmcPath(o: Options, rep: number): Promise<Run> {
+  const setup = openRings(o.cpus);
+  const fd = openSync('/dev/null', 'w');
+  const stats = newDriverStats();
+  const owner = new Owner(selfCaller());
+  const writer = new LogWriter({ sink: fd, bufferSize: 256 * 1024, nbuffers: 64 });
+  owner.log = new OwnerLog(writer, stats);
+  const layout = new SampleLayout(SAMPLE_TYPE, 0n, true);
+  const sources = setup.rings.map((r, cpu) => new PerfSampleSource(cpu, r, layout, []));
+  const hw = { sampleSources: sources } as unknown as HwCounterSet;
+  const request = { event: 0, countUser: true, countKernel: true, sampling: true, reloadCount: 100000n, frequency: false, callchain: true, callchainDepth: 128, contextSwitchValues: false };
+  const pmc = new Pmc(0x20f00, owner, {} as ClassDep, PmcMode.TS, 0, -1, 0, PmcFlags.CALLCHAIN, request, 'cpu-clock');
+  pmc.state = PmcState.RUNNING;
+  pmc.cpuCounter = hw;
+  owner.pmcs.set(pmc.id, pmc);
+  const processor = new SampleProcessor(stats, o.cpus, 1024, 128, () => [pmc]);
+  try {
+    const c0 = process.cpuUsage();
+    for (let t = 0; t < o.ticks; t++) {
+      const t0 = now() - 10e6;
+      setup.rings.forEach((r, cpu) => feed(r, cpu, o.perTick, o.frames, t0 + cpu, 10e6 / o.perTick, setup.heads[cpu]));
+      processor.tick();
+      await yieldToLoop();
+    }
+    await writer.flush();
+    const c = process.cpuUsage(c0);
+    const samples = stats.intr_processed;
+    if (samples !== o.ticks * o.perTick * o.cpus) throw new Error(`expected ${o.ticks * o.perTick * o.cpus} samples, processed ${samples} (${JSON.stringify(stats)})`);
+    const cpuMs = (c.user + c.system) / 1000;
+    return { way: 'tspmc', rep, samples, cpuMs, nsPerSample: (cpuMs * 1e6) / samples, bytesWritten: writer.bytesWritten };
+  } finally {
+    await writer.close().catch(() => undefined);
+    closeSync(fd);
+  }
+}
+
+/**
+ * The floor: each tick, every ring's new bytes copied at once into a log
+ * buffer (one typed-array copy, records not even walked), the buffer written
+ * when half full: what perf record does, plus that one copy.
+ */
+async function floorPath(o: Options, rep: number): Promise<Run> {
+  const setup = openRings(o.cpus);
+  const fd = openSync('/dev/null', 'w');
+  const buf = new Uint8Array(256 * 1024);
+  let used = 0;
+  let written = 0;
+  const flush = (): Promise<void> =>
+    new Promise((res, rej) => {
+      const n = used;
+      used = 0;
+      fsWrite(fd, buf, 0, n, null, (err) => (err ? rej(err) : ((written += n), res())));
+    });
+  const tails = setup.rings.map(() => 0);
+  try {
+    const c0 = process.cpuUsage();
+    for (let t = 0; t < o.ticks; t++) {
+      const t0 = now() - 10e6;
+      setup.rings.forEach((r, cpu) => feed(r, cpu, o.perTick, o.frames, t0 + cpu, 10e6 / o.perTick, setup.heads[cpu]));
+      setup.rings.forEach((r, i) => {
+        const data = (r as unknown as RingInside).data.bytes;
+        const head = setup.heads[i].head;
+        const mask = r.size - 1;
+        for (let from = tails[i]; from < head; ) {
+          const pos = from & mask;
+          const n = Math.min(head - from, r.size - pos);
+          buf.set(data.subarray(pos, pos + n), used);
+          used += n;
+          from += n;
+        }
+        tails[i] = head;
+      });
+      if (used > buf.length / 2) await flush();
+      await yieldToLoop();
+    }
+    await flush();
+    const c = process.cpuUsage(c0);
+    const cpuMs = (c.user + c.system) / 1000;
+    const samples = o.ticks * o.perTick * o.cpus;
+    return { way: 'floor', rep, samples, cpuMs, nsPerSample: (cpuMs * 1e6) / samples, bytesWritten: written };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+interface Options {
+  ticks: number;
+  perTick: number;
+  frames: number;
+  cpus: number;
+  reps: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      ticks: { type: 'string', default: '1500' },
+      'per-tick': { type: 'string', default: '250' },
+      frames: { type: 'string', default: '8' },
+      cpus: { type: 'string', default: '2' },
+      reps: { type: 'string', default: '5' },
+      out: { type: 'string' },
+    },
+  });
+  const o: Options = { ticks: Number(values.ticks), perTick: Number(values['per-tick']), frames: Number(values.frames), cpus: Number(values.cpus), reps: Number(values.reps) };
+  for (const [k, v] of Object.entries(o)) if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${k}: expected a positive integer`);
+  const runs: Run[] = [];
+  for (let rep = 0; rep < o.reps; rep++) {
+    // Interleaved, alternating order: neither way always runs warmer.
+    const order = rep % 2 === 0 ? [tspmcPath, floorPath] : [floorPath, tspmcPath];
+    for (const way of order) {
+      const r = await way(o, rep);
+      runs.push(r);
+      process.stderr.write(`rep ${rep} ${r.way.padEnd(5)} ${r.samples} samples, ${r.cpuMs.toFixed(1)} ms CPU, ${r.nsPerSample.toFixed(0)} ns/sample\n`);
+    }
+  }
+  const summary = (['tspmc', 'floor'] as const).map((way) => {
+    const ns = runs.filter((r) => r.way === way).map((r) => r.nsPerSample);
+    return { way, medianNs: median(ns), minNs: Math.min(...ns), maxNs: Math.max(...ns) };
+  });
+  const [t, f] = summary;
+  const table = [
+    `Sample path, ${o.cpus} rings x ${o.perTick} samples per 10 ms tick x ${o.ticks} ticks, ${o.frames}-entry call chains, ${o.reps} interleaved repetitions:`,
+    '',
+    '| way | median ns/sample | range |',
+    '| --- | ---: | ---: |',
+    ...summary.map((s) => `| ${s.way} | ${s.medianNs.toFixed(0)} | ${s.minNs.toFixed(0)}-${s.maxNs.toFixed(0)} |`),
+    '',
+    `tspmc / floor: ${(t.medianNs / f.medianNs).toFixed(2)}`,
+  ].join('\n');
+  const out = values.out ?? join(REPO, 'bench/results', `sample-path-${new Date().toISOString().slice(0, 10)}.json`);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), options: o, node: process.version, summary, runs, table }, null, 2) + '\n');
+  process.stdout.write(table + '\n');
+  process.stderr.write(`results in ${out}\n`);
+}
+
+await main();
