@@ -2,27 +2,30 @@
 // machine in the same run.
 //
 // (a) Collector: cpu-clock samples with call chains of bench/busy2.c (two
-//     spinning threads, 3 s) at several frequencies. For each run: samples
-//     recorded, samples dropped or lost, and the collector's own CPU time
-//     (utime + stime from /usr/bin/time, minus the workload's, which busy2
-//     reports from getrusage(RUSAGE_SELF)). Two baselines give the fixed
-//     costs: "startup" (a 1 ms workload, no samples) and "idle" (the 3 s
-//     workload with a period too long to sample). Per-sample CPU is
-//     (collector CPU - idle collector CPU) / samples.
-//     Steady state: the collector's task-clock (perf stat -p) over a 2 s
-//     window in the middle of a 6 s run, idle and at the top frequency:
-//     what a sample costs once start-up, JIT warm-up and end-of-run work
-//     are out of the picture.
+//     spinning threads built with frame pointers) at each `--collector`
+//     rate and length (default 10 kHz for 15 s and 50 kHz for 3 s, issue
+//     10's targets). For each run: samples recorded, samples dropped or
+//     lost, the collector's own CPU time (user + system of the collector
+//     and what it waited for, from wait4 through bench/rusage_of.c, minus
+//     the workload's, which busy2 reports from getrusage(RUSAGE_SELF)), and
+//     the collector's peak RSS. The figure compared is the collector's CPU
+//     per sample recorded, start-up and end included. Baselines in the same
+//     rounds: the tools' start-up (a 1 ms workload, no samples) and Node
+//     itself (`node -e 0`, whose RSS is the allowance over perf's).
+//     --steady adds the collector's task-clock (perf stat -p) over a 2 s
+//     window in the middle of a 6 s run: what a sample costs once start-up
+//     and end-of-run work are out of the picture.
 // (b) Analysis: one log of ~300k samples per tool, then pmcstat -R -G
 //     against perf report --stdio (also with --no-children), plus tspmc's
 //     time split into decoding, symbolization + aggregation and writing,
 //     measured in separate processes of this script (--phase).
 //
-// Runs alternate between the tools; every configuration is repeated and
-// medians are reported. Raw runs go to bench/results/sampling-<date>.json,
-// a markdown summary to stdout.
+// Runs alternate between the tools (the order flips every repetition);
+// medians and ranges (min-max) are reported. Raw runs go to
+// bench/results/sampling-<date>.json, a markdown summary to stdout, and the
+// load average before and after to both.
 //
-//   npm run bench:sampling [-- --reps N --seconds S --freqs 1000,10000,50000 --analysis-samples N]
+//   npm run bench:sampling [-- --reps N --collector 10000:15,50000:3 --steady --skip-analysis --analysis-samples N]
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
@@ -32,7 +35,6 @@ import { parseArgs } from 'node:util';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PERF = '/usr/bin/perf';
-const TIME = '/usr/bin/time';
 /** A sampling period (ns of cpu-clock) no run reaches: the same command, no samples. */
 const NO_SAMPLES_PERIOD = '1000000000000';
 /** Steady-state runs: workload length, and the window measured inside it. */
@@ -46,12 +48,16 @@ type Rate = { freq?: number; period?: string };
 interface Build {
   pmcstat: string;
   self: string;
+  /** bench/rusage_of.c, compiled. */
+  rusageOf: string;
 }
 
 interface CpuTimes {
   wall: number;
   user: number;
   sys: number;
+  /** Peak RSS in KiB of the command or of what it waited for, whichever was larger (wait4). */
+  maxRssKb: number;
 }
 
 interface RecordingStats {
@@ -126,17 +132,21 @@ function snapshotBuild(work: string): Build {
   for (const d of ['src', 'bench']) cpSync(join(REPO, 'dist', d), join(root, 'dist', d), { recursive: true });
   writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
   symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
-  return { pmcstat: join(root, 'dist/src/cli/pmcstat.js'), self: join(root, 'dist/bench/sampling.js') };
+  const rusageOf = join(work, 'rusage_of');
+  const cc = spawnSync('gcc', ['-O2', '-o', rusageOf, join(REPO, 'bench/rusage_of.c')], { stdio: 'inherit' });
+  if (cc.status !== 0) throw new Error('gcc failed to build bench/rusage_of.c');
+  return { pmcstat: join(root, 'dist/src/cli/pmcstat.js'), self: join(root, 'dist/bench/sampling.js'), rusageOf };
 }
 
-/** Runs argv under /usr/bin/time; stdout to `stdoutPath` (or discarded). */
-function timed(argv: string[], work: string, stdoutPath?: string): { status: number; time: CpuTimes; stderr: string } {
-  const timeFile = join(work, 'time.txt');
+/** Runs argv under rusage_of (wait4's rusage, in microseconds); stdout to `stdoutPath` (or discarded). */
+function timed(build: Build, argv: string[], work: string, stdoutPath?: string): { status: number; time: CpuTimes; stderr: string } {
+  const usageFile = join(work, 'rusage.txt');
+  rmSync(usageFile, { force: true });
   const out = stdoutPath ? openSync(stdoutPath, 'w') : 'ignore';
   try {
-    const r = spawnSync(TIME, ['-f', '%e %U %S', '-o', timeFile, ...argv], { cwd: work, stdio: ['ignore', out, 'pipe'], maxBuffer: 64 << 20 });
-    const fields = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-    return { status: r.status ?? -1, time: { wall: fields[0], user: fields[1], sys: fields[2] }, stderr: r.stderr.toString() };
+    const r = spawnSync(build.rusageOf, [usageFile, ...argv], { cwd: work, stdio: ['ignore', out, 'pipe'], maxBuffer: 64 << 20 });
+    const [userUs, sysUs, maxRssKb, wallUs, status] = readFileSync(usageFile, 'utf8').trim().split(' ').map(Number);
+    return { status: r.status === 0 ? status : (r.status ?? -1), time: { wall: wallUs / 1e6, user: userUs / 1e6, sys: sysUs / 1e6, maxRssKb }, stderr: r.stderr.toString() };
   } finally {
     if (typeof out === 'number') closeSync(out);
   }
@@ -180,7 +190,7 @@ function collectorRun(build: Build, tool: Tool, config: string, rep: number, rat
   rmSync(rusage, { force: true });
   rmSync(output, { force: true });
   const command = collectorCommand(build, tool, rate, output, [busy2, String(seconds), rusage]);
-  const { status, time, stderr } = timed(command, work);
+  const { status, time, stderr } = timed(build, command, work);
   const ru = readRusage(rusage);
   const workloadCpu = ru ? ru.utime + ru.stime : NaN;
   return {
@@ -231,22 +241,35 @@ function toolOrder(rep: number): Tool[] {
   return rep % 2 === 0 ? ['tspmc', 'perf'] : ['perf', 'tspmc'];
 }
 
-function benchCollector(build: Build, configs: CollectorConfig[], reps: number, work: string, busy2: string): CollectorRun[] {
+interface BaselineRun {
+  name: string;
+  rep: number;
+  time: CpuTimes;
+}
+
+/** Node doing nothing: the RSS the target allows over perf's, and Node's share of start-up. */
+function nodeBaseline(build: Build, rep: number, work: string): BaselineRun {
+  return { name: 'node -e 0', rep, time: timed(build, [process.execPath, '-e', '0'], work).time };
+}
+
+function benchCollector(build: Build, configs: CollectorConfig[], reps: number, work: string, busy2: string): { runs: CollectorRun[]; baselines: BaselineRun[] } {
   const runs: CollectorRun[] = [];
+  const baselines: BaselineRun[] = [];
   for (let rep = 0; rep < reps; rep++) {
+    baselines.push(nodeBaseline(build, rep, work));
     for (const c of configs) {
       for (const tool of toolOrder(rep)) {
         const r = collectorRun(build, tool, c.name, rep, c.rate, c.seconds, work, busy2);
         runs.push(r);
         process.stderr.write(
-          `[a] rep ${rep} ${c.name.padEnd(8)} ${tool.padEnd(5)} status ${r.status} samples ${r.samples} dropped ${r.dropped} lost ${r.lost} ` +
-            `collector CPU ${r.collectorCpu.toFixed(3)} s (time ${r.time.user}+${r.time.sys}, workload ${r.workloadCpu.toFixed(3)})\n`,
+          `[a] rep ${rep} ${c.name.padEnd(10)} ${tool.padEnd(5)} status ${r.status} samples ${r.samples} dropped ${r.dropped} lost ${r.lost} ` +
+            `collector CPU ${r.collectorCpu.toFixed(3)} s (${r.time.user.toFixed(3)}+${r.time.sys.toFixed(3)} - workload ${r.workloadCpu.toFixed(3)}), RSS ${(r.time.maxRssKb / 1024).toFixed(1)} MiB, load ${loadavg()[0].toFixed(2)}\n`,
         );
         if (r.status !== 0) process.stderr.write(`    ${r.stderrTail.replace(/\n/g, '\n    ')}\n`);
       }
     }
   }
-  return runs;
+  return { runs, baselines };
 }
 
 async function benchSteady(build: Build, configs: CollectorConfig[], reps: number, work: string, busy2: string): Promise<SteadyRun[]> {
@@ -263,31 +286,47 @@ async function benchSteady(build: Build, configs: CollectorConfig[], reps: numbe
   return runs;
 }
 
+/** Median and range of a list of numbers. */
+interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
+
+function spread(xs: number[]): Spread {
+  const ok = xs.filter((x) => Number.isFinite(x));
+  return { median: median(ok), min: ok.length ? Math.min(...ok) : NaN, max: ok.length ? Math.max(...ok) : NaN };
+}
+
 interface CollectorSummary {
   config: string;
   tool: Tool;
-  samples: number;
-  dropped: number;
-  lost: number;
-  collectorCpu: number;
-  /** (collectorCpu - median idle collectorCpu) / samples, in microseconds. */
-  perSampleUs: number;
+  runs: number;
+  samples: Spread;
+  dropped: Spread;
+  lost: Spread;
+  /** Seconds. */
+  collectorCpu: Spread;
+  /** collectorCpu / samples, in microseconds: start-up and end included. */
+  cpuPerSampleUs: Spread;
+  maxRssMiB: Spread;
 }
 
 function summarizeCollector(runs: CollectorRun[], configs: CollectorConfig[]): CollectorSummary[] {
   const out: CollectorSummary[] = [];
-  for (const tool of ['tspmc', 'perf'] as Tool[]) {
-    const idle = median(runs.filter((r) => r.tool === tool && r.config === 'idle').map((r) => r.collectorCpu));
-    for (const c of configs) {
+  for (const c of configs) {
+    for (const tool of ['tspmc', 'perf'] as Tool[]) {
       const rs = runs.filter((r) => r.tool === tool && r.config === c.name && r.status === 0);
       out.push({
         config: c.name,
         tool,
-        samples: median(rs.map((r) => r.samples)),
-        dropped: median(rs.map((r) => r.dropped)),
-        lost: median(rs.map((r) => r.lost)),
-        collectorCpu: median(rs.map((r) => r.collectorCpu)),
-        perSampleUs: c.rate.freq !== undefined ? median(rs.map((r) => ((r.collectorCpu - idle) / r.samples) * 1e6)) : NaN,
+        runs: rs.length,
+        samples: spread(rs.map((r) => r.samples)),
+        dropped: spread(rs.map((r) => r.dropped)),
+        lost: spread(rs.map((r) => r.lost)),
+        collectorCpu: spread(rs.map((r) => r.collectorCpu)),
+        cpuPerSampleUs: spread(rs.map((r) => (r.samples > 0 ? (r.collectorCpu / r.samples) * 1e6 : NaN))),
+        maxRssMiB: spread(rs.map((r) => r.time.maxRssKb / 1024)),
       });
     }
   }
@@ -351,7 +390,7 @@ function benchAnalysis(build: Build, reps: number, work: string, log: string, da
     for (const v of order) {
       rmSync(out, { force: true });
       const phaseFile = join(work, 'phases.json');
-      const { status, time, stderr } = timed(v.argv, work, v.stdout ? (v.phases ? phaseFile : out) : undefined);
+      const { status, time, stderr } = timed(build, v.argv, work, v.stdout ? (v.phases ? phaseFile : out) : undefined);
       const run: AnalysisRun = { variant: v.name, rep, command: v.argv, status, time, outputBytes: existsSync(out) ? statSync(out).size : 0 };
       if (v.phases && status === 0) run.phases = JSON.parse(readFileSync(phaseFile, 'utf8')) as Record<string, number>;
       runs.push(run);
@@ -389,18 +428,30 @@ async function runPhase(phase: string, log: string, out?: string): Promise<void>
 
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
-function markdown(collector: CollectorSummary[], steady: SteadySummary[], busy: string, analysis: AnalysisRun[], recorded?: { tspmc: CollectorRun; perf: CollectorRun }): string {
+const range = (x: Spread, d = 2): string => `${fmt(x.median, d)} (${fmt(x.min, d)}-${fmt(x.max, d)})`;
+
+function markdown(collector: CollectorSummary[], baselines: BaselineRun[], steady: SteadySummary[], busy: string, analysis: AnalysisRun[], recorded?: { tspmc: CollectorRun; perf: CollectorRun }): string {
   const lines: string[] = [];
   if (collector.length > 0) {
-    lines.push('| config | tspmc samples | perf samples | tspmc dropped+lost | perf lost | tspmc collector CPU (s) | perf collector CPU (s) | tspmc CPU/sample (µs) | perf CPU/sample (µs) | ratio |');
-    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-    for (const c of [...new Set(collector.map((s) => s.config))]) {
-      const t = collector.find((s) => s.config === c && s.tool === 'tspmc')!;
-      const p = collector.find((s) => s.config === c && s.tool === 'perf')!;
-      lines.push(
-        `| ${c} | ${fmt(t.samples, 0)} | ${fmt(p.samples, 0)} | ${fmt(t.dropped + t.lost, 0)} | ${fmt(p.lost, 0)} | ${fmt(t.collectorCpu, 3)} | ${fmt(p.collectorCpu, 3)} | ` +
-          `${fmt(t.perSampleUs)} | ${fmt(p.perSampleUs)} | ${fmt(t.perSampleUs / p.perSampleUs)} |`,
-      );
+    lines.push('Collector, median (min-max) of the repetitions; CPU per sample = collector CPU (start-up and end included) / samples recorded:');
+    lines.push('');
+    lines.push('| config | tool | samples | dropped + lost | collector CPU (s) | CPU/sample (µs) | peak RSS (MiB) |');
+    lines.push('| --- | --- | ---: | ---: | ---: | ---: | ---: |');
+    for (const c of collector) {
+      const dl = fmt(c.dropped.median + c.lost.median, 0);
+      lines.push(`| ${c.config} | ${c.tool} | ${range(c.samples, 0)} | ${dl} | ${range(c.collectorCpu, 3)} | ${range(c.cpuPerSampleUs)} | ${range(c.maxRssMiB, 1)} |`);
+    }
+    const node = spread(baselines.map((b) => b.time.maxRssKb / 1024));
+    const nodeCpu = spread(baselines.map((b) => b.time.user + b.time.sys));
+    lines.push('');
+    lines.push(`Node itself (\`node -e 0\`): peak RSS ${range(node, 1)} MiB, CPU ${range(nodeCpu, 3)} s.`);
+    lines.push('');
+    lines.push('| config | CPU/sample tspmc / perf | RSS: tspmc - (perf + node) (MiB) |');
+    lines.push('| --- | ---: | ---: |');
+    for (const name of [...new Set(collector.map((c) => c.config))]) {
+      const t = collector.find((c) => c.config === name && c.tool === 'tspmc')!;
+      const p = collector.find((c) => c.config === name && c.tool === 'perf')!;
+      lines.push(`| ${name} | ${fmt(t.cpuPerSampleUs.median / p.cpuPerSampleUs.median)} | ${fmt(t.maxRssMiB.median - (p.maxRssMiB.median + node.median), 1)} |`);
     }
   }
   if (steady.length > 0) {
@@ -441,16 +492,25 @@ function capture(argv: string[], cwd = REPO): string {
   return (r.stdout?.toString() ?? '').trim();
 }
 
+/** "10000:15,50000:3": sampling rates (Hz) and run lengths (s). */
+function parseCollectorConfigs(text: string): CollectorConfig[] {
+  return text.split(',').map((part) => {
+    const m = /^(\d+):(\d+(?:\.\d+)?)$/.exec(part.trim());
+    if (!m || Number(m[1]) <= 0 || Number(m[2]) <= 0) throw new Error(`--collector: "${part}" is not RATE:SECONDS (like 10000:15)`);
+    const freq = Number(m[1]);
+    return { name: `${freq / 1000}kHz ${m[2]}s`, rate: { freq }, seconds: Number(m[2]) };
+  });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       reps: { type: 'string', default: '3' },
-      seconds: { type: 'string', default: '3' },
-      freqs: { type: 'string', default: '1000,10000,50000' },
+      collector: { type: 'string', default: '10000:15,50000:3' },
       'analysis-samples': { type: 'string', default: '300000' },
       'analysis-freq': { type: 'string', default: '50000' },
       'skip-collector': { type: 'boolean', default: false },
-      'skip-steady': { type: 'boolean', default: false },
+      steady: { type: 'boolean', default: false },
       'skip-analysis': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -458,11 +518,10 @@ async function main(): Promise<void> {
     allowPositionals: false,
   });
   const reps = Number(values.reps);
-  const seconds = Number(values.seconds);
-  const freqs = values.freqs.split(',').map(Number);
+  const rated = parseCollectorConfigs(values.collector);
   const analysisSamples = Number(values['analysis-samples']);
   const analysisFreq = Number(values['analysis-freq']);
-  for (const [name, v] of Object.entries({ reps, seconds, 'analysis-samples': analysisSamples, 'analysis-freq': analysisFreq, freqs: Math.min(...freqs) })) {
+  for (const [name, v] of Object.entries({ reps, 'analysis-samples': analysisSamples, 'analysis-freq': analysisFreq })) {
     if (!(v > 0)) throw new Error(`--${name}: expected a positive number`);
   }
   if (!existsSync(join(REPO, 'dist/src/cli/pmcstat.js'))) throw new Error('dist/src/cli/pmcstat.js is missing: build first (npx tsc -p .)');
@@ -485,28 +544,26 @@ async function main(): Promise<void> {
     perfEventMlockKb: sysctlNumber('kernel.perf_event_mlock_kb'),
     loadavgBefore: loadavg(),
   };
-  // dist/ is built from the working tree, which may hold other engineers' uncommitted changes.
+  // dist/ is built from the working tree, which may hold uncommitted changes.
   const source = { commit: capture(['git', 'rev-parse', 'HEAD']), uncommitted: capture(['git', 'status', '--short', '--', 'src']).split('\n').filter(Boolean) };
   process.stderr.write(`work dir ${work}; perf_event_max_sample_rate ${machine.perfEventMaxSampleRate}; load ${machine.loadavgBefore.map((x) => x.toFixed(2)).join(' ')}\n`);
 
-  const configs: CollectorConfig[] = [
-    { name: 'startup', rate: { period: NO_SAMPLES_PERIOD }, seconds: 0.001 },
-    { name: 'idle', rate: { period: NO_SAMPLES_PERIOD }, seconds },
-    ...freqs.map((f) => ({ name: `${f / 1000}kHz`, rate: { freq: f }, seconds })),
-  ];
-  const collectorRuns = values['skip-collector'] ? [] : benchCollector(build, configs, reps, work, busy2);
+  const configs: CollectorConfig[] = [{ name: 'startup', rate: { period: NO_SAMPLES_PERIOD }, seconds: 0.001 }, ...rated];
+  const { runs: collectorRuns, baselines } = values['skip-collector'] ? { runs: [], baselines: [] } : benchCollector(build, configs, reps, work, busy2);
   const collector = collectorRuns.length ? summarizeCollector(collectorRuns, configs) : [];
 
-  const top = configs[configs.length - 1];
-  const steadyRuns = values['skip-steady'] ? [] : await benchSteady(build, [configs[1], top], reps, work, busy2);
+  const top = rated.reduce((a, b) => ((b.rate.freq ?? 0) > (a.rate.freq ?? 0) ? b : a));
+  const idle: CollectorConfig = { name: 'idle', rate: { period: NO_SAMPLES_PERIOD }, seconds: STEADY_SECONDS };
+  const steadyRuns = values.steady ? await benchSteady(build, [idle, top], reps, work, busy2) : [];
   const steady = steadyRuns.length ? summarizeSteady(steadyRuns, top.name) : [];
 
   let recorded: { tspmc: CollectorRun; perf: CollectorRun } | undefined;
   let analysisRuns: AnalysisRun[] = [];
   if (!values['skip-analysis']) {
     // First guess of the length from the sampling rate seen in (a), not from the nominal one.
-    const seen = collector.find((c) => c.config === `${analysisFreq / 1000}kHz` && c.tool === 'tspmc');
-    const rate = seen ? seen.samples / seconds : analysisFreq;
+    const seen = rated.find((c) => c.rate.freq === analysisFreq);
+    const ran = seen && collector.find((c) => c.config === seen.name && c.tool === 'tspmc');
+    const rate = seen && ran ? ran.samples.median / seen.seconds : analysisFreq;
     const guess = Math.min(60, Math.max(1, Math.round((analysisSamples / rate) * 10) / 10));
     recorded = {
       tspmc: recordForAnalysis(build, 'tspmc', analysisFreq, analysisSamples, guess, work, busy2),
@@ -515,13 +572,14 @@ async function main(): Promise<void> {
     analysisRuns = benchAnalysis(build, reps, work, join(work, 'analysis.pmclog'), join(work, 'analysis.perf.data'));
   }
 
-  const table = markdown(collector, steady, top.name, analysisRuns, recorded);
+  const table = markdown(collector, baselines, steady, top.name, analysisRuns, recorded);
   const result = {
     date: started.toISOString(),
     machine: { ...machine, loadavgAfter: loadavg(), perfEventMaxSampleRateAfter: sysctlNumber('kernel.perf_event_max_sample_rate') },
     source,
-    settings: { reps, seconds, freqs, analysisSamples, analysisFreq, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW },
-    collector: { summary: collector, runs: collectorRuns },
+    settings: { reps, collector: values.collector, analysisSamples, analysisFreq, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW },
+    command: `npm run bench:sampling -- ${process.argv.slice(2).join(' ')}`.trim(),
+    collector: { summary: collector, runs: collectorRuns, baselines },
     steady: { summary: steady, runs: steadyRuns },
     analysis: { recorded, runs: analysisRuns },
     table,
