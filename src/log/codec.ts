@@ -134,8 +134,8 @@ interface Compiled {
   expected: string;
   /** Byte offset of each named field (cpuflags as `cpuflags`). */
   byName: Map<string, number>;
-  encode: (rec: LogRecord, target: Uint8Array, dv: DataView, o: number, len: number, h: typeof helpers) => void;
-  decode: (src: Uint8Array, dv: DataView, o: number, len: number, streamOffset: number, ts: number, h: typeof helpers) => LogRecord;
+  readonly encode: (rec: LogRecord, target: Uint8Array, dv: DataView, o: number, len: number, h: typeof helpers) => void;
+  readonly decode: (src: Uint8Array, dv: DataView, o: number, len: number, streamOffset: number, ts: number, h: typeof helpers) => LogRecord;
 }
 
 const roundUp4 = (n: number): number => (n + 3) & ~3;
@@ -229,10 +229,9 @@ function compile(type: LogType, layout: Layout<LogType>): Compiled {
     entries.push(`${tail.name}: h.copyPcs(src, o + ${fixed}, o + len)`);
   }
   entries = [`type: ${type}`, 'ts', ...entries];
-  const encode = new Function(`return function encode${name}(rec, target, dv, o, len, h) { ${enc.join(' ')} };`)() as Compiled['encode'];
-  const decode = new Function(
-    `return function decode${name}(src, dv, o, len, streamOffset, ts, h) { const r = { ${entries.join(', ')} }; ${decodeExtension} return r; };`,
-  )() as Compiled['decode'];
+  // Made on first use: a process uses a few of the types, and each costs a compilation.
+  let encode: Compiled['encode'] | undefined;
+  let decode: Compiled['decode'] | undefined;
   const unit = tail?.kind === 'pcs' ? 8 : 1;
   return {
     name,
@@ -244,8 +243,14 @@ function compile(type: LogType, layout: Layout<LogType>): Compiled {
     lengths: [...shortForms, fixed, ...(ext ? [extended] : [])],
     expected: [...shortForms, fixed].join(' or ') + (ext ? `, or ${extended} with its ${ext.name} counts` : ''),
     byName,
-    encode,
-    decode,
+    get encode() {
+      return (encode ??= new Function(`return function encode${name}(rec, target, dv, o, len, h) { ${enc.join(' ')} };`)() as Compiled['encode']);
+    },
+    get decode() {
+      return (decode ??= new Function(
+        `return function decode${name}(src, dv, o, len, streamOffset, ts, h) { const r = { ${entries.join(', ')} }; ${decodeExtension} return r; };`,
+      )() as Compiled['decode']);
+    },
   };
 }
 
