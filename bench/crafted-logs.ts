@@ -8,32 +8,27 @@
 //   node dist/bench/crafted-logs.js deep-chains OUT [SAMPLES=50000 [DEPTH=512]]
 //   node dist/bench/crafted-logs.js many-pids OUT [PIDS=32000]
 //   node dist/bench/crafted-logs.js long-paths OUT [MAPS=2000 [BYTES=65000]]
-import { closeSync, openSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { encodedLength, encodeRecord } from '../src/log/codec.js';
 import { LogType, type LogRecord } from '../src/log/records.js';
+import { LogFileWriter } from './log-file-writer.js';
 
 const PMCID = 0x100;
 
-/** Appends records to a file through a 1 MiB buffer. */
+/** A log whose records are stamped with successive ticks, INITIALIZE and a cpu-clock PMC first. */
 export class CraftedLog {
-  private readonly fd: number;
-  private readonly buf = new Uint8Array(1 << 20);
-  private used = 0;
+  private readonly file: LogFileWriter;
   private ts = 1;
 
   constructor(path: string) {
-    this.fd = openSync(path, 'w');
+    this.file = new LogFileWriter(path);
     this.add({ type: LogType.INITIALIZE, ts: 0, version: 0x0a000000, cpuType: 0, tscFreq: 1e9, wallSec: 0, wallNsec: 0, cpuid: 'crafted' });
     this.add({ type: LogType.PMCALLOCATEDYN, ts: 0, pmcid: PMCID, event: 0, flags: 0, rate: 1000n, eventName: 'cpu-clock' });
   }
 
   /** Adds a record; its `ts` is replaced by the next tick. */
   add(r: LogRecord): void {
-    const len = encodedLength(r);
-    if (this.used + len > this.buf.length) this.flush();
     r.ts = this.ts++;
-    this.used = encodeRecord(r, this.buf, this.used);
+    this.file.add(r);
   }
 
   sample(pid: number, pcs: BigUint64Array): void {
@@ -43,13 +38,7 @@ export class CraftedLog {
   /** Ends the log with a CLOSELOG, or (`cut`) without one, as a killed collector leaves it. */
   close(cut = false): void {
     if (!cut) this.add({ type: LogType.CLOSELOG, ts: 0 });
-    this.flush();
-    closeSync(this.fd);
-  }
-
-  private flush(): void {
-    for (let o = 0; o < this.used; ) o += writeSync(this.fd, this.buf, o, this.used - o);
-    this.used = 0;
+    this.file.close();
   }
 }
 

@@ -17,6 +17,9 @@ import {
   type ProcForkRecord,
 } from '../src/log/records.js';
 
+// Report tests never write the user's cache of kernel symbols (report/kallsyms-cache.ts).
+process.env.TSPMC_CACHE_DIR ??= '';
+
 export const SOURCE = fileURLToPath(new URL('../../test/fixtures/report-prog.c', import.meta.url));
 
 export interface Program {

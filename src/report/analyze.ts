@@ -5,6 +5,7 @@
 // with AnalysisLimitError rather than exhausting the machine.
 import type { RecordVisitor } from '../log/log-reader.js';
 import { LogType, type LogRecord } from '../log/records.js';
+import { KERNEL_PID } from './address-space.js';
 import { CallGraphBuilder, type AnalysisNeeds, type PmcProfile } from './callgraph.js';
 import type { FrameTable } from './frames.js';
 import type { ImageLoaderOptions } from './image.js';
@@ -103,6 +104,7 @@ export class Analysis implements RecordVisitor {
   constructor(private readonly options: AnalyzeOptions = {}) {
     const budget = new MemoryBudget((options.memoryLimitMib ?? DEFAULT_MEMORY_LIMIT_MIB) * 1048576);
     this.symbolizer = new Symbolizer(options, budget);
+    this.symbolizer.deferKernel = true;
     const needs = { ...options.needs };
     if (options.keepSamples) needs.samples = true;
     this.graph = new CallGraphBuilder(this.symbolizer, budget, needs);
@@ -150,6 +152,13 @@ export class Analysis implements RecordVisitor {
       case LogType.CLOSELOG:
         this.closed = true;
         break;
+      case LogType.MAP_IN:
+      case LogType.MAP_OUT:
+      case LogType.PROCEXEC:
+        // The samples counted so far resolve against the mappings before this record.
+        if (r.pid !== KERNEL_PID) this.graph.drain();
+        this.symbolizer.processes.apply(r);
+        break;
       default:
         this.symbolizer.processes.apply(r);
     }
@@ -174,6 +183,7 @@ export class Analysis implements RecordVisitor {
   finish(): AnalysisResult {
     const { graph, symbolizer } = this;
     graph.finish();
+    symbolizer.loader.dispose();
     const c = graph.counts;
     const recordCounts: Record<string, number> = {};
     this.byType.forEach((n, t) => {

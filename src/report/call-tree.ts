@@ -74,6 +74,31 @@ export class CallTree {
     this.counts[end] += samples;
   }
 
+  /**
+   * Replaces each frame f by map[f] (ids past the map stay), merging the
+   * nodes that then have the same parent and frame (only before freeze).
+   */
+  remapFrames(map: Int32Array): void {
+    const { parents, frames, counts, n } = this;
+    const budget = this.budget;
+    budget.take(n * 16);
+    this.parents = new Int32Array(parents.length);
+    this.frames = new Int32Array(frames.length);
+    this.counts = new Uint32Array(counts.length);
+    this.frames[ROOT] = -1;
+    this.n = 1;
+    this.slots = emptySlots(this.slots!.length);
+    const moved = new Int32Array(n);
+    // Parents come before their children.
+    for (let i = 1; i < n; i++) {
+      const f = frames[i];
+      const node = this.child(moved[parents[i]], f >= 0 && f < map.length ? map[f] : f);
+      this.counts[node] += counts[i];
+      moved[i] = node;
+    }
+    budget.give(n * 16);
+  }
+
   /** Ends the building: from now on the tree is read through children() and ends(). */
   freeze(): void {
     if (!this.slots) return;

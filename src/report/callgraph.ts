@@ -8,7 +8,9 @@
 import type { CallchainRecord } from '../log/records.js';
 import { PmcError } from '../pmc-error.js';
 import { BAD_ADDRESS, KERNEL_SPACE, packAddress } from './address.js';
+import type { ProcessImage, ProcessInfo } from './address-space.js';
 import { CallTree, ROOT } from './call-tree.js';
+import { ChainTable } from './chain-table.js';
 import { FrameKind } from './frames.js';
 import type { Image } from './image.js';
 import type { MemoryBudget } from './memory-budget.js';
@@ -73,6 +75,11 @@ export class CallGraphBuilder {
   private readonly stacks: boolean;
   private readonly depth: number;
   private readonly histograms: boolean;
+  /** Identical samples, counted before they are resolved (absent when every sample is kept). */
+  private readonly chains?: ChainTable;
+  /** What the chains' context numbers stand for: a process and what it ran then. */
+  private readonly contexts: { proc: ProcessInfo; image: ProcessImage }[] = [];
+  private readonly contextIds = new Map<ProcessImage, number>();
   /** The task of the previous sample, for the next one of the same thread. */
   private lastTask = { pid: NaN, tid: NaN, name: '', task: -1 };
 
@@ -86,6 +93,7 @@ export class CallGraphBuilder {
     this.depth = this.stacks ? Infinity : Math.max(1, needs.depth ?? 16);
     this.histograms = needs.histograms ?? true;
     if (needs.samples) this.samples = new SampleStore(budget);
+    else this.chains = new ChainTable(budget);
     budget.describe('call graph', () => `${this.profiles.reduce((n, p) => n + p.tree.size, 0)} call graph nodes`);
   }
 
@@ -116,12 +124,56 @@ export class CallGraphBuilder {
       return;
     }
     const profile = this.byPmcid.get(pmcid) ?? this.definePmc(pmcid, `pmc-0x${pmcid.toString(16)}`);
-    const sym = this.symbolizer;
-    const proc = sym.processes.get(pid);
+    profile.samples++;
+    this.counts.samples++;
+    this.counts.callerFrames += n - 1;
+    const proc = this.symbolizer.processes.get(pid);
     const image = proc.at(ts);
+    const chains = this.chains;
+    if (!chains) {
+      this.aggregate(words, at, n, proc, image, tid, profile, 1);
+      return;
+    }
+    let context = this.contextIds.get(image);
+    if (context === undefined) {
+      context = this.contexts.length;
+      this.contexts.push({ proc, image });
+      this.contextIds.set(image, context);
+    }
+    // Frames past the tree's depth make no difference to it.
+    const kept = Math.min(n, this.depth);
+    if (!chains.add(words, at, kept, context, tid, pmcid)) {
+      this.drain();
+      this.addChain(words, at, n, pid, tid, pmcid, ts);
+      // Counted twice otherwise.
+      profile.samples--;
+      this.counts.samples--;
+      this.counts.callerFrames -= n - 1;
+    }
+  }
+
+  /**
+   * Resolves and aggregates the distinct chains counted so far. Called
+   * before a record changes the mappings they were counted against.
+   */
+  drain(): void {
+    if (!this.chains || this.chains.size === 0) return;
+    this.chains.drain(this.aggregateCounted);
+    this.contexts.length = 0;
+    this.contextIds.clear();
+  }
+
+  private readonly aggregateCounted = (words: Uint32Array, at: number, n: number, context: number, tid: number, pmcid: number, count: number): void => {
+    const { proc, image } = this.contexts[context];
+    this.aggregate(words, at, n, proc, image, tid, this.byPmcid.get(pmcid)!, count);
+  };
+
+  /** Symbolizes a chain and adds `count` samples of it to its profile's tree. */
+  private aggregate(words: Uint32Array, at: number, n: number, proc: ProcessInfo, image: ProcessImage, tid: number, profile: PmcProfile, count: number): void {
+    const sym = this.symbolizer;
     const space = image.space;
     const kept = this.samples;
-    kept?.begin(profile.index, pid, tid, n);
+    kept?.begin(profile.index, proc.pid, tid, n);
     const tree = profile.tree;
     const inTree = Math.min(n, this.depth);
     // Frames past the tree's depth are resolved only for a kept sample.
@@ -141,24 +193,41 @@ export class CallGraphBuilder {
       const link = addr === BAD_ADDRESS ? 0 : sym.link;
       if (i === 0) {
         leafBias = addr - link;
-        this.countLeaf(profile, frame, link);
+        this.countLeaf(profile, frame, link, count);
       }
       kept?.setFrame(i, lo, hi, frame, link);
       if (i < inTree) {
         node = tree.child(node, frame);
-        tree.add(node, 1);
+        tree.add(node, count);
       }
     }
-    if (this.stacks) tree.addEnd(node, this.taskOf(pid, tid, image.name), 1);
+    if (this.stacks) tree.addEnd(node, this.taskOf(proc.pid, tid, image.name), count);
     kept?.end(n, leafBias);
-    profile.samples++;
-    this.counts.samples++;
-    this.counts.callerFrames += n - 1;
   }
 
-  /** Ends the aggregation: the trees become readable. */
+  /** Ends the aggregation: pending frames are resolved and the trees become readable. */
   finish(): void {
-    for (const p of this.profiles) p.tree.freeze();
+    this.drain();
+    const frames = this.symbolizer.frames;
+    const map = this.symbolizer.resolvePending();
+    for (const p of this.profiles) {
+      if (map) {
+        // Kernel PCs were not counted as unresolved or not: the tree's first level has them.
+        const tree = p.tree;
+        for (let node = 1; node < tree.size; node++) {
+          if (tree.parent(node) === ROOT && frames.isPending(tree.frame(node))) this.countUnknown(map[tree.frame(node)], tree.count(node));
+        }
+        tree.remapFrames(map);
+      }
+      p.tree.freeze();
+    }
+    if (map) this.samples?.remapFrames(map);
+  }
+
+  private countUnknown(frame: number, samples: number): void {
+    const kind = this.symbolizer.frames.kind(frame);
+    if (kind === FrameKind.ImageOffset) this.counts.unknownFunction += samples;
+    else if (kind === FrameKind.Address) this.counts.unknownObject += samples;
   }
 
   private taskOf(pid: number, tid: number, processName: string | undefined): number {
@@ -173,11 +242,11 @@ export class CallGraphBuilder {
     return last.task;
   }
 
-  private countLeaf(profile: PmcProfile, frame: number, link: number): void {
+  private countLeaf(profile: PmcProfile, frame: number, link: number, count: number): void {
     const frames = this.symbolizer.frames;
-    const kind = frames.kind(frame);
-    if (kind === FrameKind.ImageOffset) this.counts.unknownFunction++;
-    else if (kind === FrameKind.Address) this.counts.unknownObject++;
+    // A kernel PC is counted once resolved (see finish); kernel images have no histograms.
+    if (frames.isPending(frame)) return;
+    this.countUnknown(frame, count);
     if (!this.histograms) return;
     const image = frames.image(frame);
     if (image?.elf) {
@@ -185,7 +254,7 @@ export class CallGraphBuilder {
       if (!pcs) profile.pcsByImage.set(image, (pcs = new Map()));
       const seen = pcs.get(link);
       if (seen === undefined) this.budget.take(HISTOGRAM_ENTRY_BYTES);
-      pcs.set(link, (seen ?? 0) + 1);
+      pcs.set(link, (seen ?? 0) + count);
     }
   }
 }

@@ -31,10 +31,15 @@ export interface Frame {
   kernel: boolean;
 }
 
-// Stored kinds: FrameKind plus a non-canonical address, kept apart because
-// its key is the raw 64-bit value, not a packed address.
+// Stored kinds: FrameKind, a non-canonical address (kept apart because its
+// key is the raw 64-bit value, not a packed address), and kernel addresses
+// whose symbol is looked up at the end of the analysis (see
+// Symbolizer.resolvePending), as a sampled PC or as a return address.
 const RAW = 3;
-const KERNEL_BIT = 4;
+const PENDING = 4;
+const PENDING_RETURN = 5;
+const KIND_MASK = 7;
+const KERNEL_BIT = 8;
 const TWO_32 = 0x1_0000_0000;
 
 export class FrameTable {
@@ -67,8 +72,18 @@ export class FrameTable {
   }
 
   kind(id: number): FrameKind {
-    const k = this.bits[id] & 3;
-    return k === RAW ? FrameKind.Address : k;
+    const k = this.bits[id] & KIND_MASK;
+    return k >= RAW ? FrameKind.Address : k;
+  }
+
+  /** Whether the frame is a kernel address still to be resolved. */
+  isPending(id: number): boolean {
+    return (this.bits[id] & KIND_MASK) >= PENDING;
+  }
+
+  /** A pending frame's address and whether it is a return address. */
+  pendingAddress(id: number): { addr: number; returnAddress: boolean } {
+    return { addr: this.key(id), returnAddress: (this.bits[id] & KIND_MASK) === PENDING_RETURN };
   }
 
   isKernel(id: number): boolean {
@@ -83,15 +98,15 @@ export class FrameTable {
   name(id: number): string {
     const renamed = this.renamed.size > 0 ? this.renamed.get(id) : undefined;
     if (renamed !== undefined) return renamed;
-    switch (this.bits[id] & 3) {
+    switch (this.bits[id] & KIND_MASK) {
       case FrameKind.Symbol:
         return this.images[this.imageIds[id]].symbols.name(this.keyLo[id]);
       case FrameKind.ImageOffset:
         return `${this.images[this.imageIds[id]].basename}+0x${addressHex(this.offsets[id])}`;
-      case FrameKind.Address:
-        return formatPointer(this.key(id));
-      default:
+      case RAW:
         return '0x' + ((BigInt(this.keyHi[id]) << 32n) | BigInt(this.keyLo[id])).toString(16);
+      default:
+        return formatPointer(this.key(id));
     }
   }
 
@@ -101,13 +116,13 @@ export class FrameTable {
   }
 
   start(id: number): number {
-    const k = this.bits[id] & 3;
+    const k = this.bits[id] & KIND_MASK;
     if (k === FrameKind.Symbol) return this.images[this.imageIds[id]].symbols.starts[this.keyLo[id]];
     return k === RAW ? 0 : this.key(id);
   }
 
   end(id: number): number {
-    const k = this.bits[id] & 3;
+    const k = this.bits[id] & KIND_MASK;
     if (k === FrameKind.Symbol) return this.images[this.imageIds[id]].symbols.ends[this.keyLo[id]];
     return this.start(id) + 1;
   }
@@ -133,6 +148,11 @@ export class FrameTable {
   /** An address (packed) in no known image. */
   address(addr: number, kernel: boolean): number {
     return this.intern(FrameKind.Address, kernel, -1, Math.floor(addr / TWO_32), addr >>> 0);
+  }
+
+  /** A kernel address (packed) to be resolved later, as a sampled PC or a return address. */
+  pendingKernel(addr: number, returnAddress: boolean): number {
+    return this.intern(returnAddress ? PENDING_RETURN : PENDING, true, -1, Math.floor(addr / TWO_32), addr >>> 0);
   }
 
   /** A non-canonical address (a garbage frame), given as its two 32-bit halves: printed as it is, never resolved. */
@@ -187,7 +207,7 @@ export class FrameTable {
   /** Adds `id` to the index (symbols are indexed by their image instead). */
   private index(id: number, slot: number): void {
     if (2 * (id + 1) > this.slots.length) {
-      this.slots = reindex(this.slots, 0, id + 1, (f) => ((this.bits[f] & 3) === FrameKind.Symbol ? -1 : frameHash(this.bits[f] & 3, this.imageIds[f], this.keyHi[f], this.keyLo[f])), this.budget);
+      this.slots = reindex(this.slots, 0, id + 1, (f) => ((this.bits[f] & KIND_MASK) === FrameKind.Symbol ? -1 : frameHash(this.bits[f] & KIND_MASK, this.imageIds[f], this.keyHi[f], this.keyLo[f])), this.budget);
     } else this.slots[slot] = id;
   }
 }

@@ -6,6 +6,8 @@ import { basename } from 'node:path';
 import { readElfFile, parseElfBuffer, type ElfImage } from './elf.js';
 import { FrameCache } from './frame-cache.js';
 import { readKallsyms, type KernelSymbols } from './kallsyms.js';
+import { cacheDir, kallsymsCacheFile, readCachedKallsyms, writeCachedKallsyms } from './kallsyms-cache.js';
+import { KallsymsPrefetch } from './kallsyms-thread.js';
 import { readPerfMap } from './perf-map.js';
 import { ProblemList } from './problems.js';
 import { SymbolTable } from './symbol-table.js';
@@ -59,6 +61,8 @@ export interface ImageLoaderOptions {
   kallsyms?: string;
   /** Directory holding perf-PID.map files, default /tmp. */
   perfMapDir?: string;
+  /** Where parsed kernel symbols are cached (null: nowhere); default from the environment (see kallsyms-cache.ts). */
+  cacheDir?: string | null;
 }
 
 export class ImageLoader {
@@ -66,6 +70,7 @@ export class ImageLoader {
   private readonly jitImages = new Map<number, Image | null>();
   private perfMapPids?: Set<number>;
   private kernel?: KernelSymbols | null;
+  private prefetch?: KallsymsPrefetch;
   /** Files that could not be read, with the reason. */
   readonly problems = new ProblemList();
 
@@ -96,11 +101,50 @@ export class ImageLoader {
     return image;
   }
 
+  /**
+   * Makes the kernel symbols ready for a kernelSymbols() call to come: read
+   * from the cache, else started on another thread.
+   */
+  prefetchKernelSymbols(): void {
+    if (this.kernel !== undefined || this.prefetch) return;
+    const cache = this.kallsymsCache();
+    const cached = cache && readCachedKallsyms(cache.file);
+    if (cached) this.kernel = cached;
+    else this.prefetch = new KallsymsPrefetch(this.kallsymsPath, cache);
+  }
+
+  /** In this thread: from the cache, else from the file (then cached). */
+  private readKernelSymbols(): KernelSymbols {
+    const cache = this.kallsymsCache();
+    const cached = cache && readCachedKallsyms(cache.file);
+    if (cached) return cached;
+    const k = readKallsyms(this.kallsymsPath);
+    if (cache) writeCachedKallsyms(cache.file, cache.dir, k);
+    return k;
+  }
+
+  /** Where /proc/kallsyms parsed is cached (a copy given with -k is not). */
+  private kallsymsCache(): { file: string; dir: string } | undefined {
+    if (this.options.kallsyms !== undefined) return undefined;
+    const dir = this.options.cacheDir === undefined ? cacheDir() : (this.options.cacheDir ?? undefined);
+    const file = dir && kallsymsCacheFile(dir);
+    return dir && file ? { file, dir } : undefined;
+  }
+
+  /** Stops a prefetch whose result was not asked for. */
+  dispose(): void {
+    if (this.kernel === undefined) this.prefetch?.close();
+  }
+
+  private get kallsymsPath(): string {
+    return this.options.kallsyms ?? '/proc/kallsyms';
+  }
+
   kernelSymbols(): KernelSymbols | undefined {
     if (this.kernel === undefined) {
-      const path = this.options.kallsyms ?? '/proc/kallsyms';
+      const path = this.kallsymsPath;
       try {
-        this.kernel = readKallsyms(path);
+        this.kernel = this.prefetch ? this.prefetch.take() : this.readKernelSymbols();
         if (this.kernel.hidden) {
           this.problems.add(path, 'kernel addresses are hidden (kptr_restrict): run as root or use a saved copy');
           this.kernel = null;

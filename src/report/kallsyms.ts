@@ -5,14 +5,28 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { PmcError } from '../pmc-error.js';
 import { BAD_ADDRESS, packAddress } from './address.js';
-import { SymbolTableBuilder, type SymbolTable } from './symbol-table.js';
+import { SymbolTableBuilder, SymbolTable } from './symbol-table.js';
 
-export interface KernelSymbols {
-  symbols: SymbolTable;
-  /** True when every address read as 0: kptr_restrict hides them from this user. */
-  hidden: boolean;
+/** Where a module's symbols lie. */
+export interface ModuleRange {
+  name: string;
+  lo: number;
+  hi: number;
+}
+
+export class KernelSymbols {
+  constructor(
+    readonly symbols: SymbolTable,
+    /** True when every address read as 0: kptr_restrict hides them from this user. */
+    readonly hidden: boolean,
+    readonly modules: ModuleRange[],
+  ) {}
+
   /** Module that owns an address, or undefined for the core kernel. */
-  moduleOf(addr: number): string | undefined;
+  moduleOf(addr: number): string | undefined {
+    for (const r of this.modules) if (addr >= r.lo && addr < r.hi) return r.name;
+    return undefined;
+  }
 }
 
 // kallsyms lists no size; the last symbol gets this much.
@@ -98,14 +112,7 @@ export function parseKallsyms(bytes: Buffer, source: string): KernelSymbols {
   const hidden = sawAny && builder.count === 0;
   const symbols = builder.build(last + LAST_SYMBOL_SPAN, b);
   const ranges = [...moduleRanges].map(([name, r]) => ({ name, lo: r.lo, hi: r.hi + LAST_SYMBOL_SPAN }));
-  return {
-    symbols,
-    hidden,
-    moduleOf(addr) {
-      for (const r of ranges) if (addr >= r.lo && addr < r.hi) return r.name;
-      return undefined;
-    },
-  };
+  return new KernelSymbols(symbols, hidden, ranges);
 }
 
 /** A whole file, procfs ones (st_size 0) included, with large reads. */
@@ -137,4 +144,29 @@ export function readKallsyms(path = '/proc/kallsyms'): KernelSymbols {
     throw new PmcError((e as NodeJS.ErrnoException).code ?? 'EIO', `${path}: cannot read kernel symbols`);
   }
   return parseKallsyms(bytes, path);
+}
+
+/** KernelSymbols as plain data and transferable buffers, for sending between threads. */
+export interface KernelSymbolsMessage {
+  starts: Float64Array;
+  ends: Float64Array;
+  nameOffsets: Int32Array;
+  strings: Uint8Array;
+  modules: ModuleRange[];
+  hidden: boolean;
+}
+
+export function toMessage(k: KernelSymbols): { message: KernelSymbolsMessage; transfer: ArrayBuffer[] } {
+  const s = k.symbols;
+  const strings = s.stringBytes ?? new Uint8Array(0);
+  const nameOffsets = s.nameOffsets();
+  if (!nameOffsets) throw new PmcError('EINVAL', 'kernel symbols whose names were decoded cannot be sent');
+  const message = { starts: s.starts, ends: s.ends, nameOffsets, strings, modules: k.modules, hidden: k.hidden };
+  const transfer = [message.starts.buffer, message.ends.buffer, message.nameOffsets.buffer, strings.buffer].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+  return { message, transfer: [...new Set(transfer)] };
+}
+
+export function fromMessage(m: KernelSymbolsMessage): KernelSymbols {
+  const strings = Buffer.from(m.strings.buffer, m.strings.byteOffset, m.strings.byteLength);
+  return new KernelSymbols(SymbolTable.fromOffsets(m.starts, m.ends, m.nameOffsets, strings), m.hidden, m.modules);
 }

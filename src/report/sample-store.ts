@@ -77,6 +77,12 @@ export class SampleStore implements Iterable<SampleRecord> {
     this.firsts[this.n] = this.nframes;
   }
 
+  /** Replaces each frame f by map[f] (ids past the map stay). */
+  remapFrames(map: Int32Array): void {
+    const ids = this.frameIds;
+    for (let k = 0; k < this.nframes; k++) if (ids[k] < map.length) ids[k] = map[ids[k]];
+  }
+
   get(i: number): SampleRecord {
     const from = this.firsts[i];
     const to = this.firsts[i + 1];

@@ -126,6 +126,21 @@ export class SymbolTable {
 
   static readonly EMPTY = new SymbolTable(new Float64Array(0), new Float64Array(0), []);
 
+  /** A table whose names are all NUL-terminated strings at offsets of `strings` (sent by a worker). */
+  static fromOffsets(starts: Float64Array, ends: Float64Array, nameOffsets: Int32Array, strings: Buffer): SymbolTable {
+    return new SymbolTable(starts, ends, Array.from(nameOffsets), strings);
+  }
+
+  /** The name offsets into the strings buffer, when every name is one (for sending the table to another thread). */
+  nameOffsets(): Int32Array | undefined {
+    return this.strings && this.names.every((n) => typeof n === 'number') ? Int32Array.from(this.names as number[]) : undefined;
+  }
+
+  /** The buffer names are read from, if any. */
+  get stringBytes(): Buffer | undefined {
+    return this.strings;
+  }
+
   get length(): number {
     return this.names.length;
   }

@@ -33,6 +33,11 @@ export class Symbolizer {
    * allocated result.
    */
   link = 0;
+  /**
+   * Kernel addresses become pending frames, resolved by resolvePending() once
+   * the log is read: kallsyms is then read on another thread meanwhile.
+   */
+  deferKernel = false;
 
   constructor(options: ImageLoaderOptions = {}, budget = new MemoryBudget()) {
     this.frames = new FrameTable(budget);
@@ -55,7 +60,12 @@ export class Symbolizer {
         this.link = cache.links[slot];
         return cache.frames[slot];
       }
-      const id = this.resolveKernel(look, addr, returnAddress);
+      let id: number;
+      if (this.deferKernel) {
+        this.loader.prefetchKernelSymbols();
+        id = this.frames.pendingKernel(addr, returnAddress);
+        this.link = look;
+      } else id = this.resolveKernel(look, addr, returnAddress);
       cache.store(slot, addr, id, this.link);
       return id;
     }
@@ -76,6 +86,27 @@ export class Symbolizer {
     this.link = look;
     const jit = this.jitImage(proc);
     return jit ? this.inImage(jit, look, addr, undefined, returnAddress, false) : this.frames.address(addr, false);
+  }
+
+  /**
+   * Resolves the pending kernel frames (see deferKernel), which stops
+   * deferring. Returns the frame each frame id now stands for (identity but
+   * for pending ones), or null when there was none.
+   */
+  resolvePending(): Int32Array | null {
+    this.deferKernel = false;
+    const frames = this.frames;
+    const n = frames.length;
+    let map: Int32Array | null = null;
+    for (let id = 0; id < n; id++) {
+      if (!frames.isPending(id)) continue;
+      if (!map) map = Int32Array.from({ length: n }, (_, i) => i);
+      const { addr, returnAddress } = frames.pendingAddress(id);
+      map[id] = this.resolveKernel(returnAddress ? addr - 1 : addr, addr, returnAddress);
+    }
+    // The kernel cache holds pending ids.
+    this.processes.kernel.cache.clear();
+    return map;
   }
 
   private resolveKernel(look: number, addr: number, returnAddress: boolean): number {
