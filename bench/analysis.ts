@@ -8,8 +8,11 @@
 //   tspmc --folded    node pmcstat.js -R LOG --folded OUT
 //   perf report       perf report --stdio -i DATA > OUT
 //   perf --no-children  perf report --stdio --no-children -i DATA > OUT
+//   tspmc -G, no kallsyms cache   the same with /proc/kallsyms read and parsed (TSPMC_CACHE_DIR=)
 //   tspmc read only   the bare log read (visitLog with an empty visitor): the floor
 //   node startup      node -e 0
+// tspmc runs with its kallsyms cache in the work directory, made before the
+// rounds, as perf report reads the copy perf record left in ~/.debug.
 // under /usr/bin/time (wall, user, sys, max RSS). Raw runs go to
 // bench/results/analysis-<date>.json, a markdown summary to stdout: medians,
 // [min-max] ranges, and the ratios of tspmc's medians to perf's.
@@ -73,11 +76,11 @@ function snapshotBuild(work: string): { pmcstat: string; self: string; convert: 
 }
 
 /** Runs argv under /usr/bin/time; stdout to `stdoutPath` (or discarded). */
-function timed(argv: string[], work: string, stdoutPath?: string): { status: number; time: Times; stderr: string } {
+function timed(argv: string[], work: string, stdoutPath?: string, env?: NodeJS.ProcessEnv): { status: number; time: Times; stderr: string } {
   const timeFile = join(work, 'time.txt');
   const out = stdoutPath ? openSync(stdoutPath, 'w') : 'ignore';
   try {
-    const r = spawnSync(TIME, ['-f', '%e %U %S %M', '-o', timeFile, ...argv], { cwd: work, stdio: ['ignore', out, 'pipe'], maxBuffer: 64 << 20 });
+    const r = spawnSync(TIME, ['-f', '%e %U %S %M', '-o', timeFile, ...argv], { cwd: work, stdio: ['ignore', out, 'pipe'], maxBuffer: 64 << 20, env: { ...process.env, TSPMC_CACHE_DIR: join(work, 'cache'), ...env } });
     const f = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
     return { status: r.status ?? -1, time: { wall: f[0], user: f[1], sys: f[2], maxRssKb: f[3] }, stderr: r.stderr.toString() };
   } finally {
@@ -116,9 +119,17 @@ function record(size: string, target: number, work: string, busy2: string, conve
   return { size, samples, perfData, perfDataBytes: statSync(perfData).size, pmclog, pmclogBytes: statSync(pmclog).size, recordSeconds: seconds };
 }
 
-function variants(build: { pmcstat: string; self: string }, rec: Recording, out: string): { name: string; argv: string[]; stdout: boolean }[] {
+interface Variant {
+  name: string;
+  argv: string[];
+  stdout: boolean;
+  env?: NodeJS.ProcessEnv;
+}
+
+function variants(build: { pmcstat: string; self: string }, rec: Recording, out: string): Variant[] {
   return [
     { name: 'tspmc -G', argv: [process.execPath, build.pmcstat, '-R', rec.pmclog, '-G', out], stdout: false },
+    { name: 'tspmc -G, no kallsyms cache', argv: [process.execPath, build.pmcstat, '-R', rec.pmclog, '-G', out], stdout: false, env: { TSPMC_CACHE_DIR: '' } },
     { name: 'tspmc --folded', argv: [process.execPath, build.pmcstat, '-R', rec.pmclog, '--folded', out], stdout: false },
     { name: 'perf report', argv: [PERF, 'report', '--stdio', '-i', rec.perfData], stdout: true },
     { name: 'perf report --no-children', argv: [PERF, 'report', '--stdio', '--no-children', '-i', rec.perfData], stdout: true },
@@ -135,7 +146,7 @@ function bench(build: { pmcstat: string; self: string }, recs: Recording[], reps
       const vs = variants(build, rec, out);
       for (const v of rep % 2 === 0 ? vs : vs.reverse()) {
         rmSync(out, { force: true });
-        const { status, time, stderr } = timed(v.argv, work, v.stdout ? out : undefined);
+        const { status, time, stderr } = timed(v.argv, work, v.stdout ? out : undefined, v.env);
         runs.push({ size: rec.size, variant: v.name, rep, command: v.argv, status, time, outputBytes: existsSync(out) ? statSync(out).size : 0 });
         process.stderr.write(`[run] ${rec.size} rep ${rep} ${v.name.padEnd(26)} status ${status} wall ${time.wall} cpu ${(time.user + time.sys).toFixed(2)} rss ${Math.round(time.maxRssKb / 1024)} MiB\n`);
         if (status !== 0) process.stderr.write(`    ${stderr.trim().split('\n').slice(-5).join('\n    ')}\n`);
@@ -166,7 +177,7 @@ function summary(recs: Recording[], runs: Run[]): string {
       lines.push(`| ${v} | ${fmt(w.med)} [${fmt(w.min)}-${fmt(w.max)}] | ${fmt(c.med)} [${fmt(c.min)}-${fmt(c.max)}] | ${fmt(rss.med, 0)} | ${median(ok(v).map((r) => r.outputBytes))} |`);
     }
     lines.push('');
-    for (const t of ['tspmc -G', 'tspmc --folded', 'tspmc read only']) {
+    for (const t of ['tspmc -G', 'tspmc --folded', 'tspmc -G, no kallsyms cache', 'tspmc read only']) {
       for (const p of ['perf report', 'perf report --no-children']) {
         lines.push(`- ${t} / ${p}: wall ${fmt(stat(t, wall).med / stat(p, wall).med)}, CPU ${fmt(stat(t, cpu).med / stat(p, cpu).med)}`);
       }
@@ -212,6 +223,8 @@ async function main(): Promise<void> {
     if (cc.status !== 0) throw new Error(`gcc: ${cc.stderr}`);
     const load = loadavg();
     const recs = sizes.map((n) => record(n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`, n, work, busy2, build.convert));
+    // tspmc's kallsyms cache, as perf record left perf's copy.
+    timed([process.execPath, build.pmcstat, '-R', recs[0].pmclog, '--stats'], work);
     const runs = bench(build, recs, reps, work);
     const date = new Date().toISOString().slice(0, 10);
     const dir = join(REPO, 'bench/results');
