@@ -19,6 +19,8 @@ import { describePeer } from './peer.js';
 export const MAX_REQUEST_BYTES = 64 * 1024;
 /** Requests a client may have waiting before pmcd stops reading its socket. */
 const MAX_QUEUED = 32;
+/** Replies a client has not read yet, in bytes, before pmcd stops answering it until it does. */
+const MAX_UNREAD_REPLIES = 1024 * 1024;
 
 export interface SessionHost {
   readonly module: PmcModule;
@@ -73,12 +75,25 @@ export class Session {
     this.busy = true;
     try {
       while (this.queue.length > 0 && !this.closed) {
+        // A client that does not read its replies waits for them, not pmcd's memory.
+        if (this.socket.writableLength > MAX_UNREAD_REPLIES) await this.readerCaughtUp();
+        if (this.closed) break;
         await this.handle(this.queue.shift()!);
         if (this.queue.length <= MAX_QUEUED / 2 && this.socket.isPaused()) this.socket.resume();
       }
     } finally {
       this.busy = false;
     }
+  }
+
+  private readerCaughtUp(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done).off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done).on('close', done);
+    });
   }
 
   private async handle(frame: Frame): Promise<void> {
