@@ -134,36 +134,43 @@ test('10,000 fuzzed frames leave pmcd serving other clients', async (t) => {
         reads++;
       }
     })();
+    reader.catch(() => undefined); // awaited below
 
     let sent = 0;
     let reconnects = 0;
     const open = async (): Promise<Socket> => {
       const s = connect(pmcd.socket);
       s.on('data', () => undefined).on('error', () => undefined);
-      await once(s, 'connect');
+      await new Promise((r) => s.once('connect', r).once('close', r));
       return s;
     };
+    const closed = (s: Socket): Promise<unknown> => new Promise((r) => (s.closed ? r(null) : s.once('close', r)));
     await Promise.all(
       Array.from({ length: 8 }, async () => {
         let s = await open();
         while (sent < FRAMES) {
           sent++;
           const f = frame();
+          // pmcd closes a connection at any frame it cannot read (a PASSFD without a descriptor too).
+          if (s.destroyed || s.writableEnded) {
+            reconnects++;
+            s = await open();
+          }
           s.write(f.bytes);
           if (f.fatal) {
             // pmcd answers with an error and closes (a truncated frame waits for more): a new connection.
             s.end();
-            await once(s, 'close');
-            reconnects++;
-            s = await open();
+            await closed(s);
           }
         }
         s.end();
-        await once(s, 'close');
+        await closed(s);
       }),
     );
     fuzzing = false;
-    await reader;
+    await reader.catch((e) => {
+      throw new Error(`the good client failed: ${(e as Error).message}\n${pmcd.stderr.split('\n').filter((l) => /session 1:/.test(l)).join('\n')}`);
+    });
     t.diagnostic(`${sent} frames, ${reconnects} reconnections, ${reads} good reads meanwhile`);
     assert.ok(pmcd.alive, 'pmcd is alive');
     assert.ok(reads > 0);

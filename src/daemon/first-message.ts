@@ -31,11 +31,6 @@ export class FirstMessageReader {
     });
   }
 
-  /** Stop waiting for `fd` (its connection closed). */
-  forget(fd: number): void {
-    for (const w of this.waiting) if (w.fd === fd) this.finish(w, undefined);
-  }
-
   private tryRead(w: Waiting): boolean {
     let m: ReceivedMessage | undefined;
     try {

@@ -71,7 +71,6 @@ export class PmcdServer {
       return;
     }
     const caller = identifyPeer(fd, this.nextSession++);
-    socket.once('close', () => this.first.forget(fd));
     const m = await this.first.read(fd, FIRST_MESSAGE_MS);
     if (this.stopping || socket.destroyed || !m || m.data.length === 0) {
       for (const f of m?.fds ?? []) closeFd(f);
