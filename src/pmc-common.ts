@@ -1,5 +1,6 @@
 // What every layer shares, as sys/pmc.h serves the kernel and userland
-// alike: PMC capability bits, CPU lists, and the clock of every timestamp.
+// alike: PMC capability bits, class numbers, CPU lists, and the clock of
+// every timestamp.
 // It sits at the bottom (beside pmc-error.ts): md, log, module, report, lib
 // and cli may all import it, and it imports nothing of theirs.
 import { PmcError } from './pmc-error.js';
@@ -21,6 +22,18 @@ export const PmcCaps = {
   SYSWIDE: 1 << 12,
   DOMWIDE: 1 << 13,
 } as const;
+
+/** Class numbers (enum pmc_class): FreeBSD's SOFT keeps its value; the Linux families get their own. */
+export enum PmcClass {
+  SOFT = 0x0f,
+  HW = 0x30,
+  CACHE = 0x31,
+  TRACEPOINT = 0x32,
+  /** Dynamic PMUs from /sys/bus/event_source/devices: PMU n is PMU_BASE + n. */
+  PMU_BASE = 0x40,
+  /** Classes made for tests. */
+  FAKE = 0xf0,
+}
 
 /** A PMC id holds the CPU in 12 bits, so no CPU number reaches this. */
 export const PMC_CPU_LIMIT = 4096;

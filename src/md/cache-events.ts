@@ -1,5 +1,6 @@
 // CACHE: perf's generic cache events (PERF_TYPE_HW_CACHE), counted by the
 // same core PMU as HW and so sharing its counters.
+import { PmcClass } from '../pmc-common.js';
 import type { EventClassInfo } from './event-class.js';
 import { HW_ROWS } from './hw-events.js';
 import { type GenericEvent, ListedClass } from './listed-class.js';
@@ -35,6 +36,6 @@ function cacheEvents(): GenericEvent[] {
 
 export function cacheClasses(): EventClassInfo[] {
   return [
-    new ListedClass({ family: 'CACHE', perfType: PerfType.HW_CACHE, classId: 0x31, rows: HW_ROWS, table: cacheEvents(), noDevice: 'no hardware PMU' }),
+    new ListedClass({ family: 'CACHE', perfType: PerfType.HW_CACHE, classId: PmcClass.CACHE, rows: HW_ROWS, table: cacheEvents(), noDevice: 'no hardware PMU' }),
   ];
 }

@@ -1,5 +1,6 @@
 // HW: perf's generic hardware events (PERF_TYPE_HARDWARE), mapped by the
 // kernel onto whatever core PMU the machine has.
+import { PmcClass } from '../pmc-common.js';
 import type { EventClassInfo } from './event-class.js';
 import { type GenericEvent, ListedClass } from './listed-class.js';
 import { PerfType } from './perf-attr.js';
@@ -22,6 +23,6 @@ export const HW_ROWS = 4;
 
 export function hwClasses(): EventClassInfo[] {
   return [
-    new ListedClass({ family: 'HW', perfType: PerfType.HARDWARE, classId: 0x30, rows: HW_ROWS, table: HARDWARE_EVENTS, noDevice: 'no hardware PMU' }),
+    new ListedClass({ family: 'HW', perfType: PerfType.HARDWARE, classId: PmcClass.HW, rows: HW_ROWS, table: HARDWARE_EVENTS, noDevice: 'no hardware PMU' }),
   ];
 }

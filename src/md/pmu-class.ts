@@ -2,7 +2,7 @@
 // uncore units, a core PMU): events are the PMU's events/* aliases, and any
 // pmu/term=value,.../ spec its format/* fields can encode (perf's util/pmu.c).
 import { readdirSync, readFileSync } from 'node:fs';
-import { parseCpuList } from '../pmc-common.js';
+import { parseCpuList, PmcClass } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { EventClassInfo, EventDef, MdConfig, PerfConfig, ResolvedEvent } from './event-class.js';
 import { normalizeEventName } from './event-names.js';
@@ -22,7 +22,6 @@ import {
 } from './pmu-format.js';
 
 export const PMU_DIR = '/sys/bus/event_source/devices';
-const PMU_CLASS_BASE = 0x40;
 /** Counters per PMU: the kernel does not say; a few each. */
 const PMU_ROWS = 4;
 
@@ -358,7 +357,7 @@ export function pmuClasses(): EventClassInfo[] {
   for (const name of listDir(PMU_DIR)) {
     const type = Number(readText(`${PMU_DIR}/${name}/type`));
     if (!Number.isInteger(type) || type === PerfType.SOFTWARE || type === PerfType.TRACEPOINT) continue;
-    out.push(new PmuClass(name, type, PMU_CLASS_BASE + out.length));
+    out.push(new PmuClass(name, type, PmcClass.PMU_BASE + out.length));
   }
   return out;
 }

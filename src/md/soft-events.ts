@@ -1,4 +1,5 @@
 // SOFT: the kernel's software events (PERF_TYPE_SOFTWARE), perf's names.
+import { PmcClass } from '../pmc-common.js';
 import type { EventClassInfo } from './event-class.js';
 import { type GenericEvent, ListedClass } from './listed-class.js';
 import { PerfType } from './perf-attr.js';
@@ -22,6 +23,5 @@ const SOFTWARE_EVENTS: readonly GenericEvent[] = [
 export const SOFT_ROWS = 16;
 
 export function softClasses(): EventClassInfo[] {
-  // sys/pmc.h keeps SOFT at 0x0F.
-  return [new ListedClass({ family: 'SOFT', perfType: PerfType.SOFTWARE, classId: 0x0f, rows: SOFT_ROWS, table: SOFTWARE_EVENTS })];
+  return [new ListedClass({ family: 'SOFT', perfType: PerfType.SOFTWARE, classId: PmcClass.SOFT, rows: SOFT_ROWS, table: SOFTWARE_EVENTS })];
 }

@@ -1,6 +1,7 @@
 // TRACEPOINT: the kernel's static tracepoints, named subsystem:event, found in
 // tracefs and opened by id (PERF_TYPE_TRACEPOINT).
 import { readFileSync } from 'node:fs';
+import { PmcClass } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { EventClassInfo, EventDef, PerfConfig } from './event-class.js';
 import { editDistance, normalizeEventName } from './event-names.js';
@@ -13,7 +14,7 @@ export class TracepointClass implements EventClassInfo {
   readonly family = 'TRACEPOINT';
   readonly name = 'TRACEPOINT';
   readonly perfType = PerfType.TRACEPOINT;
-  readonly classId = 0x32;
+  readonly classId = PmcClass.TRACEPOINT;
   readonly modeFilter = true;
   readonly perProcess = true;
   private where?: TracefsLocation;

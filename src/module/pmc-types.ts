@@ -35,7 +35,7 @@ export enum RowDisposition {
 }
 
 /** The capability bits are shared with md (classes declare them): see src/pmc-common.ts. */
-export { PmcCaps } from '../pmc-common.js';
+export { PmcCaps, PmcClass } from '../pmc-common.js';
 
 export const PmcFlags = {
   DESCENDANTS: 0x00000002,
@@ -56,17 +56,6 @@ export const PmcFlags = {
 export const ALLOCATE_FLAGS_ALLOWED =
   PmcFlags.DESCENDANTS | PmcFlags.LOG_PROCCSW | PmcFlags.LOG_PROCEXIT | PmcFlags.CALLCHAIN | PmcFlags.USERCALLCHAIN;
 
-/** Class numbers: FreeBSD's SOFT keeps its value; the Linux families get their own. */
-export enum PmcClass {
-  SOFT = 0x0f,
-  HW = 0x30,
-  CACHE = 0x31,
-  TRACEPOINT = 0x32,
-  /** Dynamic PMUs from /sys/bus/event_source/devices: PMU n is PMU_BASE + n. */
-  PMU_BASE = 0x40,
-  /** Classes made for tests. */
-  FAKE = 0xf0,
-}
 
 export enum PmcOp {
   CONFIGURELOG = 0,
