@@ -1,7 +1,9 @@
 // pmcstat's counting output: a header line naming each PMC (`p/<event>` for
 // process PMCs, `s/<cpu>/<event>` for system PMCs) and a row of values per
 // interval, columns as wide as a 64-bit count or the header (pmcstat.c's
-// field widths); and tspmc's --json form.
+// field widths); and tspmc's --json form. For a person at a terminal the
+// digits are grouped by thousands and the end of the run is a summary with
+// what the events allow to derive (perf stat's figures), and the elapsed time.
 
 export interface CountColumn {
   event: string;
@@ -15,16 +17,25 @@ export interface CountColumn {
 const HEADER_PREFIX = '# ';
 /** Decimal digits of a 64-bit counter: floor(64 / log2(10)) + 1. */
 const DISPLAY_WIDTH = Math.floor(64 / 3.32193) + 1;
+/** The same digits grouped by thousands: a separator per three digits. */
+const GROUPED_WIDTH = DISPLAY_WIDTH + Math.floor((DISPLAY_WIDTH - 1) / 3);
 
-function widths(c: CountColumn): { width: number; skip: number } {
+function widths(c: CountColumn, grouped: boolean): { width: number; skip: number } {
+  const digits = grouped ? GROUPED_WIDTH : DISPLAY_WIDTH;
   const header = c.event.length + 2 + (c.mode === 'SC' ? 3 : 0);
-  return header > DISPLAY_WIDTH ? { width: header, skip: 0 } : { width: DISPLAY_WIDTH, skip: DISPLAY_WIDTH - header };
+  return header > digits ? { width: header, skip: 0 } : { width: digits, skip: digits - header };
 }
 
-export function formatHeader(columns: CountColumn[]): string {
+/** 1234567 -> "1,234,567". */
+export function groupThousands(n: bigint | number | string): string {
+  const [int, frac] = String(n).split('.');
+  return int.replace(/\B(?=(\d{3})+(?!\d))/g, ',') + (frac !== undefined ? `.${frac}` : '');
+}
+
+export function formatHeader(columns: CountColumn[], grouped = false): string {
   let line = HEADER_PREFIX;
   for (const c of columns) {
-    const { width, skip } = widths(c);
+    const { width, skip } = widths(c, grouped);
     const w = width - skip - 2;
     line += ' '.repeat(skip);
     line += c.mode === 'SC' ? `s/${String(c.cpu).padStart(2, '0')}/${c.event.padEnd(w - 3)} ` : `p/${c.event.padStart(w)} `;
@@ -33,14 +44,75 @@ export function formatHeader(columns: CountColumn[]): string {
 }
 
 /** One row; incremental columns print the change since the previous row. */
-export function formatRow(columns: CountColumn[], values: bigint[]): string {
+export function formatRow(columns: CountColumn[], values: bigint[], grouped = false): string {
   let line = '';
   columns.forEach((c, i) => {
     const shown = c.cumulative ? values[i] : values[i] - c.saved;
     c.saved = values[i];
-    line += `${shown}`.padStart(widths(c).width + (i === 0 ? HEADER_PREFIX.length : 0)) + ' ';
+    line += (grouped ? groupThousands(shown) : `${shown}`).padStart(widths(c, grouped).width + (i === 0 ? HEADER_PREFIX.length : 0)) + ' ';
   });
   return line.trimEnd();
+}
+
+/** Events whose count is nanoseconds of CPU time. */
+const CLOCKS = new Set(['task-clock', 'cpu-clock']);
+/** Events shown per second. */
+const RATES = new Set(['page-faults', 'faults', 'minor-faults', 'major-faults', 'context-switches', 'cs', 'cpu-migrations', 'migrations']);
+const CYCLES = new Set(['cycles', 'cpu-cycles']);
+
+/** `1234.5` -> "1.23 K/sec", as perf stat prints rates. */
+function perSecond(x: number): string {
+  const units: [number, string][] = [[1e9, ' G'], [1e6, ' M'], [1e3, ' K']];
+  for (const [size, unit] of units) if (x >= size) return `${(x / size).toFixed(2)}${unit}/sec`;
+  return `${x.toFixed(2)}/sec`;
+}
+
+/** A word as a shell would need it written. */
+const shellWord = (w: string): string => (/^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", "'\\''")}'`);
+
+/** What a summary is about: the command (with its exit status), the -t targets, or the system. */
+export function measured(command: string[], targets: string[], exitStatus?: number): string {
+  if (command.length > 0) return `${command.map(shellWord).join(' ')}${exitStatus !== undefined ? ` (exit status ${exitStatus})` : ''}`;
+  if (targets.length > 0) return `process ${targets.join(', ')}`;
+  return 'the system';
+}
+
+/**
+ * The end of a run for a person: one line per PMC with its total (grouped;
+ * clocks in milliseconds), then `#` and what it gives: CPUs utilised
+ * (task-clock over elapsed time), events per second (per second on CPU when
+ * task-clock was counted, as perf stat does, else per elapsed second),
+ * instructions per cycle; then the elapsed time. `what` names what was measured.
+ */
+export function formatSummary(columns: CountColumn[], values: bigint[], elapsedNs: bigint, what: string): string {
+  const elapsed = Number(elapsedNs) / 1e9;
+  const total = (names: Set<string> | string, mode: 'TC' | 'SC'): number | undefined => {
+    let sum: number | undefined;
+    columns.forEach((c, i) => {
+      if (c.mode === mode && (typeof names === 'string' ? c.event === names : names.has(c.event))) sum = (sum ?? 0) + Number(values[i]);
+    });
+    return sum;
+  };
+  const labels = columns.map((c) => (c.mode === 'SC' ? `${c.event} (CPU ${c.cpu})` : c.event));
+  const labelWidth = Math.max(...labels.map((l) => l.length), 16);
+  const lines = columns.map((c, i) => {
+    const v = values[i];
+    const clock = CLOCKS.has(c.event);
+    const count = clock ? `${groupThousands((Number(v) / 1e6).toFixed(2))} msec` : `${groupThousands(v)}     `;
+    // Process PMCs are compared with the process's own CPU time, system PMCs with the time elapsed.
+    const onCpu = c.mode === 'TC' ? total('task-clock', 'TC') : undefined;
+    let derived = '';
+    if (clock && c.mode === 'TC' && elapsed > 0) derived = `${(Number(v) / 1e9 / elapsed).toFixed(2)} CPUs utilised`;
+    else if (RATES.has(c.event)) {
+      const seconds = onCpu !== undefined ? onCpu / 1e9 : elapsed;
+      if (seconds > 0) derived = `${perSecond(Number(v) / seconds)}${onCpu !== undefined ? ' on CPU' : ''}`;
+    } else if (c.event === 'instructions') {
+      const cycles = total(CYCLES, c.mode);
+      if (cycles) derived = `${(Number(v) / cycles).toFixed(2)} instructions per cycle`;
+    }
+    return `${count.padStart(24)}  ${labels[i].padEnd(labelWidth)}${derived ? `  #  ${derived}` : ''}`.trimEnd();
+  });
+  return ['', `pmcstat: counts for ${what}:`, '', ...lines, '', `${elapsed.toFixed(3).padStart(19)} seconds elapsed`, ''].join('\n');
 }
 
 export interface CountJson {

@@ -45,6 +45,20 @@ export interface PmcstatArgs {
   memoryLimit?: number;
   threadFilter?: number;
   cpuFilter?: number[];
+  /** -I: the sampled PC itself rather than its function at the top of each chain. */
+  leafAddresses: boolean;
+  /** -r: the directory executables' paths are taken relative to. */
+  root?: string;
+  /** -L: list the event names and exit. */
+  listEvents: boolean;
+  /** -u: describe the event a specifier names (or the events matching it) and exit. */
+  describe?: string;
+  /** -T: top mode. */
+  top: boolean;
+  /** -f threshold=N: top mode leaves out functions under N percent of the samples. */
+  topThreshold: number;
+  /** -f skiplink=1: top mode hides call chain nodes that are alone under their caller. */
+  topSkipLink: boolean;
   help: boolean;
   /** Things worth saying that are not errors (options after the last PMC they could apply to). */
   warnings: string[];
@@ -54,8 +68,22 @@ export interface PmcstatArgs {
 const outputKey = (o: OutputFormat): string => o.option.replace(/^--?/, '');
 const OUTPUT_BY_KEY = new Map<string, OutputFormat<OutputName>>(OUTPUTS.map((o) => [outputKey(o), o]));
 
+/** FreeBSD pmcstat's options that do not fit Linux or tspmc, and why. */
+const REFUSED: Record<string, string> = {
+  e: '(wide gprof histogram counters) is not supported: GNU gprof reads only the 16-bit counters -g writes',
+  Z: 'is not supported: FreeBSD pmcstat has -Z in its getopt string but gives it no meaning',
+  A: '(skip symbol lookup) is not supported: it is in a fork of FreeBSD only; -I shows the sampled addresses',
+  b: '(PMU event groups) is not supported: it is in a fork of FreeBSD only, and tspmc, as hwpmc, never multiplexes a PMC',
+};
+
 /** The getopt string of FreeBSD pmcstat; letters we do not implement are refused with a message. */
 const OPTIONS: ParseArgsConfig['options'] = {
+  ...Object.fromEntries(Object.keys(REFUSED).map((k) => [k, { type: 'boolean', short: k }])),
+  I: { type: 'boolean', short: 'I' },
+  L: { type: 'boolean', short: 'L' },
+  f: { type: 'string', short: 'f', multiple: true },
+  r: { type: 'string', short: 'r' },
+  u: { type: 'string', short: 'u' },
   ...Object.fromEntries(
     OUTPUTS.map((o: OutputFormat) => {
       const key = outputKey(o);
@@ -159,6 +187,11 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
     json: false,
     quiet: false,
     verbose: 0,
+    leafAddresses: false,
+    listEvents: false,
+    top: false,
+    topThreshold: 0,
+    topSkipLink: false,
     help: false,
     warnings: [],
   };
@@ -213,13 +246,18 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
       case 'z': out.depth = numberArg(opt, v, { min: 1, integer: true }); break;
       case 'k': out.kernelSymbols = v; break;
       case 'i': out.threadFilter = numberArg(opt, v, { min: 0, integer: true }); break;
-      case 'q': out.quiet = true; break;
-      case 'v': out.verbose++; break;
+      case 'q': out.quiet = true; out.verbose = 0; break;
+      case 'v': out.verbose++; out.quiet = false; break;
+      case 'I': out.leafAddresses = true; break;
+      case 'L': out.listEvents = true; break;
+      case 'u': out.describe = v; break;
+      case 'r': out.root = v; break;
+      case 'T': out.top = true; break;
+      case 'f': topOption(out, opt, v); break;
       case 'json': out.json = true; break;
       case 'memory-limit': out.memoryLimit = numberArg(opt, v, { min: 1 }); break;
       case 'help': out.help = true; break;
-      case 'T': throw new UsageError('option -T (top mode) is not supported; use -R with -G or --folded');
-      default: throw new UsageError(`option ${opt} is not supported`);
+      default: throw new UsageError(`option ${opt} ${REFUSED[t.name!] ?? 'is not supported'}`);
     }
   }
   // -g writes into -D's directory, wherever -D stands.
@@ -232,9 +270,18 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
   return out;
 }
 
+/** -f: top mode's options, pmcstat's `threshold=<percent>` and `skiplink=0|1`. */
+function topOption(out: PmcstatArgs, opt: string, text: string): void {
+  const m = /^(threshold|skiplink)=(.*)$/.exec(text);
+  if (!m) throw new UsageError(`option ${opt}: "${text}" is not threshold=<percent> or skiplink=0|1`);
+  if (m[1] === 'threshold') out.topThreshold = numberArg(`${opt} threshold`, m[2], { min: 0 });
+  else if (m[2] === '0' || m[2] === '1') out.topSkipLink = m[2] === '1';
+  else throw new UsageError(`option ${opt}: skiplink takes 0 or 1, not "${m[2]}"`);
+}
+
 /** The combinations pmcstat.c refuses, with its messages. */
 function validate(a: PmcstatArgs): void {
-  if (a.help) return;
+  if (a.help || a.listEvents || a.describe !== undefined) return;
   const hasProcess = a.pmcs.some((p) => p.mode === PmcMode.TC || p.mode === PmcMode.TS);
   const hasSampling = a.pmcs.some((p) => p.mode === PmcMode.TS || p.mode === PmcMode.SS);
   const hasCounting = a.pmcs.some((p) => p.mode === PmcMode.TC || p.mode === PmcMode.SC);

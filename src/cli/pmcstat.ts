@@ -16,6 +16,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(PMCSTAT_USAGE);
     return 0;
   }
+  if (args.listEvents) return (await import('./pmcstat-events.js')).listEvents();
+  if (args.describe !== undefined) return (await import('./pmcstat-events.js')).describeEvent(args.describe);
   // Analysis needs no module: load each side only when it runs (-R starts faster without FFI).
   if (args.analyze !== undefined) return (await import('./run-analysis.js')).runAnalysis(args, args.analyze);
   return (await import('./run-measurement.js')).runMeasurement(args);

@@ -68,7 +68,8 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
     if (!log.closed && !log.error) process.stderr.write(`pmcstat: WARNING: ${path}: the log was cut short: no CLOSELOG after its ${log.records} records\n`);
   } else {
     const analysis = new Analysis({
-      needs: analysisNeeds(args.outputs, args.depth),
+      needs: analysisNeeds(args.outputs, args.depth, args.leafAddresses),
+      root: args.root,
       memoryLimitMib: args.memoryLimit,
       kallsyms: args.kernelSymbols,
       cpus: args.cpuFilter ? new Set(args.cpuFilter) : undefined,
@@ -98,8 +99,11 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       depth: args.depth,
     });
     // A damaged log is reported below instead of as cut short.
-    for (const w of result.warnings.filter((x) => !(log.error && /cut short/.test(x)))) process.stderr.write(`pmcstat: WARNING: ${path}: ${w}\n`);
-    for (const w of report.warnings) process.stderr.write(`pmcstat: WARNING: ${w}\n`);
+    // -q: the analysis says nothing it was not asked for.
+    if (!args.quiet) {
+      for (const w of result.warnings.filter((x) => !(log.error && /cut short/.test(x)))) process.stderr.write(`pmcstat: WARNING: ${path}: ${w}\n`);
+      for (const w of report.warnings) process.stderr.write(`pmcstat: WARNING: ${w}\n`);
+    }
   }
   if (log.error) {
     process.stderr.write(`pmcstat: ERROR: ${path}: ${log.error.message}\n`);

@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { attachTargets, findTargetProcesses, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
-import { type CountColumn, formatHeader, formatJson, formatRow } from './count-output.js';
+import { type CountColumn, formatHeader, formatJson, formatRow, formatSummary, measured } from './count-output.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 import { hasOutputs, runAnalysis } from './run-analysis.js';
 
@@ -104,10 +104,12 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
       if (!args.json) (out ?? process.stderr).write(line + '\n');
     };
     const readAll = (): Promise<bigint[]> => Promise.all(columns.map((c) => lib.read(c.id)));
-    if (columns.length > 0) print(formatHeader(columns));
+    // A person at a terminal gets grouped digits and a summary at the end; files and pipes get pmcstat's rows.
+    const forPeople = !args.output && !args.json && process.stderr.isTTY === true;
+    if (columns.length > 0 && (!forPeople || args.interval !== undefined)) print(formatHeader(columns, forPeople));
     const timers: NodeJS.Timeout[] = [];
     if (args.interval !== undefined && columns.length > 0) {
-      timers.push(setInterval(async () => print(formatRow(columns, await readAll())), args.interval * 1000));
+      timers.push(setInterval(async () => print(formatRow(columns, await readAll(), forPeople)), args.interval * 1000));
     }
     if (sampling && logFd !== undefined && process.stderr.isTTY) timers.push(setInterval(() => void statusLine(lib, logFd!), 1000));
 
@@ -129,7 +131,7 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     const values = await readAll();
     const elapsed = process.hrtime.bigint() - t0;
     const exitStatus = cmd ? await Promise.race([cmd.exited, Promise.resolve(undefined)]) : undefined;
-    if (columns.length > 0) print(formatRow(columns, values));
+    if (columns.length > 0) print(forPeople ? formatSummary(columns, values, elapsed, measured(args.command, args.targets, exitStatus)) : formatRow(columns, values));
     if (args.json && columns.length > 0) process.stdout.write(formatJson(columns, values, elapsed, exitStatus) + '\n');
 
     if (logFd !== undefined || logPeer) {

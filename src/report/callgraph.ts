@@ -30,6 +30,8 @@ export interface AnalysisNeeds {
   histograms?: boolean;
   /** Every sample kept whole (-m, -a). Default false. */
   samples?: boolean;
+  /** pmcstat -I: the sampled PC itself, not its function, at the top of each chain. Default false. */
+  leafAddresses?: boolean;
 }
 
 export interface PmcProfile {
@@ -80,6 +82,7 @@ export class CallGraphBuilder {
   /** What the chains' context numbers stand for: a process and what it ran then. */
   private readonly contexts: { proc: ProcessInfo; image: ProcessImage }[] = [];
   private readonly contextIds = new Map<ProcessImage, number>();
+  private readonly leafAddresses: boolean;
   /** The task of the previous sample, for the next one of the same thread. */
   private lastTask = { pid: NaN, tid: NaN, name: '', task: -1 };
 
@@ -92,6 +95,7 @@ export class CallGraphBuilder {
     this.stacks = needs.stacks ?? true;
     this.depth = this.stacks ? Infinity : Math.max(1, needs.depth ?? 16);
     this.histograms = needs.histograms ?? true;
+    this.leafAddresses = needs.leafAddresses ?? false;
     if (needs.samples) this.samples = new SampleStore(budget);
     else this.chains = new ChainTable(budget);
     budget.describe('call graph', () => `${this.profiles.reduce((n, p) => n + p.tree.size, 0)} call graph nodes`);
@@ -188,12 +192,13 @@ export class CallGraphBuilder {
       const kernel = addr >= KERNEL_SPACE;
       // The first user frame under kernel frames is where user code was
       // interrupted (a fault may hit a function's first byte), not a return address.
-      const frame = addr === BAD_ADDRESS ? sym.frames.raw(hi, lo) : sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel), space);
+      let frame = addr === BAD_ADDRESS ? sym.frames.raw(hi, lo) : sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel), space);
       prevKernel = kernel;
       const link = addr === BAD_ADDRESS ? 0 : sym.link;
       if (i === 0) {
         leafBias = addr - link;
         this.countLeaf(profile, frame, link, count);
+        if (this.leafAddresses && addr !== BAD_ADDRESS) frame = sym.frames.address(addr, kernel);
       }
       kept?.setFrame(i, lo, hi, frame, link);
       if (i < inTree) {

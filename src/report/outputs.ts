@@ -66,6 +66,8 @@ const BATCH = 64 * 1024;
 
 /** Writes text pieces to a file or (for '-') a stream, in batches. */
 export async function writeText(target: string, pieces: Iterable<string>, stdout: Writable = process.stdout): Promise<void> {
+  // /dev/stderr cannot be opened when stderr is a socket (ENXIO): write to the stream.
+  if (target === '/dev/stderr') return writeText('-', pieces, process.stderr);
   if (target === '-') {
     let batch = '';
     const flush = async (): Promise<void> => {
@@ -203,9 +205,9 @@ export interface OutputReport {
   warnings: string[];
 }
 
-/** What the analysis must build for `targets`: what their entries need, and the call tree to `depth` (-z). */
-export function analysisNeeds(targets: OutputTargets, depth?: number): AnalysisNeeds {
-  const needs: AnalysisNeeds = { stacks: false, histograms: false, samples: false, depth };
+/** What the analysis must build for `targets`: what their entries need, the call tree to `depth` (-z), sampled PCs as addresses (-I). */
+export function analysisNeeds(targets: OutputTargets, depth?: number, leafAddresses = false): AnalysisNeeds {
+  const needs: AnalysisNeeds = { stacks: false, histograms: false, samples: false, depth, leafAddresses };
   for (const o of OUTPUTS as readonly OutputFormat<OutputName>[]) {
     if (targets[o.name] === undefined || !o.needs) continue;
     needs.stacks ||= o.needs.stacks ?? false;
