@@ -111,3 +111,27 @@ test('a log not in time order (per-CPU sweeps after the side-band) analyzes as t
   assert.equal(expected, 'prog-again;main;outer 4\nprog;main;inner 4\n');
   assert.equal(outputs(swept, 'swept'), expected);
 });
+
+test('records the collector could not log: counted by --stats (text and JSON) and a warning', () => {
+  const log = join(dir, 'unlogged.pmclog');
+  const none = { exec: 0, fork: 0, thread: 0, exit: 0, map: 0, csw: 0 };
+  writeLog(log, [
+    ...head(),
+    sample(10, 0, 'inner'),
+    { type: LogType.DROPNOTIFY, ts: 11, dropped: 3, lost: 1, sideband: { ...none, exec: 1, map: 4 } },
+    { type: LogType.DROPNOTIFY, ts: 12, dropped: 2, lost: 0, sideband: { ...none, fork: 2, map: 1, csw: 5 } },
+    { type: LogType.DROPNOTIFY, ts: 13, dropped: 0, lost: 6 },
+    { type: LogType.CLOSELOG, ts: 20 },
+  ]);
+  const r = pmcstat(['-R', log, '--stats', '--json']);
+  assert.equal(r.status, 0, r.stderr);
+  const stats = JSON.parse(r.stdout);
+  assert.deepEqual(stats.unlogged, { exec: 1, fork: 2, thread: 0, exit: 0, map: 5, csw: 5 });
+  assert.equal(stats.dropped, 5);
+  assert.equal(stats.lost, 7);
+  assert.match(r.stderr, /WARNING: .*unlogged\.pmclog: 5 samples could not be logged by the collector and 7 were lost by the kernel/);
+  assert.match(r.stderr, /WARNING: .*unlogged\.pmclog: 1 exec, 2 fork, 5 map, 5 csw records could not be logged/);
+  const text = pmcstat(['-R', log, '--stats']).stdout;
+  for (const [k, n] of [['exec', 1], ['fork', 2], ['map', 5], ['csw', 5]]) assert.match(text, new RegExp(`#unlogged/${k} +${n}\\n`));
+  assert.doesNotMatch(text, /#unlogged\/thread/);
+});

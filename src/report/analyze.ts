@@ -4,7 +4,7 @@
 // held to a limit (MemoryBudget): a log too rich for it stops the analysis
 // with AnalysisLimitError rather than exhausting the machine.
 import type { RecordVisitor } from '../log/log-reader.js';
-import { LogType, type LogRecord } from '../log/records.js';
+import { LogType, type LogRecord, type SidebandDrops } from '../log/records.js';
 import { KERNEL_PID } from './address-space.js';
 import { CallGraphBuilder, type AnalysisNeeds, type PmcProfile } from './callgraph.js';
 import type { FrameTable } from './frames.js';
@@ -31,14 +31,7 @@ export interface AnalyzeOptions extends ImageLoaderOptions {
 }
 
 /** Side-band records the collector could not write to the log, by kind (DROPNOTIFY's 48-byte form). */
-export interface UnloggedCounts {
-  exec: number;
-  fork: number;
-  thread: number;
-  exit: number;
-  map: number;
-  csw: number;
-}
+export type UnloggedCounts = SidebandDrops;
 
 export interface AnalysisStats {
   samples: number;
@@ -132,6 +125,7 @@ export class Analysis implements RecordVisitor {
   /** RecordVisitor: any record but a call chain. */
   record(r: LogRecord): void {
     this.byType[r.type]++;
+    this.graph.forget();
     switch (r.type) {
       case LogType.CALLCHAIN:
         this.take(r);
@@ -145,8 +139,8 @@ export class Analysis implements RecordVisitor {
       case LogType.DROPNOTIFY: {
         this.dropped += r.dropped;
         this.lost += r.lost;
-        const side = (r as { sideband?: UnloggedCounts }).sideband;
-        if (side) for (const k of Object.keys(this.unlogged) as (keyof UnloggedCounts)[]) this.unlogged[k] += side[k] ?? 0;
+        const side = r.sideband;
+        if (side) for (const k of Object.keys(this.unlogged) as (keyof UnloggedCounts)[]) this.unlogged[k] += side[k];
         break;
       }
       case LogType.CLOSELOG:

@@ -83,6 +83,8 @@ export class CallGraphBuilder {
   private readonly contexts: { proc: ProcessInfo; image: ProcessImage }[] = [];
   private readonly contextIds = new Map<ProcessImage, number>();
   private readonly leafAddresses: boolean;
+  /** What the previous sample looked up; forget() when records change processes, PMCs or contexts. */
+  private readonly last: { pmcid: number; profile?: PmcProfile; pid: number; proc?: ProcessInfo; image?: ProcessImage; context: number } = { pmcid: NaN, pid: NaN, context: -1 };
   /** The task of the previous sample, for the next one of the same thread. */
   private lastTask = { pid: NaN, tid: NaN, name: '', task: -1 };
 
@@ -127,22 +129,38 @@ export class CallGraphBuilder {
       this.counts.emptyCallchains++;
       return;
     }
-    const profile = this.byPmcid.get(pmcid) ?? this.definePmc(pmcid, `pmc-0x${pmcid.toString(16)}`);
+    // Most samples come from the thread and PMC of the one before.
+    let profile = this.last.profile;
+    if (pmcid !== this.last.pmcid || !profile) {
+      profile = this.byPmcid.get(pmcid) ?? this.definePmc(pmcid, `pmc-0x${pmcid.toString(16)}`);
+      this.last.pmcid = pmcid;
+      this.last.profile = profile;
+    }
     profile.samples++;
     this.counts.samples++;
     this.counts.callerFrames += n - 1;
-    const proc = this.symbolizer.processes.get(pid);
+    let proc = this.last.proc;
+    if (pid !== this.last.pid || !proc) {
+      proc = this.symbolizer.processes.get(pid);
+      this.last.pid = pid;
+      this.last.proc = proc;
+    }
     const image = proc.at(ts);
     const chains = this.chains;
     if (!chains) {
       this.aggregate(words, at, n, proc, image, tid, profile, 1);
       return;
     }
-    let context = this.contextIds.get(image);
-    if (context === undefined) {
-      context = this.contexts.length;
-      this.contexts.push({ proc, image });
-      this.contextIds.set(image, context);
+    let context = this.last.context;
+    if (image !== this.last.image) {
+      context = this.contextIds.get(image) ?? -1;
+      if (context < 0) {
+        context = this.contexts.length;
+        this.contexts.push({ proc, image });
+        this.contextIds.set(image, context);
+      }
+      this.last.image = image;
+      this.last.context = context;
     }
     // Frames past the tree's depth make no difference to it.
     const kept = Math.min(n, this.depth);
@@ -165,6 +183,13 @@ export class CallGraphBuilder {
     this.chains.drain(this.aggregateCounted);
     this.contexts.length = 0;
     this.contextIds.clear();
+    this.forget();
+  }
+
+  /** Drops what the previous sample looked up: a record may have changed it. */
+  forget(): void {
+    this.last.pmcid = this.last.pid = NaN;
+    this.last.profile = this.last.proc = this.last.image = undefined;
   }
 
   private readonly aggregateCounted = (words: Uint32Array, at: number, n: number, context: number, tid: number, pmcid: number, count: number): void => {

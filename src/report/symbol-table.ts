@@ -116,11 +116,18 @@ export class SymbolTableBuilder {
 }
 
 export class SymbolTable {
-  /** Made by SymbolTableBuilder. */
+  /** Names decoded from offsets held in an Int32Array. */
+  private decoded?: Map<number, string>;
+
+  /**
+   * Made by SymbolTableBuilder, or from offsets (a table sent by a worker or
+   * read from the cache): each name is a string or the offset of a
+   * NUL-terminated name in `strings`, decoded when first looked up.
+   */
   constructor(
     readonly starts: Float64Array,
     readonly ends: Float64Array,
-    private readonly names: (string | number)[],
+    private readonly names: (string | number)[] | Int32Array,
     private readonly strings?: Buffer,
   ) {}
 
@@ -128,12 +135,15 @@ export class SymbolTable {
 
   /** A table whose names are all NUL-terminated strings at offsets of `strings` (sent by a worker). */
   static fromOffsets(starts: Float64Array, ends: Float64Array, nameOffsets: Int32Array, strings: Buffer): SymbolTable {
-    return new SymbolTable(starts, ends, Array.from(nameOffsets), strings);
+    return new SymbolTable(starts, ends, nameOffsets, strings);
   }
 
   /** The name offsets into the strings buffer, when every name is one (for sending the table to another thread). */
   nameOffsets(): Int32Array | undefined {
-    return this.strings && this.names.every((n) => typeof n === 'number') ? Int32Array.from(this.names as number[]) : undefined;
+    const names = this.names;
+    if (!this.strings) return undefined;
+    if (names instanceof Int32Array) return names;
+    return names.every((n) => typeof n === 'number') ? Int32Array.from(names as number[]) : undefined;
   }
 
   /** The buffer names are read from, if any. */
@@ -146,13 +156,23 @@ export class SymbolTable {
   }
 
   name(i: number): string {
-    const n = this.names[i];
+    const names = this.names;
+    if (names instanceof Int32Array) {
+      let s = (this.decoded ??= new Map()).get(i);
+      if (s === undefined) this.decoded.set(i, (s = this.decode(names[i])));
+      return s;
+    }
+    const n = names[i];
     if (typeof n === 'string') return n;
-    const strings = this.strings!;
-    const end = strings.indexOf(0, n);
-    const s = strings.toString('utf8', n, end < 0 ? strings.length : end);
-    this.names[i] = s;
+    const s = this.decode(n);
+    names[i] = s;
     return s;
+  }
+
+  private decode(offset: number): string {
+    const strings = this.strings!;
+    const end = strings.indexOf(0, offset);
+    return strings.toString('utf8', offset, end < 0 ? strings.length : end);
   }
 
   /** Index of the symbol containing `addr`, or -1. */

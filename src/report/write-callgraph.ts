@@ -42,31 +42,38 @@ export function* formatCallgraph(result: AnalysisResult, options: CallgraphOptio
   const depthLimit = Math.max(1, options.depth ?? DEFAULT_CALLGRAPH_DEPTH);
   const frames = result.frames;
   const name = nameCache(frames);
-  let previousImage: string | undefined;
-
-  function* node(tree: CallTree, n: number, depth: number, total: number): Generator<string> {
-    const indent = ' '.repeat(depth);
-    const count = tree.count(n);
-    const pct = count === total ? '100.0% ' : `${percent05((100 * count) / total)}% `;
-    const frame = tree.frame(n);
-    const image = frames.image(frame)?.path ?? '[unknown]';
-    const at = image !== previousImage ? ` @ ${image}` : '';
-    previousImage = image;
-    yield `${indent}${pct}${` [${count}] `.padEnd(12)}${indent}${name(frame)}${at}\n`;
-    if (depth + 1 >= depthLimit) return;
-    for (const c of sortedChildren(tree, n, name)) yield* node(tree, c, depth + 1, count);
-  }
-
   for (const profile of result.profiles) {
     const tree = profile.tree;
     const top = sortedChildren(tree, ROOT, name);
     if (top.length === 0) continue;
     const total = top.reduce((s, n) => s + tree.count(n), 0);
     yield `@ ${profile.name} [${total} samples]\n\n`;
-    for (const n of top) {
-      previousImage = undefined;
-      yield* node(tree, n, 0, total);
-      yield '\n';
+    for (const first of top) {
+      // Depth first, callers in order: (node, depth, its parent's count) triples on an explicit stack.
+      const todo = [first, 0, total];
+      let previousImage: string | undefined;
+      let text = '';
+      while (todo.length > 0) {
+        const of = todo.pop()!;
+        const depth = todo.pop()!;
+        const n = todo.pop()!;
+        const count = tree.count(n);
+        const indent = ' '.repeat(depth);
+        const pct = count === of ? '100.0% ' : `${percent05((100 * count) / of)}% `;
+        const frame = tree.frame(n);
+        const image = frames.image(frame)?.path ?? '[unknown]';
+        text += `${indent}${pct}${` [${count}] `.padEnd(12)}${indent}${name(frame)}${image !== previousImage ? ` @ ${image}` : ''}\n`;
+        previousImage = image;
+        if (depth + 1 < depthLimit) {
+          const callers = sortedChildren(tree, n, name);
+          for (let i = callers.length - 1; i >= 0; i--) todo.push(callers[i], depth + 1, count);
+        }
+        if (text.length >= 1 << 16) {
+          yield text;
+          text = '';
+        }
+      }
+      yield text + '\n';
     }
   }
 }
