@@ -16,6 +16,9 @@ import { OUTPUTS } from '../src/report/outputs.js';
 import { fixture, ok, pmcstat, tempDir } from './cli-fixture.js';
 import { hasTool } from './report-fixture.js';
 
+// The analysis caches parsed kallsyms: not in the user's cache directory.
+process.env.TSPMC_CACHE_DIR = '';
+
 const noCxx = !hasTool('g++') && 'g++ is not installed';
 const noFilt = !hasTool('c++filt') && 'c++filt (binutils) is not installed';
 

@@ -9,6 +9,9 @@ import { copyFileSync, mkdirSync, renameSync, statSync, truncateSync } from 'nod
 import { dirname, join } from 'node:path';
 import { buildC, ok, pmcstat, tempDir } from './cli-fixture.js';
 
+// The analysis caches parsed kallsyms: not in the user's cache directory.
+process.env.TSPMC_CACHE_DIR = '';
+
 const dir = tempDir('visual-options-');
 const env = { TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
 const prog = buildC(dir, 'sampling-hotcold.c', 'hotcold');

@@ -18,6 +18,9 @@ import { artifactPath, launchChromium, noChromium } from './browser-fixture.js';
 import { buildC, fixture, foldedStacks, logStats, ok, pmcstat, tempDir } from './cli-fixture.js';
 import { hasTool } from './report-fixture.js';
 
+// The analysis caches parsed kallsyms: not in the user's cache directory.
+process.env.TSPMC_CACHE_DIR = '';
+
 const dir = tempDir('visual-profile-');
 const prog = buildC(dir, 'sampling-hotcold.c', 'hotcold', ['-g']);
 const log = join(dir, 'hotcold.pmclog');

@@ -286,6 +286,7 @@ function validate(a: PmcstatArgs): void {
   const hasSampling = a.pmcs.some((p) => p.mode === PmcMode.TS || p.mode === PmcMode.SS);
   const hasCounting = a.pmcs.some((p) => p.mode === PmcMode.TC || p.mode === PmcMode.SC);
   if (a.logFile !== undefined && a.analyze !== undefined) throw new UsageError('options -O and -R are mutually exclusive.');
+  if (a.top && a.analyze === undefined && !hasSampling) throw new UsageError('option -T needs a sampling PMC (-P or -S), or a log (-R).');
   if (a.analyze !== undefined) {
     if (a.pmcs.length > 0 || a.command.length > 0 || a.targets.length > 0) {
       throw new UsageError('option -R cannot be combined with PMC specifications, -t or a command line.');

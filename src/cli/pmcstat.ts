@@ -18,6 +18,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (args.listEvents) return (await import('./pmcstat-events.js')).listEvents();
   if (args.describe !== undefined) return (await import('./pmcstat-events.js')).describeEvent(args.describe);
+  if (args.top) return (await import('./run-top.js')).runTop(args);
   // Analysis needs no module: load each side only when it runs (-R starts faster without FFI).
   if (args.analyze !== undefined) return (await import('./run-analysis.js')).runAnalysis(args, args.analyze);
   return (await import('./run-measurement.js')).runMeasurement(args);

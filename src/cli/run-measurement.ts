@@ -20,7 +20,17 @@ interface Column extends CountColumn {
 const MODE_NAME = { [PmcMode.TC]: 'TC', [PmcMode.SC]: 'SC', [PmcMode.TS]: 'TS', [PmcMode.SS]: 'SS' } as const;
 
 /** Runs the measurement; resolves with the exit status pmcstat exits with. */
-export async function runMeasurement(args: PmcstatArgs): Promise<number> {
+/** What top mode (run-top.ts) adds to a measurement. */
+export interface MeasurementHooks {
+  /** Ends the measurement as its end conditions do (top mode's q). */
+  stop?: Promise<unknown>;
+  /** Called once the PMCs run, with the library (top mode flushes the log through it). */
+  started?(lib: Libpmc): void;
+  /** Called when the measurement ends, before the PMCs stop and the log closes. */
+  stopping?(): Promise<void>;
+}
+
+export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks = {}): Promise<number> {
   const sampling = args.pmcs.some((p) => p.mode === PmcMode.TS || p.mode === PmcMode.SS);
   const lib = await Libpmc.init();
   let cmd: LaunchedCommand | undefined;
@@ -97,6 +107,7 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     const statsBefore = await lib.driverStats();
     for (const id of allPmcs) await lib.start(id);
     const t0 = process.hrtime.bigint();
+    hooks.started?.(lib);
     cmd?.resume();
 
     if (args.output) out = createWriteStream(args.output);
@@ -111,9 +122,10 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     if (args.interval !== undefined && columns.length > 0) {
       timers.push(setInterval(async () => print(formatRow(columns, await readAll(), forPeople)), args.interval * 1000));
     }
-    if (sampling && logFd !== undefined && process.stderr.isTTY) timers.push(setInterval(() => void statusLine(lib, logFd!), 1000));
+    if (sampling && logFd !== undefined && process.stderr.isTTY && !args.top) timers.push(setInterval(() => void statusLine(lib, logFd!), 1000));
 
     const stops: Promise<unknown>[] = [new Promise((r) => process.once('SIGINT', r))];
+    if (hooks.stop) stops.push(hooks.stop);
     if (cmd) stops.push(cmd.exited);
     else if (processPmcs.length > 0) stops.push(allTargetsGone);
     if (args.duration !== undefined) stops.push(new Promise((r) => setTimeout(r, args.duration! * 1000)));
@@ -123,9 +135,10 @@ export async function runMeasurement(args: PmcstatArgs): Promise<number> {
     // Waiting on -t targets or a duration holds no handle of its own: keep the event loop alive.
     const keepAlive = setInterval(() => undefined, 60_000);
     await Promise.race(stops);
+    await hooks.stopping?.();
     clearInterval(keepAlive);
     for (const t of timers) clearInterval(t);
-    if (sampling && process.stderr.isTTY) process.stderr.write('\n');
+    if (sampling && process.stderr.isTTY && !args.top) process.stderr.write('\n');
 
     for (const id of allPmcs) await lib.stop(id);
     const values = await readAll();

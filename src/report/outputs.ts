@@ -2,25 +2,17 @@
 // pmcstat_log.c, pprof's command table): an entry names the option, says
 // what it writes, and writes it. The command line's options, its usage
 // lines and the dispatch below all come from this table, so a new output is
-// one entry and its writer. Text is produced in pieces and written in
-// 64 KiB batches, so a large output never sits whole in memory.
+// one entry and its writer. A writer's module is loaded only when its output
+// is asked for (pmcstat's start-up pays for none of them otherwise). Text is
+// produced in pieces and written in 64 KiB batches, so a large output never
+// sits whole in memory.
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { AnalysisResult } from './analyze.js';
 import type { AnalysisNeeds } from './callgraph.js';
-import { demangleFrames } from './demangle.js';
-import { formatAnnotate } from './write-annotate.js';
-import { formatCallgraph } from './write-callgraph.js';
-import { formatCalltree } from './write-calltree.js';
-import { writeFlamegraph } from './write-flamegraph.js';
-import { formatFolded } from './write-folded.js';
-import { buildGmonFiles, formatGmonMap, type GmonFile } from './write-gprof.js';
-import { formatPcs } from './write-pcs.js';
-import { writePprof } from './write-pprof.js';
-import { formatSpeedscope } from './write-speedscope.js';
-import { formatStats, formatStatsJson } from './write-stats.js';
+import type { GmonFile } from './write-gprof.js';
 
 /** What shapes the outputs, whichever are written. */
 export interface OutputSettings {
@@ -97,12 +89,12 @@ export async function writeText(target: string, pieces: Iterable<string>, stdout
   }
 }
 
-/** An entry whose output is text made by `format`. */
+/** An entry whose output is text made by `format` (which loads its writer). */
 function textOutput<N extends string>(
   name: N,
   option: string,
   description: string,
-  format: (ctx: OutputContext) => Iterable<string>,
+  format: (ctx: OutputContext) => Promise<Iterable<string>>,
   extra: { value?: string; needs?: Omit<AnalysisNeeds, 'depth'> } = { value: 'file' },
 ): OutputFormat<N> {
   return {
@@ -111,7 +103,7 @@ function textOutput<N extends string>(
     description,
     ...extra,
     async write(target, ctx) {
-      await writeText(target, format(ctx), ctx.settings.stdout);
+      await writeText(target, await format(ctx), ctx.settings.stdout);
       if (target !== '-') ctx.written.push(target);
     },
   };
@@ -124,30 +116,27 @@ const SAMPLES = { samples: true };
 /** An entry written by its own code (typed by its literal name). */
 const output = <N extends string>(o: OutputFormat<N>): OutputFormat<N> => o;
 
-const gmonFiles = (ctx: OutputContext): GmonFile[] => (ctx.gmon ??= buildGmonFiles(ctx.result, { depth: ctx.settings.depth }));
+const gmonFiles = async (ctx: OutputContext): Promise<GmonFile[]> =>
+  (ctx.gmon ??= (await import('./write-gprof.js')).buildGmonFiles(ctx.result, { depth: ctx.settings.depth }));
 
 /** Every output, in the order they are written (and listed in the usage). */
 export const OUTPUTS = [
-  textOutput('callgraph', '-G', 'call graph text', (c) => formatCallgraph(c.result, { depth: c.settings.depth })),
+  textOutput('callgraph', '-G', 'call graph text', async (c) => (await import('./write-callgraph.js')).formatCallgraph(c.result, { depth: c.settings.depth })),
   textOutput(
     'folded',
     '--folded',
     'folded stacks (flamegraph.pl, inferno)',
-    (c) => formatFolded(c.result, { pmc: c.settings.foldedPmc, annotate: c.settings.foldedAnnotations }),
+    async (c) => (await import('./write-folded.js')).formatFolded(c.result, { pmc: c.settings.foldedPmc, annotate: c.settings.foldedAnnotations }),
     { value: 'file', needs: STACKS },
   ),
-  output({
-    name: 'flamegraph',
-    option: '--flamegraph',
-    value: 'file.html',
-    description: 'interactive flame graph, one HTML file',
-    needs: STACKS,
-    async write(target, ctx) {
-      await writeText(target, writeFlamegraph(ctx.result, { perProcess: ctx.settings.perProcess }), ctx.settings.stdout);
-      if (target !== '-') ctx.written.push(target);
-    },
-  }),
-  textOutput('speedscope', '--speedscope', 'speedscope profile per process and thread', (c) => formatSpeedscope(c.result), {
+  textOutput(
+    'flamegraph',
+    '--flamegraph',
+    'interactive flame graph, one HTML file',
+    async (c) => (await import('./write-flamegraph.js')).writeFlamegraph(c.result, { perProcess: c.settings.perProcess }),
+    { value: 'file.html', needs: STACKS },
+  ),
+  textOutput('speedscope', '--speedscope', 'speedscope profile per process and thread', async (c) => (await import('./write-speedscope.js')).formatSpeedscope(c.result), {
     value: 'file.json',
     needs: STACKS,
   }),
@@ -158,7 +147,7 @@ export const OUTPUTS = [
     description: 'pprof profile (go tool pprof, Pyroscope, Parca)',
     needs: STACKS,
     async write(target, ctx) {
-      const data = writePprof(ctx.result);
+      const data = (await import('./write-pprof.js')).writePprof(ctx.result);
       if (target === '-') {
         const out = ctx.settings.stdout ?? process.stdout;
         if (!out.write(data)) await once(out, 'drain');
@@ -168,16 +157,19 @@ export const OUTPUTS = [
       ctx.written.push(target);
     },
   }),
-  textOutput('calltree', '-F', 'KCachegrind calltree', (c) => formatCalltree(c.result), { value: 'file', needs: STACKS }),
-  textOutput('pcs', '-m', 'sampled PCs with their functions', (c) => formatPcs(c.result), { value: 'file', needs: SAMPLES }),
-  textOutput('annotate', '-a', 'call chains with file:line (DWARF)', (c) => formatAnnotate(c.result), { value: 'file', needs: SAMPLES }),
+  textOutput('calltree', '-F', 'KCachegrind calltree', async (c) => (await import('./write-calltree.js')).formatCalltree(c.result), { value: 'file', needs: STACKS }),
+  textOutput('pcs', '-m', 'sampled PCs with their functions', async (c) => (await import('./write-pcs.js')).formatPcs(c.result), { value: 'file', needs: SAMPLES }),
+  textOutput('annotate', '-a', 'call chains with file:line (DWARF)', async (c) => (await import('./write-annotate.js')).formatAnnotate(c.result), {
+    value: 'file',
+    needs: SAMPLES,
+  }),
   output({
     name: 'gprof',
     option: '-g',
     description: 'gprof gmon files per executable (in -D dir)',
     needs: HISTOGRAMS,
     async write(dir, ctx) {
-      for (const f of gmonFiles(ctx)) {
+      for (const f of await gmonFiles(ctx)) {
         if (f.overflowed) ctx.warnings.push(`profile "${f.path}" overflowed.`);
         const path = join(dir === '-' ? '.' : dir, f.path);
         mkdirSync(dirname(path), { recursive: true });
@@ -186,8 +178,20 @@ export const OUTPUTS = [
       }
     },
   }),
-  textOutput('gmonMap', '-M', 'map of executables to gmon files', (c) => formatGmonMap(gmonFiles(c)), { value: 'file', needs: HISTOGRAMS }),
-  textOutput('stats', '--stats', 'record counts, samples, dropped and lost (--json)', (c) => (c.settings.json ? formatStatsJson(c.result) : formatStats(c.result)), {}),
+  textOutput('gmonMap', '-M', 'map of executables to gmon files', async (c) => (await import('./write-gprof.js')).formatGmonMap(await gmonFiles(c)), {
+    value: 'file',
+    needs: HISTOGRAMS,
+  }),
+  textOutput(
+    'stats',
+    '--stats',
+    'record counts, samples, dropped and lost (--json)',
+    async (c) => {
+      const stats = await import('./write-stats.js');
+      return c.settings.json ? stats.formatStatsJson(c.result) : stats.formatStats(c.result);
+    },
+    {},
+  ),
 ] as const;
 
 export type OutputName = (typeof OUTPUTS)[number]['name'];
@@ -220,7 +224,7 @@ export function analysisNeeds(targets: OutputTargets, depth?: number, leafAddres
 /** Writes every output named in `options`; names are demangled first, once per analysis. */
 export async function writeOutputs(result: AnalysisResult, options: OutputOptions): Promise<OutputReport> {
   const ctx: OutputContext = { result, settings: options, written: [], warnings: [] };
-  const problem = demangleFrames(result.frames);
+  const problem = (await import('./demangle.js')).demangleFrames(result.frames);
   if (problem) ctx.warnings.push(problem);
   for (const o of OUTPUTS as readonly OutputFormat<OutputName>[]) {
     const target = options[o.name];

@@ -1,0 +1,206 @@
+// What top mode shows, kept up to date as the log grows: per PMC, per
+// process and function, the samples taken in the function (self) and with
+// it anywhere on the stack (total), and the caller chains above it. Unlike
+// the offline analysis, which builds its call graphs once at the end, this
+// takes records for as long as the log is written and can be read at any
+// moment; memory grows with the distinct functions and caller chains, not
+// with the samples. Fed by LogReader.visit (RecordVisitor).
+import type { RecordVisitor } from '../log/log-reader.js';
+import { LogType, type LogRecord } from '../log/records.js';
+import { BAD_ADDRESS, KERNEL_SPACE, packAddress } from './address.js';
+import { FrameKind } from './frames.js';
+import type { ImageLoaderOptions } from './image.js';
+import { Symbolizer } from './symbolizer.js';
+
+/** Callers kept above each sampled function (the chains top mode prints). */
+const CALLER_DEPTH = 4;
+
+interface Tally {
+  self: number;
+  total: number;
+  /** Caller chains (frame ids, nearest caller first, joined by ','), for samples taken in the function. */
+  callers: Map<string, number>;
+}
+
+/** The counts of one PMC over some span of samples. */
+class Counts {
+  samples = 0;
+  /** process name -> frame -> tally. */
+  readonly byProcess = new Map<string, Map<number, Tally>>();
+
+  tally(process: string, frame: number): Tally {
+    let frames = this.byProcess.get(process);
+    if (!frames) this.byProcess.set(process, (frames = new Map()));
+    let t = frames.get(frame);
+    if (!t) frames.set(frame, (t = { self: 0, total: 0, callers: new Map() }));
+    return t;
+  }
+}
+
+export interface TopPmc {
+  name: string;
+  rate: bigint;
+  /** Since the start, and since the last reset() (the delta view). */
+  all: Counts;
+  recent: Counts;
+}
+
+export interface TopRow {
+  frame: number;
+  name: string;
+  image: string;
+  /** The process (per-process view), or the one with most of the function's samples and how many others there are. */
+  process: string;
+  otherProcesses: number;
+  self: number;
+  total: number;
+  /** The commonest caller chains, names nearest caller first, with their samples. */
+  callers: { names: string[]; samples: number }[];
+}
+
+export interface TopRowsOptions {
+  /** Rows per (process, function) rather than per function. */
+  perProcess?: boolean;
+  /** Since the last reset() rather than since the start. */
+  recent?: boolean;
+  /** Leave out functions with less than this percent of the samples (pmcstat -f threshold=). */
+  threshold?: number;
+  /** Leave frames without a symbol (PLT stubs, trampolines) out of caller chains (pmcstat -f skiplink=1). */
+  skipLinks?: boolean;
+  /** Caller chains per row. */
+  chains?: number;
+}
+
+export class TopProfile implements RecordVisitor {
+  readonly symbolizer: Symbolizer;
+  /** PMCs in allocation order; PMCs of one event name share an entry (system PMCs: one per CPU). */
+  readonly pmcs: TopPmc[] = [];
+  dropped = 0;
+  lost = 0;
+  private readonly byPmcid = new Map<number, TopPmc>();
+  /** Frames already counted in `total` for the sample being taken. */
+  private readonly seen = new Set<number>();
+
+  constructor(options: ImageLoaderOptions = {}) {
+    this.symbolizer = new Symbolizer(options);
+  }
+
+  private define(pmcid: number, name: string, rate: bigint): TopPmc {
+    let p = this.pmcs.find((x) => x.name === name);
+    if (!p) this.pmcs.push((p = { name, rate, all: new Counts(), recent: new Counts() }));
+    this.byPmcid.set(pmcid, p);
+    return p;
+  }
+
+  record(r: LogRecord): void {
+    switch (r.type) {
+      case LogType.PMCALLOCATEDYN:
+        this.define(r.pmcid, r.eventName, r.rate);
+        break;
+      case LogType.PMCALLOCATE:
+        this.define(r.pmcid, `event-0x${r.event.toString(16)}`, r.rate);
+        break;
+      case LogType.DROPNOTIFY:
+        this.dropped += r.dropped;
+        this.lost += r.lost;
+        break;
+      case LogType.CALLCHAIN: {
+        const pcs = r.pcs;
+        this.callchain(new Uint32Array(pcs.buffer, pcs.byteOffset, pcs.length * 2), 0, pcs.length, r.pid, r.tid, r.pmcid, 0, r.ts);
+        break;
+      }
+      default:
+        this.symbolizer.processes.apply(r);
+    }
+  }
+
+  callchain(words: Uint32Array, at: number, npcs: number, pid: number, _tid: number, pmcid: number, _cpuflags: number, ts: number): void {
+    if (npcs === 0) return;
+    const pmc = this.byPmcid.get(pmcid) ?? this.define(pmcid, `pmc-0x${pmcid.toString(16)}`, 0n);
+    const sym = this.symbolizer;
+    const proc = sym.processes.get(pid);
+    const image = proc.at(ts);
+    const process = image.name ?? (pid === 0 ? 'swapper' : `pid-${pid}`);
+    const frames: number[] = [];
+    let prevKernel = false;
+    for (let i = 0; i < npcs; i++) {
+      const lo = words[at + 2 * i];
+      const hi = words[at + 2 * i + 1];
+      const addr = packAddress(hi, lo);
+      const kernel = addr >= KERNEL_SPACE;
+      // As the analysis does (callgraph.ts): callers are return addresses, except the
+      // first user frame under kernel frames, which is where user code was interrupted.
+      frames.push(addr === BAD_ADDRESS ? sym.frames.raw(hi, lo) : sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel), image.space));
+      prevKernel = kernel;
+    }
+    const chain = frames.slice(1, 1 + CALLER_DEPTH).join(',');
+    for (const counts of [pmc.all, pmc.recent]) {
+      counts.samples++;
+      const leaf = counts.tally(process, frames[0]);
+      leaf.self++;
+      leaf.callers.set(chain, (leaf.callers.get(chain) ?? 0) + 1);
+      // A recursive function is on the stack once per sample, however deep.
+      this.seen.clear();
+      for (const f of frames) {
+        if (this.seen.has(f)) continue;
+        this.seen.add(f);
+        counts.tally(process, f).total++;
+      }
+    }
+  }
+
+  /** Starts a new span for the recent (delta) counts. */
+  reset(): void {
+    for (const p of this.pmcs) p.recent = new Counts();
+  }
+
+  /** The rows of PMC `index`, most self samples first. */
+  rows(index: number, options: TopRowsOptions = {}): TopRow[] {
+    const pmc = this.pmcs[index];
+    if (!pmc) return [];
+    const counts = options.recent ? pmc.recent : pmc.all;
+    const frames = this.symbolizer.frames;
+    const min = ((options.threshold ?? 0) / 100) * counts.samples;
+    type Group = { frame: number; process: string; self: number; total: number; callers: Map<string, number>; perProcess: Map<string, number> };
+    const groups = new Map<string, Group>();
+    for (const [process, tallies] of counts.byProcess) {
+      for (const [frame, t] of tallies) {
+        const key = options.perProcess ? `${process}\0${frame}` : String(frame);
+        let g = groups.get(key);
+        if (!g) groups.set(key, (g = { frame, process, self: 0, total: 0, callers: new Map(), perProcess: new Map() }));
+        g.self += t.self;
+        g.total += t.total;
+        g.perProcess.set(process, (g.perProcess.get(process) ?? 0) + t.total);
+        for (const [c, n] of t.callers) g.callers.set(c, (g.callers.get(c) ?? 0) + n);
+      }
+    }
+    const name = (id: number): string => frames.name(id);
+    const linked = (id: number): boolean => !options.skipLinks || frames.kind(id) === FrameKind.Symbol;
+    return [...groups.values()]
+      .filter((g) => g.self > 0 && g.self >= min)
+      .sort((a, b) => b.self - a.self || b.total - a.total || (name(a.frame) < name(b.frame) ? -1 : 1))
+      .map((g) => {
+        const byProcess = [...g.perProcess].sort((a, b) => b[1] - a[1]);
+        const callers = [...g.callers]
+          .sort((a, b) => b[1] - a[1])
+          .slice(0, options.chains ?? 2)
+          .map(([chain, samples]) => ({ names: chain ? chain.split(',').map(Number).filter(linked).map(name) : [], samples }));
+        return {
+          frame: g.frame,
+          name: name(g.frame),
+          image: frames.image(g.frame)?.basename ?? (frames.isKernel(g.frame) ? '[kernel]' : '[unknown]'),
+          process: options.perProcess ? g.process : byProcess[0][0],
+          otherProcesses: options.perProcess ? 0 : byProcess.length - 1,
+          self: g.self,
+          total: g.total,
+          callers,
+        };
+      });
+  }
+
+  /** Samples of PMC `index`, since the start or since the last reset(). */
+  samples(index: number, recent = false): number {
+    const pmc = this.pmcs[index];
+    return pmc ? (recent ? pmc.recent : pmc.all).samples : 0;
+  }
+}
