@@ -145,6 +145,30 @@ test('flame graph in Chromium: widest frame, zoom, reset, search share, tooltip,
   assert.deepEqual(requests, [], 'no network requests');
 });
 
+test('flame graph in Chromium: a Node.js workload\'s JIT frames are green, its kernel frames orange', { skip: noChromium }, async (t) => {
+  const html = join(dir, 'node.html');
+  ok(pmcstat(['-n', '100000', '-P', 'cpu-clock', '--flamegraph', html, '--', process.execPath, '--perf-basic-prof', fixture('sampling-hotloop.js'), '500']), 'pmcstat on node');
+  const browser = await launchChromium();
+  t.after(() => browser.close());
+  const page = await browser.context.newPage();
+  await page.goto(`file://${html}`);
+  await page.waitForSelector('g.frame');
+  const kinds = await page.evaluate(() =>
+    [...document.querySelectorAll('g.frame')].map((g) => {
+      const d = (g as unknown as { __data__: { data: { name: string; kind: string } } }).__data__;
+      return { name: d.data.name, kind: d.data.kind, fill: g.querySelector('rect')!.getAttribute('fill') ?? '' };
+    }),
+  );
+  const rgb = (fill: string): number[] => fill.match(/\d+/g)!.map(Number);
+  const hot = kinds.find((k) => /hotLoop/.test(k.name));
+  assert.ok(hot, 'a frame for hotLoop');
+  assert.equal(hot.kind, 'jit');
+  const [r, g, b] = rgb(hot.fill);
+  assert.ok(g > r && g > b, `hotLoop is green: ${hot.fill}`);
+  assert.ok(kinds.some((k) => k.kind === 'kernel'), 'kernel frames too');
+  for (const k of kinds.filter((x) => x.kind === 'kernel')) assert.ok(rgb(k.fill)[0] > rgb(k.fill)[1] && rgb(k.fill)[2] === 0, `${k.name} is orange: ${k.fill}`);
+});
+
 test('--pprof: decoded back, the samples match the log', () => {
   const profile = Profile.decode(gunzipSync(readFileSync(out.pprof)));
   const str = (i: number | bigint): string => profile.stringTable.strings[Number(i)];
