@@ -100,6 +100,14 @@ test('-T into a pipe: plain refreshes, the last one when the command ends; -T -R
   // -f threshold=10: only functions with 10% of the samples or more.
   const few = ok(pmcstat(['-T', '-f', 'threshold=10', '-R', log], { env }), 'pmcstat -T -f threshold=10 -R').stdout;
   assert.deepEqual(rows(few).map((x) => x[4]), ['hot', 'cold']);
+  // The chain above hot runs through libc's start code, which has no symbol
+  // (image+0xoffset) in a stripped libc; skiplink=1 leaves such frames out.
+  const chainOf = (view: string): string => view.split('\n')[view.split('\n').findIndex((l) => /\shot$/.test(l)) + 1].trim();
+  assert.match(chainOf(replay), /^← work ← main\b/);
+  const linked = ok(pmcstat(['-T', '-f', 'skiplink=1', '-R', log], { env }), 'pmcstat -T -f skiplink=1 -R').stdout;
+  assert.match(chainOf(linked), /^← work ← main\b/);
+  assert.doesNotMatch(chainOf(linked), /\+0x[0-9a-f]+/);
+  assert.equal(chainOf(linked).split(' ← ').length, chainOf(replay).split(' ← ').length - (chainOf(replay).match(/\S+\+0x[0-9a-f]+/g) ?? []).length);
 });
 
 test('-T without a sampling PMC is refused', () => {

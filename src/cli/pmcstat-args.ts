@@ -327,5 +327,12 @@ export const PMCSTAT_USAGE = `usage: pmcstat [options] [--] [command [args]]
  Analysis (of a log with -R file, or of the recording when sampling):
 ${OUTPUTS.map((o: OutputFormat) => `  ${`${o.option} ${o.value ?? ''}`.padEnd(24)} ${o.description}`).join('\n')}
   --memory-limit MiB       memory the analysis' tables may take (default 512)
+ Top mode and more:
+  -T           top mode: the hottest functions, live (keys p c P d space q)
+  -f opt       top mode: threshold=<percent>, skiplink=0|1
+  -L           list the events                  -u spec   describe an event
+  -I           sampled PCs as addresses at the top of call chains
+  -r dir       root of the executables' paths   -k file   kernel symbols (a kallsyms copy)
+  -i tid       samples of one thread only       -q / -v   say less / more
  event spec: name[,usr|,os], e.g. task-clock  page-faults,usr  sched:sched_switch  msr/tsc/
 `;
