@@ -46,14 +46,17 @@ export class Lines {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** The next line starting with `word`, skipping others; throws at the end of the stream. */
-  async expect(word: string): Promise<string[]> {
-    for (;;) {
-      const line = await this.next();
-      if (line === undefined) throw new Error(`the stream ended before a "${word}" line`);
-      const fields = line.split(' ');
-      if (fields[0] === word) return fields.slice(1);
-    }
+  /** The next line starting with `word`, skipping others; throws at the end of the stream, or after `guardMs` (a hang). */
+  expect(word: string, guardMs = 30_000): Promise<string[]> {
+    const find = async (): Promise<string[]> => {
+      for (;;) {
+        const line = await this.next();
+        if (line === undefined) throw new Error(`the stream ended before a "${word}" line`);
+        const fields = line.split(' ');
+        if (fields[0] === word) return fields.slice(1);
+      }
+    };
+    return hangGuard(find(), guardMs, `waiting for a "${word}" line`);
   }
 }
 
