@@ -8,6 +8,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildC, pmcstat, pmcstatAsync, tempDir } from './cli-fixture.js';
+import { onlineCpus } from '../src/md/cpus.js';
 
 const dir = tempDir('cli-count-');
 const burn = buildC(dir, 'sampling-burn.c', 'burn');
@@ -82,14 +83,15 @@ test('the command\'s exit status is pmcstat\'s', () => {
   assert.match(text.stderr, /^#\s+p\/task-clock\n\s+\d+\n$/);
 });
 
-test('-c 0 -s cpu-clock -l 0.5: one system PMC on CPU 0 that counted the half second', () => {
+test('-c CPU -s cpu-clock -l 0.5: one system PMC on the first online CPU that counted the half second', () => {
   const seconds = 0.5;
-  const r = pmcstat(['--json', '-c', '0', '-s', 'cpu-clock', '-l', `${seconds}`]);
+  const cpu = onlineCpus()[0];
+  const r = pmcstat(['--json', '-c', String(cpu), '-s', 'cpu-clock', '-l', `${seconds}`]);
   assert.equal(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { pmcs: { event: string; mode: string; cpu: number; value: number }[]; elapsed_ns: number; exit_status?: number };
   assert.equal(out.pmcs.length, 1);
   const [pmc] = out.pmcs;
-  assert.deepEqual([pmc.event, pmc.mode, pmc.cpu], ['cpu-clock', 'SC', 0]);
+  assert.deepEqual([pmc.event, pmc.mode, pmc.cpu], ['cpu-clock', 'SC', cpu]);
   // cpu-clock on a CPU counts wall time, busy or idle: the -l duration, and the elapsed time pmcstat measured.
   assertNear(pmc.value, seconds * 1e9, 0.1, 'cpu-clock');
   assertNear(pmc.value, out.elapsed_ns, 0.05, 'cpu-clock vs elapsed_ns');

@@ -2,6 +2,9 @@
 // machine and row bookkeeping without the kernel. Its counters count only
 // what the test tells them to (advance()), and every opened set holds one
 // pretend file descriptor until it is closed, so leaks show in openFds.
+// Given `counters`, it is a PMU that can run out of them, as a hardware
+// PMU does: a set started when every counter is taken is what a pinned perf
+// event becomes then, an event in error state that reads as EBUSY.
 // Core unit tests only: anything that touches perf is tested on real events.
 import type { ClassDep, ClassEvent, HwCounterSet, HwRequest, Inheritance } from '../src/md/class-dep.js';
 import type { SampleSource } from '../src/md/sample-sink.js';
@@ -21,30 +24,43 @@ export class FakeCounterSet implements HwCounterSet {
   /** When set, read() fails with it (a counter the hardware lost). */
   readError?: PmcError;
 
+  /** Holds one of its class's hardware counters (while started). */
+  holdsCounter = false;
+  /** Started when no counter was free: stopped counting for good (a pinned event in error state). */
+  pushedOff = false;
+
   constructor(
     readonly target: FakeTarget,
     readonly request: HwRequest,
+    private readonly pmu?: FakeClass,
   ) {}
 
   read(): bigint {
     if (this.closed) throw new PmcError('EBADF', 'read of a closed fake counter');
     if (this.readError) throw this.readError;
+    if (this.pushedOff) throw new PmcError('EBUSY', 'fake counter was pushed off the PMU and stopped counting');
     return this.value;
   }
 
   start(): void {
     if (this.closed) throw new PmcError('EBADF', 'start of a closed fake counter');
+    if (this.pmu?.counters !== undefined && !this.holdsCounter && !this.pushedOff) {
+      if (this.pmu.countersInUse < this.pmu.counters) this.holdsCounter = true;
+      else this.pushedOff = true;
+    }
     this.running = true;
   }
 
   stop(): void {
     if (this.closed) throw new PmcError('EBADF', 'stop of a closed fake counter');
     this.running = false;
+    this.holdsCounter = false;
   }
 
   close(): void {
     this.closed = true;
     this.running = false;
+    this.holdsCounter = false;
   }
 
   get fdCount(): number {
@@ -61,6 +77,8 @@ export interface FakeClassOptions {
   available?: boolean;
   unavailableReason?: string;
   events?: ClassEvent[];
+  /** Hardware counters the PMU has (default: as many as asked for). */
+  counters?: number;
 }
 
 export const FAKE_EVENTS: readonly ClassEvent[] = [
@@ -78,6 +96,8 @@ export class FakeClass implements ClassDep {
   readonly unavailableReason?: string;
   /** Every counter set ever opened, in order. */
   readonly sets: FakeCounterSet[] = [];
+  /** Hardware counters, when the PMU has a limit. */
+  readonly counters?: number;
   /** Opening a set for one of these pids fails with the error given. */
   readonly failOpen = new Map<number, PmcError>();
   private readonly eventList: ClassEvent[];
@@ -90,6 +110,12 @@ export class FakeClass implements ClassDep {
     this.available = options.available ?? true;
     this.unavailableReason = options.unavailableReason;
     this.eventList = [...(options.events ?? FAKE_EVENTS)];
+    this.counters = options.counters;
+  }
+
+  /** Counters held by started sets. */
+  get countersInUse(): number {
+    return this.sets.filter((s) => s.holdsCounter).length;
   }
 
   events(): ClassEvent[] {
@@ -110,11 +136,11 @@ export class FakeClass implements ClassDep {
   openProcess(request: HwRequest, pid: number, inheritance: Inheritance): HwCounterSet {
     const failure = this.failOpen.get(pid);
     if (failure) throw failure;
-    return this.add(new FakeCounterSet({ kind: 'process', pid, inheritance }, request));
+    return this.add(new FakeCounterSet({ kind: 'process', pid, inheritance }, request, this));
   }
 
   openCpu(request: HwRequest, cpu: number): HwCounterSet {
-    return this.add(new FakeCounterSet({ kind: 'cpu', cpu }, request));
+    return this.add(new FakeCounterSet({ kind: 'cpu', cpu }, request, this));
   }
 
   private add(set: FakeCounterSet): FakeCounterSet {
@@ -124,7 +150,7 @@ export class FakeClass implements ClassDep {
 
   /** Every started, open counter counts `n` more events. */
   advance(n: bigint): void {
-    for (const s of this.sets) if (s.running && !s.closed) s.value += n;
+    for (const s of this.sets) if (s.running && !s.closed && !s.pushedOff) s.value += n;
   }
 
   /** Pretend file descriptors still open. */

@@ -29,6 +29,8 @@ import { PmcError } from '../src/pmc-error.js';
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/count-workload.c', import.meta.url));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const NS_PER_TICK = 1e9 / CLK_TCK;
+/** Default tunables whatever this machine's /etc/tspmc.conf says. */
+const NO_CONFIG = { TSPMC_CONFIG: '/dev/null' };
 
 let workDir = '';
 let workload = '';
@@ -116,6 +118,14 @@ function assertNear(actual: number, expected: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= slack, `${what}: ${actual} ns counted, ${expected} ns expected (±${slack})`);
 }
 
+/** Waits (on timers, every 10 ms) until `cond` holds; 10 s is a hang. */
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  for (let waited = 0; !cond(); waited += 10) {
+    assert.ok(waited < 10_000, `${what}: still waiting after 10 s`);
+    await sleep(10);
+  }
+}
+
 function fdCount(): number {
   return readdirSync('/proc/self/fd').length;
 }
@@ -147,7 +157,8 @@ test('task-clock of a busy child matches its CPU time in /proc; the count outliv
   assertNear(counted, procCpuNs(w.pid).self, 'task-clock of the spinning child');
 
   await w.finish();
-  client.module.reaper.reapExitedTargets();
+  // The exit poll finds the exit on its own timer.
+  await waitFor(() => signals.length > 0, 'the owner hears of the exit');
   assert.deepEqual(
     signals.map((s) => [s.signal, s.pmcId]),
     [['SIGIO', id]],
@@ -213,10 +224,10 @@ test('with descendants a forked tree is counted whole; without, the children are
   await lib.close();
 });
 
-test('a system-mode counting PMC on CPU 0 counts wall time', async () => {
+test('a system-mode counting PMC on the first online CPU counts wall time', async () => {
   const lib = await Libpmc.init();
   for (const event of ['cpu-clock', 'task-clock']) {
-    const id = await lib.allocate(event, 'SC', { cpu: 0 });
+    const id = await lib.allocate(event, 'SC', { cpu: onlineCpus()[0] });
     const t0 = process.hrtime.bigint();
     await lib.start(id);
     const t1 = process.hrtime.bigint();
@@ -241,7 +252,7 @@ test('an owner that exits leaves no descriptor behind', async () => {
     await lib.allocate('task-clock', 'TC'),
     await lib.allocate('page-faults', 'TC', { descendants: true }),
     await lib.allocate('context-switches', 'TC'),
-    await lib.allocate('cpu-clock', 'SC', { cpu: 0 }),
+    await lib.allocate('cpu-clock', 'SC', { cpu: onlineCpus()[0] }),
   ];
   for (const id of ids.slice(0, 3)) await lib.attach(id, w.pid);
   const self = await lib.allocate('task-clock', 'TC');
@@ -313,7 +324,7 @@ test('errors: negative, absent and offline CPUs', async () => {
   const offline = online[1];
   const module = new PmcModule({
     classes: machineClasses(),
-    tunables: loadTunables({ env: {} }),
+    tunables: loadTunables({ env: NO_CONFIG }),
     ncpu: possibleCpuCount(),
     activeCpus: online.filter((c) => c !== offline),
   });
@@ -336,8 +347,8 @@ test('errors: unknown events are ENOENT, malformed specifiers EINVAL', async () 
 test('errors: an unprivileged caller gets EPERM for system PMCs and for processes of others', async () => {
   // This process's credentials with the privilege taken away, as the module sees a pmcd peer.
   const creds: Credentials = { ...selfCaller().creds, euid: 1000, ruid: 1000, suid: 1000, capEff: 0n };
-  const lib = await Libpmc.init(new LocalModuleClient(loadModule({ env: {} }), { pid: process.pid, creds }));
-  await expectCode('EPERM', () => lib.allocate('cpu-clock,usr', 'SC', { cpu: 0 }), 'a system PMC');
+  const lib = await Libpmc.init(new LocalModuleClient(loadModule({ env: NO_CONFIG }), { pid: process.pid, creds }));
+  await expectCode('EPERM', () => lib.allocate('cpu-clock,usr', 'SC', { cpu: onlineCpus()[0] }), 'a system PMC');
   const id = await lib.allocate('task-clock,usr', 'TC');
   const w = await Workload.start('spin', '10');
   await expectCode('EPERM', () => lib.attach(id, w.pid), 'a root process');
@@ -345,13 +356,13 @@ test('errors: an unprivileged caller gets EPERM for system PMCs and for processe
   await lib.close();
 });
 
-test('with descendants, the owner is not told while a process forked after attach still runs, and is told when it exits', async () => {
+test('with descendants, the owner is told only when the last of several orphaned descendants exits', async () => {
   const m = loadModule();
   const me = selfCaller();
   try {
-    // The shell waits for a line, starts a background child, prints its pid and exits at once:
-    // the child is an orphan no walk of /proc from the target finds.
-    const sh = spawn('sh', ['-c', 'read x; sleep 300 & echo $!; exit 0'], { stdio: ['pipe', 'pipe', 'ignore'] });
+    // The shell waits for a line, starts three background children, prints their pids and exits at once:
+    // the children are orphans no walk of /proc from the target finds.
+    const sh = spawn('sh', ['-c', 'read x; for i in 1 2 3; do sleep 300 & echo $!; done; exit 0'], { stdio: ['pipe', 'pipe', 'ignore'] });
     started.push(sh);
     const signals: OwnerSignal[] = [];
     m.onSignal(me, (s) => signals.push(s));
@@ -359,20 +370,27 @@ test('with descendants, the owner is not told while a process forked after attac
     const id = m.pmcAllocate(me, { classId: soft.classId, event: 1, mode: 3, cpu: -1, caps: 0, flags: 0x2 /* DESCENDANTS */ });
     m.pmcAttach(me, id, sh.pid!);
     m.pmcStart(me, id);
+    let out = '';
+    sh.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
     sh.stdin!.write('go\n');
-    const [out] = await Promise.all([once(sh.stdout!, 'data'), once(sh, 'exit')]);
-    const descendant = Number(String(out[0]).trim());
-    assert.ok(Number.isInteger(descendant) && descendant > 0, `the shell printed "${String(out[0])}"`);
-    m.reaper.reapExitedTargets();
-    assert.equal(signals.length, 0, `the descendant ${descendant} still runs, yet the owner was told: ${signals[0]?.reason}`);
-    process.kill(descendant, 'SIGKILL');
-    for (let i = 0; i < 50 && signals.length === 0; i++) {
-      await sleep(20);
-      m.reaper.reapExitedTargets();
+    await once(sh, 'exit');
+    await waitFor(() => out.trim().split('\n').length === 3, 'the three pids');
+    const descendants = out.trim().split('\n').map(Number);
+    assert.ok(descendants.every((p) => Number.isInteger(p) && p > 0), `the shell printed "${out}"`);
+    // Each kill but the last: two looks of the exit poll later, nobody was told.
+    for (const d of descendants.slice(0, -1)) {
+      process.kill(d, 'SIGKILL');
+      const looks = m.reaper.looks;
+      await waitFor(() => m.reaper.looks >= looks + 2, 'two looks of the exit poll');
+      assert.equal(signals.length, 0, `descendants still run, yet the owner was told: ${signals[0]?.reason}`);
     }
-    assert.equal(signals.length, 1, 'told once every process of the tree is gone');
+    process.kill(descendants.at(-1)!, 'SIGKILL');
+    await waitFor(() => signals.length > 0, 'the owner is told once the tree is gone');
+    const looks = m.reaper.looks;
+    await waitFor(() => m.reaper.looks >= looks + 2, 'two more looks of the exit poll');
+    assert.equal(signals.length, 1, 'told once');
     assert.equal(signals[0].pmcId, id);
   } finally {
-    m.shutdown();
+    await m.shutdown();
   }
 });

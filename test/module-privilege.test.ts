@@ -107,6 +107,7 @@ import { createInterface } from 'node:readline';
 const [dist, workload, rootPid, mode] = process.argv.slice(2);
 const { Libpmc } = await import(dist + '/src/lib/libpmc.js');
 const { selfCaller } = await import(dist + '/src/module/caller.js');
+const { onlineCpus } = await import(dist + '/src/lib/cpu-list.js');
 const creds = selfCaller().creds;
 const out = { creds: { ...creds, capEff: String(creds.capEff) }, checks: {}, procTicks: {} };
 async function check(name, fn) {
@@ -141,7 +142,7 @@ if (mode === 'self') {
       }
     });
   }
-  await check('systemPmc', async () => { const id = await lib.allocate('cpu-clock', 'SC', { cpu: 0 }); await lib.start(id); return lib.read(id); });
+  await check('systemPmc', async () => { const id = await lib.allocate('cpu-clock', 'SC', { cpu: onlineCpus()[0] }); await lib.start(id); return lib.read(id); });
   await check('admin', () => lib.disable(0, 0));
 }
 await lib.close();

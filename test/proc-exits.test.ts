@@ -305,13 +305,13 @@ test('a corrupt PMC admin state file is an error naming it, not "every row enabl
     for (const text of ['{"disabled": [[0, 1]', '{"disabled": [[0, "one"]]}', '[]', '']) {
       writeFileSync(path, text);
       assert.throws(
-        () => loadModule({ env: {} }),
+        () => loadModule({ env: { TSPMC_CONFIG: '/dev/null' } }),
         (e: unknown) => e instanceof PmcError && e.code === 'EINVAL' && e.message.includes(path),
         `admin state ${JSON.stringify(text)}`,
       );
     }
     writeFileSync(path, '{"disabled": [[0, 1]]}\n');
-    const m = loadModule({ env: {} });
+    const m = loadModule({ env: { TSPMC_CONFIG: '/dev/null' } });
     modules.push(m);
     assert.equal(m.getPmcInfo(0)[1].enabled, false, 'the disabled row stays disabled');
     const r = pmcstat(['-p', 'task-clock', '--', 'true'], { env: { ...env(), TSPMC_ADMIN_STATE: path } });

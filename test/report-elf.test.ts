@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { readElfFile, parseElfBuffer } from '../src/report/elf.js';
 import { readOwnVdso } from '../src/report/vdso.js';
 import { isPmcError } from '../src/pmc-error.js';
-import { buildProgram, nmSymbols, sym, tempDir } from './report-fixture.js';
+import { buildProgram, libcPath, nmSymbols, sym, tempDir } from './report-fixture.js';
 
 const dir = tempDir('report-elf-');
 const nopie = buildProgram(dir, 'prog-nopie', ['-no-pie']);
@@ -69,7 +69,7 @@ test('stripped -rdynamic build: functions come from .dynsym', () => {
 });
 
 test('libc (stripped, .dynsym only) resolves getpid and its alias', () => {
-  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  const libc = libcPath();
   const dyn = nmSymbols(libc, ['-D']);
   const getpid = dyn.get('getpid')!;
   const aliases = [...dyn].filter(([, s]) => s.addr === getpid.addr).map(([n]) => n);

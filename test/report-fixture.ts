@@ -1,6 +1,6 @@
 // Shared by the report tests: builds the C test program and log records by hand.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +95,13 @@ export const rec = {
 
 /** Text of a formatter's pieces. */
 export const text = (pieces: Iterable<string>): string => [...pieces].join('');
+
+/** The C library this process runs on (its path differs between distributions): from /proc/self/maps. */
+export function libcPath(): string {
+  const m = /\s(\/\S*\/libc\.so\.6)$/m.exec(readFileSync('/proc/self/maps', 'utf8'));
+  if (!m) throw new Error('no libc.so.6 in /proc/self/maps');
+  return m[1];
+}
 
 export function hasTool(name: string): boolean {
   try {

@@ -8,7 +8,7 @@ import { Symbolizer } from '../src/report/symbolizer.js';
 import { readOwnVdso } from '../src/report/vdso.js';
 import { formatFolded } from '../src/report/write-folded.js';
 import type { LogRecord } from '../src/log/records.js';
-import { buildProgram, nmSymbols, pcIn, rec, retIn, sym, tempDir, text } from './report-fixture.js';
+import { buildProgram, libcPath, nmSymbols, pcIn, rec, retIn, sym, tempDir, text } from './report-fixture.js';
 
 const dir = tempDir('report-sym-');
 const pie = buildProgram(dir, 'prog-pie', ['-pie', '-fPIE']);
@@ -45,7 +45,7 @@ test('-r root: executables are read under another root directory', () => {
 });
 
 test('a shared library (libc) resolves getpid', () => {
-  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  const libc = libcPath();
   const base = 0x7f00_1234_0000n;
   const s = symbolizerWith([rec.mapIn(11, base, libc)]);
   const getpid = nmSymbols(libc, ['-D']).get('getpid')!;
@@ -179,7 +179,7 @@ test('MAP_OUT unmaps; fork copies the parent; exec replaces the child image', as
 test('symbolization throughput (printed, not asserted)', async () => {
   // 300k samples of 10 frames: 20 processes running the PIE program and libc,
   // 20k distinct sampled PCs in libc under 3000 distinct call paths.
-  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  const libc = libcPath();
   const libcBase = 0x7f00_0000_0000n;
   const libcSyms = [...nmSymbols(libc, ['-D']).values()].filter((s) => s.size > 16);
   const funcs = ['inner', 'outer', 'other', 'main'];

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { isPmcError, Libpmc } from '../src/lib/index.js';
+import { isPmcError, Libpmc, onlineCpus } from '../src/lib/index.js';
 import { readLog } from '../src/log/log-reader.js';
 import { type LogRecord, LogType } from '../src/log/records.js';
 import { tempDir } from './cli-fixture.js';
@@ -89,7 +89,7 @@ test('a TS PMC on another process, started without a log: EDOOFUS (PMC_F_NEEDS_L
 test('an SS PMC started without a log: EDOOFUS', async () => {
   const lib = await Libpmc.init();
   try {
-    const id = await lib.allocate('cpu-clock', 'SS', { cpu: 0 });
+    const id = await lib.allocate('cpu-clock', 'SS', { cpu: onlineCpus()[0] });
     await assert.rejects(lib.start(id), rejectsWith('EDOOFUS'));
   } finally {
     await lib.close();

@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { onlineCpus } from '../src/md/cpus.js';
 import { buildC, foldedStacks, logStats, logText, pmcstatAsync, samplesWhere, tempDir } from './cli-fixture.js';
 
 test('pmcstat -S cpu-clock sees a program started after it, by name and function', async (t) => {
@@ -17,7 +18,7 @@ test('pmcstat -S cpu-clock sees a program started after it, by name and function
   const log = join(dir, 'system.pmclog');
   // 5000 samples a second per CPU: a rate the collector keeps up with, so that the
   // kernel loses none of the fork, exec and mmap reports this test is about.
-  const sampler = pmcstatAsync(['-c', '0,1', '-n', '200000', '-S', 'cpu-clock', '-l', '4', '-O', log]);
+  const sampler = pmcstatAsync(['-c', onlineCpus().join(','), '-n', '200000', '-S', 'cpu-clock', '-l', '4', '-O', log]);
 
   // The log gets its first bytes once samples flow: the sampler has started.
   for (let i = 0; ; i++) {

@@ -27,7 +27,7 @@ export class CountingSet implements HwCounterSet {
   static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance): CountingSet {
     const attr = withFlags(base, { inherit: true, inheritThread: inheritance === 'threads' });
     const events: PerfEvent[] = [];
-    const watch = DescendantWatch.open(pid);
+    const watch = inheritance === 'descendants' ? DescendantWatch.open(pid) : DescendantWatch.forThreads(pid);
     try {
       attachThreads(pid, watch, (tid) => events.push(PerfEvent.open(attr, { pid: tid, cpu: -1 })));
       if (inheritance === 'descendants') return new CountingSet(events, watch);

@@ -24,6 +24,13 @@ import { PerfRecordType, u64Number } from './perf-records.js';
 import { listDescendants, listThreads, processExited, processStartTime } from './procfs.js';
 
 const PERF_COUNT_SW_DUMMY = 9n;
+/** A dummy event that reports forks and exits (FORK, EXIT records), stamped on tspmc's clock. */
+const TASK_ATTR = {
+  type: PerfType.SOFTWARE,
+  config: PERF_COUNT_SW_DUMMY,
+  clockid: PMC_CLOCKID,
+  flags: { inherit: true, task: true, excludeKernel: true, excludeHv: true, useClockid: true },
+};
 /** 32 pages hold 4096 fork or exit records per CPU between drains (one every DRAIN_INTERVAL_MS). */
 const RING_PAGES = [32, 8, 2];
 /** Drains often enough that a fork storm does not overflow a ring between the module's looks. */
@@ -72,9 +79,11 @@ export class DescendantWatch {
   private static readonly watching = new Set<DescendantWatch>();
   private static ticker?: NodeJS.Timeout;
 
+  /** @param systemWide the rings hear every task of the machine: only the target's own records count */
   private constructor(
     private readonly pid: number,
     private readonly rings: CpuRings,
+    private readonly systemWide: boolean,
   ) {}
 
   /**
@@ -84,22 +93,16 @@ export class DescendantWatch {
    * below the target are taken from /proc.
    */
   static open(pid: number, options: DescendantWatchOptions = {}): DescendantWatch {
-    const attr = {
-      type: PerfType.SOFTWARE,
-      config: PERF_COUNT_SW_DUMMY,
-      clockid: PMC_CLOCKID,
-      flags: { inherit: true, task: true, excludeKernel: true, excludeHv: true, useClockid: true },
-    };
     const open = (tid: number, cpu: number, opened: PerfEvent[]): PerfEvent => {
-      const ev = PerfEvent.open(attr, { pid: tid, cpu });
+      const ev = PerfEvent.open(TASK_ATTR, { pid: tid, cpu });
       opened.push(ev);
       return ev;
     };
     const cpus = onlineCpus();
-    const rings = openWithPages(options.pages ? [options.pages] : RING_PAGES, (pages) => openCpuRings(cpus, listThreads(pid), pid, pages, open));
-    const watch = new DescendantWatch(pid, rings);
+    const watched = new Set(listThreads(pid));
+    const rings = openWithPages(options.pages ? [options.pages] : RING_PAGES, (pages) => openCpuRings(cpus, [...watched], pid, pages, open));
+    const watch = new DescendantWatch(pid, rings, false);
     try {
-      const watched = new Set(listThreads(pid));
       for (let fresh = listThreads(pid).filter((t) => !watched.has(t)); fresh.length > 0; fresh = listThreads(pid).filter((t) => !watched.has(t))) {
         extendCpuRings(rings, fresh, pid, open);
         for (const t of fresh) watched.add(t);
@@ -109,9 +112,35 @@ export class DescendantWatch {
       watch.close();
       throw e;
     }
-    DescendantWatch.watching.add(watch);
+    return watch.register();
+  }
+
+  /**
+   * A watch on the threads `pid` creates, for the time of an attach (drain
+   * with onThread; the tree is not followed). One event per CPU on every
+   * task of the machine when the caller may (CAP_PERFMON): a few events
+   * rather than one per thread and CPU; else the process's own watch.
+   */
+  static forThreads(pid: number): DescendantWatch {
+    const open = (_tid: number, cpu: number, opened: PerfEvent[]): PerfEvent => {
+      const ev = PerfEvent.open({ ...TASK_ATTR, flags: { ...TASK_ATTR.flags, inherit: false } }, { pid: -1, cpu });
+      opened.push(ev);
+      return ev;
+    };
+    let rings: CpuRings;
+    try {
+      rings = openWithPages(RING_PAGES, (pages) => openCpuRings(onlineCpus(), [-1], undefined, pages, open));
+    } catch (e) {
+      if (e instanceof PmcError && (e.code === 'EACCES' || e.code === 'EPERM')) return DescendantWatch.open(pid);
+      throw e;
+    }
+    return new DescendantWatch(pid, rings, true).register();
+  }
+
+  private register(): this {
+    DescendantWatch.watching.add(this);
     DescendantWatch.ticker ??= setInterval(DescendantWatch.drainAll, DRAIN_INTERVAL_MS).unref();
-    return watch;
+    return this;
   }
 
   private static drainAll(): void {
@@ -160,6 +189,7 @@ export class DescendantWatch {
       ring.drain((_bytes, view, offset, type) => {
         if (type === PerfRecordType.FORK || type === PerfRecordType.EXIT) {
           // pid, ppid, tid, ptid (u32 each) and time (u64) after the 8-byte header.
+          if (this.systemWide && view.getUint32(offset + 8, true) !== this.pid) return;
           this.records.push({
             type,
             pid: view.getUint32(offset + 8, true),

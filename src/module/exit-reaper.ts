@@ -34,6 +34,8 @@ type ProcExit = Extract<LogRecord, { type: LogType.PROCEXIT }>;
 export class ExitReaper {
   static readonly INTERVAL_MS = 100;
   private timer?: NodeJS.Timeout;
+  /** Looks the timer has made (tests wait on it rather than look by hand). */
+  looks = 0;
   /** PROCEXIT records the log had no room for yet, per owner, in exit order. */
   private readonly unwritten = new Map<Owner, ProcExit[]>();
   /** Targets whose state could not be read, already reported to their owner. */
@@ -46,6 +48,7 @@ export class ExitReaper {
     if (this.timer) return;
     this.timer = setInterval(() => {
       this.reapExitedTargets();
+      this.looks++;
       if (!this.anyRunningVirtualPmc()) this.stop();
     }, ExitReaper.INTERVAL_MS);
     this.timer.unref();

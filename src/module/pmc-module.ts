@@ -599,8 +599,10 @@ export class PmcModule {
         // Never attached: a process PMC started bare counts its owner.
         if (pmc.flags & PmcFlags.ATTACH_DONE) throw new PmcError('ESRCH', 'every target of this PMC is gone');
         this.attachProcess(pmc, pmc.owner.pid);
-      } else if (pmc.allTargetsGone()) {
-        throw new PmcError('ESRCH', 'every target of this PMC has exited');
+      } else {
+        // Exits since the PMC stopped count now (the exit poll runs only while PMCs run).
+        this.reaper.settle(pmc);
+        if (pmc.allTargetsGone()) throw new PmcError('ESRCH', 'every target of this PMC has exited');
       }
       if (pmc.isSampling && pmc.owner.log) {
         logKernelMappings(pmc.owner.log);
