@@ -14,7 +14,7 @@
 // tspmc runs with its kallsyms cache in the work directory, made before the
 // rounds, as perf report reads the copy perf record left in ~/.debug.
 // under /usr/bin/time (wall, user, sys, max RSS). Raw runs go to
-// bench/results/analysis-<date>.json, a markdown summary to stdout: medians,
+// bench/results/analysis-<date and time>.json, a markdown summary to stdout: medians,
 // [min-max] ranges, and the ratios of tspmc's medians to perf's.
 //
 //   npm run bench:analysis [-- --samples 300000,3000000 --reps 5 --keep]
@@ -226,11 +226,10 @@ async function main(): Promise<void> {
     // tspmc's kallsyms cache, as perf record left perf's copy.
     timed([process.execPath, build.pmcstat, '-R', recs[0].pmclog, '--stats'], work);
     const runs = bench(build, recs, reps, work);
-    const date = new Date().toISOString().slice(0, 10);
+    const stamp = new Date().toISOString().slice(0, 16).replace(':', '');
     const dir = join(REPO, 'bench/results');
     mkdirSync(dir, { recursive: true });
-    let file = join(dir, `analysis-${date}.json`);
-    for (let i = 2; existsSync(file); i++) file = join(dir, `analysis-${date}-run${i}.json`);
+    const file = join(dir, `analysis-${stamp}.json`);
     const table = summary(recs, runs);
     const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, kernel: release(), node: process.version, perf: spawnSync(PERF, ['--version'], { encoding: 'utf8' }).stdout.trim(), loadBefore: load, loadAfter: loadavg() };
     writeFileSync(file, JSON.stringify({ date: new Date().toISOString(), settings: { sizes, reps, recordFreq: RECORD_FREQ }, machine, recordings: recs, runs, summary: table }, null, 1) + '\n');
