@@ -41,30 +41,42 @@ export class AddressSpace {
     let m: Mapping;
     if (extent) m = { ...extent, start, image };
     else {
-      const next = this.maps.find((x) => x.low > start);
+      const next = this.maps[this.firstAbove(start)];
       // Link-time addresses of an unreadable image are its offsets.
       m = { low: start, high: Math.min(start + UNKNOWN_EXTENT, next?.low ?? Infinity), bias: start, start, image };
     }
     this.remove(m.low, m.high);
-    this.frameCache?.clear();
-    const i = this.upperBound(m.low);
-    this.maps.splice(i, 0, m);
+    this.maps.splice(this.firstAbove(m.low), 0, m);
   }
 
   /** Unmaps [low, high), trimming or splitting mappings that straddle it. */
   remove(low: number, high: number): void {
     if (high <= low) return;
     this.frameCache?.clear();
-    const kept: Mapping[] = [];
-    for (const m of this.maps) {
-      if (m.high <= low || m.low >= high) {
-        kept.push(m);
-        continue;
-      }
-      if (m.low < low) kept.push({ ...m, high: low });
-      if (m.high > high) kept.push({ ...m, low: high });
+    // Mappings are sorted and disjoint: those that overlap [low, high) are one run.
+    const maps = this.maps;
+    let from = this.firstAbove(low);
+    if (from > 0 && maps[from - 1].high > low) from--;
+    let to = from;
+    while (to < maps.length && maps[to].low < high) to++;
+    if (to === from) return;
+    const pieces: Mapping[] = [];
+    if (maps[from].low < low) pieces.push({ ...maps[from], high: low });
+    if (maps[to - 1].high > high) pieces.push({ ...maps[to - 1], low: high });
+    maps.splice(from, to - from, ...pieces);
+  }
+
+  /** Index of the first mapping whose low is above `addr` (binary search). */
+  private firstAbove(addr: number): number {
+    const maps = this.maps;
+    let lo = 0;
+    let hi = maps.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (maps[mid].low <= addr) lo = mid + 1;
+      else hi = mid;
     }
-    this.maps = kept;
+    return lo;
   }
 
   /** The mapping that holds `addr`, if any. */
@@ -79,12 +91,6 @@ export class AddressSpace {
       else hi = mid - 1;
     }
     return addr < maps[lo].high ? maps[lo] : undefined;
-  }
-
-  private upperBound(low: number): number {
-    let i = 0;
-    while (i < this.maps.length && this.maps[i].low <= low) i++;
-    return i;
   }
 }
 
@@ -181,8 +187,9 @@ export class ProcessInfo implements ProcessImage {
 /** pid of the kernel's own "process" in MAP_IN / MAP_OUT records. */
 export const KERNEL_PID = -1;
 
-// What a process costs besides its space, charged to the budget.
+// What a process costs besides its space, and a mapping, charged to the budget.
 const PROCESS_BYTES = 160;
+const MAPPING_BYTES = 120;
 
 export class ProcessTable {
   private readonly procs = new Map<number, ProcessInfo>();
@@ -245,6 +252,7 @@ export class ProcessTable {
   private mapIn(pid: number, startBig: bigint, pathname: string, ts: number): void {
     const start = addressFromBigInt(startBig);
     if (start === BAD_ADDRESS) return;
+    this.budget.take(MAPPING_BYTES);
     if (pid === KERNEL_PID) {
       const image = this.loader.kernelImage(pathname || KERNEL_IMAGE_NAME);
       this.kernel.add(image, start);

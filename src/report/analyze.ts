@@ -53,7 +53,10 @@ export interface AnalysisStats {
   callerFrames: number;
   /** Samples left out by the CPU (-c) and thread (-i) filters. */
   filteredOut: number;
+  /** The PMCs (the first MAX_LISTED; a PMC's pmcids too), their samples. */
   pmcs: { name: string; pmcids: number[]; samples: number }[];
+  /** PMCs, and pmcids of listed PMCs, not listed. */
+  pmcsOmitted: number;
   /** Files (and other sources) that could not be read, with why: the first few. */
   problems: Problem[];
   /** Problems not listed. */
@@ -75,6 +78,9 @@ export interface AnalysisResult {
   warnings: string[];
   symbolizer: Symbolizer;
 }
+
+/** How many PMCs, and pmcids per PMC, --stats lists (a hostile log can name a million). */
+const MAX_LISTED = 256;
 
 const noUnlogged = (): UnloggedCounts => ({ exec: 0, fork: 0, thread: 0, exit: 0, map: 0, csw: 0 });
 
@@ -197,7 +203,8 @@ export class Analysis implements RecordVisitor {
       emptyCallchains: c.emptyCallchains,
       callerFrames: c.callerFrames,
       filteredOut: this.filteredOut,
-      pmcs: graph.profiles.map((p) => ({ name: p.name, pmcids: p.pmcids.slice(), samples: p.samples })),
+      pmcs: graph.profiles.slice(0, MAX_LISTED).map((p) => ({ name: p.name, pmcids: p.pmcids.slice(0, MAX_LISTED), samples: p.samples })),
+      pmcsOmitted: Math.max(0, graph.profiles.length - MAX_LISTED) + graph.profiles.slice(0, MAX_LISTED).reduce((n, p) => n + Math.max(0, p.pmcids.length - MAX_LISTED), 0),
       problems: problems.entries,
       problemsOmitted: problems.omitted,
     };

@@ -64,8 +64,9 @@ export interface SampleCounts {
   callerFrames: number;
 }
 
-// What a histogram entry costs (a Map entry), charged to the budget.
+// What a histogram entry (a Map entry) and a profile (its empty tree) cost, charged to the budget.
 const HISTOGRAM_ENTRY_BYTES = 48;
+const PROFILE_BYTES = 2048;
 
 export class CallGraphBuilder {
   readonly profiles: PmcProfile[] = [];
@@ -107,12 +108,16 @@ export class CallGraphBuilder {
   definePmc(pmcid: number, name: string, rate = 0n): PmcProfile {
     let p = this.byName.get(name);
     if (!p) {
+      this.budget.take(PROFILE_BYTES);
       const tree = new CallTree(this.budget);
       p = { index: this.profiles.length, name, rate, pmcids: [], samples: 0, tree, wholeStacks: this.stacks, tasks: this.tasks, pcsByImage: new Map() };
       this.profiles.push(p);
       this.byName.set(name, p);
     }
-    if (!p.pmcids.includes(pmcid)) p.pmcids.push(pmcid);
+    if (this.byPmcid.get(pmcid) !== p) {
+      this.budget.take(64);
+      p.pmcids.push(pmcid);
+    }
     this.byPmcid.set(pmcid, p);
     return p;
   }

@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { readElfFile, parseElfBuffer, type ElfImage } from './elf.js';
 import { FrameCache } from './frame-cache.js';
+import { MemoryBudget } from './memory-budget.js';
 import { readKallsyms, type KernelSymbols } from './kallsyms.js';
 import { cacheDir, kallsymsCacheFile, readCachedKallsyms, writeCachedKallsyms } from './kallsyms-cache.js';
 import { KallsymsPrefetch } from './kallsyms-thread.js';
@@ -16,6 +17,8 @@ import { readOwnVdso } from './vdso.js';
 export type ImageKind = 'elf' | 'kernel' | 'jit' | 'missing';
 
 export const KERNEL_IMAGE_NAME = '[kernel.kallsyms]';
+// What an image costs besides its path, charged to the budget.
+const IMAGE_BYTES = 400;
 export const VDSO_IMAGE_NAME = '[vdso]';
 
 export class Image {
@@ -74,12 +77,19 @@ export class ImageLoader {
   /** Files that could not be read, with the reason. */
   readonly problems = new ProblemList();
 
-  constructor(private readonly options: ImageLoaderOptions = {}) {}
+  constructor(
+    private readonly options: ImageLoaderOptions = {},
+    private readonly budget = new MemoryBudget(),
+  ) {
+    budget.describe('images', () => `${this.images.size} images`);
+  }
 
   /** The image for a user-space MAP_IN pathname. */
   user(pathname: string): Image {
     let image = this.images.get(pathname);
     if (!image) {
+      // A log can name thousands of files with paths of 64 KiB: they count.
+      this.budget.take(IMAGE_BYTES + pathname.length);
       image = pathname === VDSO_IMAGE_NAME ? this.loadVdso() : this.loadFile(pathname);
       this.images.set(pathname, image);
     }

@@ -41,7 +41,7 @@ export class Symbolizer {
 
   constructor(options: ImageLoaderOptions = {}, budget = new MemoryBudget()) {
     this.frames = new FrameTable(budget);
-    this.loader = new ImageLoader(options);
+    this.loader = new ImageLoader(options, budget);
     this.processes = new ProcessTable(this.loader, budget);
   }
 

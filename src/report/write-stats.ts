@@ -18,6 +18,7 @@ export function* formatStats(result: AnalysisResult): Generator<string> {
   yield row('#callchain/empty', s.emptyCallchains);
   yield row('#callchain/caller-frames', s.callerFrames);
   for (const p of s.pmcs) yield row(`#pmc/${p.name}`, p.samples);
+  if (s.pmcsOmitted > 0) yield row('#pmc/not-listed', s.pmcsOmitted);
   for (const p of s.problems) yield ` #unreadable ${p.path}: ${p.reason}\n`;
   if (s.problemsOmitted > 0) yield ` #unreadable ... and ${s.problemsOmitted} more\n`;
   if (s.filteredOut > 0) yield row('#samples/filtered-out', s.filteredOut);
