@@ -2,6 +2,8 @@
 //   deep-chains  SAMPLES call chains of DEPTH distinct user addresses each (no image maps them)
 //   many-pids    one one-frame sample from each of PIDS processes
 //   long-paths   MAPS MAP_IN records of distinct unreadable paths of BYTES bytes, and a sample
+//   many-mappings  MAPS MAP_IN records in one process, then samples in them
+//   many-pmcs    PMCS PMCs of distinct names, a sample each
 // Each is written as it is generated (a few hundred MB take no memory), with an
 // INITIALIZE first and a CLOSELOG last. Used by test/report-memory.test.ts and
 // by hand:
@@ -73,14 +75,34 @@ export function writeLongPaths(path: string, maps = 2000, bytes = 65_000): void 
   log.close();
 }
 
+/** `maps` MAP_IN records of pid 1000 at ascending addresses (one missing file), then a sample in each of the last 1000. */
+export function writeManyMappings(path: string, maps = 100_000): void {
+  const log = new CraftedLog(path);
+  for (let m = 0; m < maps; m++) log.add({ type: LogType.MAP_IN, ts: 0, pid: 1000, start: BigInt(0x10_0000 + m * 0x1000), pathname: '/nonexistent/lib.so' });
+  for (let m = Math.max(0, maps - 1000); m < maps; m++) log.sample(1000, BigUint64Array.of(BigInt(0x10_0000 + m * 0x1000 + 0x10)));
+  log.close();
+}
+
+/** `pmcs` PMCs of distinct names, one sample each. */
+export function writeManyPmcs(path: string, pmcs = 100_000): void {
+  const log = new CraftedLog(path);
+  for (let p = 0; p < pmcs; p++) {
+    log.add({ type: LogType.PMCALLOCATEDYN, ts: 0, pmcid: 0x1000 + p, event: 0, flags: 0, rate: 1000n, eventName: `event-${p}` });
+    log.add({ type: LogType.CALLCHAIN, ts: 0, pid: 1000, tid: 1000, pmcid: 0x1000 + p, cpu: 0, flags: 1, pcs: BigUint64Array.of(0x40_1000n) });
+  }
+  log.close();
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [kind, out, ...rest] = process.argv.slice(2);
   const n = rest.map(Number);
   if (kind === 'deep-chains' && out) writeDeepChains(out, n[0], n[1]);
   else if (kind === 'many-pids' && out) writeManyPids(out, n[0]);
   else if (kind === 'long-paths' && out) writeLongPaths(out, n[0], n[1]);
+  else if (kind === 'many-mappings' && out) writeManyMappings(out, n[0]);
+  else if (kind === 'many-pmcs' && out) writeManyPmcs(out, n[0]);
   else {
-    process.stderr.write('usage: crafted-logs.js deep-chains|many-pids|long-paths OUT [N [M]]\n');
+    process.stderr.write('usage: crafted-logs.js deep-chains|many-pids|long-paths|many-mappings|many-pmcs OUT [N [M]]\n');
     process.exit(2);
   }
 }

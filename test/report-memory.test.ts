@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeDeepChains, writeLongPaths, writeManyPids } from '../bench/crafted-logs.js';
+import { writeDeepChains, writeLongPaths, writeManyMappings, writeManyPids, writeManyPmcs } from '../bench/crafted-logs.js';
 import { fixture, PMCSTAT, tempDir } from './cli-fixture.js';
 
 const dir = tempDir('tspmc-report-memory-');
@@ -115,4 +115,28 @@ test('over the memory limit: one line naming the limit and --memory-limit, statu
   // The same log within a larger limit.
   ok(analyze([log, '--folded', folded, '--memory-limit', '256']), 'within the limit');
   assert.equal(readFileSync(folded, 'utf8').trimEnd().split('\n').length, 2000);
+});
+
+test('100,000 mappings in one process, 20,000 PMCs: linear work, a capped --stats; 100,000 PMCs: one line naming the heap, no V8 abort', () => {
+  const maps = join(dir, 'maps.pmclog');
+  writeManyMappings(maps, 100_000);
+  const m = ok(analyze([maps, '--folded', join(dir, 'maps.folded'), '--stats', '--json']), 'many mappings');
+  const ms = JSON.parse(m.stdout);
+  assert.equal(ms.records.MAP_IN, 100_000);
+  assert.equal(ms.samples, 1000);
+  assert.equal(ms.unknownFunction, 1000, 'each sample inside its mapping (a missing file: image+offset)');
+  const pmcs = join(dir, 'pmcs.pmclog');
+  writeManyPmcs(pmcs, 20_000);
+  const p = ok(analyze([pmcs, '--stats', '--json']), 'many PMCs');
+  const ps = JSON.parse(p.stdout);
+  assert.equal(ps.samples, 20_000);
+  // The crafted log's own cpu-clock PMC, and these.
+  assert.equal(ps.pmcs.length + ps.pmcsOmitted, 20_001);
+  assert.ok(p.stdout.length < 64 * 1024, `--stats --json is ${p.stdout.length} bytes`);
+  // Each PMC's objects live in the JavaScript heap: 100,000 of them outgrow this 128 MB heap.
+  writeManyPmcs(pmcs, 100_000);
+  const full = analyze([pmcs, '--stats', '--json']);
+  assert.equal(full.signal, null, full.stderr.slice(0, 500));
+  assert.equal(full.status, 1, full.stderr.slice(0, 500));
+  assert.match(full.stderr, /^pmcstat: ERROR: .*pmcs\.pmclog: the analysis needs more than Node's JavaScript heap of \d+ MiB \(.*\d+ PMCs.*\).*raise the limit with NODE_OPTIONS=--max-old-space-size=MIB\n$/);
 });

@@ -79,7 +79,7 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       await visitLog(path, analysis);
     } catch (e) {
       if (e instanceof AnalysisLimitError) {
-        process.stderr.write(`pmcstat: ERROR: ${path}: ${e.detail}; stopped after ${analysis.recordCount} records; raise the limit with --memory-limit MIB\n`);
+        process.stderr.write(`pmcstat: ERROR: ${path}: ${e.detail}; stopped after ${analysis.recordCount} records; raise the limit with ${e.raiseWith}\n`);
         return 1;
       }
       // Damage: the records before it are analyzed and written, then reported.

@@ -101,7 +101,7 @@ export class CallGraphBuilder {
     this.leafAddresses = needs.leafAddresses ?? false;
     if (needs.samples) this.samples = new SampleStore(budget);
     else this.chains = new ChainTable(budget);
-    budget.describe('call graph', () => `${this.profiles.reduce((n, p) => n + p.tree.size, 0)} call graph nodes`);
+    budget.describe('call graph', () => `${this.profiles.length} PMCs, ${this.profiles.reduce((n, p) => n + p.tree.size, 0)} call graph nodes`);
   }
 
   /** Names a PMC; PMCs with the same event name share one profile. */
