@@ -15,17 +15,14 @@
 //     --steady adds the collector's task-clock (perf stat -p) over a 2 s
 //     window in the middle of a 6 s run: what a sample costs once start-up
 //     and end-of-run work are out of the picture.
-// (b) Analysis: one log of ~300k samples per tool, then pmcstat -R -G
-//     against perf report --stdio (also with --no-children), plus tspmc's
-//     time split into decoding, symbolization + aggregation and writing,
-//     measured in separate processes of this script (--phase).
+// The analysis of the logs is bench/analysis.ts's (npm run bench:analysis).
 //
 // Runs alternate between the tools (the order flips every repetition);
 // medians and ranges (min-max) are reported. Raw runs go to
 // bench/results/sampling-<date>.json, a markdown summary to stdout, and the
 // load average before and after to both.
 //
-//   npm run bench:sampling [-- --reps N --collector 10000:15,50000:3 --steady --skip-analysis --analysis-samples N]
+//   npm run bench:sampling [-- --reps N --collector 10000:15,50000:3 --steady --keep]
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
@@ -47,7 +44,6 @@ type Rate = { freq?: number; period?: string };
 /** The compiled tree the runs use (see snapshotBuild). */
 interface Build {
   pmcstat: string;
-  self: string;
   /** bench/rusage_of.c, compiled. */
   rusageOf: string;
 }
@@ -101,17 +97,6 @@ interface SteadyRun extends RecordingStats {
   windowSamples: number;
 }
 
-interface AnalysisRun {
-  variant: string;
-  rep: number;
-  command: string[];
-  status: number;
-  time: CpuTimes;
-  outputBytes: number;
-  /** For the in-process phase runs: milliseconds per phase. */
-  phases?: Record<string, number>;
-}
-
 const median = (xs: number[]): number => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (s.length === 0) return NaN;
@@ -135,7 +120,7 @@ function snapshotBuild(work: string): Build {
   const rusageOf = join(work, 'rusage_of');
   const cc = spawnSync('gcc', ['-O2', '-o', rusageOf, join(REPO, 'bench/rusage_of.c')], { stdio: 'inherit' });
   if (cc.status !== 0) throw new Error('gcc failed to build bench/rusage_of.c');
-  return { pmcstat: join(root, 'dist/src/cli/pmcstat.js'), self: join(root, 'dist/bench/sampling.js'), rusageOf };
+  return { pmcstat: join(root, 'dist/src/cli/pmcstat.js'), rusageOf };
 }
 
 /** Runs argv under rusage_of (wait4's rusage, in microseconds); stdout to `stdoutPath` (or discarded). */
@@ -355,82 +340,11 @@ function summarizeSteady(runs: SteadyRun[], busy: string): SteadySummary[] {
   });
 }
 
-/**
- * (b) One recording per tool of about `target` samples: the machine is
- * shared, so the sampling rate is measured, and a recording more than 10%
- * off is made again with the length corrected.
- */
-function recordForAnalysis(build: Build, tool: Tool, freq: number, target: number, firstGuess: number, work: string, busy2: string): CollectorRun {
-  let seconds = firstGuess;
-  let run!: CollectorRun;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    run = collectorRun(build, tool, 'analysis', attempt, { freq }, seconds, work, busy2);
-    process.stderr.write(`[b] recorded ${tool} for ${seconds} s: ${run.samples} samples, ${(run.outputBytes / 1048576).toFixed(1)} MiB\n`);
-    if (run.status !== 0) throw new Error(`recording for the analysis failed:\n${run.stderrTail}`);
-    if (Math.abs(run.samples - target) <= target * 0.1) break;
-    seconds = Math.min(60, Math.max(1, Math.round(((seconds * target) / run.samples) * 10) / 10));
-  }
-  return run;
-}
-
-function benchAnalysis(build: Build, reps: number, work: string, log: string, data: string): AnalysisRun[] {
-  const out = join(work, 'out.txt');
-  const variants: { name: string; argv: string[]; stdout?: boolean; phases?: boolean }[] = [
-    { name: 'tspmc -G', argv: [process.execPath, build.pmcstat, '-R', log, '-G', out] },
-    { name: 'perf report', argv: [PERF, 'report', '--stdio', '-i', data], stdout: true },
-    { name: 'perf report --no-children', argv: [PERF, 'report', '--stdio', '--no-children', '-i', data], stdout: true },
-    { name: 'tspmc --stats', argv: [process.execPath, build.pmcstat, '-R', log, '--stats'], stdout: true },
-    { name: 'tspmc phases: decode', argv: [process.execPath, build.self, '--phase', 'decode', log], stdout: true, phases: true },
-    { name: 'tspmc phases: analyze, write -G', argv: [process.execPath, build.self, '--phase', 'analyze', log, out], stdout: true, phases: true },
-    { name: 'node startup', argv: [process.execPath, '-e', '0'] },
-  ];
-  const runs: AnalysisRun[] = [];
-  for (let rep = 0; rep < reps; rep++) {
-    const order = rep % 2 === 0 ? variants : [...variants].reverse();
-    for (const v of order) {
-      rmSync(out, { force: true });
-      const phaseFile = join(work, 'phases.json');
-      const { status, time, stderr } = timed(build, v.argv, work, v.stdout ? (v.phases ? phaseFile : out) : undefined);
-      const run: AnalysisRun = { variant: v.name, rep, command: v.argv, status, time, outputBytes: existsSync(out) ? statSync(out).size : 0 };
-      if (v.phases && status === 0) run.phases = JSON.parse(readFileSync(phaseFile, 'utf8')) as Record<string, number>;
-      runs.push(run);
-      process.stderr.write(`[b] rep ${rep} ${v.name.padEnd(32)} status ${status} wall ${time.wall} s cpu ${(time.user + time.sys).toFixed(2)} s ${run.phases ? JSON.stringify(run.phases) : ''}\n`);
-      if (status !== 0) process.stderr.write(`    ${tail(stderr).replace(/\n/g, '\n    ')}\n`);
-    }
-  }
-  return runs;
-}
-
-/** --phase decode|analyze: tspmc's analysis in steps, timed in this process; JSON of milliseconds to stdout. */
-async function runPhase(phase: string, log: string, out?: string): Promise<void> {
-  const t0 = performance.now();
-  const { readLog } = await import('../src/log/log-reader.js');
-  const { analyzeLog, writeOutputs } = await import('../src/report/index.js');
-  const t1 = performance.now();
-  const ms: Record<string, number> = { import: t1 - t0 };
-  if (phase === 'decode') {
-    let n = 0;
-    for await (const _ of readLog(log)) n++;
-    ms.decode = performance.now() - t1;
-    ms.records = n;
-  } else if (phase === 'analyze') {
-    const result = await analyzeLog(readLog(log));
-    const t2 = performance.now();
-    await writeOutputs(result, { callgraph: out ?? '/dev/null' });
-    ms.analyze = t2 - t1;
-    ms.write = performance.now() - t2;
-    ms.samples = result.stats.samples;
-  } else {
-    throw new Error(`--phase ${phase}: expected decode or analyze`);
-  }
-  process.stdout.write(JSON.stringify(ms) + '\n');
-}
-
 const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
 const range = (x: Spread, d = 2): string => `${fmt(x.median, d)} (${fmt(x.min, d)}-${fmt(x.max, d)})`;
 
-function markdown(collector: CollectorSummary[], baselines: BaselineRun[], steady: SteadySummary[], busy: string, analysis: AnalysisRun[], recorded?: { tspmc: CollectorRun; perf: CollectorRun }): string {
+function markdown(collector: CollectorSummary[], baselines: BaselineRun[], steady: SteadySummary[], busy: string): string {
   const lines: string[] = [];
   if (collector.length > 0) {
     lines.push('Collector, median (min-max) of the repetitions; CPU per sample = collector CPU (start-up and end included) / samples recorded:');
@@ -462,28 +376,6 @@ function markdown(collector: CollectorSummary[], baselines: BaselineRun[], stead
     lines.push('| --- | ---: | ---: | ---: | ---: |');
     for (const s of steady) lines.push(`| ${s.tool} | ${fmt(s.idleMsPerS, 1)} | ${fmt(s.busyMsPerS, 1)} | ${fmt(s.samplesPerS, 0)} | ${fmt(s.perSampleUs)} |`);
   }
-  if (analysis.length > 0 && recorded) {
-    const samplesOf = (v: string): number => (v.startsWith('perf') ? recorded.perf.samples : v.startsWith('tspmc') ? recorded.tspmc.samples : NaN);
-    lines.push('');
-    lines.push(`Analysis of ${recorded.tspmc.samples} (tspmc) / ${recorded.perf.samples} (perf) samples:`);
-    lines.push('');
-    lines.push('| command | wall (s) | CPU (s) | CPU/sample (µs) | output bytes | phases (ms) |');
-    lines.push('| --- | ---: | ---: | ---: | ---: | --- |');
-    for (const v of [...new Set(analysis.map((a) => a.variant))]) {
-      const rs = analysis.filter((a) => a.variant === v && a.status === 0);
-      const cpu = median(rs.map((r) => r.time.user + r.time.sys));
-      const phases = rs[0]?.phases ? Object.keys(rs[0].phases).map((k) => `${k} ${fmt(median(rs.map((r) => r.phases![k])), 0)}`).join(', ') : '';
-      lines.push(`| ${v} | ${fmt(median(rs.map((r) => r.time.wall)))} | ${fmt(cpu)} | ${fmt((cpu / samplesOf(v)) * 1e6)} | ${fmt(median(rs.map((r) => r.outputBytes)), 0)} | ${phases} |`);
-    }
-    const med = (v: string, f: (r: AnalysisRun) => number): number => median(analysis.filter((a) => a.variant === v && a.status === 0).map(f));
-    const wall = (r: AnalysisRun): number => r.time.wall;
-    const cpu = (r: AnalysisRun): number => r.time.user + r.time.sys;
-    lines.push('');
-    lines.push(
-      `Ratio tspmc -G / perf report: wall ${fmt(med('tspmc -G', wall) / med('perf report', wall))}, CPU ${fmt(med('tspmc -G', cpu) / med('perf report', cpu))}; ` +
-        `/ perf report --no-children: wall ${fmt(med('tspmc -G', wall) / med('perf report --no-children', wall))}, CPU ${fmt(med('tspmc -G', cpu) / med('perf report --no-children', cpu))}`,
-    );
-  }
   return lines.join('\n');
 }
 
@@ -507,11 +399,8 @@ async function main(): Promise<void> {
     options: {
       reps: { type: 'string', default: '3' },
       collector: { type: 'string', default: '10000:15,50000:3' },
-      'analysis-samples': { type: 'string', default: '300000' },
-      'analysis-freq': { type: 'string', default: '50000' },
       'skip-collector': { type: 'boolean', default: false },
       steady: { type: 'boolean', default: false },
-      'skip-analysis': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
@@ -519,11 +408,7 @@ async function main(): Promise<void> {
   });
   const reps = Number(values.reps);
   const rated = parseCollectorConfigs(values.collector);
-  const analysisSamples = Number(values['analysis-samples']);
-  const analysisFreq = Number(values['analysis-freq']);
-  for (const [name, v] of Object.entries({ reps, 'analysis-samples': analysisSamples, 'analysis-freq': analysisFreq })) {
-    if (!(v > 0)) throw new Error(`--${name}: expected a positive number`);
-  }
+  if (!(Number.isInteger(reps) && reps > 0)) throw new Error('--reps: expected a positive integer');
   if (!existsSync(join(REPO, 'dist/src/cli/pmcstat.js'))) throw new Error('dist/src/cli/pmcstat.js is missing: build first (npx tsc -p .)');
 
   const work = mkdtempSync(join(tmpdir(), 'tspmc-bench-sampling-'));
@@ -557,31 +442,15 @@ async function main(): Promise<void> {
   const steadyRuns = values.steady ? await benchSteady(build, [idle, top], reps, work, busy2) : [];
   const steady = steadyRuns.length ? summarizeSteady(steadyRuns, top.name) : [];
 
-  let recorded: { tspmc: CollectorRun; perf: CollectorRun } | undefined;
-  let analysisRuns: AnalysisRun[] = [];
-  if (!values['skip-analysis']) {
-    // First guess of the length from the sampling rate seen in (a), not from the nominal one.
-    const seen = rated.find((c) => c.rate.freq === analysisFreq);
-    const ran = seen && collector.find((c) => c.config === seen.name && c.tool === 'tspmc');
-    const rate = seen && ran ? ran.samples.median / seen.seconds : analysisFreq;
-    const guess = Math.min(60, Math.max(1, Math.round((analysisSamples / rate) * 10) / 10));
-    recorded = {
-      tspmc: recordForAnalysis(build, 'tspmc', analysisFreq, analysisSamples, guess, work, busy2),
-      perf: recordForAnalysis(build, 'perf', analysisFreq, analysisSamples, guess, work, busy2),
-    };
-    analysisRuns = benchAnalysis(build, reps, work, join(work, 'analysis.pmclog'), join(work, 'analysis.perf.data'));
-  }
-
-  const table = markdown(collector, baselines, steady, top.name, analysisRuns, recorded);
+  const table = markdown(collector, baselines, steady, top.name);
   const result = {
     date: started.toISOString(),
     machine: { ...machine, loadavgAfter: loadavg(), perfEventMaxSampleRateAfter: sysctlNumber('kernel.perf_event_max_sample_rate') },
     source,
-    settings: { reps, collector: values.collector, analysisSamples, analysisFreq, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW },
+    settings: { reps, collector: values.collector, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW },
     command: `npm run bench:sampling -- ${process.argv.slice(2).join(' ')}`.trim(),
     collector: { summary: collector, runs: collectorRuns, baselines },
     steady: { summary: steady, runs: steadyRuns },
-    analysis: { recorded, runs: analysisRuns },
     table,
   };
   const outPath = values.out ?? join(REPO, 'bench/results', `sampling-${started.toISOString().slice(0, 10)}.json`);
@@ -593,8 +462,4 @@ async function main(): Promise<void> {
   else process.stderr.write(`kept ${work}\n`);
 }
 
-if (process.argv[2] === '--phase') {
-  await runPhase(process.argv[3], process.argv[4], process.argv[5]);
-} else {
-  await main();
-}
+await main();
