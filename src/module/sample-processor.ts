@@ -1,18 +1,18 @@
 // The sampling path: hwpmc's pmc_process_interrupt() and
-// pmc_process_samples(), on whatever md's sample sources are. Every tick each
-// running sampling PMC's sources are drained into the per-CPU sample buffers
+// pmc_process_samples(), on whatever md's sample sources are. Every tick the
+// running sampling PMCs' sources are drained into the per-CPU sample buffers
 // (each sample encoded at once as a CALLCHAIN record), and the sample buffers
-// into the owners' logs. A sample that finds its CPU's buffer full, even
-// after a sweep into the log, is dropped and counted (intr_bufferfull), and
-// the owner's log gets a DROPNOTIFY with the count; the source keeps running,
-// since its process events must not be lost. The process events that come with the samples (exec, mmap, fork,
-// exit) become process records, and PMC_F_LOG_PROCCSW switch-outs PROCCSW.
+// into the owners' logs. The process events that come with the samples
+// (exec, mmap, fork, exit) become process records, and PMC_F_LOG_PROCCSW
+// switch-outs PROCCSW records.
 //
-// The log is in time order across CPUs and PMCs: a sweep merges the CPUs'
-// buffers and the owners' pending process events by time, up to the moment
-// the tick began (a record newer than that may still be preceded by an
-// older one in a source drained later; it waits for the next tick, as perf's
-// ordered events do).
+// The log is in time order across CPUs and PMCs: a tick takes from the
+// sources only what is older than its start (the rest waits in them), and
+// the sweep merges the CPUs' buffers and the owners' pending process events
+// by time, as perf's ordered events do. A source whose CPU buffer is full
+// stops until a sweep has made room; a sample is dropped and counted
+// (intr_bufferfull, the next DROPNOTIFY) only when the log takes nothing.
+// The sources are never stalled: their process events must not be lost.
 import { callchainLength, encodedLength, encodeRecord, fieldWord, putHeaderWords } from '../log/codec.js';
 import { LogType, PMC_CC_F_USERSPACE, type LogRecord } from '../log/records.js';
 import type { ProcessEvent, Sample, SampleSink, SampleSource } from '../md/sample-sink.js';
@@ -201,6 +201,9 @@ export class SampleProcessor implements SampleSink {
     const pmc = this.pmc;
     const buf = this.buf;
     if (s.time > this.until) return this.refuse(Infinity);
+    // With the logs full, each sample still asks them for room (as hwpmc's
+    // sweep asks for a log buffer per sample: pm_buffer_requests_failed).
+    if (buf.full && this.dropping) this.sweep(Infinity);
     if (buf.full) {
       if (!this.dropping) return this.refuse(s.time);
       this.stats.intr_bufferfull++;
