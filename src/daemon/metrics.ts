@@ -28,11 +28,11 @@ interface SystemPmc {
   cpu: number;
 }
 
-/** "[host:]port": loopback when no host is given. */
+/** "[host:]port": loopback when no host is given; port 0 takes any free port (pmcd logs which). */
 export function parseMetricsAddress(text: string): { host: string; port: number } {
   const m = /^(?:(.+):)?(\d+)$/.exec(text.trim());
   const port = m ? Number(m[2]) : NaN;
-  if (!m || !(port > 0 && port < 65536)) throw new PmcError('EINVAL', `metrics address "${text}": expected [host:]port, e.g. 127.0.0.1:9464`);
+  if (!m || !(port >= 0 && port < 65536)) throw new PmcError('EINVAL', `metrics address "${text}": expected [host:]port, e.g. 127.0.0.1:9464`);
   return { host: (m[1] ?? '127.0.0.1').replace(/^\[(.*)\]$/, '$1'), port };
 }
 
