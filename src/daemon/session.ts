@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net';
 import { encodeFrame, type Frame, FrameDecoder, FrameKind } from '../ipc/frame.js';
 import type { Caller } from '../module/caller.js';
-import { decodeArgs, encodeResult, fdArgument } from '../module/op-table.js';
+import { decodeArgs, fdArgument } from '../module/op-table.js';
 import type { PmcModule } from '../module/pmc-module.js';
 import { PmcOp } from '../module/pmc-types.js';
 import { isPmcError, PmcError } from '../pmc-error.js';
@@ -115,7 +115,7 @@ export class Session {
       const fields = args as Record<string, number>;
       if (fdName && fields[fdName] >= 0) fields[fdName] = this.host.passed.claim(fields[fdName], this.caller.pid, this.caller.creds.euid);
       const result = await this.host.module.call(this.caller, op, args);
-      this.send(FrameKind.REPLY, { seq, result: encodeResult(op, result) });
+      this.send(FrameKind.REPLY, { seq, result });
     } catch (e) {
       this.replyError(seq, op, e);
     }

@@ -21,8 +21,11 @@ export enum FrameKind {
   PING = 5,
 }
 
+/** JSON has no bigint: one crosses as its decimal string (OP_TABLE's bigint codec reads it back). */
+const bigintAsString = (_key: string, v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v);
+
 export function encodeFrame(kind: FrameKind, payload: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(payload), 'utf8');
+  const body = Buffer.from(JSON.stringify(payload, bigintAsString), 'utf8');
   const frame = Buffer.allocUnsafe(FRAME_HEADER + body.length);
   frame.writeUInt32LE(body.length, 0);
   frame[4] = PROTOCOL_VERSION;

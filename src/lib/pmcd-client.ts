@@ -6,7 +6,7 @@
 import { connect, type Socket } from 'node:net';
 import { encodeFrame, FrameDecoder, FrameKind } from '../ipc/frame.js';
 import { sendWithFd, socketFd } from '../ipc/unix.js';
-import { decodeResult, encodeArgs, fdArgument, type OpArgs, type OpResult } from '../module/op-table.js';
+import { decodeResult, fdArgument, type OpArgs, type OpResult } from '../module/op-table.js';
 import type { OwnerSignal } from '../module/owner.js';
 import type { PmcOp } from '../module/pmc-types.js';
 import { PmcError } from '../pmc-error.js';
@@ -45,9 +45,10 @@ export class PmcdClient implements ModuleClient {
   }
 
   async call<K extends PmcOp>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
-    const wire = encodeArgs(op, args) as Record<string, unknown>;
+    // pmcd checks the arguments against the op's schema; a descriptor goes ahead on its own connection.
     const fdName = fdArgument(op);
-    if (fdName && (wire[fdName] as number) >= 0) wire[fdName] = await passDescriptor(this.socketPath, wire[fdName] as number);
+    const fd = fdName === undefined ? undefined : (args as Record<string, number>)[fdName];
+    const wire = fd !== undefined && fd >= 0 ? { ...args, [fdName!]: await passDescriptor(this.socketPath, fd) } : args;
     const reply = await this.request(FrameKind.REQUEST, { op, args: wire });
     return decodeResult(op, reply.result);
   }

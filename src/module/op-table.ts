@@ -171,23 +171,11 @@ export type ResolvedEventInfo = z.output<typeof resolvedEvent>;
 export type OwnerStats = z.output<typeof ownerStats>;
 export type RowHolder = z.output<typeof rowHolder>;
 
-/** The op's arguments as they cross a socket (bigints as strings); the descriptor argument stays a number here. */
-export function encodeArgs<K extends PmcOp>(op: K, args: OpArgs<K>): unknown {
-  if (!(op in OP_TABLE)) throw new PmcError('EINVAL', `no module op ${String(op)}`);
-  const r = z.safeEncode(OP_TABLE[op].args as z.ZodType, args);
-  if (!r.success) throw new PmcError('EINVAL', `${PmcOp[op]} arguments: ${describeIssues(r.error)}`);
-  return r.data;
-}
-
 /** Arguments from a socket, checked against the op's schema; EINVAL naming the bad field otherwise. */
 export function decodeArgs<K extends PmcOp>(op: K, wire: unknown): OpArgs<K> {
   const r = z.safeDecode(OP_TABLE[op].args as z.ZodType, wire);
   if (!r.success) throw new PmcError('EINVAL', `${PmcOp[op]} arguments: ${describeIssues(r.error)}`);
   return r.data as OpArgs<K>;
-}
-
-export function encodeResult<K extends PmcOp>(op: K, result: OpResult<K>): unknown {
-  return z.encode(OP_TABLE[op].result as z.ZodType, result);
 }
 
 export function decodeResult<K extends PmcOp>(op: K, wire: unknown): OpResult<K> {
@@ -198,7 +186,7 @@ export function decodeResult<K extends PmcOp>(op: K, wire: unknown): OpResult<K>
 
 /** The argument of `op` that is a file descriptor, if any. */
 export function fdArgument(op: PmcOp): string | undefined {
-  return (OP_TABLE[op] as OpSpec).fd;
+  return (OP_TABLE[op] as OpSpec | undefined)?.fd;
 }
 
 function describeIssues(e: z.ZodError): string {
