@@ -49,6 +49,13 @@ if (mode === 'checks') {
     return lib.read(id);
   });
   own.kill();
+} else if (mode === 'nopmcd') {
+  // No pmcd (its socket absent): the in-process module, whose refusals say how pmcd would help.
+  const { openModuleClient } = await import(dist + '/src/lib/index.js');
+  const local = await Libpmc.init(await openModuleClient({}, rest[0]));
+  out.localClient = local.client.constructor.name;
+  await attempt('systemPmc', () => local.allocate('cpu-clock', 'SC', { cpu: 0 }));
+  await local.close();
 } else if (mode === 'exec') {
   // Our own child execs a setgid program of a group we are not in: pmcd must drop it (PMC_FN_PROCESS_EXEC).
   const [program] = rest;
@@ -105,16 +112,16 @@ describe('pmcd policy for unprivileged users', { skip: (!isRoot || !haveTools) &
   let bobsProcess: ChildProcess;
   let rootsProcess: ChildProcess;
 
-  function run(pmcd: TestPmcd, user: TestUser, args: string[]): Record<string, Outcome> {
+  function run(pmcd: TestPmcd | undefined, user: TestUser, args: string[]): Record<string, Outcome> {
     const r = spawnSync(user.prefix[0], [...user.prefix.slice(1), process.execPath, join(stage, 'script.mjs'), dist, ...args], {
-      env: { PATH: process.env.PATH, TSPMC_SOCKET: pmcd.socket },
+      env: { PATH: process.env.PATH, TSPMC_SOCKET: pmcd?.socket, TSPMC_LOCAL: pmcd ? undefined : '1' },
       cwd: stage,
       encoding: 'utf8',
       timeout: 60_000,
     });
     assert.equal(r.status, 0, r.stderr);
     const o = JSON.parse(r.stdout.trim().split('\n').pop()!) as Record<string, Outcome> & { client: unknown };
-    assert.equal(o.client, 'PmcdClient');
+    assert.equal(o.client, pmcd ? 'PmcdClient' : 'LocalModuleClient');
     return o;
   }
 
@@ -199,6 +206,13 @@ describe('pmcd policy for unprivileged users', { skip: (!isRoot || !haveTools) &
         await pmcd.cleanup();
       }
     }
+  });
+
+  test('without pmcd, an in-process refusal says that pmcd is not running and how to start it', () => {
+    const r = run(undefined, alice, ['nopmcd', join(stage, 'no-pmcd-here.sock')]) as unknown as Record<string, Outcome> & { localClient: string };
+    assert.equal(r.localClient, 'LocalWithoutPmcd');
+    assert.deepEqual([r.systemPmc.ok, r.systemPmc.code], [false, 'EPERM']);
+    assert.match(r.systemPmc.message!, /pmcd is not running \(start it as root with `pmcd` or `systemctl start pmcd`\) \(EPERM\)$/);
   });
 
   test('a target that execs into credentials its owner may not debug is detached, and the owner told', async () => {

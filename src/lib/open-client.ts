@@ -12,10 +12,10 @@ import { PmcdClient } from './pmcd-client.js';
 
 export const DEFAULT_PMCD_SOCKET = '/run/tspmc/pmcd.sock';
 
-export async function openModuleClient(env: NodeJS.ProcessEnv = process.env): Promise<ModuleClient> {
+export async function openModuleClient(env: NodeJS.ProcessEnv = process.env, defaultSocket = DEFAULT_PMCD_SOCKET): Promise<ModuleClient> {
   if (env.TSPMC_LOCAL === '1') return new LocalModuleClient();
   const named = env.TSPMC_SOCKET;
-  const path = named ?? DEFAULT_PMCD_SOCKET;
+  const path = named ?? defaultSocket;
   if (named !== undefined || existsSync(path)) {
     try {
       return await PmcdClient.connect(path);
