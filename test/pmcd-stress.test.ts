@@ -29,7 +29,7 @@ test('64 concurrent clients x 200 allocate/attach/start/read/stop/release cycles
   const CYCLES = 200;
   const pmcd = await TestPmcd.start();
   // One target per client: a process has one PMC per row, so owners of one row need targets of their own.
-  const targets = Array.from({ length: CLIENTS }, () => spawn('sleep', ['300'], { stdio: 'ignore' }));
+  const targets = Array.from({ length: CLIENTS }, () => spawn('sleep', ['3600'], { stdio: 'ignore' }));
   try {
     const fdsBefore = pmcd.fds();
     const t0 = Date.now();
