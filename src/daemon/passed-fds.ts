@@ -22,10 +22,6 @@ export class PassedFds {
     private readonly ttlMs = 10_000,
   ) {}
 
-  get size(): number {
-    return this.byToken.size;
-  }
-
   /** Keeps `fd` (now pmcd's) for the process that sent it; returns its token. */
   add(fd: number, pid: number, uid: number): number {
     let waiting = 0;

@@ -65,12 +65,18 @@ export class Libpmc {
 
   /** pmc_init(): check the module's ABI and learn its classes. */
   static async init(client?: ModuleClient): Promise<Libpmc> {
-    client ??= await openModuleClient();
-    const version = await client.call(PmcOp.GETMODULEVERSION, { version: PMC_VERSION });
-    if ((version & PMC_VERSION_MAJOR_MASK) >>> 0 !== (PMC_VERSION & PMC_VERSION_MAJOR_MASK) >>> 0) {
-      throw new PmcError('EPROGMISMATCH', `module ABI 0x${version.toString(16)} does not match libpmc 0x${PMC_VERSION.toString(16)}`);
+    const c = client ?? (await openModuleClient());
+    try {
+      const version = await c.call(PmcOp.GETMODULEVERSION, { version: PMC_VERSION });
+      if ((version & PMC_VERSION_MAJOR_MASK) >>> 0 !== (PMC_VERSION & PMC_VERSION_MAJOR_MASK) >>> 0) {
+        throw new PmcError('EPROGMISMATCH', `module ABI 0x${version.toString(16)} does not match libpmc 0x${PMC_VERSION.toString(16)}`);
+      }
+      return new Libpmc(c, await c.call(PmcOp.GETCPUINFO, {}));
+    } catch (e) {
+      // A client opened here is closed here (its pmcd connection would keep the program alive).
+      if (!client) await c.close();
+      throw e;
     }
-    return new Libpmc(client, await client.call(PmcOp.GETCPUINFO, {}));
   }
 
   ncpu(): number {
