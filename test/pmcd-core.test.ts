@@ -93,6 +93,34 @@ describe('pmcd', () => {
     }
   });
 
+  test('one owner\'s PMC ids mean nothing to another owner', async () => {
+    const a = await pmcd.libpmc();
+    const b = await pmcd.libpmc();
+    const aTarget = child(spinner());
+    const bTarget = child(sleeper());
+    try {
+      const id = await a.allocate('task-clock', 'TC');
+      await a.attach(id, aTarget.pid!);
+      await a.start(id);
+      // b's own PMCs have other ids: a's is none of them.
+      const system = await b.allocate('page-faults', 'SC', { cpu: 0 });
+      assert.notEqual(system, id);
+      for (const op of [() => b.read(id), () => b.stop(id), () => b.release(id), () => b.attach(id, aTarget.pid!)]) {
+        await assert.rejects(op(), (e) => isPmcError(e, 'EINVAL') && /no PMC with id/.test((e as Error).message));
+      }
+      // The same number in b's hands (b's TC PMC on the same row) is b's PMC: a's keeps running.
+      const same = await b.allocate('task-clock', 'TC');
+      assert.equal(same, id);
+      await b.attach(same, bTarget.pid!);
+      const before = await a.read(id);
+      await b.release(same);
+      await waitFor("a's PMC to go on counting", async () => (await a.read(id)) > before);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test('two pmcstat processes contend for a target: the second gets EBUSY, as a second hwpmc owner does', async () => {
     const target = child(sleeper());
     const first = pmcstatAsync(['-p', 'task-clock', '-t', String(target.pid)], { env: pmcd.clientEnv() });

@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, createWriteStream, openSync, writeFileSync } from 'node:fs';
-import { Socket } from 'node:net';
+import { createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { pipe } from '../src/ipc/unix.js';
 import { readLog } from '../src/log/log-reader.js';
 import { type LogRecord, LogType } from '../src/log/records.js';
+import { pmcstat } from './cli-fixture.js';
 import { TestPmcd, waitFor } from './pmcd-fixture.js';
 
 async function records(path: string): Promise<LogRecord[]> {
@@ -127,6 +128,29 @@ test('a stalled log reader: pmcd drops samples (DROPNOTIFY when the reader retur
   } finally {
     await lib.close();
     for (const t of targets) await kill(t);
+    await pmcd.cleanup();
+  }
+});
+
+test('pmcstat -O host:port through pmcd: the log goes to a TCP peer', async () => {
+  const pmcd = await TestPmcd.start();
+  const received: Buffer[] = [];
+  const server = createServer((s) => s.on('data', (b: Buffer) => received.push(b)));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const peerClosed = new Promise<void>((r) => server.once('connection', (s) => s.once('close', () => r())));
+  try {
+    const port = (server.address() as { port: number }).port;
+    const r = pmcstat(['-P', 'cpu-clock', '-n', '100000', '-O', `127.0.0.1:${port}`, '--', 'sh', '-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'], { env: pmcd.clientEnv() });
+    assert.equal(r.status, 0, r.stderr);
+    await peerClosed;
+    const path = join(pmcd.dir, 'tcp.pmclog');
+    writeFileSync(path, Buffer.concat(received));
+    const types = (await records(path)).map((x) => x.type);
+    assert.equal(types[0], LogType.INITIALIZE);
+    assert.ok(types.includes(LogType.CALLCHAIN), 'samples');
+    assert.equal(types.at(-1), LogType.CLOSELOG);
+  } finally {
+    server.close();
     await pmcd.cleanup();
   }
 });
