@@ -42,7 +42,13 @@ export class PmcdServer {
     this.module = options.module;
     this.socketPath = options.socketPath;
     this.log = options.log ?? ((line) => process.stderr.write(`pmcd: ${line}\n`));
-    this.server = createServer({ pauseOnConnect: true }, (socket) => void this.accept(socket));
+    this.server = createServer({ pauseOnConnect: true }, (socket) => {
+      // A connection that fails before it is an owner (gone before SO_PEERCRED, say) costs only itself.
+      this.accept(socket).catch((e: unknown) => {
+        this.log(`dropped a connection: ${(e as Error)?.message ?? String(e)}`);
+        socket.destroy();
+      });
+    });
   }
 
   /** Listens on `socketPath` (mode 0666); a stale socket is replaced, a live pmcd is an error. */
