@@ -20,6 +20,15 @@ export interface PmcdOptions {
   args?: string[];
 }
 
+/** pmcds not cleaned up when the test process exits (a crash, a failed hook) go with it, and their directories. */
+const running = new Map<ChildProcess, string>();
+process.once('exit', () => {
+  for (const [c, dir] of running) {
+    c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 export class TestPmcd {
   private stderrText = '';
   private constructor(
@@ -37,6 +46,7 @@ export class TestPmcd {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, TSPMC_ADMIN_STATE: join(dir, 'admin.json'), TSPMC_CONFIG: config, ...o.env };
     const child = spawn(process.execPath, [PMCD, '--socket', socket, ...(o.args ?? [])], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const p = new TestPmcd(dir, socket, child);
+    running.set(child, dir);
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (p.stderrText += d));
     await new Promise<void>((resolve, reject) => {
       const check = (): void => {
@@ -98,6 +108,7 @@ export class TestPmcd {
 
   async cleanup(): Promise<void> {
     await this.stop();
+    running.delete(this.child);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
