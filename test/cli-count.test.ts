@@ -3,11 +3,11 @@
 // Expected CPU times come from the workload's own getrusage().
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildC, pmcstat, pmcstatAsync, tempDir } from './cli-fixture.js';
+import { buildC, pmcstat, pmcstatAsync, stackTraceLines, tempDir } from './cli-fixture.js';
 import { onlineCpus } from '../src/md/cpus.js';
 
 const dir = tempDir('cli-count-');
@@ -132,4 +132,46 @@ test('-w 0.2 prints a row every 0.2 s; the rows add up to the command\'s CPU tim
   // Without -C each row is the count since the previous one.
   const total = rows.reduce((s, row) => s + Number(row.trim()), 0);
   assertNear(total, readRusage(ru).cpuNs, 0.05, 'sum of the rows');
+});
+
+test('-o FILE --json: the JSON object goes to FILE, nothing to stdout', () => {
+  const out = join(dir, 'counts.json');
+  const r = pmcstat(['-o', out, '--json', '-p', 'task-clock', '--', 'sh', '-c', 'exit 5']);
+  assert.equal(r.status, 5, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, '');
+  const json = JSON.parse(readFileSync(out, 'utf8')) as { pmcs: { event: string; value: number }[]; exit_status: number };
+  assert.equal(json.pmcs[0].event, 'task-clock');
+  assert.ok(json.pmcs[0].value > 0);
+  assert.equal(json.exit_status, 5);
+});
+
+test('-o FILE that fails mid-run (its reader goes away): one error, the remaining rows on stderr, the command measured to its end', async () => {
+  const fifo = join(dir, 'rows.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const ru = rusageFile();
+  const counter = pmcstatAsync(['-o', fifo, '-w', '0.1', '-p', 'task-clock', '--', burn, '2000000000', ru]);
+  // Read the header, then go away: the next row meets a pipe without a reader (EPIPE).
+  const reader = createReadStream(fifo, { encoding: 'utf8' });
+  let got = '';
+  await new Promise<void>((resolve) => {
+    reader.on('data', (d) => {
+      got += d;
+      if (got.includes('\n')) {
+        reader.destroy();
+        resolve();
+      }
+    });
+  });
+  assert.match(got.split('\n')[0], /^#\s+p\/task-clock$/);
+  const r = await counter.done;
+  assert.equal(r.status, 1, r.stderr);
+  assert.deepEqual(stackTraceLines(r.stderr), []);
+  const errors = r.stderr.split('\n').filter((l) => l.startsWith('pmcstat: ERROR'));
+  assert.equal(errors.length, 1, r.stderr);
+  assert.match(errors[0], new RegExp(`-o ${fifo}: cannot write: .*\\(EPIPE\\); the counts follow on stderr`));
+  const rows = r.stderr.split('\n').filter((l) => COUNT_LINE.test(l));
+  assert.ok(rows.length >= 1, `rows after the error:\n${r.stderr}`);
+  // The command ran to its end and wrote its usage: it was measured, not abandoned.
+  assert.ok(readRusage(ru).cpuNs > 0);
 });

@@ -5,16 +5,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pmccontrol, pmcstat, type RunOptions, stackTraceLines, tempDir, type ToolRun } from './cli-fixture.js';
 
 // pmccontrol -d/-e persist row states: keep this file's runs away from the machine's.
 // The directory is searchable by all, as /run/tspmc is: an unreadable state file is an error.
-const adminDir = tempDir('cli-errors-');
-chmodSync(adminDir, 0o755);
-const env = { TSPMC_ADMIN_STATE: join(adminDir, 'admin.json') };
+const dir = tempDir('cli-errors-');
+chmodSync(dir, 0o755);
+const env = { TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
+const maxSampleRate = existsSync('/proc/sys/kernel/perf_event_max_sample_rate') ? readFileSync('/proc/sys/kernel/perf_event_max_sample_rate', 'latin1').trim() : undefined;
 const NOBODY = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'];
 const canDropPrivileges = process.getuid?.() === 0 && spawnSync('setpriv', ['--version']).status === 0;
 
@@ -54,7 +55,27 @@ const pmcstatCases: [string, string[], Expected, RunOptions?][] = [
   ['non-numeric interval', ['-w', 'abc', '-p', 'task-clock', '--', 'true'], { input: '"abc"', usage: true }],
   ['negative CPU', ['-c', '-1', '-s', 'cpu-clock', '-l', '0.1'], { input: '-1', usage: true }],
   ['absent CPU', ['-c', '99', '-s', 'cpu-clock', '-l', '0.1'], { input: '99', errno: 'EINVAL' }],
+  ['-n beyond 64 bits', ['-n', '99999999999999999999999', '-P', 'cpu-clock', '--', 'true'], { input: /option -n: 99999999999999999999999 .*2\^63 - 1/, usage: true }],
+  ['-n with bit 63 set', ['-n', '9223372036854775808', '-P', 'cpu-clock', '--', 'true'], { input: /option -n: 9223372036854775808 .*9223372036854775807/, usage: true }],
+  ['empty CPU list', ['-c', '', '-s', 'cpu-clock', '-l', '0.1'], { input: /option -c: .*empty/, usage: true }],
+  ['empty target', ['-t', '', '-p', 'task-clock'], { input: /option -t: .*empty/, usage: true }],
+  ['empty event', ['-p', '', '--', 'true'], { input: /option -p: .*empty/, usage: true }],
+  ['command is a directory', ['-p', 'task-clock', '--', '/usr'], { input: '"/usr" is a directory', errno: 'EACCES' }],
+  ['-o in a missing directory', ['-o', '/nonexistent-dir/counts', '-p', 'task-clock', '--', 'true'], { input: '-o /nonexistent-dir/counts', errno: 'ENOENT' }],
+  ['-o a directory', ['-o', tmpdir(), '-p', 'task-clock', '--', 'true'], { input: `-o ${tmpdir()}`, errno: 'EISDIR' }],
+  ['-o /dev/full', ['-o', '/dev/full', '-p', 'task-clock', '--', 'true'], { input: '-o /dev/full', errno: 'ENOSPC' }],
+  ['-O /dev/full', ['-O', '/dev/full', '-P', 'cpu-clock', '--', 'true'], { input: '-O /dev/full', errno: 'ENOSPC' }],
+  ['-R of a missing log', ['-R', 'no-such-log', '--stats', '--json'], { input: '-R no-such-log', errno: 'ENOENT' }],
+  ['-R of a directory', ['-R', tmpdir(), '--stats'], { input: `-R ${tmpdir()}`, errno: 'EISDIR' }],
 ];
+
+if (maxSampleRate !== undefined) {
+  pmcstatCases.push([
+    '--freq above the kernel\'s limit',
+    ['--freq', '1000000000', '-P', 'cpu-clock', '--', 'true'],
+    { input: new RegExp(`option --freq: 1000000000 .*${maxSampleRate}.*/proc/sys/kernel/perf_event_max_sample_rate`), usage: true },
+  ]);
+}
 
 for (const [what, args, expected] of pmcstatCases) {
   test(`pmcstat, ${what}: pmcstat ${args.join(' ')}`, () => {
@@ -89,4 +110,31 @@ for (const [what, args, expected] of pmccontrolCases) {
 
 test('pmccontrol -d 0 as an unprivileged user is EPERM', unprivileged, () => {
   assertOneLineError('pmccontrol', pmccontrol(['-d', '0'], { env, prefix: NOBODY }), { input: /PMC 0\b/, errno: 'EPERM' });
+});
+
+test('-o or -O that cannot be written: the command never runs', () => {
+  const marker = join(dir, 'ran');
+  for (const args of [['-o', '/dev/full', '-p', 'task-clock'], ['-O', '/dev/full', '-P', 'cpu-clock'], ['-o', '/nonexistent-dir/x', '-p', 'task-clock']]) {
+    const r = pmcstat([...args, '--', 'touch', marker], { env });
+    assert.equal(r.status, 1, r.stderr);
+    assert.ok(!existsSync(marker), `${args.join(' ')}: the command did not run`);
+  }
+});
+
+test('-o a file the user may not write, as an unprivileged user: EACCES, before anything runs', unprivileged, () => {
+  const readOnly = join(dir, 'read-only');
+  writeFileSync(readOnly, '');
+  chmodSync(readOnly, 0o444);
+  const marker = join(dir, 'ran-unprivileged');
+  for (const out of [readOnly, join(dir, 'not-allowed-here')]) {
+    const r = pmcstat(['-o', out, '-p', 'task-clock', '--', 'touch', marker], { env, prefix: NOBODY });
+    assertOneLineError('pmcstat', r, { input: `-o ${out}`, errno: 'EACCES' });
+    assert.ok(!existsSync(marker), 'the command did not run');
+  }
+});
+
+const paranoid = existsSync('/proc/sys/kernel/perf_event_paranoid') ? Number(readFileSync('/proc/sys/kernel/perf_event_paranoid', 'latin1')) : undefined;
+test('pmcstat -p page-faults,os as an unprivileged user names perf_event_paranoid', { skip: (!canDropPrivileges && 'needs root and setpriv') || (!(paranoid !== undefined && paranoid >= 2) && 'perf_event_paranoid < 2 allows it') }, () => {
+  const r = pmcstat(['-p', 'page-faults,os', '--', 'true'], { env, prefix: NOBODY });
+  assertOneLineError('pmcstat', r, { input: new RegExp(`page-faults,os.*perf_event_paranoid is ${paranoid}`), errno: 'EACCES' });
 });

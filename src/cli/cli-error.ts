@@ -31,3 +31,11 @@ export function numberArg(option: string, text: string, { min = -Infinity, integ
   }
   return n;
 }
+
+/** A failed file operation as one line: the option, the path, what failed, why, and the errno name. */
+export function fileError(option: string, path: string, what: string, e: unknown): PmcError {
+  const err = e as NodeJS.ErrnoException;
+  // Node's text is "ENOENT: no such file or directory, open 'x'": keep the middle.
+  const why = (err?.message ?? String(e)).replace(/^[A-Z0-9]+: /, '').replace(/, \w+( '.*')?$/s, '');
+  return new PmcError(err?.code ?? 'EIO', `${option} ${path}: ${what}: ${why}`);
+}

@@ -1,9 +1,13 @@
 // pmcstat's counting output: a header line naming each PMC (`p/<event>` for
 // process PMCs, `s/<cpu>/<event>` for system PMCs) and a row of values per
 // interval, columns as wide as a 64-bit count or the header (pmcstat.c's
-// field widths); and tspmc's --json form. For a person at a terminal the
-// digits are grouped by thousands and the end of the run is a summary with
-// what the events allow to derive (perf stat's figures), and the elapsed time.
+// field widths); tspmc's --json form; and where they go (-o). For a person at
+// a terminal the digits are grouped by thousands and the end of the run is a
+// summary with what the events allow to derive (perf stat's figures), and the
+// elapsed time.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { PmcError } from '../pmc-error.js';
+import { fileError } from './cli-error.js';
 
 export interface CountColumn {
   event: string;
@@ -134,4 +138,65 @@ export function formatJson(columns: CountColumn[], values: bigint[], elapsedNs: 
   };
   if (exitStatus !== undefined) out.exit_status = exitStatus;
   return JSON.stringify(out);
+}
+
+/**
+ * Where the counts go: -o FILE, else rows to stderr and JSON to stdout.
+ * FILE is opened at once, so that a path that cannot be written fails before
+ * anything starts. Writes are synchronous (rows are small, and a row written
+ * before exit must not be lost). If FILE fails later (a full disk, a reader
+ * gone), that is said once and the rest goes where it would go without -o.
+ */
+export class CountOutput {
+  private fd?: number;
+  /** The write error of -o FILE, once there was one. */
+  error?: PmcError;
+
+  constructor(private readonly path?: string) {
+    if (path === undefined) return;
+    try {
+      this.fd = openSync(path, 'w', 0o644);
+    } catch (e) {
+      throw fileError('-o', path, 'cannot open for writing', e);
+    }
+  }
+
+  /** The header: written before anything runs, so a failure throws (and nothing else is printed). */
+  header(line: string): void {
+    if (this.fd === undefined) process.stderr.write(line + '\n');
+    else if (!this.writeFile(line + '\n')) throw this.error!;
+  }
+
+  row(line: string): void {
+    this.write(line + '\n', process.stderr);
+  }
+
+  json(text: string): void {
+    this.write(text + '\n', process.stdout);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private write(text: string, fallback: NodeJS.WriteStream): void {
+    if (this.fd !== undefined) {
+      if (this.writeFile(text)) return;
+      process.stderr.write(`pmcstat: ERROR: ${this.error!.message}; the counts follow on ${fallback === process.stdout ? 'stdout' : 'stderr'}\n`);
+    }
+    fallback.write(text);
+  }
+
+  private writeFile(text: string): boolean {
+    try {
+      const bytes = Buffer.from(text);
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd!, bytes, done);
+      return true;
+    } catch (e) {
+      this.error = fileError('-o', this.path!, 'cannot write', e);
+      this.close();
+      return false;
+    }
+  }
 }

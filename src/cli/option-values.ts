@@ -10,7 +10,8 @@ export function joinOptionValues(args: readonly string[], takesValue: (letter: s
     if (a === '--' || !a.startsWith('-') || a.startsWith('--') || a.length < 2) continue;
     for (let j = 1; j < a.length; j++) {
       if (!takesValue(a[j])) continue;
-      if (j === a.length - 1 && i + 1 < args.length) out[out.length - 1] = a + args[++i];
+      // An empty value stays a word of its own: joined, it would vanish.
+      if (j === a.length - 1 && i + 1 < args.length && args[i + 1] !== '') out[out.length - 1] = a + args[++i];
       break;
     }
   }

@@ -1,6 +1,7 @@
 // pmcstat(8)'s command line. Options are read in order, as pmcstat's getopt
 // loop reads them: -C, -E, -N, -U, -W and -d toggle, and -c and -n set,
 // what the PMC options after them get.
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { onlineCpus } from '../lib/cpu-list.js';
 import { DEFAULT_SAMPLE_COUNT, PmcMode } from '../module/pmc-types.js';
@@ -33,6 +34,8 @@ export interface PmcstatArgs {
   analyze?: string;
   interval?: number;
   duration?: number;
+  /** --grace: seconds a command may take to exit after a stop signal, before SIGKILL. */
+  grace?: number;
   /** The analysis outputs asked for (report/outputs.ts), by name: a file, '-', or for -g the -D directory. */
   outputs: OutputTargets;
   gprofDir: string;
@@ -118,6 +121,7 @@ const OPTIONS: ParseArgsConfig['options'] = {
   json: { type: 'boolean' },
   'memory-limit': { type: 'string' },
   freq: { type: 'string', multiple: true },
+  grace: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
@@ -164,10 +168,36 @@ export function parseCpuList(option: string, text: string): number[] {
   return [...cpus].sort((a, b) => a - b);
 }
 
-function parseRate(option: string, text: string): bigint {
+/** The kernel refuses sample periods with bit 63 set. */
+const MAX_SAMPLE_PERIOD = (1n << 63n) - 1n;
+const MAX_SAMPLE_RATE = '/proc/sys/kernel/perf_event_max_sample_rate';
+
+/** -n (events per sample) or --freq (samples per second), within what the kernel takes. */
+function parseRate(option: string, text: string, frequency: boolean): bigint {
   if (!/^\d+$/.test(text.trim()) || BigInt(text.trim()) === 0n) throw new UsageError(`option ${option}: "${text}" is not a positive integer`);
-  return BigInt(text.trim());
+  const rate = BigInt(text.trim());
+  if (!frequency && rate > MAX_SAMPLE_PERIOD) throw new UsageError(`option ${option}: ${rate} is too large: a sample period is at most ${MAX_SAMPLE_PERIOD} (2^63 - 1)`);
+  if (frequency) {
+    let max: bigint | undefined;
+    try {
+      max = BigInt(readFileSync(MAX_SAMPLE_RATE, 'latin1').trim());
+    } catch {
+      // No such file: the kernel will judge.
+    }
+    if (max !== undefined && rate > max) throw new UsageError(`option ${option}: ${rate} samples per second is above the kernel's limit, ${max} (${MAX_SAMPLE_RATE})`);
+  }
+  return rate;
 }
+
+/** What an option's value must be, for the message when it is empty. */
+const EXPECTED: Record<string, string> = {
+  c: 'a CPU list ("*" or numbers like 0,2-3)',
+  t: 'a process id or a regular expression over process names',
+  p: 'an event specification',
+  s: 'an event specification',
+  P: 'an event specification',
+  S: 'an event specification',
+};
 
 export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
   const { options, command } = splitCommand(argv);
@@ -214,6 +244,7 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
     if (t.kind !== 'option') continue;
     const v = t.value ?? '';
     const opt = t.rawName ?? '';
+    if (t.value === '') throw new UsageError(`option ${opt}: the value is empty; expected ${EXPECTED[t.name!] ?? 'a value'}`);
     const output = OUTPUT_BY_KEY.get(t.name!);
     if (output) {
       out.outputs[output.name] = output.value ? v : '-';
@@ -229,8 +260,8 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
       case 'W': logProcCsw = !logProcCsw; break;
       case 'd': descendants = !descendants; break;
       case 'c': cpus = parseCpuList(opt, v); sawCpuOption = true; break;
-      case 'n': rate = parseRate(opt, v); frequency = false; break;
-      case 'freq': rate = parseRate(opt, v); frequency = true; break;
+      case 'n': rate = parseRate(opt, v, false); frequency = false; break;
+      case 'freq': rate = parseRate(opt, v, true); frequency = true; break;
       case 'p': case 's': case 'P': case 'S': {
         const mode = { p: PmcMode.TC, s: PmcMode.SC, P: PmcMode.TS, S: PmcMode.SS }[t.name as 'p' | 's' | 'P' | 'S'];
         out.pmcs.push({ spec: v, mode, cpus: cpus ?? onlineCpus(), descendants, cumulative, logProcExit, logProcCsw, callchain, userCallchain, rate, frequency });
@@ -242,6 +273,7 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
       case 'R': out.analyze = v; break;
       case 'w': out.interval = numberArg(opt, v, { min: 0.001 }); break;
       case 'l': out.duration = numberArg(opt, v, { min: 0.001 }); break;
+      case 'grace': out.grace = numberArg(opt, v, { min: 0 }); break;
       case 'D': out.gprofDir = v; break;
       case 'z': out.depth = numberArg(opt, v, { min: 1, integer: true }); break;
       case 'k': out.kernelSymbols = v; break;
@@ -321,6 +353,8 @@ export const PMCSTAT_USAGE = `usage: pmcstat [options] [--] [command [args]]
  Targets and timing:
   -t pid|re    attach to a process id or to processes whose name matches the regex
   -w secs      print counts every secs seconds  -l secs   stop after secs seconds
+  --grace secs after INT, TERM or HUP, how long the command may take to exit
+               before it is killed (default 5); a second signal kills it at once
  Output:
   -o file      counting output (default stderr) --json    counts as one JSON object on stdout
   -O file      write the sampling log           -z depth  call graph depth (default 16)

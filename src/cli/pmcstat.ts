@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // pmcstat(8): count or sample events of commands, processes and CPUs, and
 // analyze sampling logs.
-import { reportAndExit } from './cli-error.js';
+import { onStopSignal, signalStatus } from './stop-signals.js';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { fileError, reportAndExit } from './cli-error.js';
 import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -20,8 +22,28 @@ async function main(argv: string[]): Promise<number> {
   if (args.describe !== undefined) return (await import('./pmcstat-events.js')).describeEvent(args.describe);
   if (args.top) return (await import('./run-top.js')).runTop(args);
   // Analysis needs no module: load each side only when it runs (-R starts faster without FFI).
-  if (args.analyze !== undefined) return (await import('./run-analysis.js')).runAnalysis(args, args.analyze);
+  if (args.analyze !== undefined) {
+    // Analysis has nothing to finish cleanly: a stop signal ends it.
+    onStopSignal((signal) => process.exit(signalStatus(signal)));
+    checkOpens('-R', args.analyze, 'r');
+    if (args.output !== undefined) checkOpens('-o', args.output, 'w');
+    return (await import('./run-analysis.js')).runAnalysis(args, args.analyze);
+  }
   return (await import('./run-measurement.js')).runMeasurement(args);
+}
+
+/** A file that cannot be opened (or is a directory) fails before any output is written. */
+function checkOpens(option: string, path: string, flags: 'r' | 'w'): void {
+  const what = flags === 'r' ? 'cannot open for reading' : 'cannot open for writing';
+  let fd: number;
+  try {
+    fd = openSync(path, flags);
+  } catch (e) {
+    throw fileError(option, path, what, e);
+  }
+  const directory = fstatSync(fd).isDirectory();
+  closeSync(fd);
+  if (directory) throw fileError(option, path, what, Object.assign(new Error('EISDIR: illegal operation on a directory'), { code: 'EISDIR' }));
 }
 
 // A reader that goes away (pmcstat -R log | head) ends the output, not with a stack trace.

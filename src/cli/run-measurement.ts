@@ -1,17 +1,26 @@
 // pmcstat measuring: allocate the -p/-s/-P/-S PMCs, attach the process PMCs
 // to the command or the -t targets, start everything, and stop when the
-// command exits, every target has exited, -l seconds have passed or the
-// user interrupts. Counting PMCs print a row every -w seconds and at the
-// end; sampling PMCs write the log (-O, or a temporary one analyzed or
-// printed at the end, as pmcstat does without -O).
-import { closeSync, createWriteStream, fstatSync, mkdtempSync, openSync, rmSync, type WriteStream } from 'node:fs';
+// command exits, every target has exited, -l seconds have passed or a stop
+// signal came. Counting PMCs print a row every -w seconds and at the end;
+// sampling PMCs write the log (-O, or a temporary one analyzed or printed at
+// the end, as pmcstat does without -O).
+//
+// Stop signals (INT, TERM, HUP alike): the first is passed on to the command,
+// which is measured while it finishes, up to --grace seconds, then killed
+// (SIGKILL, said on stderr); pmcstat then prints the final counts, closes the
+// log and exits with the command's status. Without a command the first
+// signal ends the measurement at once. A second signal stops all waiting (the
+// command is killed at once, no analysis runs); a third exits at once.
+import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attachTargets, findTargetProcesses, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
-import { type CountColumn, formatHeader, formatJson, formatRow, formatSummary, measured } from './count-output.js';
+import { attachTargets, findExecutable, findTargetProcesses, isPmcError, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
+import { fileError } from './cli-error.js';
+import { type CountColumn, CountOutput, formatHeader, formatJson, formatRow, formatSummary, measured } from './count-output.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 import { hasOutputs, runAnalysis } from './run-analysis.js';
+import { onStopSignal, signalStatus } from './stop-signals.js';
 
 interface Column extends CountColumn {
   id: number;
@@ -19,7 +28,41 @@ interface Column extends CountColumn {
 
 const MODE_NAME = { [PmcMode.TC]: 'TC', [PmcMode.SC]: 'SC', [PmcMode.TS]: 'TS', [PmcMode.SS]: 'SS' } as const;
 
-/** Runs the measurement; resolves with the exit status pmcstat exits with. */
+/** Seconds a command may take to exit after a stop signal was passed on to it (--grace). */
+export const DEFAULT_GRACE_SECONDS = 5;
+
+/** The stop signals of one run, in order of arrival. */
+class StopSignals {
+  readonly received: NodeJS.Signals[] = [];
+  /** Aborted at the first signal: a start-up step in progress gives up. */
+  readonly starting = new AbortController();
+  private waiters: { n: number; wake: (s: NodeJS.Signals) => void }[] = [];
+
+  take(signal: NodeJS.Signals): void {
+    this.received.push(signal);
+    this.starting.abort();
+    for (const w of this.waiters.filter((x) => x.n <= this.received.length)) w.wake(signal);
+    this.waiters = this.waiters.filter((x) => x.n > this.received.length);
+  }
+
+  /** Resolves with the n-th signal, once there has been one. */
+  nth(n: number): Promise<NodeJS.Signals> {
+    if (this.received.length >= n) return Promise.resolve(this.received[n - 1]);
+    return new Promise((wake) => this.waiters.push({ n, wake }));
+  }
+
+  get first(): NodeJS.Signals | undefined {
+    return this.received[0];
+  }
+}
+
+/** Resolves after `ms`; the timer holds the process only until `cancel`. */
+function delay(ms: number): { done: Promise<void>; cancel: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  const done = new Promise<void>((r) => (timer = setTimeout(r, ms)));
+  return { done, cancel: () => clearTimeout(timer) };
+}
+
 /** What top mode (run-top.ts) adds to a measurement. */
 export interface MeasurementHooks {
   /** Ends the measurement as its end conditions do (top mode's q). */
@@ -30,16 +73,50 @@ export interface MeasurementHooks {
   stopping?(): Promise<void>;
 }
 
+/** Runs the measurement; resolves with the exit status pmcstat exits with. */
 export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks = {}): Promise<number> {
+  const signals = new StopSignals();
+  let cmd: LaunchedCommand | undefined;
+  let tmpDir: string | undefined;
+  onStopSignal((signal) => {
+    signals.take(signal);
+    if (signals.received.length < 3) return;
+    process.stderr.write(`pmcstat: ${signal} again: exiting at once, the log is not closed\n`);
+    cmd?.killTree();
+    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+    process.exit(signalStatus(signal));
+  });
+  const grace = (args.grace ?? DEFAULT_GRACE_SECONDS) * 1000;
+
+  /**
+   * Ends the command: passes `signal` on and waits up to the grace period (or
+   * until `hurry`), then SIGKILL. A command that never ran is killed at once.
+   */
+  const endCommand = async (c: LaunchedCommand, signal: NodeJS.Signals, hurry: Promise<NodeJS.Signals>): Promise<number> => {
+    if (!c.resumed) c.killTree();
+    else if (c.running) {
+      c.child.kill(signal);
+      const timer = delay(grace);
+      const why = await Promise.race([c.exited.then(() => ''), timer.done.then(() => `did not exit within ${grace / 1000} s of ${signal}`), hurry.then((s) => `is still running at ${s}`)]);
+      timer.cancel();
+      if (why && c.running) {
+        const below = c.killTree();
+        process.stderr.write(`pmcstat: the command ${why}: killed it${below > 0 ? ` and the ${below} processes below it` : ''} (SIGKILL)\n`);
+      }
+    }
+    return c.exited;
+  };
+
+  // A command that cannot run and outputs that cannot be written fail before anything starts.
+  if (args.command.length > 0) findExecutable(args.command[0]);
+  const output = new CountOutput(args.output);
   const sampling = args.pmcs.some((p) => p.mode === PmcMode.TS || p.mode === PmcMode.SS);
   const lib = await Libpmc.init();
-  let cmd: LaunchedCommand | undefined;
-  let out: WriteStream | undefined;
-  let tmpDir: string | undefined;
   let logFd: number | undefined;
   let logPath: string | undefined;
   let logPeer: Socket | undefined;
   const remote = args.logFile === undefined ? undefined : logHost(args.logFile);
+  let failed = false;
   try {
     if (remote) {
       // -O host:port: the log goes to a TCP peer (nc -l port > log), as FreeBSD's pmcstat sends it.
@@ -48,9 +125,17 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     } else if (sampling || args.logFile !== undefined) {
       if (args.logFile === undefined) tmpDir = mkdtempSync(join(tmpdir(), 'pmcstat-'));
       logPath = args.logFile ?? join(tmpDir!, 'pmcstat.log');
-      logFd = openSync(logPath, 'w', 0o644);
-      // The log comes first so that it records every allocation.
+      try {
+        logFd = openSync(logPath, 'w', 0o644);
+      } catch (e) {
+        throw fileError('-O', logPath, 'cannot open for writing', e);
+      }
+      // The log comes first so that it records every allocation; writing its start
+      // now finds a log that cannot be written (a full disk) before anything runs.
       await lib.configureLogfile(logFd);
+      await lib.flushLogfile().catch((e: unknown) => {
+        throw logWriteError(logPath!, e);
+      });
     }
 
     const columns: Column[] = [];
@@ -70,10 +155,9 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       };
       const cpus = p.mode === PmcMode.TC || p.mode === PmcMode.TS ? [undefined] : p.cpus;
       for (const cpu of cpus) {
+        const kind = p.mode === PmcMode.SC || p.mode === PmcMode.SS ? `system-mode (CPU ${cpu})` : 'process-mode';
         const id = await lib.allocate(p.spec, MODE_NAME[p.mode], { ...options, cpu }).catch((e: unknown) => {
-          if (!(e instanceof PmcError)) throw e;
-          const kind = p.mode === PmcMode.SC || p.mode === PmcMode.SS ? `system-mode (CPU ${cpu})` : 'process-mode';
-          throw e.within(`Cannot allocate ${kind} pmc with specification "${p.spec}"`);
+          throw explain(e, `Cannot allocate ${kind} pmc with specification "${p.spec}"`);
         });
         const userOnly = lib.describe(id)?.userOnly;
         if (userOnly && !noted.has(p.spec)) {
@@ -87,83 +171,120 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
         }
       }
     }
-
     const targets = args.targets.flatMap((t) => findTargetProcesses(t));
-    if (args.command.length > 0) {
-      cmd = await launchStopped(args.command);
-      targets.push(cmd.pid);
+    if (args.command.length > 0 && signals.first === undefined) {
+      cmd = await launchStopped(args.command, { signal: signals.starting.signal }).catch((e: unknown) => {
+        if (signals.first !== undefined && isPmcError(e, 'EINTR')) return undefined;
+        throw e;
+      });
+      if (cmd) targets.push(cmd.pid);
     }
-    await attachTargets(lib, processPmcs, targets);
+    if (signals.first === undefined) {
+      await attachTargets(lib, processPmcs, targets).catch((e: unknown) => {
+        throw explain(e, `Cannot attach to process${targets.length === 1 ? '' : 'es'} ${targets.join(', ')}`);
+      });
+    }
+
+    // A person at a terminal gets grouped digits and a summary at the end; files and pipes get pmcstat's rows.
+    const forPeople = !args.output && !args.json && process.stderr.isTTY === true;
+    // The header goes out before the command runs: an -o that cannot be written stops everything.
+    if (columns.length > 0 && !args.json && (!forPeople || args.interval !== undefined)) output.header(formatHeader(columns, forPeople));
 
     // Every target of every process PMC gone: the module tells the owner (hwpmc's SIGIO).
     let targetsGone!: () => void;
     const allTargetsGone = new Promise<void>((r) => (targetsGone = r));
     let lost = 0;
+    let logError: PmcError | undefined;
     lib.client.onSignal((s) => {
-      if (s.pmcId !== undefined && ++lost >= processPmcs.length) targetsGone();
-      if (s.pmcId === undefined) process.stderr.write(`pmcstat: WARNING: ${s.reason}\n`);
+      if (s.pmcId !== undefined) {
+        if (++lost >= processPmcs.length) targetsGone();
+      } else if (logError === undefined) {
+        // The log could not be written: said once, now; closing it will not say it again.
+        logError = logWriteError(args.logFile ?? 'the sampling log', new PmcError('EIO', s.reason));
+        process.stderr.write(`pmcstat: ERROR: ${logError.message}\n`);
+      }
     });
 
     const statsBefore = await lib.driverStats();
-    for (const id of allPmcs) await lib.start(id);
+    const started: number[] = [];
+    for (const id of allPmcs) {
+      if (signals.first !== undefined) break;
+      await lib.start(id);
+      started.push(id);
+    }
+    // The steps above may not have left the event loop (a local module answers at once):
+    // a signal that came meanwhile is heard now, before the command runs.
+    await new Promise((r) => setImmediate(r));
     const t0 = process.hrtime.bigint();
     hooks.started?.(lib);
-    cmd?.resume();
+    if (signals.first === undefined) cmd?.resume();
 
-    if (args.output) out = createWriteStream(args.output);
-    const print = (line: string): void => {
-      if (!args.json) (out ?? process.stderr).write(line + '\n');
-    };
     const readAll = (): Promise<bigint[]> => Promise.all(columns.map((c) => lib.read(c.id)));
-    // A person at a terminal gets grouped digits and a summary at the end; files and pipes get pmcstat's rows.
-    const forPeople = !args.output && !args.json && process.stderr.isTTY === true;
-    if (columns.length > 0 && (!forPeople || args.interval !== undefined)) print(formatHeader(columns, forPeople));
     const timers: NodeJS.Timeout[] = [];
-    if (args.interval !== undefined && columns.length > 0) {
-      timers.push(setInterval(async () => print(formatRow(columns, await readAll(), forPeople)), args.interval * 1000));
+    if (args.interval !== undefined && columns.length > 0 && !args.json) {
+      timers.push(setInterval(async () => output.row(formatRow(columns, await readAll(), forPeople)), args.interval * 1000));
     }
-    if (sampling && logFd !== undefined && process.stderr.isTTY && !args.top) timers.push(setInterval(() => void statusLine(lib, logFd!), 1000));
+    const statusLines = sampling && logFd !== undefined && process.stderr.isTTY && !args.top;
+    if (statusLines) timers.push(setInterval(() => void statusLine(lib, logFd!), 1000));
 
-    const stops: Promise<unknown>[] = [new Promise((r) => process.once('SIGINT', r))];
+    const stops: Promise<unknown>[] = [signals.nth(1)];
     if (hooks.stop) stops.push(hooks.stop);
     if (cmd) stops.push(cmd.exited);
     else if (processPmcs.length > 0) stops.push(allTargetsGone);
-    if (args.duration !== undefined) stops.push(new Promise((r) => setTimeout(r, args.duration! * 1000)));
+    const duration = args.duration !== undefined ? delay(args.duration * 1000) : undefined;
+    if (duration) stops.push(duration.done);
     if (!cmd && processPmcs.length === 0 && args.duration === undefined) {
       process.stderr.write('pmcstat: measuring system-wide until interrupted (-l secs sets a duration)\n');
     }
-    // Waiting on -t targets or a duration holds no handle of its own: keep the event loop alive.
-    const keepAlive = setInterval(() => undefined, 60_000);
-    await Promise.race(stops);
+    let status = 0;
+    if (signals.first === undefined) {
+      // Waiting on -t targets holds no handle of its own: keep the event loop alive.
+      const keepAlive = setInterval(() => undefined, 60_000);
+      await Promise.race(stops);
+      clearInterval(keepAlive);
+    }
+    duration?.cancel();
+    // A stop signal: the command is measured while it finishes (or until it is killed).
+    const signal = signals.first;
+    if (signal !== undefined && cmd?.resumed) status = await endCommand(cmd, signal, signals.nth(2));
+    else if (signal !== undefined && args.command.length > 0) status = signalStatus(signal); // the command never ran
+    else if (cmd && !cmd.running) status = await cmd.exited;
     await hooks.stopping?.();
-    clearInterval(keepAlive);
     for (const t of timers) clearInterval(t);
-    if (sampling && process.stderr.isTTY && !args.top) process.stderr.write('\n');
+    if (statusLines) process.stderr.write('\n');
 
-    for (const id of allPmcs) await lib.stop(id);
+    for (const id of started) await lib.stop(id);
     const values = await readAll();
     const elapsed = process.hrtime.bigint() - t0;
-    const exitStatus = cmd ? await Promise.race([cmd.exited, Promise.resolve(undefined)]) : undefined;
-    if (columns.length > 0) print(forPeople ? formatSummary(columns, values, elapsed, measured(args.command, args.targets, exitStatus)) : formatRow(columns, values));
-    if (args.json && columns.length > 0) process.stdout.write(formatJson(columns, values, elapsed, exitStatus) + '\n');
+    const exitStatus = cmd && !cmd.running ? status : undefined;
+    if (columns.length > 0 && !args.json) output.row(forPeople ? formatSummary(columns, values, elapsed, measured(args.command, args.targets, exitStatus)) : formatRow(columns, values));
+    if (args.json && columns.length > 0) output.json(formatJson(columns, values, elapsed, exitStatus));
 
     if (logFd !== undefined || logPeer) {
-      await lib.closeLogfile();
+      await lib.closeLogfile().catch((e: unknown) => {
+        logError ??= logWriteError(args.logFile ?? 'the sampling log', e);
+        if (logError !== e) process.stderr.write(`pmcstat: ERROR: ${logError.message}\n`);
+      });
       warnAboutLosses(statsBefore, await lib.driverStats());
     }
-    let status = exitStatus ?? 0;
-    if (sampling && logPath && (args.logFile === undefined || hasOutputs(args))) {
+    // -l ended the measurement of a command still running: it is not pmcstat's to leave behind.
+    if (cmd?.running) await endCommand(cmd, 'SIGTERM', signals.nth(signals.received.length + 1));
+    failed = logError !== undefined || output.error !== undefined;
+    if (sampling && logPath && logError === undefined && (args.logFile === undefined || hasOutputs(args)) && signals.received.length < 2) {
       const analysis = await runAnalysis({ ...args, json: args.json && columns.length === 0 }, logPath);
       if (analysis !== 0 && status === 0) status = analysis;
     }
-    return status;
+    return failed && status === 0 ? 1 : status;
   } finally {
-    if (cmd && cmd.child.exitCode === null && cmd.child.signalCode === null) cmd.child.kill('SIGTERM');
+    if (cmd?.running) {
+      cmd.killTree();
+      await cmd.exited;
+    }
     await lib.close();
     if (logFd !== undefined) closeSync(logFd);
     if (logPeer) await new Promise<void>((r) => logPeer!.end(() => r()));
     if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
-    if (out) await new Promise((r) => out!.end(r));
+    output.close();
   }
 }
 
@@ -179,6 +300,34 @@ function connectTcp(host: string, port: number): Promise<Socket> {
     s.once('connect', () => resolve(s));
     s.once('error', (e: NodeJS.ErrnoException) => reject(new PmcError(e.code ?? 'EIO', `option -O: cannot connect to ${host}:${port}: ${e.message}`)));
   });
+}
+
+/** A module error in context, with the kernel setting that explains a permission error. */
+function explain(e: unknown, context: string): unknown {
+  if (!(e instanceof PmcError)) return e;
+  const paranoid = readProcSys(PARANOID);
+  if (e.code === 'EACCES' && Number(paranoid ?? 0) >= 2) {
+    return new PmcError(e.code, `${context}: ${e.detail}: ${PARANOID} is ${paranoid}: kernel mode (",os") needs root or CAP_PERFMON; ",usr" measures user mode`);
+  }
+  return e.within(context);
+}
+
+const PARANOID = '/proc/sys/kernel/perf_event_paranoid';
+
+function readProcSys(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'latin1').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A log that could not be written, as one line naming it. */
+function logWriteError(path: string, e: unknown): PmcError {
+  const code = (e as PmcError).code ?? 'EIO';
+  // The writer's text ends in Node's "<CODE>: <description>, write".
+  const why = /\b[A-Z][A-Z0-9]+: ([^,(]+)/.exec((e as Error).message)?.[1]?.trim() ?? (e as Error).message;
+  return new PmcError(code, `${path === 'the sampling log' ? path : `-O ${path}`}: cannot write the log: ${why}`);
 }
 
 /** While recording to a terminal: samples, drops and log size on one line. */

@@ -50,6 +50,7 @@ export async function countCommand(
       for (const id of ids) await lib.start(id);
     } catch (e) {
       cmd.child.kill('SIGKILL');
+      await cmd.exited;
       throw e;
     }
     const t0 = process.hrtime.bigint();

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { processState } from '../md/procfs.js';
+import { listDescendants, processState } from '../md/procfs.js';
 import { PmcError } from '../pmc-error.js';
 
 export interface LaunchedCommand {
@@ -15,8 +15,14 @@ export interface LaunchedCommand {
   child: ChildProcess;
   /** Let the command run (it is stopped until then). */
   resume(): void;
+  /** Whether resume() was called: before, the command has not run an instruction of its own. */
+  readonly resumed: boolean;
+  /** Whether the process is still there (not yet exited and reaped). */
+  readonly running: boolean;
   /** Resolves with the exit status as a shell reports it: the code, or 128 + signal number. */
   exited: Promise<number>;
+  /** SIGKILL to the command and every process below it; returns how many were below it. */
+  killTree(): number;
 }
 
 /** The executable a command name runs, as execvp would find it, or a PmcError ENOENT/EACCES. */
@@ -25,10 +31,15 @@ export function findExecutable(command: string, pathVar = process.env.PATH ?? '/
   let denied = false;
   for (const c of candidates) {
     try {
-      if (!statSync(c).isFile()) continue;
+      if (!statSync(c).isFile()) {
+        // execve refuses a directory with EACCES; say what it is.
+        if (command.includes('/')) throw new PmcError('EACCES', `command "${command}" is a directory, not an executable file`);
+        continue;
+      }
       accessSync(c, constants.X_OK);
       return c;
     } catch (e) {
+      if (e instanceof PmcError) throw e;
       if ((e as NodeJS.ErrnoException).code === 'EACCES') denied = true;
     }
   }
@@ -36,24 +47,89 @@ export function findExecutable(command: string, pathVar = process.env.PATH ?? '/
   throw new PmcError('ENOENT', `command not found: "${command}"`);
 }
 
-export async function launchStopped(argv: string[], stdio: 'inherit' | 'ignore' | 'pipe' = 'inherit'): Promise<LaunchedCommand> {
+/** util-linux setpriv, which can set PR_SET_PDEATHSIG between fork and exec (undefined if absent). */
+let setpriv: string | null | undefined;
+function findSetpriv(): string | undefined {
+  if (setpriv === undefined) {
+    try {
+      setpriv = findExecutable('setpriv', '/usr/bin:/bin:/usr/sbin:/sbin');
+    } catch {
+      setpriv = null;
+    }
+  }
+  return setpriv ?? undefined;
+}
+
+export interface LaunchOptions {
+  stdio?: 'inherit' | 'ignore' | 'pipe';
+  /** Aborting kills the launcher (SIGKILL: it has not run the command yet) and rejects with EINTR. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The launcher must not outlive this process, even if it is killed with SIGKILL: it
+ * is started with PR_SET_PDEATHSIG = SIGKILL (through setpriv, where there is one),
+ * which survives the exec of the shell and of the command, so the kernel kills the
+ * stopped shell or the running command when this process dies. The shell checks
+ * that its parent is still this process, which closes the window between fork and
+ * prctl.
+ */
+export async function launchStopped(argv: string[], options: LaunchOptions['stdio'] | LaunchOptions = {}): Promise<LaunchedCommand> {
+  const { stdio = 'inherit', signal } = typeof options === 'string' ? { stdio: options } : options;
   if (argv.length === 0) throw new PmcError('EINVAL', 'no command given');
   const executable = findExecutable(argv[0]);
-  const child = spawn('/bin/sh', ['-c', 'kill -STOP $$ && exec "$0" "$@"', executable, ...argv.slice(1)], { stdio, argv0: argv[0] });
+  const script = `[ "$PPID" = ${process.pid} ] || exit 125; kill -STOP $$ && exec "$0" "$@"`;
+  const shell = ['/bin/sh', '-c', script, executable, ...argv.slice(1)];
+  const guard = findSetpriv();
+  const child = guard ? spawn(guard, ['--pdeathsig', 'KILL', '--', ...shell], { stdio }) : spawn(shell[0], shell.slice(1), { stdio });
+  let resumed = false;
   const exited = new Promise<number>((resolve) => {
-    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? signalNumber(signal) : 0)));
+    child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
   });
   const pid = child.pid;
   if (pid === undefined) throw new PmcError('EAGAIN', `cannot start "${argv[0]}"`);
+  const running = (): boolean => child.exitCode === null && child.signalCode === null;
+  const give = async (e: PmcError): Promise<never> => {
+    child.kill('SIGKILL');
+    await exited;
+    throw e;
+  };
   // Wait for the shell to stop itself.
   for (let waited = 0; processState(pid) !== 'stopped'; waited++) {
-    if (processState(pid) === 'dead' || waited > 5000) {
-      child.kill('SIGKILL');
-      throw new PmcError('ESRCH', `"${argv[0]}" did not reach its start point`);
-    }
+    if (signal?.aborted) return give(new PmcError('EINTR', `start of "${argv[0]}" interrupted`));
+    if (!running() || processState(pid) === 'dead' || waited > 5000) return give(new PmcError('ESRCH', `"${argv[0]}" did not reach its start point`));
     await new Promise((r) => setTimeout(r, 1));
   }
-  return { pid, child, resume: () => process.kill(pid, 'SIGCONT'), exited };
+  return {
+    pid,
+    child,
+    resume: () => {
+      resumed = true;
+      process.kill(pid, 'SIGCONT');
+    },
+    get resumed() {
+      return resumed;
+    },
+    get running() {
+      return running();
+    },
+    exited,
+    killTree: () => {
+      if (!running()) return 0;
+      // Stopped first, so that it forks no more while its descendants are listed.
+      child.kill('SIGSTOP');
+      const below = listDescendants(pid);
+      for (const p of below) {
+        try {
+          process.kill(p, 'SIGKILL');
+        } catch {
+          // Gone already.
+        }
+      }
+      child.kill('SIGKILL');
+      return below.length;
+    },
+  };
 }
 
 function signalNumber(signal: NodeJS.Signals): number {

@@ -1,0 +1,83 @@
+// Shared by the signal tests of pmcstat: the cleanup command's report, the
+// process table (what is left behind, pmcstat's launcher), waits with hang guards.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+let runs = 0;
+
+export interface CleanupReport {
+  cpuNs: number;
+  exitMonotonicNs: bigint;
+  signal: number;
+}
+
+/** A fresh report path; it also marks the run's processes in the process table. */
+export function reportPath(d: string): string {
+  return join(d, `report-${process.pid}-${runs++}`);
+}
+
+export function readReport(path: string): CleanupReport {
+  const [cpu, mono, sig] = readFileSync(path, 'utf8').trim().split(' ');
+  return { cpuNs: Number(cpu), exitMonotonicNs: BigInt(mono), signal: Number(sig) };
+}
+
+/** Polls until `cond` holds; a hang guard, not a measurement. */
+export async function waitFor(what: string, cond: () => boolean, guardMs = 20_000): Promise<void> {
+  const end = Date.now() + guardMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`hang guard: no ${what} after ${guardMs} ms`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Processes whose command line mentions `marker` (the command and its launcher carry the report path). */
+export function processesWith(marker: string): string[] {
+  const found: string[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${d}/cmdline`, 'latin1');
+      if (cmdline.includes(marker)) found.push(`${d}: ${cmdline.replaceAll('\0', ' ')}`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return found;
+}
+
+export function stateOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  } catch {
+    return undefined;
+  }
+}
+
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'latin1').trim().split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Catches pmcstat while its launcher waits stopped for the PMCs to be
+ * attached (a few milliseconds): polls without yielding, then stops pmcstat
+ * itself (SIGSTOP) so that the moment lasts. Returns the launcher's pid, or
+ * undefined if the moment was missed.
+ */
+export function freezeAtLaunch(pmcstatPid: number, commandRan: () => boolean, guardMs = 30_000): number | undefined {
+  const end = Date.now() + guardMs;
+  while (Date.now() < end && stateOf(pmcstatPid) !== undefined && !commandRan()) {
+    const launcher = childrenOf(pmcstatPid).find((c) => stateOf(c) === 'T');
+    if (launcher === undefined) continue;
+    process.kill(pmcstatPid, 'SIGSTOP');
+    if (stateOf(launcher) === 'T') return launcher;
+    process.kill(pmcstatPid, 'SIGCONT');
+    return undefined;
+  }
+  return undefined;
+}
+

@@ -1,0 +1,103 @@
+// Stop signals at random moments of pmcstat's start-up and measurement:
+// INT, TERM or HUP, sometimes followed by a second one. Every run must leave
+// no process behind (neither the command nor its launcher), print its final
+// counts, and leave a log that reads to the end and ends with CLOSELOG.
+// Two runs at a time keep the test short.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
+import { join } from 'node:path';
+import { readLog } from '../src/log/log-reader.js';
+import { LogType } from '../src/log/records.js';
+import { buildC, pmcstatAsync, tempDir } from './cli-fixture.js';
+import { processesWith, readReport, reportPath, waitFor } from './cli-signal-fixture.js';
+
+const dir = tempDir('cli-signal-stress-');
+const cleanupCmd = buildC(dir, 'signal-cleanup.c', 'signal-cleanup');
+const env = { TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
+const RUNS = 50;
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const COUNT_LINE = /^\s+\d+$/;
+
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)];
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function lastRecordType(log: string): Promise<LogType | undefined> {
+  let last: LogType | undefined;
+  for await (const rec of readLog(log)) last = rec.type;
+  return last;
+}
+
+interface Outcome {
+  phase: 'before Node ran pmcstat' | 'start-up' | 'measurement' | 'second signal';
+  latencyMs?: number;
+}
+
+async function oneRun(i: number): Promise<Outcome> {
+  const log = join(dir, `run-${i}.pmclog`);
+  const report = reportPath(dir);
+  const first = pick(SIGNALS);
+  const second = Math.random() < 1 / 3 ? pick(SIGNALS) : undefined;
+  const delayMs = Math.random() * 1000;
+  const run = pmcstatAsync(['-O', log, '--grace', '2', '-p', 'task-clock', '-n', '1000000', '-P', 'cpu-clock', '--', cleanupCmd, '100', '50', '0', report], { env });
+  let exitedAt = 0n;
+  run.child.on('exit', () => (exitedAt = process.hrtime.bigint()));
+  try {
+    await sleep(delayMs);
+    run.child.kill(first);
+    if (second) {
+      await sleep(Math.random() * 100);
+      run.child.kill(second);
+    }
+    const guard = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+    const r = await run.done;
+    clearTimeout(guard);
+    assert.ok(r.signal !== 'SIGKILL', `hang guard: run ${i} (${first}${second ? ` ${second}` : ''} at ${delayMs.toFixed(0)} ms) did not end`);
+    const what = `run ${i}: ${first}${second ? ` then ${second}` : ''} at ${delayMs.toFixed(0)} ms: status ${r.status} signal ${r.signal}\n${r.stderr}`;
+    // Nothing of pmcstat's is left: not the command, not its launcher.
+    await sleep(0);
+    assert.deepEqual(processesWith(report), [], what);
+    if (r.signal !== null) {
+      // Node had not run pmcstat's first line yet: nothing was started or written.
+      assert.equal(r.signal, first, what);
+      assert.ok(!existsSync(log) || statSync(log).size === 0, what);
+      return { phase: 'before Node ran pmcstat' };
+    }
+    const rows = r.stderr.split('\n').filter((l) => COUNT_LINE.test(l));
+    assert.equal(rows.length, 1, `the final counts: ${what}`);
+    assert.equal(await lastRecordType(log), LogType.CLOSELOG, what);
+    const signo = (s: NodeJS.Signals): number => (constants.signals as Record<string, number>)[s];
+    if (!existsSync(`${report}.started`)) {
+      assert.equal(r.status, 128 + signo(first), what);
+      return { phase: 'start-up' };
+    }
+    if (!existsSync(report)) {
+      // The second signal came while the command cleaned up.
+      assert.ok(second, what);
+      assert.equal(r.status, 128 + 9, what);
+      return { phase: 'second signal' };
+    }
+    assert.equal(r.status, 0, what);
+    return { phase: 'measurement', latencyMs: Number(exitedAt - readReport(report).exitMonotonicNs) / 1e6 };
+  } finally {
+    run.child.kill('SIGKILL');
+  }
+}
+
+test(`${RUNS} runs with stop signals at random moments: nothing left behind, counts printed, log closed`, { timeout: 300_000 }, async (t: TestContext) => {
+  const outcomes: Outcome[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < RUNS) outcomes.push(await oneRun(next++));
+  };
+  await Promise.all([worker(), worker()]);
+  await waitFor('all runs', () => outcomes.length === RUNS);
+  const by = new Map<string, number>();
+  for (const o of outcomes) by.set(o.phase, (by.get(o.phase) ?? 0) + 1);
+  t.diagnostic(`signalled in: ${[...by].map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  const latencies = outcomes.flatMap((o) => (o.latencyMs === undefined ? [] : [o.latencyMs])).sort((a, b) => a - b);
+  if (latencies.length > 0) {
+    t.diagnostic(`pmcstat exit after the command's exit: median ${latencies[latencies.length >> 1].toFixed(1)} ms, max ${latencies.at(-1)!.toFixed(1)} ms`);
+  }
+});
