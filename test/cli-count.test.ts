@@ -83,7 +83,7 @@ test('the command\'s exit status is pmcstat\'s', () => {
   assert.match(text.stderr, /^#\s+p\/task-clock\n\s+\d+\n$/);
 });
 
-test('-c CPU -s cpu-clock -l 0.5: one system PMC on the first online CPU that counted the half second', () => {
+test('-c CPU -s cpu-clock -l 0.5: one system PMC on the first online CPU that counted the half second', (t) => {
   const seconds = 0.5;
   const cpu = onlineCpus()[0];
   const r = pmcstat(['--json', '-c', String(cpu), '-s', 'cpu-clock', '-l', `${seconds}`]);
@@ -92,9 +92,10 @@ test('-c CPU -s cpu-clock -l 0.5: one system PMC on the first online CPU that co
   assert.equal(out.pmcs.length, 1);
   const [pmc] = out.pmcs;
   assert.deepEqual([pmc.event, pmc.mode, pmc.cpu], ['cpu-clock', 'SC', cpu]);
-  // cpu-clock on a CPU counts wall time, busy or idle: the -l duration, and the elapsed time pmcstat measured.
-  assertNear(pmc.value, seconds * 1e9, 0.1, 'cpu-clock');
+  // cpu-clock on a CPU counts wall time, busy or idle: at least the -l duration, and the elapsed time pmcstat measured.
+  assert.ok(pmc.value >= seconds * 1e9 * 0.95, `cpu-clock ${pmc.value} covers -l ${seconds}`);
   assertNear(pmc.value, out.elapsed_ns, 0.05, 'cpu-clock vs elapsed_ns');
+  t.diagnostic(`-l ${seconds}: measured for ${(out.elapsed_ns / 1e6).toFixed(1)} ms`);
   assert.equal(out.exit_status, undefined);
 });
 

@@ -1,7 +1,10 @@
 // Shared by the signal tests of pmcstat: the cleanup command's report, the
 // process table (what is left behind, pmcstat's launcher), waits with hang guards.
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ToolRun } from './cli-fixture.js';
 
 let runs = 0;
 
@@ -81,3 +84,22 @@ export function freezeAtLaunch(pmcstatPid: number, commandRan: () => boolean, gu
   return undefined;
 }
 
+
+/**
+ * pmcstat's run once it has exited and its output is in. A process it left
+ * behind would hold its stdout and stderr open: that fails here, at once,
+ * rather than as a test that never ends.
+ */
+export async function ended(run: { child: ChildProcess; done: Promise<ToolRun> }, guardMs = 5_000): Promise<ToolRun> {
+  const { child } = run;
+  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  let timer: NodeJS.Timeout | undefined;
+  const held = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`pmcstat exited (${child.exitCode ?? child.signalCode}) but its output is still held open ${guardMs} ms later: something it started is left behind`)), guardMs);
+  });
+  try {
+    return await Promise.race([run.done, held]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

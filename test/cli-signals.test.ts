@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import { buildC, logStats, logText, pmcstatAsync, tempDir, type ToolRun } from './cli-fixture.js';
-import { childrenOf, freezeAtLaunch, processesWith, readReport, reportPath, stateOf, waitFor } from './cli-signal-fixture.js';
+import { childrenOf, ended, freezeAtLaunch, processesWith, readReport, reportPath, stateOf, waitFor } from './cli-signal-fixture.js';
 
 const dir = tempDir('cli-signals-');
 const cleanupCmd = buildC(dir, 'signal-cleanup.c', 'signal-cleanup');
@@ -53,7 +53,7 @@ for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) {
   test(`${sig} while counting: the command cleans up measured, final counts, its exit status, nothing left`, { timeout: 60_000 }, async (t: TestContext) => {
     const run = await startMeasured(['-p', 'task-clock'], 100, 300, 3);
     run.child.kill(sig);
-    const r = await run.done;
+    const r = await ended(run);
     const rep = readReport(run.report);
     assert.equal(rep.signal, signo(sig), 'the command got the signal pmcstat got');
     assert.equal(r.status, 3, `pmcstat exits with the command's status:\n${r.stderr}`);
@@ -69,7 +69,7 @@ test('SIGTERM while sampling: every sample reaches the log, which ends with CLOS
   // One sample per millisecond of the command's CPU time.
   const run = await startMeasured(['-O', log, '-n', '1000000', '-P', 'cpu-clock'], 400, 300, 4);
   run.child.kill('SIGTERM');
-  const r = await run.done;
+  const r = await ended(run);
   assert.equal(r.status, 4, r.stderr);
   const rep = readReport(run.report);
   const lines = logText(log).filter((l) => l.trim() !== '');
@@ -84,7 +84,7 @@ test('a command that ignores the signal is killed after --grace, and pmcstat say
   const run = await startMeasured(['--grace', '0.5', '-p', 'task-clock'], 50, 0, 0, true);
   const sent = process.hrtime.bigint();
   run.child.kill('SIGTERM');
-  const r = await run.done;
+  const r = await ended(run);
   assert.equal(r.status, 128 + 9, r.stderr);
   assert.match(r.stderr, /pmcstat: the command did not exit within 0\.5 s of SIGTERM: killed it \(SIGKILL\)/);
   finalCount(r);
@@ -99,7 +99,7 @@ test('a second signal kills a command that is still cleaning up, at once', { tim
   await new Promise((r) => setTimeout(r, 300));
   const second = process.hrtime.bigint();
   run.child.kill('SIGINT');
-  const r = await run.done;
+  const r = await ended(run);
   assert.equal(r.status, 128 + 9, r.stderr);
   assert.match(r.stderr, /pmcstat: the command is still running at SIGINT: killed it \(SIGKILL\)/);
   assert.ok(!existsSync(run.report), 'the command did not finish its cleanup');
@@ -117,14 +117,14 @@ test('SIGINT while the launcher waits stopped: nothing left behind, the command 
     const launcher = freezeAtLaunch(run.child.pid!, () => existsSync(`${report}.started`));
     if (launcher === undefined) {
       run.child.kill('SIGKILL');
-      await run.done;
+      await ended(run);
       assert.ok(attempt < 5, 'caught pmcstat with its launcher stopped');
       continue;
     }
     // The signal waits while pmcstat is stopped, and comes first when it goes on.
     run.child.kill('SIGINT');
     run.child.kill('SIGCONT');
-    const r = await run.done;
+    const r = await ended(run);
     assert.equal(r.status, 128 + 2, r.stderr);
     assert.ok(!existsSync(`${report}.started`), 'the command never ran');
     assert.deepEqual(processesWith(report), []);
@@ -149,18 +149,18 @@ for (const when of ['while the command runs', 'while the launcher waits stopped'
         launched = freezeAtLaunch(run.child.pid!, () => existsSync(`${report}.started`));
       }
       run.child.kill('SIGKILL');
-      await run.done;
-      if (launched === undefined) {
-        assert.ok(attempt < 5, 'caught pmcstat with its launcher stopped');
-        continue;
-      }
       try {
+        await waitFor('end of pmcstat', () => stateOf(run.child.pid!) === undefined);
+        if (launched === undefined) {
+          assert.ok(attempt < 5, 'caught pmcstat with its launcher stopped');
+          continue;
+        }
         await waitFor('end of the orphaned command', () => processesWith(report).length === 0, 5_000);
+        return;
       } finally {
         // Whatever happens, this test leaves nothing behind either.
-        if (stateOf(launched) !== undefined) process.kill(launched, 'SIGKILL');
+        for (const line of processesWith(report)) process.kill(Number(line.split(':')[0]), 'SIGKILL');
       }
-      return;
     }
   });
 }

@@ -2,7 +2,7 @@
 // pmcstat(8): count or sample events of commands, processes and CPUs, and
 // analyze sampling logs.
 import { onStopSignal, signalStatus } from './stop-signals.js';
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { fileError, reportAndExit } from './cli-error.js';
 import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';
 
@@ -25,25 +25,21 @@ async function main(argv: string[]): Promise<number> {
   if (args.analyze !== undefined) {
     // Analysis has nothing to finish cleanly: a stop signal ends it.
     onStopSignal((signal) => process.exit(signalStatus(signal)));
-    checkOpens('-R', args.analyze, 'r');
-    if (args.output !== undefined) checkOpens('-o', args.output, 'w');
+    if (args.output !== undefined) checkWritable('-o', args.output);
     return (await import('./run-analysis.js')).runAnalysis(args, args.analyze);
   }
   return (await import('./run-measurement.js')).runMeasurement(args);
 }
 
-/** A file that cannot be opened (or is a directory) fails before any output is written. */
-function checkOpens(option: string, path: string, flags: 'r' | 'w'): void {
-  const what = flags === 'r' ? 'cannot open for reading' : 'cannot open for writing';
+/** An output file that cannot be opened (or is a directory) fails before anything is written. */
+function checkWritable(option: string, path: string): void {
   let fd: number;
   try {
-    fd = openSync(path, flags);
+    fd = openSync(path, 'w');
   } catch (e) {
-    throw fileError(option, path, what, e);
+    throw fileError(option, path, 'cannot open for writing', e);
   }
-  const directory = fstatSync(fd).isDirectory();
   closeSync(fd);
-  if (directory) throw fileError(option, path, what, Object.assign(new Error('EISDIR: illegal operation on a directory'), { code: 'EISDIR' }));
 }
 
 // A reader that goes away (pmcstat -R log | head) ends the output, not with a stack trace.

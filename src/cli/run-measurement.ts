@@ -117,6 +117,7 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
   let logPeer: Socket | undefined;
   const remote = args.logFile === undefined ? undefined : logHost(args.logFile);
   let failed = false;
+  let finished = false;
   try {
     if (remote) {
       // -O host:port: the log goes to a TCP peer (nc -l port > log), as FreeBSD's pmcstat sends it.
@@ -132,10 +133,12 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       }
       // The log comes first so that it records every allocation; writing its start
       // now finds a log that cannot be written (a full disk) before anything runs.
-      await lib.configureLogfile(logFd);
-      await lib.flushLogfile().catch((e: unknown) => {
-        throw logWriteError(logPath!, e);
-      });
+      await lib
+        .configureLogfile(logFd)
+        .then(() => lib.flushLogfile())
+        .catch((e: unknown) => {
+          throw logWriteError(logPath!, e);
+        });
     }
 
     const columns: Column[] = [];
@@ -274,13 +277,17 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       const analysis = await runAnalysis({ ...args, json: args.json && columns.length === 0 }, logPath);
       if (analysis !== 0 && status === 0) status = analysis;
     }
+    finished = true;
     return failed && status === 0 ? 1 : status;
   } finally {
     if (cmd?.running) {
       cmd.killTree();
       await cmd.exited;
     }
-    await lib.close();
+    // After an error the owner's close may fail the same way (the log): the first error is the one to tell.
+    await lib.close().catch((e: unknown) => {
+      if (finished) throw e;
+    });
     if (logFd !== undefined) closeSync(logFd);
     if (logPeer) await new Promise<void>((r) => logPeer!.end(() => r()));
     if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
@@ -305,10 +312,12 @@ function connectTcp(host: string, port: number): Promise<Socket> {
 /** A module error in context, with the kernel setting that explains a permission error. */
 function explain(e: unknown, context: string): unknown {
   if (!(e instanceof PmcError)) return e;
+  // The kernel's own setting decides what an unprivileged user may measure: name it.
   const paranoid = readProcSys(PARANOID);
   if (e.code === 'EACCES' && Number(paranoid ?? 0) >= 2) {
     return new PmcError(e.code, `${context}: ${e.detail}: ${PARANOID} is ${paranoid}: kernel mode (",os") needs root or CAP_PERFMON; ",usr" measures user mode`);
   }
+  if (e.code === 'EPERM' && Number(paranoid ?? 0) >= 1) return new PmcError(e.code, `${context}: ${e.detail}; ${PARANOID} is ${paranoid}`);
   return e.within(context);
 }
 
