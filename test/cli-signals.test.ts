@@ -73,7 +73,7 @@ test('SIGTERM while sampling: every sample reaches the log, which ends with CLOS
   assert.equal(r.status, 4, r.stderr);
   const rep = readReport(run.report);
   const lines = logText(log).filter((l) => l.trim() !== '');
-  assert.match(lines.at(-1)!, /closelog/, 'the last record is CLOSELOG');
+  assert.match(lines.at(-1)!, /closelog/, `the last record is CLOSELOG: ${lines.filter((l) => !l.startsWith('...')).slice(-3).join(' | ')}\n${r.stderr}`);
   const { samples } = logStats(log);
   assertNear(samples, rep.cpuNs / 1e6, 0.1, 'samples vs the command\'s CPU milliseconds');
   assert.deepEqual(processesWith(run.report), []);
