@@ -188,10 +188,6 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       });
     }
 
-    // A person at a terminal gets grouped digits and a summary at the end; files and pipes get pmcstat's rows.
-    const forPeople = !args.output && !args.json && process.stderr.isTTY === true;
-    // The header goes out before the command runs: an -o that cannot be written stops everything.
-    if (columns.length > 0 && !args.json && (!forPeople || args.interval !== undefined)) output.header(formatHeader(columns, forPeople));
 
     // Every target of every process PMC gone: the module tells the owner (hwpmc's SIGIO).
     let targetsGone!: () => void;
@@ -215,6 +211,10 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       await lib.start(id);
       started.push(id);
     }
+    // A person at a terminal gets grouped digits and a summary at the end; files and pipes get pmcstat's rows.
+    const forPeople = !args.output && !args.json && process.stderr.isTTY === true;
+    // The header says the PMCs run; it goes out before the command runs: an -o that cannot be written stops everything.
+    if (columns.length > 0 && !args.json && (!forPeople || args.interval !== undefined)) output.header(formatHeader(columns, forPeople));
     // The steps above may not have left the event loop (a local module answers at once):
     // a signal that came meanwhile is heard now, before the command runs.
     await new Promise((r) => setImmediate(r));
