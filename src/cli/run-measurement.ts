@@ -211,6 +211,8 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       await lib.start(id);
       started.push(id);
     }
+    // Elapsed time runs from when the PMCs run.
+    const t0 = process.hrtime.bigint();
     // A person at a terminal gets grouped digits and a summary at the end; files and pipes get pmcstat's rows.
     const forPeople = !args.output && !args.json && process.stderr.isTTY === true;
     // The header says the PMCs run; it goes out before the command runs: an -o that cannot be written stops everything.
@@ -218,7 +220,6 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     // The steps above may not have left the event loop (a local module answers at once):
     // a signal that came meanwhile is heard now, before the command runs.
     await new Promise((r) => setImmediate(r));
-    const t0 = process.hrtime.bigint();
     hooks.started?.(lib);
     if (signals.first === undefined) cmd?.resume();
 
