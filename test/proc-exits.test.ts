@@ -167,6 +167,50 @@ test('-E -t REGEX: each exit count equals the process\'s own CPU time, and they 
   assert.equal([...exits.values()].reduce((a, b) => a + b, 0n), countOf(r.stderr), 'the exit counts add up to the final count');
 });
 
+// ---- PROCCSW (-W) ------------------------------------------------------------------
+
+/** The sum of a process's "cswval PMCID PID VALUE" slices in a log, and how many. */
+function slicesOf(log: string, pid: number): { sum: bigint; n: number } {
+  let sum = 0n;
+  let n = 0;
+  for (const l of logText(log)) {
+    const f = l.trim().split(/\s+/);
+    if (f[0] === 'cswval' && Number(f[2]) === pid) {
+      sum += BigInt(f[3]);
+      n++;
+    }
+  }
+  return { sum, n };
+}
+
+test('-W: the context-switch slices of a command that starts a thread every ms add up to its final count', async (t) => {
+  const log = join(dir, 'csw-command.log');
+  const { run, w } = await pmcstatRunning(['-W', '-p', 'task-clock', '-O', log, '--', workload, 'churn', '1000', '500', '300'], true);
+  const pid = await w!.ready();
+  await w!.lines.expect('done');
+  w!.finish();
+  const r = await ended(run, 'pmcstat -W -- churn');
+  assert.equal(r.status, 0, r.stderr);
+  const { sum, n } = slicesOf(log, pid);
+  const final = countOf(r.stderr);
+  t.diagnostic(`${n} slices, sum ${sum}, final count ${final}`);
+  assert.ok(n > 100, `a few hundred threads switch out: ${n} slices`);
+  assert.equal(sum, final, 'the slices add up to the final count');
+});
+
+test('-W -t PID: the slices of a target that exits add up to its final count', async () => {
+  const w = Workload.start(workload, ['exit-cpu', '200']);
+  const pid = await w.ready();
+  const log = join(dir, 'csw-target.log');
+  const { run } = await pmcstatRunning(['-W', '-p', 'task-clock', '-O', log, '-t', String(pid)]);
+  w.go();
+  const r = await ended(run, 'pmcstat -W -t');
+  assert.equal(r.status, 0, r.stderr);
+  const { sum, n } = slicesOf(log, pid);
+  assert.ok(n > 0, 'no slice logged');
+  assert.equal(sum, countOf(r.stderr), 'the slices add up to the final count');
+});
+
 // ---- -t REGEX and vanished targets ----------------------------------------------------
 
 test('-t REGEX matching a live process and a zombie attaches the live one (pmcstat skips what has exited)', async () => {

@@ -27,6 +27,8 @@ export interface ReaperHost {
   detachOneProcess(pmc: Pmc, pid: number, notify: boolean): void;
   /** Forget a gone target in the process table; its counters stay with the PMC. */
   unlinkTarget(pmc: Pmc, t: PmcTarget): void;
+  /** PMC_F_LOG_PROCCSW: the slice a target counted after its threads' last switch-outs (the sample processor). */
+  exitSlice(pmc: Pmc, pid: number, total: bigint, time: number): void;
 }
 
 type ProcExit = Extract<LogRecord, { type: LogType.PROCEXIT }>;
@@ -103,7 +105,7 @@ export class ExitReaper {
       try {
         if (t.process.hasExited()) {
           t.exited = true;
-          if (pmc.flags & PmcFlags.LOG_PROCEXIT && !pmc.isSampling && owner.log) this.queueExit(owner, pmc, t);
+          this.logExit(owner, pmc, t);
           this.host.unlinkTarget(pmc, t);
         } else if (lostRightToWatch(owner, t)) {
           this.host.detachOneProcess(pmc, t.process.pid, true);
@@ -130,16 +132,28 @@ export class ExitReaper {
     }
   }
 
-  /** PROCEXIT with the target's count; a count that cannot be read is reported, never logged as 0. */
-  private queueExit(owner: Owner, pmc: Pmc, t: PmcTarget): void {
+  /**
+   * What the log hears of an exit: the last PROCCSW slice (PMC_F_LOG_PROCCSW)
+   * and PROCEXIT (PMC_F_LOG_PROCEXIT), with the target's final count; a
+   * count that cannot be read is reported, never logged as 0.
+   */
+  private logExit(owner: Owner, pmc: Pmc, t: PmcTarget): void {
+    const csw = pmc.request.contextSwitchValues;
+    const exit = (pmc.flags & PmcFlags.LOG_PROCEXIT) !== 0 && !pmc.isSampling;
+    if (!owner.log || !(csw || exit)) return;
     let value: bigint;
     try {
       value = finalCount(t);
     } catch (e) {
       const why = e instanceof PmcError ? e.message : String(e);
-      owner.signal({ signal: 'SIGIO', reason: `process ${t.process.pid} exited but its final count could not be read (${why}): no PROCEXIT logged` });
+      owner.signal({ signal: 'SIGIO', reason: `process ${t.process.pid} exited but its final count could not be read (${why}): its exit is not logged` });
       return;
     }
+    if (csw) this.host.exitSlice(pmc, t.process.pid, value, now());
+    if (exit) this.queueExit(owner, pmc, t, value);
+  }
+
+  private queueExit(owner: Owner, pmc: Pmc, t: PmcTarget, value: bigint): void {
     let queue = this.unwritten.get(owner);
     if (!queue) this.unwritten.set(owner, (queue = []));
     queue.push({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value });

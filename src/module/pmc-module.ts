@@ -116,6 +116,7 @@ export class PmcModule {
       owners,
       detachOneProcess: (pmc, pid, notify) => this.detachOneProcess(pmc, pid, notify),
       unlinkTarget: (pmc, t) => this.unlinkTarget(pmc, t),
+      exitSlice: (pmc, pid, total, time) => this.samples.exitSlice(pmc, pid, total, time),
     });
   }
 

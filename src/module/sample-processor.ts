@@ -48,6 +48,8 @@ const CC_PCS = callchainLength(0) >>> 2;
 
 /** One thread on one CPU of a PMC_F_LOG_PROCCSW PMC. */
 interface CswState {
+  /** The thread's process. */
+  pid: number;
   /** Its count at its last logged switch-out. */
   logged: number;
   /** Its latest switch-out, when that found no room. */
@@ -253,7 +255,7 @@ export class SampleProcessor implements SampleSink {
     if (!threads) this.csw.set(pmc, (threads = new Map()));
     const key = tid * 4096 + cpu;
     let st = threads.get(key);
-    if (!st) threads.set(key, (st = { logged: 0 }));
+    if (!st) threads.set(key, (st = { pid, logged: 0 }));
     // An owed switch-out still owed now is replaced or carried by this one: its slice boundary is lost.
     if (st.owed) log.countUnlogged(LogType.PROCCSW);
     if (buf.full) {
@@ -264,6 +266,35 @@ export class SampleProcessor implements SampleSink {
       this.logSlice(buf, pmc, st, time, pid, tid, count);
     }
     return true;
+  }
+
+  /**
+   * pmc_process_exit() with PMC_F_LOG_PROCCSW: the kernel samples no
+   * switch-out at a thread's exit, so what the target's threads counted
+   * after their last one is logged as a last slice when the target is found
+   * gone; its slices then add up to `total`, its final count.
+   */
+  exitSlice(pmc: Pmc, pid: number, total: bigint, time: number): void {
+    // Switch-outs still in the rings come first.
+    this.drainPmc(pmc);
+    let threads = this.csw.get(pmc);
+    if (!threads) this.csw.set(pmc, (threads = new Map()));
+    let counted = 0;
+    // An owed switch-out will be logged with its count.
+    for (const st of threads.values()) if (st.pid === pid) counted += st.owed?.count ?? st.logged;
+    const rest = Number(total) - counted;
+    if (rest <= 0 || !pmc.owner.log) return;
+    // A thread-and-CPU key no sample has (CPU 4095): the last slice, as the process's.
+    const st: CswState = { pid, logged: 0 };
+    threads.set(pid * 4096 + 4095, st);
+    const cpu = 0;
+    const buf = this.buffers[cpu];
+    if (buf.full) {
+      st.owed = { time, cpu, pid, tid: pid, count: rest };
+      this.owing.add(pmc);
+    } else {
+      this.logSlice(buf, pmc, st, time, pid, pid, rest);
+    }
   }
 
   /** A PROCCSW record into a buffer slot. */
