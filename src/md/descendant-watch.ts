@@ -31,10 +31,16 @@ const TASK_ATTR = {
   clockid: PMC_CLOCKID,
   flags: { inherit: true, task: true, excludeKernel: true, excludeHv: true, useClockid: true },
 };
-/** 32 pages hold 4096 fork or exit records per CPU between drains (one every DRAIN_INTERVAL_MS). */
+/** 32 pages hold 4096 fork or exit records per CPU between drains. */
 const RING_PAGES = [32, 8, 2];
-/** Drains often enough that a fork storm does not overflow a ring between the module's looks. */
-const DRAIN_INTERVAL_MS = 10;
+/**
+ * Drains often enough that a fork storm does not overflow a ring between
+ * the module's looks: every 50 ms, every 10 ms while a ring was found an
+ * eighth full (a quiet tree costs 20 wake-ups a second).
+ */
+const DRAIN_QUIET_MS = 50;
+const DRAIN_BUSY_MS = 10;
+const BUSY_FILL = 1 / 8;
 /** A ring with less free space than two task records is taken as full (records were lost). */
 const FULL_MARGIN = 64;
 /** Drains a tombstone survives: an EXIT read before its FORK waits this long for it. */
@@ -139,12 +145,17 @@ export class DescendantWatch {
 
   private register(): this {
     DescendantWatch.watching.add(this);
-    DescendantWatch.ticker ??= setInterval(DescendantWatch.drainAll, DRAIN_INTERVAL_MS).unref();
+    if (!DescendantWatch.ticker) DescendantWatch.tick(DRAIN_QUIET_MS);
     return this;
   }
 
-  private static drainAll(): void {
-    for (const w of DescendantWatch.watching) w.drain();
+  private static tick(delay: number): void {
+    DescendantWatch.ticker = setTimeout(() => {
+      let fill = 0;
+      for (const w of DescendantWatch.watching) fill = Math.max(fill, w.drain());
+      if (DescendantWatch.watching.size > 0) DescendantWatch.tick(fill >= BUSY_FILL ? DRAIN_BUSY_MS : DRAIN_QUIET_MS);
+      else DescendantWatch.ticker = undefined;
+    }, delay).unref();
   }
 
   /**
@@ -178,14 +189,18 @@ export class DescendantWatch {
   /**
    * Reads the rings and applies their records in time order. `onThread`
    * also hears of every thread created in the target itself: attaching
-   * counters to a running process needs them.
+   * counters to a running process needs them. Returns how full the fullest
+   * ring was (0 to 1).
    */
-  drain(onThread?: (fork: TaskFork) => void): void {
+  drain(onThread?: (fork: TaskFork) => void): number {
     this.onThread = onThread;
+    let fill = 0;
     for (const { ring } of this.rings.rings) {
+      const pending = ring.pending();
+      fill = Math.max(fill, pending / ring.size);
       // A full ring has lost what did not fit, and the kernel reports that
       // (LOST) only with the next record it manages to write, maybe never.
-      if (ring.pending() > ring.size - FULL_MARGIN) this.overflow();
+      if (pending > ring.size - FULL_MARGIN) this.overflow();
       ring.drain((_bytes, view, offset, type) => {
         if (type === PerfRecordType.FORK || type === PerfRecordType.EXIT) {
           // pid, ppid, tid, ptid (u32 each) and time (u64) after the 8-byte header.
@@ -213,6 +228,7 @@ export class DescendantWatch {
     }
     for (const [tid, entry] of this.tombstones) if (--entry[1] < 0) this.tombstones.delete(tid);
     this.onThread = undefined;
+    return fill;
   }
 
   private applyFork(r: TaskRecord): void {
@@ -273,7 +289,7 @@ export class DescendantWatch {
   close(): void {
     DescendantWatch.watching.delete(this);
     if (DescendantWatch.watching.size === 0 && DescendantWatch.ticker) {
-      clearInterval(DescendantWatch.ticker);
+      clearTimeout(DescendantWatch.ticker);
       DescendantWatch.ticker = undefined;
     }
     closeCpuRings(this.rings);
