@@ -33,6 +33,8 @@ const TASK_ATTR = {
 };
 /** 32 pages hold 4096 fork or exit records per CPU between drains. */
 const RING_PAGES = [32, 8, 2];
+/** A machine-wide watch hears every fork and exit: larger rings. */
+const SYSTEM_RING_PAGES = [128, 32];
 /**
  * Drains often enough that a fork storm does not overflow a ring between
  * the module's looks: every 50 ms, every 10 ms while a ring was found an
@@ -135,7 +137,7 @@ export class DescendantWatch {
     };
     let rings: CpuRings;
     try {
-      rings = openWithPages(RING_PAGES, (pages) => openCpuRings(onlineCpus(), [-1], undefined, pages, open));
+      rings = openWithPages(SYSTEM_RING_PAGES, (pages) => openCpuRings(onlineCpus(), [-1], undefined, pages, open));
     } catch (e) {
       if (e instanceof PmcError && (e.code === 'EACCES' || e.code === 'EPERM')) return DescendantWatch.open(pid);
       throw e;

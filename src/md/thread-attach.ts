@@ -17,6 +17,9 @@ import { now } from '../pmc-common.js';
 /** How long a thread may wait for its FORK record (or its creator's) before it is opened anyway (a ring overflowed). */
 const RECORD_WAIT_MS = 200;
 
+/** How often the watch is read while counters are being opened. */
+const DRAIN_EVERY_MS = 5;
+
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
@@ -31,9 +34,11 @@ export function attachThreads(pid: number, watch: DescendantWatch, open: (tid: n
   /** Threads waiting for their own FORK record or their creator's decision, since when. */
   const waiting = new Map<number, number>();
   const wait = (tid: number): void => void (waiting.has(tid) || waiting.set(tid, now()));
+  const collect = (f: TaskFork): void => void forks.set(f.tid, f);
   let pending = listThreads(pid);
   let opened = 0;
   for (;;) {
+    let drained = now();
     for (const tid of pending) {
       waiting.delete(tid);
       try {
@@ -44,9 +49,14 @@ export function attachThreads(pid: number, watch: DescendantWatch, open: (tid: n
         if (!threadVanished(e, tid, pid)) throw e;
         since.set(tid, Infinity);
       }
+      // Opening thousands of threads takes seconds on a busy machine: read the watch as we go, before it overflows.
+      if (now() - drained > DRAIN_EVERY_MS * 1e6) {
+        watch.drain(collect);
+        drained = now();
+      }
     }
     pending = [];
-    watch.drain((f) => forks.set(f.tid, f));
+    watch.drain(collect);
     // Records come in time order, so a creator is decided before the threads it made.
     for (const f of forks.values()) {
       if (since.has(f.tid)) continue;
