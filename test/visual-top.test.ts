@@ -62,6 +62,8 @@ test('-T on a command in a terminal: hot first, keys change the view, q quits an
   await term.waitFor((s) => /per process \(on\)/.test(s), 'per-process view');
   term.send('p');
   screen = await term.waitFor((s) => /PMC 2\/2: page-faults/.test(s), 'the second PMC');
+  term.send('d');
+  await term.waitFor((s) => /samples since the last refresh/.test(s), 'the delta view');
   term.send('Space');
   await term.waitFor((s) => /PAUSED/.test(s), 'paused');
   term.send('q');

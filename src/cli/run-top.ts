@@ -109,7 +109,8 @@ export async function runTop(args: PmcstatArgs): Promise<number> {
     tail.read(profile);
     demangleFrames(profile.symbolizer.frames);
     if (!state.paused) draw();
-    if (state.recent) profile.reset();
+    // The delta view (d) shows the samples of one refresh interval.
+    profile.reset();
   };
   let refreshing: Promise<void> | undefined;
   let stopped = false;
