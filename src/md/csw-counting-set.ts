@@ -16,6 +16,7 @@ import { listThreads } from './procfs.js';
 import { closeCpuRings, type CpuRings, openCpuRings } from './cpu-rings.js';
 import { RingedSet } from './ringed-set.js';
 import { PerfSampleSource } from './perf-sample-source.js';
+import { withWakeupWatermark } from './sampling-set.js';
 
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3n;
 const RING_PAGES = 16;
@@ -44,7 +45,7 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
       clockid: PMC_CLOCKID,
       flags: { ...base.flags, ...inherit, disabled: true, pinned: true, useClockid: true },
     };
-    const samplerAttr: PerfEventAttr = {
+    const samplerAttr: PerfEventAttr = withWakeupWatermark({
       type: PerfType.SOFTWARE,
       config: PERF_COUNT_SW_CONTEXT_SWITCHES,
       samplePeriod: 1n,
@@ -52,7 +53,7 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
       readFormat: GROUP_READ,
       clockid: PMC_CLOCKID,
       flags: { ...inherit, sampleIdAll: true, useClockid: true },
-    };
+    }, RING_PAGES);
     const layout = SampleLayout.fromAttr(samplerAttr, 2);
     const leaders: PerfEvent[] = [];
     const rings = openCpuRings(onlineCpus(), listThreads(pid), pid, RING_PAGES, (tid, cpu, opened) => {

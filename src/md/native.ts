@@ -99,6 +99,36 @@ export function readableNow(fds: readonly number[]): boolean[] | number {
   return fds.map((_, i) => (buf.readInt16LE(8 * i + 6) & POLLIN) !== 0);
 }
 
+/** poll(2) events in a pollfd buffer's entry i: what came back. */
+const POLLHUP = 0x10;
+const POLLERR = 0x8;
+
+/**
+ * poll(2) on a libuv thread, so the event loop runs on while it waits: until
+ * one of `fds` is readable or `timeoutMs` has passed. Resolves with, per fd,
+ * 'ready', 'hup' (the descriptor will never be readable again: POLLHUP or
+ * POLLERR) or 'idle'; or with -errno.
+ */
+export function whenReadable(fds: readonly number[], timeoutMs: number): Promise<('ready' | 'hup' | 'idle')[] | number> {
+  const buf = Buffer.alloc(8 * fds.length);
+  fds.forEach((fd, i) => {
+    buf.writeInt32LE(fd, 8 * i);
+    buf.writeInt16LE(POLLIN, 8 * i + 4);
+  });
+  return new Promise((resolve) => {
+    pollFn.async(buf, fds.length, timeoutMs, (err: unknown, r: number) => {
+      if (err || r < 0) {
+        resolve(-5); // EIO: koffi could not make the call
+        return;
+      }
+      resolve(fds.map((_, i) => {
+        const ev = buf.readInt16LE(8 * i + 6);
+        return ev & (POLLHUP | POLLERR) ? 'hup' : ev & POLLIN ? 'ready' : 'idle';
+      }));
+    });
+  });
+}
+
 /** A shared mapping of an fd, seen from JS as an ArrayBuffer. */
 export interface Mapping {
   readonly address: unknown;

@@ -85,6 +85,7 @@ class PerfSample implements Sample {
 }
 
 export class PerfSampleSource implements SampleSource {
+  stalled = false;
   private sink: SampleSink | null = null;
   private readonly sample = new PerfSample();
   private readonly visit: RecordVisitor;
@@ -93,6 +94,7 @@ export class PerfSampleSource implements SampleSource {
     readonly cpu: number,
     readonly ring: RingBuffer,
     readonly layout: SampleLayout,
+    /** The events that sample into the ring (paused and resumed). */
     readonly events: PerfEvent[],
     /**
      * For a context-switch sampler: where, in the sample's read_format
@@ -112,8 +114,21 @@ export class PerfSampleSource implements SampleSource {
     return this.ring.isClosed;
   }
 
-  fill(): number {
-    return this.ring.pending() / this.ring.size;
+  /** hwpmc's stall: the sampling events stop (and stop counting) until resume(); side-band and switch-outs go on. */
+  pause(): void {
+    if (this.stalled) return;
+    this.stalled = true;
+    for (const e of this.events) e.disable();
+  }
+
+  resume(): void {
+    if (!this.stalled) return;
+    this.stalled = false;
+    for (const e of this.events) e.enable();
+  }
+
+  get pollFd(): number {
+    return this.ring.event.fd;
   }
 
   drain(sink: SampleSink): void {

@@ -44,8 +44,9 @@ export type ProcessEvent =
 export interface SampleSink {
   /**
    * One sample; false when there is no room for it now: it stays in the
-   * source, which stops, and the next drain begins with it. (The module
-   * drops and counts a sample only when its log cannot take anything.)
+   * source, which stops, and the next drain begins with it. (When its log
+   * cannot take anything the module drops and counts the sample and pauses
+   * the source instead.)
    */
   sample(s: Sample): boolean;
   process(e: ProcessEvent): void;
@@ -59,18 +60,24 @@ export interface SampleSink {
 }
 
 /**
- * One CPU's stream of samples for one PMC target (a perf ring, say). It is
- * never paused: hwpmc stalls a PMC whose sample buffer is full, but here the
- * process events come with the samples, and a stalled source would lose them
- * without a trace; the source stops delivering instead, and when the module
- * cannot make room it drops and counts the samples.
+ * One CPU's stream of samples for one PMC target (a perf ring, say). A
+ * paused source takes no samples (hwpmc's stall: its counts stop too, so
+ * samples recorded, dropped and lost still add up to the count) but still
+ * delivers its process events.
  */
 export interface SampleSource {
   readonly cpu: number;
+  readonly stalled: boolean;
+  pause(): void;
+  resume(): void;
   /** Closed sources have nothing more to give. */
   readonly isClosed: boolean;
-  /** How full the source's buffer is now, from 0 to 1: the module drains sooner when sources fill up. */
-  fill(): number;
+  /**
+   * A descriptor that becomes readable when the source should be drained
+   * soon (a perf ring past its wakeup watermark), for the module to wait on;
+   * without one the module drains on a timer.
+   */
+  readonly pollFd?: number;
   /** Hands what the source holds to `sink`, oldest first, until the sink refuses a sample. */
   drain(sink: SampleSink): void;
 }

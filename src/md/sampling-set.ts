@@ -1,19 +1,22 @@
 // Sampling PMCs on perf. The kernel refuses to mmap an inherited per-thread
 // event (every child would write into one ring), so a sampling target gets
 // one event per (thread, CPU); the events of a CPU share that CPU's ring via
-// SET_OUTPUT. Each ring is a SampleSource the module drains. The events also
-// carry the side-band (mmap, comm/exec, fork, exit) that the owner log needs.
+// SET_OUTPUT. Each ring is a SampleSource the module drains. Beside each
+// sampling event a dummy event writes the side-band (mmap, comm/exec, fork,
+// exit) that the owner log needs into the same ring: the sampling events are
+// disabled while the module has no room for their samples (hwpmc's stall,
+// which keeps the counts and the samples in step), the side-band never is.
 import { geteuid } from 'node:process';
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
 import { onlineCpus } from './cpus.js';
-import { PerfSample, type PerfEventAttr } from './perf-attr.js';
+import { PerfSample, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-records.js';
 import { DescendantWatch } from './descendant-watch.js';
 import { listThreads, readSysctl } from './procfs.js';
-import { type CpuRings, openCpuRings } from './cpu-rings.js';
+import { closeCpuRings, type CpuRings, openCpuRings } from './cpu-rings.js';
 import { PerfSampleSource } from './perf-sample-source.js';
 import { RingedSet } from './ringed-set.js';
 
@@ -24,6 +27,9 @@ import { RingedSet } from './ringed-set.js';
  * ride out a slow drain on a saturated machine). Unprivileged users share
  * perf_event_mlock_kb (516 KiB by default) among all their rings.
  */
+const PAGE_SIZE = 4096;
+const PERF_COUNT_SW_DUMMY = 9n;
+
 function ringPages(wholeCpu: boolean): number {
   if (geteuid?.() !== 0) return 16;
   return wholeCpu ? 512 : 128;
@@ -57,11 +63,24 @@ export class SamplingSet extends RingedSet implements HwCounterSet {
   private static open(attr: PerfEventAttr, tids: number[], pid: number | undefined, cpus = onlineCpus()): SamplingSet {
     if (tids.length === 0) throw new PmcError('ESRCH', `process ${pid} does not exist`);
     const layout = SampleLayout.fromAttr(attr);
-    const rings = openCpuRings(cpus, tids, pid, ringPages(pid === undefined), (tid, cpu, opened) => {
-      const ev = PerfEvent.open(attr, { pid: tid, cpu });
+    const pages = ringPages(pid === undefined);
+    const watched = withWakeupWatermark(attr, pages);
+    const tracker = trackingAttr(attr);
+    const trackers = new Map<number, PerfEvent[]>();
+    const rings = openCpuRings(cpus, tids, pid, pages, (tid, cpu, opened) => {
+      const ev = PerfEvent.open(watched, { pid: tid, cpu });
       opened.push(ev);
+      const side = PerfEvent.open(tracker, { pid: tid, cpu });
+      opened.push(side);
+      trackers.set(cpu, [...(trackers.get(cpu) ?? []), side]);
       return ev;
     });
+    try {
+      for (const r of rings.rings) for (const side of trackers.get(r.cpu) ?? []) side.setOutput(r.ring.event);
+    } catch (e) {
+      closeCpuRings(rings);
+      throw e;
+    }
     return new SamplingSet(rings, rings.rings.map((r) => new PerfSampleSource(r.cpu, r.ring, layout, r.writers)));
   }
 
@@ -72,13 +91,23 @@ export class SamplingSet extends RingedSet implements HwCounterSet {
   }
 
   start(): void {
-    for (const s of this.sampleSources) for (const e of s.events) e.enable();
+    for (const s of this.sampleSources) s.stalled = false;
+    for (const e of this.rings.events) e.enable();
   }
 
   stop(): void {
-    for (const s of this.sampleSources) for (const e of s.events) e.disable();
+    for (const e of this.rings.events) e.disable();
   }
 
+}
+
+/**
+ * The ring's descriptor polls readable once an eighth of the ring is filled
+ * since the last wakeup: the module sleeps until then (or its timeout)
+ * instead of draining on a short timer, as perf record does.
+ */
+export function withWakeupWatermark(attr: PerfEventAttr, ringPages: number): PerfEventAttr {
+  return { ...attr, wakeupEvents: (ringPages * PAGE_SIZE) / 8, flags: { ...attr.flags, watermark: true } };
 }
 
 function samplingAttr(base: PerfEventAttr, request: HwRequest, extra: NonNullable<PerfEventAttr['flags']>): PerfEventAttr {
@@ -100,11 +129,22 @@ function samplingAttr(base: PerfEventAttr, request: HwRequest, extra: NonNullabl
       freq: request.frequency,
       sampleIdAll: true,
       useClockid: true,
-      mmap: true,
-      mmap2: true,
-      comm: true,
-      commExec: true,
-      task: true,
     },
+  };
+}
+
+/**
+ * The side-band of a sampling event's targets, from a dummy event that never
+ * samples: the same sample_id trailer (one layout decodes the ring), the
+ * same inheritance and mode filter.
+ */
+function trackingAttr(sampling: PerfEventAttr): PerfEventAttr {
+  const { excludeUser, excludeKernel, excludeHv, inherit, inheritThread } = sampling.flags ?? {};
+  return {
+    type: PerfType.SOFTWARE,
+    config: PERF_COUNT_SW_DUMMY,
+    sampleType: sampling.sampleType,
+    clockid: PMC_CLOCKID,
+    flags: { excludeUser, excludeKernel, excludeHv, inherit, inheritThread, disabled: true, sampleIdAll: true, useClockid: true, mmap: true, mmap2: true, comm: true, commExec: true, task: true },
   };
 }

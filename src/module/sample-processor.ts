@@ -10,12 +10,14 @@
 // sources only what is older than its start (the rest waits in them), and
 // the sweep merges the CPUs' buffers and the owners' pending process events
 // by time, as perf's ordered events do. A source whose CPU buffer is full
-// stops until a sweep has made room; a sample is dropped and counted
-// (intr_bufferfull, the next DROPNOTIFY) only when the log takes nothing.
-// The sources are never stalled: their process events must not be lost.
+// stops until a sweep has made room; only when the log takes nothing is a
+// sample dropped and counted (intr_bufferfull, the next DROPNOTIFY) and the
+// source stalled (it takes no samples, but its process events go on) until
+// its buffer has room again.
 import { callchainLength, encodedLength, encodeRecord, fieldWord, putHeaderWords } from '../log/codec.js';
 import { LogType, PMC_CC_F_USERSPACE, type LogRecord } from '../log/records.js';
 import type { ProcessEvent, Sample, SampleSink, SampleSource } from '../md/sample-sink.js';
+import { whenReadable } from '../md/native.js';
 import { now } from '../pmc-common.js';
 import type { DriverStats } from './driver-stats.js';
 import type { Owner } from './owner.js';
@@ -25,17 +27,17 @@ import { PmcFlags, PmcMode, PmcState } from './pmc-types.js';
 import { SampleBuffer } from './sample-buffer.js';
 
 /**
- * How often the sources are drained: every 10 ms while they fill fast (a
- * 512 KiB ring holds a tick of 50 kHz sampling with call chains), up to
- * every 50 ms while they fill slowly. Each tick wakes the process and
- * preempts the workload (about 80 us on a 2-CPU VM): at a fixed 10 ms that
- * alone would cost a quiet run more CPU than perf record spends in all.
+ * When the sources are drained: as soon as one is well filled (its
+ * descriptor polls readable: a perf ring an eighth full), and at least every
+ * 100 ms; every 10 ms, as a plain timer, while a source cannot be waited on
+ * (none has a descriptor, or one hung up while others may still write to
+ * its ring). Like perf record, the collector sleeps while the workload
+ * runs: a timer waking it every few milliseconds would cost a quiet run
+ * more CPU than perf record spends in all (80 us or more a wakeup on a
+ * 2-CPU VM), and a slower one would let a burst overflow the rings.
  */
 const TICK_MS_MIN = 10;
-const TICK_MS_MAX = 50;
-/** Fullest source at a tick above which the next tick comes twice as soon, below which twice as late. */
-const FILL_HIGH = 1 / 8;
-const FILL_LOW = 1 / 32;
+const TICK_MS_MAX = 100;
 /** Process events that may wait for an owner whose log is full; beyond that they are counted as not logged. */
 const PENDING_EVENTS_LIMIT = 4096;
 
@@ -68,9 +70,10 @@ interface PendingQueue {
 
 export class SampleProcessor implements SampleSink {
   private readonly buffers: SampleBuffer[];
-  private tickMs = TICK_MS_MIN;
-  /** The fullest source seen by the tick's drain. */
-  private maxFill = 0;
+  /** A wait for the sources (poll on a libuv thread) is under way. */
+  private waiting = false;
+  /** Descriptors that hung up: they are not waited on again. */
+  private readonly hungUp = new Set<number>();
   /** Per buffer, during a sweep: its log is full. */
   private readonly blocked: Uint8Array;
   private timer?: NodeJS.Timeout;
@@ -80,7 +83,8 @@ export class SampleProcessor implements SampleSink {
   private readonly csw = new WeakMap<Pmc, Map<number, CswState>>();
   /** PMCs with owed switch-outs. */
   private readonly owing = new Set<Pmc>();
-  /** The PMC and CPU buffer of the source being drained. */
+  /** The source being drained, its PMC and its CPU's buffer. */
+  private src!: SampleSource;
   private pmc!: Pmc;
   private buf!: SampleBuffer;
   /** Time of the sample a full buffer refused in this drain round (Infinity: none). */
@@ -103,25 +107,44 @@ export class SampleProcessor implements SampleSink {
     this.blocked = new Uint8Array(ncpu);
   }
 
-  /** Runs the periodic drain while there is something to drain. */
+  /** Drains the sources while there is something to drain: now (a new source may be filling fast), then as they fill. */
   ensureRunning(): void {
-    if (this.timer) return;
-    this.tickMs = TICK_MS_MIN;
-    this.schedule();
+    if (this.timer || this.waiting) return;
+    this.timer = setTimeout(() => this.next(), TICK_MS_MIN);
   }
 
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (this.tick()) this.schedule();
-    }, this.tickMs);
+  /** One tick, then the wait for the next. */
+  private next(): void {
+    this.timer = undefined;
+    if (!this.tick()) return;
+    const fds: number[] = [];
+    let timerOnly = false;
+    for (const pmc of this.samplers()) {
+      for (const hw of pmc.counterSets()) {
+        for (const src of hw.sampleSources) {
+          const fd = src.pollFd;
+          if (src.isClosed) continue;
+          if (fd === undefined || this.hungUp.has(fd)) timerOnly = true;
+          else fds.push(fd);
+        }
+      }
+    }
+    if (timerOnly || fds.length === 0) {
+      this.timer = setTimeout(() => this.next(), TICK_MS_MIN);
+      return;
+    }
+    this.waiting = true;
+    void whenReadable(fds, TICK_MS_MAX).then((ready) => {
+      this.waiting = false;
+      if (typeof ready !== 'number') ready.forEach((r, i) => r === 'hup' && this.hungUp.add(fds[i]));
+      this.next();
+    });
   }
 
   /** One drain and sweep of every running sampler; false when there was none. */
   tick(): boolean {
     const horizon = now();
     const pmcs = [...this.samplers()];
-    this.maxFill = 0;
     this.drain(pmcs, horizon);
     this.sweep(horizon);
     this.stats.log_sweeps++;
@@ -130,8 +153,7 @@ export class SampleProcessor implements SampleSink {
       o.log?.reportDrops(now());
       o.log?.accountBuffers();
     }
-    if (this.maxFill > FILL_HIGH) this.tickMs = Math.max(TICK_MS_MIN, this.tickMs / 2);
-    else if (this.maxFill < FILL_LOW) this.tickMs = Math.min(TICK_MS_MAX, this.tickMs * 2);
+    if (owners.size === 0) this.hungUp.clear();
     return owners.size > 0;
   }
 
@@ -163,12 +185,12 @@ export class SampleProcessor implements SampleSink {
         let safe = Infinity;
         for (const entry of todo) {
           const [pmc, src] = entry;
+          this.src = src;
           this.pmc = pmc;
           this.buf = this.buffers[src.cpu];
           this.refusedAt = Infinity;
-          const fill = src.fill();
-          if (fill > this.maxFill) this.maxFill = fill;
           src.drain(this);
+          if (src.stalled && !this.buf.full && pmc.state === PmcState.RUNNING) src.resume();
           if (this.refusedAt !== Infinity) {
             stopped.push(entry);
             safe = Math.min(safe, this.refusedAt);
@@ -208,8 +230,10 @@ export class SampleProcessor implements SampleSink {
     if (buf.full && this.dropping) this.sweep(Infinity);
     if (buf.full) {
       if (!this.dropping) return this.refuse(s.time);
+      // hwpmc's stall: the source takes no more samples until there is room.
       this.stats.intr_bufferfull++;
       if (pmc.owner.log) pmc.owner.log.pendingDropped++;
+      this.src.pause();
       return true;
     }
     const slot = buf.reserve();
