@@ -5,8 +5,8 @@
 import type { HwCounterSet, Inheritance } from './class-dep.js';
 import type { PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
-import { DescendantWatch } from './descendant-watch.js';
-import { attachThreads } from './thread-attach.js';
+import type { DescendantWatch } from './descendant-watch.js';
+import { attachThreads, attachWatch } from './thread-attach.js';
 import type { SampleSource } from './sample-sink.js';
 
 export class CountingSet implements HwCounterSet {
@@ -27,7 +27,7 @@ export class CountingSet implements HwCounterSet {
   static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance): CountingSet {
     const attr = withFlags(base, { inherit: true, inheritThread: inheritance === 'threads' });
     const events: PerfEvent[] = [];
-    const watch = inheritance === 'descendants' ? DescendantWatch.open(pid) : DescendantWatch.forThreads(pid);
+    const watch = attachWatch(pid, inheritance);
     try {
       attachThreads(pid, watch, (tid) => events.push(PerfEvent.open(attr, { pid: tid, cpu: -1 })));
       if (inheritance === 'descendants') return new CountingSet(events, watch);

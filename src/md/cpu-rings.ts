@@ -28,48 +28,42 @@ export interface CpuRings {
  * that called pthread_exit is gone while its other threads run). On failure
  * everything opened is closed.
  */
-export function openCpuRings(cpus: readonly number[], tids: readonly number[], mainTid: number | undefined, pages: number, open: (tid: number, cpu: number, opened: PerfEvent[]) => PerfEvent): CpuRings {
-  const rings: CpuRing[] = [];
-  const events: PerfEvent[] = [];
+export function openCpuRings(cpus: readonly number[], tids: readonly number[], mainTid: number | undefined, pages: number, open: RingOpener): CpuRings {
+  const rings: CpuRings = { rings: [], events: [] };
   try {
-    for (const cpu of cpus) {
-      let current: CpuRing | undefined;
-      for (const tid of tids) {
-        let writer: PerfEvent;
-        try {
-          writer = open(tid, cpu, events);
-        } catch (e) {
-          if (threadVanished(e, tid, mainTid)) continue;
-          throw e;
-        }
-        if (current) {
-          writer.setOutput(current.ring.event);
-          current.writers.push(writer);
-        } else {
-          rings.push((current = { cpu, ring: RingBuffer.map(writer, pages), writers: [writer] }));
-        }
-      }
-    }
+    extendCpuRings(rings, cpus, tids, mainTid, pages, open);
   } catch (e) {
-    closeCpuRings({ rings, events });
+    closeCpuRings(rings);
     throw e;
   }
-  return { rings, events };
+  return rings;
 }
 
-/** Adds threads to open rings: each new (thread, CPU) event writes into that CPU's ring. */
-export function extendCpuRings(rings: CpuRings, tids: readonly number[], mainTid: number | undefined, open: (tid: number, cpu: number, opened: PerfEvent[]) => PerfEvent): void {
-  for (const r of rings.rings) {
+/** Opens one thread's events on a CPU (the last one returned is the ring's writer). */
+export type RingOpener = (tid: number, cpu: number, opened: PerfEvent[]) => PerfEvent;
+
+/**
+ * Adds threads to rings already open: each new (thread, CPU) event writes
+ * into that CPU's ring, and the first writer on a CPU without one maps it.
+ * On failure, what was opened stays in `rings` for the caller to close.
+ */
+export function extendCpuRings(rings: CpuRings, cpus: readonly number[], tids: readonly number[], mainTid: number | undefined, pages: number, open: RingOpener): void {
+  for (const cpu of cpus) {
+    let current = rings.rings.find((r) => r.cpu === cpu);
     for (const tid of tids) {
       let writer: PerfEvent;
       try {
-        writer = open(tid, r.cpu, rings.events);
+        writer = open(tid, cpu, rings.events);
       } catch (e) {
         if (threadVanished(e, tid, mainTid)) continue;
         throw e;
       }
-      writer.setOutput(r.ring.event);
-      r.writers.push(writer);
+      if (current) {
+        writer.setOutput(current.ring.event);
+        current.writers.push(writer);
+      } else {
+        rings.rings.push((current = { cpu, ring: RingBuffer.map(writer, pages), writers: [writer] }));
+      }
     }
   }
 }

@@ -7,13 +7,12 @@
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, Inheritance } from './class-dep.js';
-import { onlineCpus } from './cpus.js';
-import { DescendantWatch } from './descendant-watch.js';
+import type { DescendantWatch } from './descendant-watch.js';
 import { PerfFormat, PerfSample, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-records.js';
-import { listThreads } from './procfs.js';
-import { closeCpuRings, type CpuRings, openCpuRings } from './cpu-rings.js';
+import { closeCpuRings, type CpuRings } from './cpu-rings.js';
+import { attachThreadRings } from './thread-attach.js';
 import { RingedSet } from './ringed-set.js';
 import { PerfSampleSource } from './perf-sample-source.js';
 import { withWakeupWatermark } from './sampling-set.js';
@@ -56,7 +55,7 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
     }, RING_PAGES);
     const layout = SampleLayout.fromAttr(samplerAttr, 2);
     const leaders: PerfEvent[] = [];
-    const rings = openCpuRings(onlineCpus(), listThreads(pid), pid, RING_PAGES, (tid, cpu, opened) => {
+    const { rings, watch } = attachThreadRings(pid, inheritance, RING_PAGES, (tid, cpu, opened) => {
       const leader = PerfEvent.open(leaderAttr, { pid: tid, cpu });
       opened.push(leader);
       const sampler = PerfEvent.open(samplerAttr, { pid: tid, cpu, groupFd: leader.fd });
@@ -67,9 +66,10 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
     try {
       if (leaders.length === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
       const sources = rings.rings.map((r) => new PerfSampleSource(r.cpu, r.ring, layout, r.writers, LEADER_VALUE_OFFSET));
-      return new CswCountingSet(rings, leaders, sources, inheritance === 'descendants' ? DescendantWatch.open(pid) : undefined);
+      return new CswCountingSet(rings, leaders, sources, watch);
     } catch (e) {
       closeCpuRings(rings);
+      watch?.close();
       throw e;
     }
   }

@@ -108,11 +108,12 @@ export class DescendantWatch {
     };
     const cpus = onlineCpus();
     const watched = new Set(listThreads(pid));
-    const rings = openWithPages(options.pages ? [options.pages] : RING_PAGES, (pages) => openCpuRings(cpus, [...watched], pid, pages, open));
+    let pages = 0;
+    const rings = openWithPages(options.pages ? [options.pages] : RING_PAGES, (p) => openCpuRings(cpus, [...watched], pid, (pages = p), open));
     const watch = new DescendantWatch(pid, rings, false);
     try {
       for (let fresh = listThreads(pid).filter((t) => !watched.has(t)); fresh.length > 0; fresh = listThreads(pid).filter((t) => !watched.has(t))) {
-        extendCpuRings(rings, fresh, pid, open);
+        extendCpuRings(rings, cpus, fresh, pid, pages, open);
         for (const t of fresh) watched.add(t);
       }
       for (const p of listDescendants(pid)) watch.adopt(p);

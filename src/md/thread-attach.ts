@@ -9,8 +9,10 @@
 // uncertain is a thread created during its creator's perf_event_open call
 // (microseconds): it is taken as not inherited and opened.
 import { PmcError } from '../pmc-error.js';
-import { threadVanished } from './cpu-rings.js';
-import type { DescendantWatch, TaskFork } from './descendant-watch.js';
+import type { Inheritance } from './class-dep.js';
+import { onlineCpus } from './cpus.js';
+import { closeCpuRings, type CpuRings, extendCpuRings, type RingOpener, threadVanished } from './cpu-rings.js';
+import { DescendantWatch, type TaskFork } from './descendant-watch.js';
 import { listThreads } from './procfs.js';
 import { now } from '../pmc-common.js';
 
@@ -76,4 +78,34 @@ export function attachThreads(pid: number, watch: DescendantWatch, open: (tid: n
   }
   if (opened === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
   return opened;
+}
+
+/**
+ * What the counter sets open first: with descendants the watch that
+ * follows the tree (it also reports the target's threads), else one that
+ * only reports threads, for the time of the attach.
+ */
+export function attachWatch(pid: number, inheritance: Inheritance): DescendantWatch {
+  return inheritance === 'descendants' ? DescendantWatch.open(pid) : DescendantWatch.forThreads(pid);
+}
+
+/**
+ * Per-(thread, CPU) events of a running process, one ring per CPU
+ * (sampling, context-switch values), on the threads attachThreads picks.
+ * The watch stays with descendants and is closed otherwise.
+ */
+export function attachThreadRings(pid: number, inheritance: Inheritance, pages: number, open: RingOpener): { rings: CpuRings; watch?: DescendantWatch } {
+  const watch = attachWatch(pid, inheritance);
+  const cpus = onlineCpus();
+  const rings: CpuRings = { rings: [], events: [] };
+  try {
+    attachThreads(pid, watch, (tid) => extendCpuRings(rings, cpus, [tid], pid, pages, open));
+    if (inheritance === 'descendants') return { rings, watch };
+    watch.close();
+    return { rings };
+  } catch (e) {
+    closeCpuRings(rings);
+    watch.close();
+    throw e;
+  }
 }
