@@ -99,6 +99,7 @@ test('JIT code resolves through /tmp/perf-PID.map style files', () => {
   writeFileSync(join(dir, 'perf-4242.map'), [
     '3a00000 80 Builtin:ArgumentsAdaptorTrampoline',
     '3a00100 40 LazyCompile:*fib /srv/app.js:3:13',
+    '3a00200 40 Function:a\u2028b\u2029c',
     'garbage line',
     '',
   ].join('\n'));
@@ -108,6 +109,7 @@ test('JIT code resolves through /tmp/perf-PID.map style files', () => {
   assert.equal(r.image, join(dir, 'perf-4242.map'));
   assert.equal(r.offset, 0x10);
   assert.equal(s.symbolize(4242, 0x3a00140n).symbol, null, 'past the code object');
+  assert.equal(s.symbolize(4242, 0x3a00201n).symbol, 'Function:a\u2028b\u2029c', 'a name with line separators (not newlines)');
   assert.match(s.loader.problems.get(join(dir, 'perf-4242.map')) ?? '', /1 lines/);
 });
 

@@ -1,6 +1,6 @@
 // JIT symbols from /tmp/perf-PID.map (V8's --perf-basic-prof and other JITs):
 // one `START SIZE name` line per code object, hex without 0x, the name being
-// the rest of the line.
+// the rest of the line (any text but a newline: a JIT names code as it likes).
 import { readFileSync } from 'node:fs';
 import { BAD_ADDRESS, parseHexAddress } from './address.js';
 import { SymbolTableBuilder, type SymbolTable } from './symbol-table.js';
@@ -11,7 +11,7 @@ export interface PerfMap {
   badLines: number;
 }
 
-const LINE = /^(?:0x)?([0-9a-fA-F]+)\s+(?:0x)?([0-9a-fA-F]+)\s+(.*)$/;
+const LINE = /^(?:0x)?([0-9a-fA-F]+)\s+(?:0x)?([0-9a-fA-F]+)\s+(.*)$/s;
 
 export function parsePerfMap(text: string): PerfMap {
   const builder = new SymbolTableBuilder();
