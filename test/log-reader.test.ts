@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { encodedLength, encodeRecord, headerWord, LOG_HEADER_SIZE } from '../src/log/codec.js';
-import { LogFormatError, LogReader, readLog } from '../src/log/log-reader.js';
-import { LogType, type LogRecord } from '../src/log/records.js';
+import { LogFormatError, LogReader, readLog, type RecordVisitor } from '../src/log/log-reader.js';
+import { LogType, type CallchainRecord, type LogRecord } from '../src/log/records.js';
 import { isPmcError } from '../src/pmc-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tspmc-log-reader-'));
@@ -222,4 +222,40 @@ describe('log reader', () => {
     for await (const _ of readLog(path)) n++;
     assert.equal(n, 0);
   });
+
+  it('visit(): call chains read in place from aligned chunks, copied when they span chunks, the same records either way', () => {
+    const { recs, bytes } = sampleLog();
+    const chains = recs.filter((r): r is CallchainRecord => r.type === LogType.CALLCHAIN);
+    for (const size of [bytes.length, 1000, 7]) {
+      const reader = new LogReader();
+      const seen: { pcs: bigint[]; pid: number; tid: number; pmcid: number; cpu: number; flags: number; ts: number }[] = [];
+      let inPlace = 0;
+      let others = 0;
+      const chunks: Uint8Array[] = [];
+      const visitor: RecordVisitor = {
+        record: () => others++,
+        callchain(words, at, npcs, pid, tid, pmcid, cpuflags, ts) {
+          if (chunks.some((c) => c.buffer === words.buffer)) inPlace++;
+          const pcs = Array.from({ length: npcs }, (_, i) => (BigInt(words[at + 2 * i + 1]) << 32n) | BigInt(words[at + 2 * i]));
+          seen.push({ pcs, pid, tid, pmcid, cpu: cpuflags >>> 16, flags: cpuflags & 0xffff, ts });
+        },
+      };
+      for (let o = 0; o < bytes.length; o += size) {
+        // Each chunk in a buffer of its own, 8-byte aligned.
+        const chunk = new Uint8Array(Math.min(size, bytes.length - o));
+        chunk.set(bytes.subarray(o, o + chunk.length));
+        chunks.push(chunk);
+        reader.feed(chunk);
+        reader.visit(visitor);
+      }
+      reader.end();
+      reader.visit(visitor);
+      assert.deepEqual(seen, chains.map((c) => ({ pcs: [...c.pcs], pid: c.pid, tid: c.tid, pmcid: c.pmcid, cpu: c.cpu, flags: c.flags, ts: c.ts })), `chunks of ${size}`);
+      assert.equal(others, recs.length - chains.length);
+      // Whole in one chunk: every chain in place; in 7-byte chunks every chain spans chunks.
+      if (size === bytes.length) assert.equal(inPlace, chains.length);
+      if (size === 7) assert.equal(inPlace, 0);
+    }
+  });
 });
+

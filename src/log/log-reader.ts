@@ -3,7 +3,7 @@
 // the first bad record, after every good record before it has come out.
 import { open, type FileHandle } from 'node:fs/promises';
 import { PmcError } from '../pmc-error.js';
-import { checkHeader, decodeRecord, LOG_HEADER_SIZE, LogFormatError, TailOffset, typeName } from './codec.js';
+import { CALLCHAIN_DEPTH_MAX, checkHeader, decodeRecord, headerWord, LOG_HEADER_SIZE, LogFormatError, TailOffset, typeName } from './codec.js';
 import { LogType, type LogRecord } from './records.js';
 
 export { LogFormatError } from './codec.js';
@@ -28,8 +28,11 @@ export interface RecordVisitor {
 }
 
 const TWO_32 = 0x1_0000_0000;
-const CALLCHAIN_WORD = (LogType.CALLCHAIN << 16) >>> 0;
-const TYPE_MASK = 0xff << 16;
+/** Magic and type, the high half of a CALLCHAIN's header word. */
+const CALLCHAIN_HIGH = headerWord(LogType.CALLCHAIN, 0) >>> 16;
+// CALLCHAIN lengths: 32 bytes of fields and 1 to 512 PCs of 8 bytes.
+const MIN_CALLCHAIN = TailOffset.CALLCHAIN + 8;
+const MAX_CALLCHAIN = TailOffset.CALLCHAIN + 8 * CALLCHAIN_DEPTH_MAX;
 
 export class LogReader implements Iterable<LogRecord> {
   /** Chunk being decoded, position in it, and its offset in the log. */
@@ -127,12 +130,8 @@ export class LogReader implements Iterable<LogRecord> {
         const w = pos >>> 2;
         const head = words[w];
         const len = head & 0xffff;
-        if ((head & TYPE_MASK) === CALLCHAIN_WORD && len <= cur.length - pos) {
-          try {
-            checkHeader(head, this.base + pos);
-          } catch (e) {
-            throw this.fault(e);
-          }
+        // A well-formed call chain (magic, length for 1 to 512 PCs) is taken here; anything else goes through next(), which says what is wrong.
+        if (head >>> 16 === CALLCHAIN_HIGH && len >= MIN_CALLCHAIN && len <= MAX_CALLCHAIN && (len & 7) === 0 && len <= cur.length - pos) {
           this.pos = pos + len;
           this.count++;
           const npcs = (len - TailOffset.CALLCHAIN) >>> 3;
