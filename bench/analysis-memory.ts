@@ -73,7 +73,7 @@ function main(): void {
           maxRssMib: t[3] / 1024,
           stdoutBytes: r.stdout?.length ?? 0,
           outputBytes: existsSync(out) ? statSync(out).size : 0,
-          stderrFirstLine: (r.stderr?.toString() ?? '').split('\n')[0].slice(0, 400),
+          stderrFirstLine: (r.stderr?.toString() ?? '').split('\n')[0].replaceAll(work, '$WORK').slice(0, 400),
         };
         runs.push(run);
         process.stderr.write(`${l.name.padEnd(26)} ${o.name.padEnd(16)} status ${run.status ?? run.signal} ${run.wall} s peak RSS ${run.maxRssMib.toFixed(0)} MiB ${run.stderrFirstLine.slice(0, 100)}\n`);
