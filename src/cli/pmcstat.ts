@@ -45,7 +45,10 @@ function checkWritable(option: string, path: string): void {
 // A reader that goes away (pmcstat -R log | head) ends the output, not with a stack trace.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? 0 : 1));
 
+// Output still queued for a pipe is lost to an immediate exit: leave once stdout and stderr took it all.
+const exitAfterOutput = (status: number): void => void process.stdout.write('', () => process.stderr.write('', () => process.exit(status)));
+
 main(process.argv.slice(2)).then(
-  (status) => process.exit(status),
+  (status) => exitAfterOutput(status),
   (e) => reportAndExit('pmcstat', e),
 );
