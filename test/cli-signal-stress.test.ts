@@ -3,7 +3,7 @@
 // no process behind (neither the command nor its launcher), print its final
 // counts, and leave a log that reads to the end and ends with CLOSELOG.
 // Two runs at a time keep the test short.
-import { test, type TestContext } from 'node:test';
+import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
@@ -100,6 +100,11 @@ async function oneRun(i: number): Promise<Outcome> {
     run.child.kill('SIGKILL');
   }
 }
+
+// A pmcstat that fails this test leaves its commands: they carry this directory in their command lines.
+after(() => {
+  for (const line of processesWith(dir)) process.kill(Number(line.split(':')[0]), 'SIGKILL');
+});
 
 test(`${RUNS} runs with stop signals at random moments: nothing left behind, counts printed, log closed`, { timeout: 300_000 }, async (t: TestContext) => {
   const outcomes: Outcome[] = [];

@@ -18,7 +18,11 @@ const cleanupCmd = buildC(dir, 'signal-cleanup.c', 'signal-cleanup');
 const env = { TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
 /** Every pmcstat started here is killed when the file's tests end, whatever happened. */
 const hangGuard: { kill(s: NodeJS.Signals): boolean }[] = [];
-after(() => hangGuard.forEach((c) => c.kill('SIGKILL')));
+after(() => {
+  hangGuard.forEach((c) => c.kill('SIGKILL'));
+  // A pmcstat that fails these tests leaves its commands: they carry this directory in their command lines.
+  for (const line of processesWith(dir)) process.kill(Number(line.split(':')[0]), 'SIGKILL');
+});
 
 const COUNT_LINE = /^\s+\d+(\s+\d+)*$/;
 const signo = (s: NodeJS.Signals): number => (constants.signals as Record<string, number>)[s];
