@@ -29,15 +29,17 @@ import { SampleBuffer } from './sample-buffer.js';
 /**
  * When the sources are drained: as soon as one is well filled (its
  * descriptor polls readable: a perf ring an eighth full), and at least every
- * 100 ms; every 10 ms, as a plain timer, while a source cannot be waited on
+ * 500 ms; every 10 ms, as a plain timer, while a source cannot be waited on
  * (none has a descriptor, or one hung up while others may still write to
  * its ring). Like perf record, the collector sleeps while the workload
  * runs: a timer waking it every few milliseconds would cost a quiet run
  * more CPU than perf record spends in all (80 us or more a wakeup on a
- * 2-CPU VM), and a slower one would let a burst overflow the rings.
+ * 2-CPU VM), and a slower one would let a burst overflow the rings. What
+ * waits in a ring below its watermark is safe there: stop, FLUSHLOG and
+ * CLOSELOG drain everything.
  */
 const TICK_MS_MIN = 10;
-const TICK_MS_MAX = 100;
+const TICK_MS_MAX = 500;
 /** Process events that may wait for an owner whose log is full; beyond that they are counted as not logged. */
 const PENDING_EVENTS_LIMIT = 4096;
 
