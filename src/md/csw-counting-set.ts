@@ -15,10 +15,9 @@ import { closeCpuRings, type CpuRings } from './cpu-rings.js';
 import { attachThreadRings } from './thread-attach.js';
 import { RingedSet } from './ringed-set.js';
 import { PerfSampleSource } from './perf-sample-source.js';
-import { withWakeupWatermark } from './sampling-set.js';
+import { ringPages, withWakeupWatermark } from './sampling-set.js';
 
 const PERF_COUNT_SW_CONTEXT_SWITCHES = 3n;
-const RING_PAGES = 16;
 const GROUP_READ = PerfFormat.GROUP | PerfFormat.TOTAL_TIME_ENABLED | PerfFormat.TOTAL_TIME_RUNNING;
 /** Offset of the leader's value in a GROUP_READ block: nr, enabled, running, then values. */
 const LEADER_VALUE_OFFSET = 24;
@@ -44,6 +43,8 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
       clockid: PMC_CLOCKID,
       flags: { ...base.flags, ...inherit, disabled: true, pinned: true, useClockid: true },
     };
+    // A switch-out sample is 80 bytes and a busy target switches thousands of times a second: a sampler's rings.
+    const pages = ringPages(false);
     const samplerAttr: PerfEventAttr = withWakeupWatermark({
       type: PerfType.SOFTWARE,
       config: PERF_COUNT_SW_CONTEXT_SWITCHES,
@@ -52,10 +53,10 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
       readFormat: GROUP_READ,
       clockid: PMC_CLOCKID,
       flags: { ...inherit, sampleIdAll: true, useClockid: true },
-    }, RING_PAGES);
+    }, pages);
     const layout = SampleLayout.fromAttr(samplerAttr, 2);
     const leaders: PerfEvent[] = [];
-    const { rings, watch } = attachThreadRings(pid, inheritance, RING_PAGES, (tid, cpu, opened) => {
+    const { rings, watch } = attachThreadRings(pid, inheritance, pages, (tid, cpu, opened) => {
       const leader = PerfEvent.open(leaderAttr, { pid: tid, cpu });
       opened.push(leader);
       const sampler = PerfEvent.open(samplerAttr, { pid: tid, cpu, groupFd: leader.fd });

@@ -30,7 +30,7 @@ import { RingedSet } from './ringed-set.js';
 const PAGE_SIZE = 4096;
 const PERF_COUNT_SW_DUMMY = 9n;
 
-function ringPages(wholeCpu: boolean): number {
+export function ringPages(wholeCpu: boolean): number {
   if (geteuid?.() !== 0) return 16;
   return wholeCpu ? 512 : 128;
 }

@@ -120,9 +120,10 @@ export class LogOps {
    * Records newer than the call need not wait: samplers that keep running
    * cannot keep it going.
    */
-  private async drainOwner(owner: Owner, log: OwnerLog): Promise<void> {
+  private async drainOwner(owner: Owner, log: OwnerLog, closing = false): Promise<void> {
     const samples = this.host.samples;
-    for (const pmc of this.host.runningSamplers()) if (pmc.owner === owner) samples.drainPmc(pmc);
+    // A closing log also ends the context-switch slices in progress (PMC_F_LOG_PROCCSW).
+    for (const pmc of this.host.runningSamplers()) if (pmc.owner === owner) samples.drainPmc(pmc, closing);
     const horizon = now();
     for (let written = -1; ; ) {
       samples.flush(horizon);
@@ -150,7 +151,7 @@ export class LogOps {
     for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.host.stop(pmc);
     try {
       await this.host.settleExits(owner, () => log.writer.flush());
-      await this.drainOwner(owner, log);
+      await this.drainOwner(owner, log, true);
       const closing = { type: LogType.CLOSELOG, ts: now() } as const;
       if (!log.write(closing)) {
         await log.writer.flush();

@@ -566,7 +566,7 @@ export class PmcModule {
     } catch (e) {
       pmc.lostCount ??= e instanceof PmcError ? e : new PmcError('EIO', String(e));
     }
-    if (pmc.state === PmcState.RUNNING && (pmc.isSampling || pmc.request.contextSwitchValues)) this.samples.drainPmc(pmc);
+    if (pmc.state === PmcState.RUNNING && (pmc.isSampling || pmc.request.contextSwitchValues)) this.samples.drainPmc(pmc, true);
     t.hw.close();
     pmc.owner.log?.write({ type: LogType.PMCDETACH, ts: now(), pmcid: pmc.id, pid });
     pmc.targets.delete(pid);
@@ -631,7 +631,7 @@ export class PmcModule {
     for (const hw of pmc.counterSets()) hw.stop();
     // What the kernel sampled before the stop still goes to the log.
     if (pmc.isSampling || pmc.request.contextSwitchValues) {
-      this.samples.drainPmc(pmc);
+      this.samples.drainPmc(pmc, true);
       this.samples.flush();
     }
     if (pmc.mode === PmcMode.SS) pmc.owner.ssCount--;

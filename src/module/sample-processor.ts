@@ -85,6 +85,8 @@ export class SampleProcessor implements SampleSink {
   private readonly csw = new WeakMap<Pmc, Map<number, CswState>>();
   /** PMCs with owed switch-outs. */
   private readonly owing = new Set<Pmc>();
+  /** PMC_F_LOG_PROCCSW: the sum of the slices logged, per PMC. */
+  private readonly loggedCsw = new WeakMap<Pmc, number>();
   /** The source being drained, its PMC and its CPU's buffer. */
   private src!: SampleSource;
   private pmc!: Pmc;
@@ -164,8 +166,42 @@ export class SampleProcessor implements SampleSink {
    * and, so that what is then written stays in time order, everything the
    * other running samplers hold.
    */
-  drainPmc(pmc: Pmc): void {
+  drainPmc(pmc: Pmc, ending = false): void {
     this.drain(new Set([pmc, ...this.samplers()]), Infinity);
+    if (ending) this.endSlices(pmc);
+  }
+
+  /**
+   * PMC_F_LOG_PROCCSW: the PMC stops or loses a target. A switch-out sample
+   * reads its thread's own count; a thread that exits after its last
+   * switch-out has counted more, which the kernel folds into its creator's
+   * counter and the PMC's value, but into no slice. That rest ends here, as
+   * one slice of the target, so that the slices add up to the PMC's value.
+   */
+  private endSlices(pmc: Pmc): void {
+    const log = pmc.owner.log;
+    const pid = pmc.targets.keys().next().value;
+    if (!pmc.request.contextSwitchValues || !log || pid === undefined) return;
+    // Switch-outs still owed are carried by the rest.
+    for (const st of this.csw.get(pmc)?.values() ?? []) {
+      if (!st.owed) continue;
+      log.countUnlogged(LogType.PROCCSW);
+      st.logged = st.owed.count;
+      st.owed = undefined;
+    }
+    const rest = Number(pmc.read()) - (this.loggedCsw.get(pmc) ?? 0);
+    if (rest <= 0) return;
+    const buf = this.buffers[0];
+    if (buf.full) this.sweep(Infinity);
+    if (buf.full) {
+      log.countUnlogged(LogType.PROCCSW);
+      return;
+    }
+    const t = now();
+    const slot = buf.reserve();
+    encodeRecord({ type: LogType.PROCCSW, ts: t, value: BigInt(rest), pmcid: pmc.id, pid, tid: pid }, buf.bytes, buf.slotWord(slot) * 4);
+    buf.commit(slot, t, pmc);
+    this.loggedCsw.set(pmc, (this.loggedCsw.get(pmc) ?? 0) + rest);
   }
 
   /**
@@ -328,6 +364,7 @@ export class SampleProcessor implements SampleSink {
     const slot = buf.reserve();
     encodeRecord({ type: LogType.PROCCSW, ts: time, value: BigInt(count - st.logged), pmcid: pmc.id, pid, tid }, buf.bytes, buf.slotWord(slot) * 4);
     buf.commit(slot, time, pmc);
+    this.loggedCsw.set(pmc, (this.loggedCsw.get(pmc) ?? 0) + count - st.logged);
     st.logged = count;
   }
 
