@@ -111,13 +111,14 @@ export class RingBuffer {
    * A record whose visitor throws counts as consumed, so one bad record
    * cannot wedge the ring; one whose visitor returns false stays. With more
    * than `stageAbove` bytes pending the ring is copied out first (see
-   * drainStaged). Returns the number of records consumed.
+   * drainStaged). The visitor is called with `self` as `this`. Returns the
+   * number of records consumed.
    */
-  drain(visitor: RecordVisitor, maxBytes = Infinity, stageAbove = Infinity): number {
+  drain(visitor: RecordVisitor, maxBytes = Infinity, stageAbove = Infinity, self?: unknown): number {
     this.checkOpen('drain');
     let count = 0;
     if (this.stagedFrom < this.stagedTo) {
-      count = this.visitStaged(visitor);
+      count = this.visitStaged(visitor, self);
       if (this.stagedFrom < this.stagedTo) return count;
     }
     // Ordering: the kernel publishes data_head with a release store after the
@@ -127,7 +128,7 @@ export class RingBuffer {
     // the control words keep V8 from folding, tearing or moving those accesses.
     const head = this.readHead();
     const start = this.tail;
-    if (maxBytes === Infinity && head - start > stageAbove) return count + this.drainStaged(visitor, head, start);
+    if (maxBytes === Infinity && head - start > stageAbove) return count + this.drainStaged(visitor, head, start, self);
     const { bytes: data, view, words } = this.data;
     const mask = this.dataSize - 1;
     let tail = start;
@@ -148,13 +149,13 @@ export class RingBuffer {
         // so a header never wraps; a body may.
         let more;
         if (pos + size <= this.dataSize) {
-          more = visitor(data, view, pos, type, misc, size, words);
+          more = visitor.call(self, data, view, pos, type, misc, size, words);
         } else {
           const first = this.dataSize - pos;
           const s = this.scratch;
           s.bytes.set(data.subarray(pos), 0);
           s.bytes.set(data.subarray(0, size - first), first);
-          more = visitor(s.bytes, s.view, 0, type, misc, size, s.words);
+          more = visitor.call(self, s.bytes, s.view, 0, type, misc, size, s.words);
         }
         if (more === false) {
           tail -= size;
@@ -175,7 +176,7 @@ export class RingBuffer {
    * losing samples. Records not visited yet (a visitor stopped, or threw)
    * wait in the copy for the next drain.
    */
-  private drainStaged(visitor: RecordVisitor, head: number, start: number): number {
+  private drainStaged(visitor: RecordVisitor, head: number, start: number, self: unknown): number {
     const n = head - start;
     const pos = start & (this.dataSize - 1);
     this.staging ??= area(new Uint8Array(this.dataSize));
@@ -191,11 +192,11 @@ export class RingBuffer {
     this.writeTail(head);
     this.stagedFrom = 0;
     this.stagedTo = n;
-    return this.visitStaged(visitor);
+    return this.visitStaged(visitor, self);
   }
 
   /** Visits the staged records, until the end or a visitor that stops. */
-  private visitStaged(visitor: RecordVisitor): number {
+  private visitStaged(visitor: RecordVisitor, self: unknown): number {
     const { bytes, view, words } = this.staging!;
     const n = this.stagedTo;
     let count = 0;
@@ -208,7 +209,7 @@ export class RingBuffer {
         throw new PmcError('EIO', `perf ring of fd ${this.event.fd} holds a record of type ${type} with size ${size}; ${n - off} bytes discarded`);
       }
       this.stagedFrom = off + size;
-      if (visitor(bytes, view, off, type, misc, size, words) === false) {
+      if (visitor.call(self, bytes, view, off, type, misc, size, words) === false) {
         this.stagedFrom = off;
         return count;
       }
