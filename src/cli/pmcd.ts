@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<void> {
   const events = (config.get('pmcd.metrics_events') ?? DEFAULT_METRICS_EVENTS.join(',')).split(',').map((e) => e.trim()).filter(Boolean);
 
   if (process.geteuid?.() !== 0) log(`running as uid ${process.geteuid?.()}, not root: owners get only what this user may measure`);
-  const module = loadModule({ configFile: values.config });
+  const module = loadModule({ configFile: values.config }, { serving: true });
   const server = await PmcdServer.start({ socketPath: values.socket ?? config.get('pmcd.socket') ?? DEFAULT_SOCKET, module, log });
   const metrics = metricsAddress && (await PmcdMetrics.start({ module, ...metricsAddress, events, log }));
   const t = module.tunables;

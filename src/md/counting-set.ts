@@ -27,15 +27,14 @@ export class CountingSet implements HwCounterSet {
   static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance): CountingSet {
     const attr = withFlags(base, { inherit: true, inheritThread: inheritance === 'threads' });
     const events: PerfEvent[] = [];
-    const watch = attachWatch(pid, inheritance);
+    const { forks, tree } = attachWatch(pid, inheritance);
     try {
-      attachThreads(pid, watch, (tid) => events.push(PerfEvent.open(attr, { pid: tid, cpu: -1 })));
-      if (inheritance === 'descendants') return new CountingSet(events, watch);
-      watch.close();
-      return new CountingSet(events);
+      attachThreads(pid, forks, (tid) => events.push(PerfEvent.open(attr, { pid: tid, cpu: -1 })));
+      if (!tree) forks.close();
+      return new CountingSet(events, tree);
     } catch (e) {
       for (const ev of events) ev.close();
-      watch.close();
+      forks.close();
       throw e;
     }
   }

@@ -33,8 +33,6 @@ const TASK_ATTR = {
 };
 /** 32 pages hold 4096 fork or exit records per CPU between drains. */
 const RING_PAGES = [32, 8, 2];
-/** A machine-wide watch hears every fork and exit: larger rings. */
-const SYSTEM_RING_PAGES = [128, 32];
 /**
  * Drains often enough that a fork storm does not overflow a ring between
  * the module's looks: every 50 ms, every 10 ms while a ring was found an
@@ -70,12 +68,19 @@ interface Member {
   startTime?: number;
 }
 
+/** What an attach reads the target's thread creations from (thread-attach.ts). */
+export interface ForkSource {
+  /** Reads what was reported; `onThread` hears of every thread created in the target. */
+  drain(onThread?: (fork: TaskFork) => void): unknown;
+  close(): void;
+}
+
 export interface DescendantWatchOptions {
   /** Data pages per CPU ring (a power of two); tests shrink it to force overflows. */
   pages?: number;
 }
 
-export class DescendantWatch {
+export class DescendantWatch implements ForkSource {
   private readonly members = new Map<number, Member>();
   /** tid -> [time of an EXIT whose FORK was not read yet, drains left]. */
   private readonly tombstones = new Map<number, [number, number]>();
@@ -87,11 +92,9 @@ export class DescendantWatch {
   private static readonly watching = new Set<DescendantWatch>();
   private static ticker?: NodeJS.Timeout;
 
-  /** @param systemWide the rings hear every task of the machine: only the target's own records count */
   private constructor(
     private readonly pid: number,
     private readonly rings: CpuRings,
-    private readonly systemWide: boolean,
   ) {}
 
   /**
@@ -110,7 +113,7 @@ export class DescendantWatch {
     const watched = new Set(listThreads(pid));
     let pages = 0;
     const rings = openWithPages(options.pages ? [options.pages] : RING_PAGES, (p) => openCpuRings(cpus, [...watched], pid, (pages = p), open));
-    const watch = new DescendantWatch(pid, rings, false);
+    const watch = new DescendantWatch(pid, rings);
     try {
       for (let fresh = listThreads(pid).filter((t) => !watched.has(t)); fresh.length > 0; fresh = listThreads(pid).filter((t) => !watched.has(t))) {
         extendCpuRings(rings, cpus, fresh, pid, pages, open);
@@ -122,28 +125,6 @@ export class DescendantWatch {
       throw e;
     }
     return watch.register();
-  }
-
-  /**
-   * A watch on the threads `pid` creates, for the time of an attach (drain
-   * with onThread; the tree is not followed). One event per CPU on every
-   * task of the machine when the caller may (CAP_PERFMON): a few events
-   * rather than one per thread and CPU; else the process's own watch.
-   */
-  static forThreads(pid: number): DescendantWatch {
-    const open = (_tid: number, cpu: number, opened: PerfEvent[]): PerfEvent => {
-      const ev = PerfEvent.open({ ...TASK_ATTR, flags: { ...TASK_ATTR.flags, inherit: false } }, { pid: -1, cpu });
-      opened.push(ev);
-      return ev;
-    };
-    let rings: CpuRings;
-    try {
-      rings = openWithPages(SYSTEM_RING_PAGES, (pages) => openCpuRings(onlineCpus(), [-1], undefined, pages, open));
-    } catch (e) {
-      if (e instanceof PmcError && (e.code === 'EACCES' || e.code === 'EPERM')) return DescendantWatch.open(pid);
-      throw e;
-    }
-    return new DescendantWatch(pid, rings, true).register();
   }
 
   private register(): this {
@@ -207,7 +188,6 @@ export class DescendantWatch {
       ring.drain((_bytes, view, offset, type) => {
         if (type === PerfRecordType.FORK || type === PerfRecordType.EXIT) {
           // pid, ppid, tid, ptid (u32 each) and time (u64) after the 8-byte header.
-          if (this.systemWide && view.getUint32(offset + 8, true) !== this.pid) return;
           this.records.push({
             type,
             pid: view.getUint32(offset + 8, true),

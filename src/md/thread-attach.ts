@@ -12,7 +12,8 @@ import { PmcError } from '../pmc-error.js';
 import type { Inheritance } from './class-dep.js';
 import { onlineCpus } from './cpus.js';
 import { closeCpuRings, type CpuRings, extendCpuRings, type RingOpener, threadVanished } from './cpu-rings.js';
-import { DescendantWatch, type TaskFork } from './descendant-watch.js';
+import { DescendantWatch, type ForkSource, type TaskFork } from './descendant-watch.js';
+import { MachineForkWatch } from './machine-fork-watch.js';
 import { listThreads } from './procfs.js';
 import { now } from '../pmc-common.js';
 
@@ -29,7 +30,7 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * counter opened here. Returns how many opens succeeded; a thread that
  * exits first is skipped (ESRCH), the process exiting is ESRCH.
  */
-export function attachThreads(pid: number, watch: DescendantWatch, open: (tid: number) => void): number {
+export function attachThreads(pid: number, watch: ForkSource, open: (tid: number) => void): number {
   /** tid -> since when it has a counter (opened, or inherited at creation), in now() ns; Infinity: it exited unopened. */
   const since = new Map<number, number>();
   const forks = new Map<number, TaskFork>();
@@ -81,31 +82,34 @@ export function attachThreads(pid: number, watch: DescendantWatch, open: (tid: n
 }
 
 /**
- * What the counter sets open first: with descendants the watch that
- * follows the tree (it also reports the target's threads), else one that
- * only reports threads, for the time of the attach.
+ * What an attach reads thread creations from: with descendants the watch
+ * that follows the tree (kept by the set), else the machine's fork watch
+ * while the caller may use it, else a watch on the target alone.
  */
-export function attachWatch(pid: number, inheritance: Inheritance): DescendantWatch {
-  return inheritance === 'descendants' ? DescendantWatch.open(pid) : DescendantWatch.forThreads(pid);
+export function attachWatch(pid: number, inheritance: Inheritance): { forks: ForkSource; tree?: DescendantWatch } {
+  if (inheritance === 'descendants') {
+    const tree = DescendantWatch.open(pid);
+    return { forks: tree, tree };
+  }
+  return { forks: MachineForkWatch.hold(pid) ?? DescendantWatch.open(pid) };
 }
 
 /**
  * Per-(thread, CPU) events of a running process, one ring per CPU
  * (sampling, context-switch values), on the threads attachThreads picks.
- * The watch stays with descendants and is closed otherwise.
+ * The watch stays with descendants.
  */
 export function attachThreadRings(pid: number, inheritance: Inheritance, pages: number, open: RingOpener): { rings: CpuRings; watch?: DescendantWatch } {
-  const watch = attachWatch(pid, inheritance);
+  const { forks, tree } = attachWatch(pid, inheritance);
   const cpus = onlineCpus();
   const rings: CpuRings = { rings: [], events: [] };
   try {
-    attachThreads(pid, watch, (tid) => extendCpuRings(rings, cpus, [tid], pid, pages, open));
-    if (inheritance === 'descendants') return { rings, watch };
-    watch.close();
-    return { rings };
+    attachThreads(pid, forks, (tid) => extendCpuRings(rings, cpus, [tid], pid, pages, open));
+    if (!tree) forks.close();
+    return { rings, watch: tree };
   } catch (e) {
     closeCpuRings(rings);
-    watch.close();
+    forks.close();
     throw e;
   }
 }

@@ -5,12 +5,15 @@ import { onlineCpus, possibleCpuCount } from '../md/cpus.js';
 import type { EventClassInfo } from '../md/event-class.js';
 import { discoverEventClasses } from '../md/event-families.js';
 import { resolveEvent } from '../md/event-resolve.js';
+import { MachineForkWatch } from '../md/machine-fork-watch.js';
 import { machineClasses } from '../md/machine.js';
 import { DEFAULT_ADMIN_STATE } from './admin-state.js';
 import { PmcModule, type SpecResolution } from './pmc-module.js';
 import { loadTunables, type TunableSources } from './tunables.js';
 
-export function loadModule(sources: TunableSources = {}): PmcModule {
+/** `serving`: the module serves many owners (pmcd), so what their attaches share stays open between them. */
+export function loadModule(sources: TunableSources = {}, { serving = false }: { serving?: boolean } = {}): PmcModule {
+  if (serving) MachineForkWatch.keepOpen();
   const catalog = discoverEventClasses();
   return new PmcModule({
     classes: machineClasses(catalog),
