@@ -18,6 +18,7 @@
 //
 //   npm run bench:sample-path [-- --ticks 1500 --per-tick 250 --frames 8 --cpus 2 --reps 5]
 import { closeSync, mkdirSync, openSync, writeFileSync, write as fsWrite } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -238,6 +239,7 @@ async function main(): Promise<void> {
   });
   const o: Options = { ticks: Number(values.ticks), perTick: Number(values['per-tick']), frames: Number(values.frames), cpus: Number(values.cpus), reps: Number(values.reps) };
   for (const [k, v] of Object.entries(o)) if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${k}: expected a positive integer`);
+  const load0 = loadavg();
   const runs: Run[] = [];
   const ways = [tspmcPath, floorPath, feedOnly];
   for (let rep = 0; rep < o.reps; rep++) {
@@ -266,9 +268,9 @@ async function main(): Promise<void> {
     '',
     `tspmc / floor: ${(t.medianNs / f.medianNs).toFixed(2)}`,
   ].join('\n');
-  const out = values.out ?? join(REPO, 'bench/results', `sample-path-${new Date().toISOString().slice(0, 10)}.json`);
+  const out = values.out ?? join(REPO, 'bench/results', `sample-path-${new Date().toISOString().slice(0, 16).replace(':', '')}.json`);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), options: o, node: process.version, summary, runs, table }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ command: `npm run bench:sample-path -- ${process.argv.slice(2).join(' ')}`.trim(), date: new Date().toISOString(), options: o, node: process.version, loadavg: { start: load0, end: loadavg() }, summary, runs, table }, null, 2) + '\n');
   process.stdout.write(table + '\n');
   process.stderr.write(`results in ${out}\n`);
 }

@@ -453,7 +453,7 @@ async function main(): Promise<void> {
     steady: { summary: steady, runs: steadyRuns },
     table,
   };
-  const outPath = values.out ?? join(REPO, 'bench/results', `sampling-${started.toISOString().slice(0, 10)}.json`);
+  const outPath = values.out ?? join(REPO, 'bench/results', `sampling-${started.toISOString().slice(0, 16).replace(':', '')}.json`);
   mkdirSync(dirname(outPath), { recursive: true });
   writeFileSync(outPath, JSON.stringify(result, null, 2) + '\n');
   process.stdout.write(table + '\n');
