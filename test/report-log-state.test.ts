@@ -110,6 +110,9 @@ test('a log not in time order (per-CPU sweeps after the side-band) analyzes as t
   const expected = outputs(ordered, 'ordered');
   assert.equal(expected, 'prog-again;main;outer 4\nprog;main;inner 4\n');
   assert.equal(outputs(swept, 'swept'), expected);
+  // The other way round: the second image's mapping logged after samples that ran in it.
+  const lateMap = [...head(), ...before, exec[0], ...later.slice(0, 2), exec[1], ...later.slice(2), { type: LogType.CLOSELOG, ts: 100 } as LogRecord];
+  assert.equal(outputs(lateMap, 'late-map'), expected);
 });
 
 test('records the collector could not log: counted by --stats (text and JSON) and a warning', () => {

@@ -66,6 +66,12 @@ export class AddressSpace {
     maps.splice(from, to - from, ...pieces);
   }
 
+  /** Whether anything is mapped in [low, high). */
+  overlaps(low: number, high: number): boolean {
+    const i = this.firstAbove(low);
+    return (i > 0 && this.maps[i - 1].high > low) || (i < this.maps.length && this.maps[i].low < high);
+  }
+
   /** Index of the first mapping whose low is above `addr` (binary search). */
   private firstAbove(addr: number): number {
     const maps = this.maps;
@@ -194,6 +200,14 @@ const MAPPING_BYTES = 120;
 export class ProcessTable {
   private readonly procs = new Map<number, ProcessInfo>();
   readonly kernel = new AddressSpace();
+  /**
+   * Called before a record changes what a process's addresses resolve to
+   * (an exec, a mapping over or out of mapped addresses, a new name): samples
+   * counted but not yet resolved must be resolved first. A mapping of
+   * addresses nothing mapped changes nothing for them, even when it is
+   * logged after samples that need it.
+   */
+  onChange?: () => void;
 
   constructor(
     private readonly loader: ImageLoader,
@@ -221,10 +235,16 @@ export class ProcessTable {
       case LogType.MAP_OUT: {
         const lo = addressFromBigInt(r.start);
         const hi = addressFromBigInt(r.end);
-        if (lo !== BAD_ADDRESS && hi !== BAD_ADDRESS) (r.pid === KERNEL_PID ? this.kernel : this.get(r.pid).mapped(r.ts)).remove(lo, hi);
+        if (lo === BAD_ADDRESS || hi === BAD_ADDRESS) break;
+        if (r.pid === KERNEL_PID) this.kernel.remove(lo, hi);
+        else {
+          if (this.get(r.pid).at(r.ts).space.overlaps(lo, hi)) this.onChange?.();
+          this.get(r.pid).mapped(r.ts).remove(lo, hi);
+        }
         break;
       }
       case LogType.PROCEXEC: {
+        this.onChange?.();
         this.get(r.pid).exec(r.ts, r.pathname);
         break;
       }
@@ -238,15 +258,21 @@ export class ProcessTable {
         break;
       }
       case LogType.PMCATTACH:
-        if (r.pathname) this.get(r.pid).name = basename(r.pathname);
+        if (r.pathname) this.rename(this.get(r.pid), basename(r.pathname));
         break;
       case LogType.PROC_CREATE: {
         const p = this.get(r.pid);
-        if (p.name === undefined && r.pcomm) p.name = r.pcomm;
+        if (p.name === undefined && r.pcomm) this.rename(p, r.pcomm);
         break;
       }
       // PROCEXIT / SYSEXIT: the mappings stay, for samples still to be read.
     }
+  }
+
+  private rename(p: ProcessInfo, name: string): void {
+    if (p.name === name) return;
+    this.onChange?.();
+    p.name = name;
   }
 
   private mapIn(pid: number, startBig: bigint, pathname: string, ts: number): void {
@@ -261,14 +287,11 @@ export class ProcessTable {
     // Anonymous executable memory is JIT code: perf-PID.map covers it.
     if (pathname === '' || pathname.startsWith('//anon') || pathname.startsWith('[anon') || pathname.startsWith('/memfd:')) return;
     const image = this.loader.user(pathname);
-    // A mapping logged late belongs to the image that ran at its time.
-    const space = this.get(pid).mapped(ts);
+    const proc = this.get(pid);
     const elf = image.elf;
-    if (!elf || elf.textEnd <= elf.textStart) {
-      space.add(image, start);
-      return;
-    }
-    const bias = start - elf.linkBase;
-    space.add(image, start, { low: bias + elf.textStart, high: bias + elf.textEnd, bias });
+    const extent = elf && elf.textEnd > elf.textStart ? { low: start - elf.linkBase + elf.textStart, high: start - elf.linkBase + elf.textEnd, bias: start - elf.linkBase } : undefined;
+    if (proc.at(ts).space.overlaps(extent?.low ?? start, extent?.high ?? start + 1)) this.onChange?.();
+    // A mapping logged late belongs to the image that ran at its time.
+    proc.mapped(ts).add(image, start, extent);
   }
 }

@@ -5,7 +5,6 @@
 // with AnalysisLimitError rather than exhausting the machine.
 import type { RecordVisitor } from '../log/log-reader.js';
 import { LogType, type LogRecord, type SidebandDrops } from '../log/records.js';
-import { KERNEL_PID } from './address-space.js';
 import { CallGraphBuilder, type AnalysisNeeds, type PmcProfile } from './callgraph.js';
 import type { FrameTable } from './frames.js';
 import type { ImageLoaderOptions } from './image.js';
@@ -107,6 +106,8 @@ export class Analysis implements RecordVisitor {
     const needs = { ...options.needs };
     if (options.keepSamples) needs.samples = true;
     this.graph = new CallGraphBuilder(this.symbolizer, budget, needs);
+    // The samples counted so far resolve against what their processes ran before such a record.
+    this.symbolizer.processes.onChange = () => this.graph.drain();
     this.cpus = options.cpus;
     this.tid = options.tid;
   }
@@ -151,13 +152,6 @@ export class Analysis implements RecordVisitor {
       }
       case LogType.CLOSELOG:
         this.closed = true;
-        break;
-      case LogType.MAP_IN:
-      case LogType.MAP_OUT:
-      case LogType.PROCEXEC:
-        // The samples counted so far resolve against the mappings before this record.
-        if (r.pid !== KERNEL_PID) this.graph.drain();
-        this.symbolizer.processes.apply(r);
         break;
       default:
         this.symbolizer.processes.apply(r);
