@@ -167,6 +167,7 @@ describe('log writer', () => {
     assert.ok(w.writeRecord(csw(1)));
     await assert.rejects(w.flush(), (e) => isPmcError(e, 'ENOSPC') && /fd \d+/.test((e as Error).message));
     assert.equal(errors.length, 1);
+    assert.deepEqual([w.recordsLost, w.bytesLost, w.bytesWritten], [1, RecordSize.PROCCSW, 0], 'the record the sink refused is counted as lost');
     assert.equal(errors[0].code, 'ENOSPC');
     assert.equal(w.pendingError, errors[0]);
     // The log is dead: writes are refused (the caller counts drops), flush and close keep reporting.
@@ -203,6 +204,45 @@ describe('log writer', () => {
     const w2 = new LogWriter({ sink: destroyed, bufferSize: 128, nbuffers: 2 });
     w2.writeRecord(csw(1));
     await assert.rejects(w2.flush(), (e) => isPmcError(e, 'EPIPE'));
+  });
+
+  it('gives up a stream that takes nothing: every unwritten record counted, waits rejected, the late callback ignored', async () => {
+    const callbacks: ((e?: Error | null) => void)[] = [];
+    const stalled = new Writable({
+      highWaterMark: 1,
+      write(_chunk, _enc, cb) {
+        callbacks.push(cb); // never completes on its own: a reader that stopped reading
+      },
+    });
+    const w = new LogWriter({ sink: stalled, bufferSize: 128, nbuffers: 2 });
+    let written = 0;
+    while (w.writeRecord(csw(written))) written++;
+    assert.equal(written, 6, 'two buffers of three records');
+    const flushed = w.flush();
+    assert.ok(w.hasUnwritten);
+    const reason = new PmcError('ETIMEDOUT', 'the log was given up');
+    w.abandon(reason);
+    await assert.rejects(flushed, (e) => e === reason);
+    await assert.rejects(w.close(), (e) => e === reason);
+    assert.deepEqual([w.recordsLost, w.bytesLost, w.bytesWritten], [6, 6 * RecordSize.PROCCSW, 0]);
+    // The write the sink held completes after all: nothing changes.
+    for (const cb of callbacks) cb();
+    assert.deepEqual([w.recordsLost, w.bytesWritten], [6, 0]);
+  });
+
+  it('hands a stream big buffers in slices: a slow reader shows progress before a buffer is done', async () => {
+    const sizes: number[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        sizes.push(chunk.length);
+        cb();
+      },
+    });
+    const w = new LogWriter({ sink, bufferSize: 64 * 1024, nbuffers: 2 });
+    for (let i = 0; i < 1500; i++) assert.ok(w.writeRecord(csw(i)));
+    await w.close();
+    assert.equal(w.bytesWritten, 1500 * RecordSize.PROCCSW);
+    assert.ok(sizes.length > 1 && sizes.every((n) => n <= 16 * 1024), `slices of ${sizes.join(', ')} bytes`);
   });
 
   it('waits out a full non-blocking pipe (EAGAIN) instead of failing', async () => {

@@ -15,17 +15,11 @@ import { isPmcError, PmcOp } from '../src/lib/index.js';
 import { readLog } from '../src/log/log-reader.js';
 import { LogType } from '../src/log/records.js';
 import { pmccontrol, pmcstat, pmcstatAsync } from './cli-fixture.js';
-import { DIST, TestPmcd, waitFor } from './pmcd-fixture.js';
+import { DIST, killChildren, TestPmcd, waitFor } from './pmcd-fixture.js';
 
 const sleeper = (): ChildProcess => spawn('sleep', ['300'], { stdio: 'ignore' });
 const spinner = (): ChildProcess => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
 
-async function kill(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const exited = once(c, 'exit');
-  c.kill('SIGKILL');
-  await exited;
-}
 
 describe('pmcd', () => {
   let pmcd: TestPmcd;
@@ -36,7 +30,7 @@ describe('pmcd', () => {
     pmcd = await TestPmcd.start();
   });
   after(async () => {
-    for (const c of children) await kill(c);
+    for (const c of children) await killChildren([c]);
     await pmcd.cleanup();
   });
 
@@ -147,7 +141,7 @@ describe('pmcd', () => {
       const id = await lib.allocate('task-clock', 'TC');
       await lib.attach(id, target.pid!);
       await lib.start(id);
-      await kill(target);
+      await killChildren([target]);
       await waitFor('SIGIO', () => notices.length > 0);
       assert.deepEqual(notices, [{ signal: 'SIGIO', reason: 'every target of the PMC has exited', pmcId: id }]);
     } finally {
@@ -267,7 +261,7 @@ test('SIGTERM: every PMC released, every log closed with CLOSELOG, the socket re
     assert.equal(existsSync(pmcd.socket), false, 'the socket is removed');
   } finally {
     closeSync(fd);
-    await kill(target);
+    await killChildren([target]);
     await lib.close().catch(() => undefined);
     await pmcd.cleanup();
   }

@@ -113,6 +113,18 @@ export class TestPmcd {
   }
 }
 
+/** SIGKILL to each child still running, and its exit. */
+export async function killChildren(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(async (c) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = once(c, 'exit');
+      c.kill('SIGKILL');
+      await exited;
+    }),
+  );
+}
+
 /** Polls `f` every 10 ms until it is true; the time it took, or a failure after `hangMs` (a hang guard). */
 export async function waitFor(what: string, f: () => boolean | Promise<boolean>, hangMs = 20_000): Promise<number> {
   const t0 = Date.now();

@@ -14,8 +14,12 @@ import { PassThrough } from 'node:stream';
 import { pipe } from '../src/ipc/unix.js';
 import { readLog } from '../src/log/log-reader.js';
 import { type LogRecord, LogType } from '../src/log/records.js';
-import { pmcstat } from './cli-fixture.js';
-import { TestPmcd, waitFor } from './pmcd-fixture.js';
+import { pmcstatAsync } from './cli-fixture.js';
+import { killChildren, TestPmcd, waitFor } from './pmcd-fixture.js';
+import { hangGuard } from './proc-fixture.js';
+
+/** Every wait on pmcd or a pipe fails the test rather than hang it (the finally blocks clean up). */
+const guard = <T>(p: Promise<T>, what: string): Promise<T> => hangGuard(p, 60_000, what);
 
 async function records(path: string): Promise<LogRecord[]> {
   const out: LogRecord[] = [];
@@ -25,12 +29,6 @@ async function records(path: string): Promise<LogRecord[]> {
 
 const spinner = (): ChildProcess => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
 
-async function kill(c: ChildProcess): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null) return;
-  const exited = once(c, 'exit');
-  c.kill('SIGKILL');
-  await exited;
-}
 
 test('a log on a file and on a stream: pmcd writes them into the descriptors passed to it', async () => {
   const pmcd = await TestPmcd.start();
@@ -39,17 +37,17 @@ test('a log on a file and on a stream: pmcd writes them into the descriptors pas
     // A file: the descriptor goes to pmcd; USERDATA, samples and CLOSELOG land in the file.
     const path = join(pmcd.dir, 'file.pmclog');
     const fd = openSync(path, 'w');
-    const lib = await pmcd.libpmc();
+    const lib = await guard(pmcd.libpmc(), 'connecting');
     try {
-      await lib.configureLogfile(fd);
-      await lib.writeLog(0xfeed);
-      const id = await lib.allocate('cpu-clock', 'TS', { count: 100000n });
-      await lib.attach(id, target.pid!);
-      await lib.start(id);
-      await waitFor('samples', async () => (await lib.driverStats()).intr_processed > 20);
-      await lib.closeLogfile();
+      await guard(lib.configureLogfile(fd), 'CONFIGURELOG');
+      await guard(lib.writeLog(0xfeed), 'WRITELOG');
+      const id = await guard(lib.allocate('cpu-clock', 'TS', { count: 100000n }), 'allocate');
+      await guard(lib.attach(id, target.pid!), 'attach');
+      await guard(lib.start(id), 'start');
+      await waitFor('samples', async () => (await guard(lib.driverStats(), 'GETDRIVERSTATS')).intr_processed > 20);
+      await guard(lib.closeLogfile(), 'CLOSELOG');
     } finally {
-      await lib.close();
+      await guard(lib.close(), 'closing the connection');
       closeSync(fd);
     }
     const types = (await records(path)).map((r) => r.type);
@@ -58,23 +56,23 @@ test('a log on a file and on a stream: pmcd writes them into the descriptors pas
     assert.equal(types.at(-1), LogType.CLOSELOG);
 
     // A stream: libpmc pumps a pipe whose write end pmcd holds; a flush is on the stream when it resolves.
-    const lib2 = await pmcd.libpmc();
+    const lib2 = await guard(pmcd.libpmc(), 'connecting');
     const chunks: Buffer[] = [];
     const stream = new PassThrough();
     stream.on('data', (c: Buffer) => chunks.push(c));
     try {
-      await lib2.configureLogfile(stream);
-      await lib2.writeLog(0xbeef);
-      await lib2.flushLogfile();
+      await guard(lib2.configureLogfile(stream), 'CONFIGURELOG');
+      await guard(lib2.writeLog(0xbeef), 'WRITELOG');
+      await guard(lib2.flushLogfile(), 'FLUSHLOG');
       const flushed = join(pmcd.dir, 'stream.pmclog');
       writeFileSync(flushed, Buffer.concat(chunks));
       assert.deepEqual((await records(flushed)).map((r) => LogType[r.type]), ['INITIALIZE', 'USERDATA']);
-      await lib2.closeLogfile();
+      await guard(lib2.closeLogfile(), 'CLOSELOG');
     } finally {
-      await lib2.close();
+      await guard(lib2.close(), 'closing the connection');
     }
   } finally {
-    await kill(target);
+    await killChildren([target]);
     await pmcd.cleanup();
   }
 });
@@ -84,50 +82,56 @@ test('a stalled log reader: pmcd drops samples (DROPNOTIFY when the reader retur
   const pmcd = await TestPmcd.start({ config: ['kern.hwpmc.logbuffersize = 64', 'kern.hwpmc.nbuffers = 16'] });
   const targets = [spinner(), spinner()];
   const [readEnd, writeEnd] = pipe();
+  let reader: Socket | undefined;
   const lib = await pmcd.libpmc();
   try {
-    await lib.configureLogfile(writeEnd);
+    await guard(lib.configureLogfile(writeEnd), 'CONFIGURELOG');
     closeSync(writeEnd); // pmcd has its own; the pipe ends when pmcd closes the log
     const ids: number[] = [];
     for (const t of targets) {
-      const id = await lib.allocate('cpu-clock', 'TS', { count: 20000n });
-      await lib.attach(id, t.pid!);
-      await lib.start(id);
+      const id = await guard(lib.allocate('cpu-clock', 'TS', { count: 20000n }), 'allocate');
+      await guard(lib.attach(id, t.pid!), 'attach');
+      await guard(lib.start(id), 'start');
       ids.push(id);
     }
     const rssBefore = pmcd.rssKiB();
     let rssMax = rssBefore;
+    const failed = async (): Promise<number> => {
+      rssMax = Math.max(rssMax, pmcd.rssKiB());
+      return (await guard(lib.driverStats(), 'GETDRIVERSTATS')).buffer_requests_failed;
+    };
     // Nobody reads the pipe: its 64 KiB fill, then pmcd's 1 MiB of buffers, then samples are dropped.
-    await waitFor('records to be dropped', async () => {
-      rssMax = Math.max(rssMax, pmcd.rssKiB());
-      return (await lib.driverStats()).buffer_requests_failed > 1000;
-    }, 60_000);
-    for (let i = 0; i < 20; i++) {
-      rssMax = Math.max(rssMax, pmcd.rssKiB());
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Wait for the first drops, then for dropping to go on (a count of samples, however long the load makes it).
+    await waitFor('records to be dropped', async () => (await failed()) > 0, 120_000);
+    const first = await failed();
+    await waitFor('dropping to go on', async () => (await failed()) > first + 200, 120_000);
     const growthMiB = (rssMax - rssBefore) / 1024;
     t.diagnostic(`pmcd RSS ${(rssBefore / 1024).toFixed(1)} MiB before, at most ${(rssMax / 1024).toFixed(1)} MiB while the reader stalled`);
     assert.ok(growthMiB < 32, `pmcd grew by ${growthMiB.toFixed(1)} MiB while the reader stalled`);
-    const owner = (await lib.ownerStats()).find((o) => o.pid === process.pid)!;
-    assert.ok(owner.log!.bufferRequestsFailed > 1000, 'the drops are the owner\'s');
+    const owner = (await guard(lib.ownerStats(), 'GETOWNERSTATS')).find((o) => o.pid === process.pid)!;
+    assert.ok(owner.log!.bufferRequestsFailed > first, 'the drops are the owner\'s');
 
     // The reader comes back: everything pmcd kept arrives, with the drops reported, then CLOSELOG.
     const out = join(pmcd.dir, 'stalled.pmclog');
     const file = createWriteStream(out);
-    const reader = new Socket({ fd: readEnd, readable: true, writable: false });
+    const finished = once(file, 'finish');
+    reader = new Socket({ fd: readEnd, readable: true, writable: false });
     reader.pipe(file);
-    for (const id of ids) await lib.stop(id);
-    await lib.closeLogfile();
-    await once(file, 'finish');
+    for (const id of ids) await guard(lib.stop(id), 'PMCSTOP');
+    await guard(lib.closeLogfile(), 'CLOSELOG with the reader back');
+    await guard(finished, 'the end of the pipe');
     const recs = await records(out);
     assert.equal(recs.at(-1)?.type, LogType.CLOSELOG);
     const dropped = recs.reduce((n, r) => n + (r.type === LogType.DROPNOTIFY ? r.dropped : 0), 0);
     assert.ok(dropped > 0, 'DROPNOTIFY reports the dropped samples');
     t.diagnostic(`${dropped} samples reported dropped by DROPNOTIFY`);
+    assert.equal((await guard(lib.driverStats(), 'GETDRIVERSTATS')).log_records_lost, 0, 'nothing given up: the reader came back');
   } finally {
-    await lib.close();
-    for (const t of targets) await kill(t);
+    // The read end goes first: a log still open then fails at once (EPIPE) instead of waiting to be given up.
+    if (reader) reader.destroy();
+    else closeSync(readEnd);
+    await guard(lib.close(), 'closing the connection').catch(() => undefined);
+    for (const t of targets) await killChildren([t]);
     await pmcd.cleanup();
   }
 });
@@ -140,9 +144,11 @@ test('pmcstat -O host:port through pmcd: the log goes to a TCP peer', async () =
   const peerClosed = new Promise<void>((r) => server.once('connection', (s) => s.once('close', () => r())));
   try {
     const port = (server.address() as { port: number }).port;
-    const r = pmcstat(['-P', 'cpu-clock', '-n', '100000', '-O', `127.0.0.1:${port}`, '--', 'sh', '-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'], { env: pmcd.clientEnv() });
+    // In the background: this process is the TCP peer and must keep reading while pmcstat runs.
+    const run = pmcstatAsync(['-P', 'cpu-clock', '-n', '100000', '-O', `127.0.0.1:${port}`, '--', 'sh', '-c', 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done'], { env: pmcd.clientEnv() });
+    const r = await hangGuard(run.done, 60_000, 'pmcstat -O host:port', () => run.child.kill('SIGKILL'));
     assert.equal(r.status, 0, r.stderr);
-    await peerClosed;
+    await guard(peerClosed, 'the end of the TCP log');
     const path = join(pmcd.dir, 'tcp.pmclog');
     writeFileSync(path, Buffer.concat(received));
     const types = (await records(path)).map((x) => x.type);

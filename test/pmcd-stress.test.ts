@@ -5,24 +5,13 @@
 // another client keeps reading its PMC: pmcd keeps serving it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { encodeFrame, FrameKind, PROTOCOL_VERSION } from '../src/ipc/frame.js';
 import { PmcOp } from '../src/lib/index.js';
-import { TestPmcd, waitFor } from './pmcd-fixture.js';
+import { killChildren, TestPmcd, waitFor } from './pmcd-fixture.js';
 
-async function killAll(children: ChildProcess[]): Promise<void> {
-  await Promise.all(
-    children.map(async (c) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = once(c, 'exit');
-      c.kill('SIGKILL');
-      await exited;
-    }),
-  );
-}
 
 test('64 concurrent clients x 200 allocate/attach/start/read/stop/release cycles: no error, no descriptor leaked', async (t) => {
   const CLIENTS = 64;
@@ -59,7 +48,7 @@ test('64 concurrent clients x 200 allocate/attach/start/read/stop/release cycles
     await waitFor('every session to end', () => pmcd.fds().length === fdsBefore.length);
     assert.deepEqual(pmcd.fds().sort(), fdsBefore.sort());
   } finally {
-    await killAll(targets);
+    await killChildren(targets);
     await pmcd.cleanup();
   }
 });
@@ -186,7 +175,7 @@ test('10,000 fuzzed frames leave pmcd serving other clients', async (t) => {
     });
   } finally {
     await good.close();
-    await killAll([target]);
+    await killChildren([target]);
     await pmcd.cleanup();
   }
 });

@@ -26,6 +26,7 @@ const STAT_LABELS: [keyof Awaited<ReturnType<Libpmc['driverStats']>>, string][] 
   ['buffer_requests', 'buffer requests:'],
   ['buffer_requests_failed', 'buffer requests failed:'],
   ['log_sweeps', 'sampling log sweeps:'],
+  ['log_records_lost', 'log records never written:'],
 ];
 
 async function listClasses(lib: Libpmc): Promise<void> {

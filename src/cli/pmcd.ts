@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_METRICS_EVENTS, parseMetricsAddress, PmcdMetrics } from '../daemon/metrics.js';
 import { DEFAULT_SOCKET, PmcdServer } from '../daemon/server.js';
 import { loadModule } from '../module/load.js';
+import { LOG_STALL_MS } from '../module/log-ops.js';
 import { DEFAULT_CONFIG_FILE, parseConfig } from '../module/tunables.js';
 import { reportAndExit, UsageError } from './cli-error.js';
 
@@ -19,6 +20,9 @@ system-wide per CPU for the metrics; default ${DEFAULT_METRICS_EVENTS.join(',')}
 module's tunables (kern.hwpmc.*, security.bsd.unprivileged_syspmcs,
 kern.hwpmc.unprivileged_kernel_callchains).
 `;
+
+/** SIGTERM ends pmcd within this long, whatever still waits (the module bounds each log's end at LOG_STALL_MS). */
+const STOP_BOUND_MS = 3 * LOG_STALL_MS;
 
 async function main(argv: string[]): Promise<void> {
   let values;
@@ -57,11 +61,16 @@ async function main(argv: string[]): Promise<void> {
   );
 
   // TERM (systemd, CI timeouts), INT and HUP alike: release every PMC, close every log with CLOSELOG.
+  // The module gives up logs whose readers take nothing; should anything else wait, pmcd still ends.
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) process.exit(1);
     stopping = true;
     log(`${signal}: releasing every owner`);
+    setTimeout(() => {
+      log(`still stopping after ${STOP_BOUND_MS / 1000} s: exiting now`);
+      process.exit(1);
+    }, STOP_BOUND_MS).unref();
     void (async () => {
       await metrics?.stop();
       await server.stop();

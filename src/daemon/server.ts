@@ -119,13 +119,15 @@ export class PmcdServer {
 
   /**
    * pmcd stops (SIGTERM): no new connections, every owner released and its
-   * log closed with CLOSELOG, then the socket is removed.
+   * log closed with CLOSELOG (or given up when its reader takes nothing),
+   * then the socket is removed. The module's shutdown bounds the wait.
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.server.close();
-      await Promise.all([...this.sessions].map((s) => s.close()));
-      await this.module.shutdown();
+      const sessions = [...this.sessions].map((s) => s.close());
+      await this.module.shutdown().catch((e: unknown) => this.log(`shutdown: ${(e as Error)?.message ?? e}`));
+      await Promise.all(sessions);
       this.passed.clear();
       try {
         unlinkSync(this.socketPath);

@@ -146,7 +146,10 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
-    this.host.module.ownerExited(this.caller).then(this.end, this.end);
+    this.host.module
+      .ownerExited(this.caller)
+      .catch((e: unknown) => this.host.log(`the log of ${describePeer(this.caller)} did not end well: ${(e as Error)?.message ?? e}`))
+      .finally(this.end);
   }
 
   /** pmcd stops: release the owner, then close the connection. */

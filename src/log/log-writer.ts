@@ -3,7 +3,9 @@
 // sink in order while the next one fills. The number of buffers is bounded:
 // when none can be had the write fails and nothing is written, which is how
 // the caller learns that the log cannot keep up (it counts a drop and stalls
-// sampling). Nothing grows without bound.
+// sampling). Nothing grows without bound. Records the sink never took (a
+// write error, or a log given up because its reader stopped reading) are
+// counted: nothing is lost without a number saying so.
 import { write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { PmcError } from '../pmc-error.js';
@@ -25,6 +27,11 @@ export interface LogWriterOptions {
 
 export const MIN_LOG_BUFFER_SIZE = 128;
 export const MAX_LOG_BUFFER_SIZE = 16 * 1024 * 1024;
+/**
+ * A stream is handed a buffer in slices of this size, so that a slow reader
+ * shows progress (bytesWritten) long before a whole buffer has gone.
+ */
+const STREAM_SLICE = 16 * 1024;
 
 interface LogBuffer {
   readonly bytes: Uint8Array;
@@ -68,6 +75,10 @@ export class LogWriter {
   private requests = 0;
   private requestsFailed = 0;
   private written = 0;
+  private lostRecords = 0;
+  private lostBytes = 0;
+  /** Given up (abandon()): completions of a write still in flight are ignored. */
+  private abandoned = false;
   // The source array last copied from, seen as 32-bit words (null if it is not 4-byte aligned).
   private srcArray: Uint8Array | null = null;
   private srcWords: Int32Array | null = null;
@@ -106,6 +117,17 @@ export class LogWriter {
   /** Bytes the sink has accepted. */
   get bytesWritten(): number {
     return this.written;
+  }
+  /** Records (and their bytes) the sink never took: discarded after a write error or when the log was given up. */
+  get recordsLost(): number {
+    return this.lostRecords;
+  }
+  get bytesLost(): number {
+    return this.lostBytes;
+  }
+  /** Whether records wait to be written (buffered or being written). */
+  get hasUnwritten(): boolean {
+    return this.queue.length > 0 || (this.current !== null && this.current.used > 0);
   }
   /** The write error that stopped the log, if any. */
   get pendingError(): PmcError | null {
@@ -212,6 +234,23 @@ export class LogWriter {
     return this.closing;
   }
 
+  /**
+   * Gives the log up (its reader stopped reading and nobody waits for it):
+   * everything not yet written, the buffer being written included, is
+   * counted as lost, flushes and close() reject with `reason`, and the
+   * write in flight is forgotten (the owner of the sink closes it).
+   */
+  abandon(reason: PmcError): void {
+    if (this.state === 'closed' || this.abandoned) return;
+    this.abandoned = true;
+    if (this.writing) {
+      const inFlight = this.queue.shift();
+      if (inFlight !== undefined) this.countLost(inFlight);
+    }
+    this.writing = false;
+    this.fail(reason);
+  }
+
   private release(): void {
     this.state = 'closed';
     this.free.length = 0;
@@ -294,34 +333,59 @@ export class LogWriter {
     }
     this.writing = true;
     const sink = this.sink;
-    if (typeof sink === 'number') {
-      this.writeFd(sink, b, 0);
-    } else {
-      // A stream may keep the chunk after its callback (a PassThrough does):
-      // the buffer is handed over for good and a fresh one allocated later.
-      sink.write(b.bytes.subarray(0, b.used), (err) => {
-        if (err) this.fail(err);
-        else this.written += b.used;
-        this.completed(b, false);
-      });
-    }
+    if (typeof sink === 'number') this.writeFd(sink, b, 0);
+    else this.writeStream(sink, b, 0);
+  }
+
+  /**
+   * A stream may keep the chunk after its callback (a PassThrough does):
+   * the buffer is handed over for good and a fresh one allocated later.
+   */
+  private writeStream(sink: Writable, b: LogBuffer, from: number): void {
+    const n = Math.min(STREAM_SLICE, b.used - from);
+    sink.write(b.bytes.subarray(from, from + n), (err) => {
+      if (this.abandoned) return;
+      if (err) return this.writeFailed(err, b, false);
+      this.written += n;
+      if (from + n >= b.used) this.completed(b, false);
+      else if (this.error !== null) this.writeFailed(this.error, b, false);
+      else this.writeStream(sink, b, from + n);
+    });
   }
 
   private writeFd(fd: number, b: LogBuffer, from: number): void {
     fsWrite(fd, b.bytes, from, b.used - from, null, (err, n) => {
+      if (this.abandoned) return;
       if (err) {
         // A non-blocking pipe or socket that is full: wait as a blocking write would.
-        if (err.code === 'EAGAIN') setTimeout(() => this.writeFd(fd, b, from), 1);
-        else {
-          this.fail(err);
-          this.completed(b, true);
-        }
+        if (err.code === 'EAGAIN') setTimeout(() => this.abandoned || this.writeFd(fd, b, from), 1);
+        else this.writeFailed(err, b, true);
         return;
       }
       this.written += n;
-      if (from + n < b.used) this.writeFd(fd, b, from + n);
-      else this.completed(b, true);
+      if (from + n >= b.used) this.completed(b, true);
+      else if (this.error !== null) this.writeFailed(this.error, b, true);
+      else this.writeFd(fd, b, from + n);
     });
+  }
+
+  /** The buffer being written did not reach the sink: the log stops and the buffer counts as lost. */
+  private writeFailed(err: Error, b: LogBuffer, reuse: boolean): void {
+    this.countLost(b);
+    this.fail(err);
+    this.completed(b, reuse);
+  }
+
+  /** Counts a buffer's records as never written. */
+  private countLost(b: LogBuffer): void {
+    const w = b.words;
+    for (let o = 0; o < b.used; ) {
+      const len = w[o >>> 2] & 0xffff;
+      if (len === 0) break;
+      this.lostRecords++;
+      o += len;
+    }
+    this.lostBytes += b.used;
   }
 
   private completed(b: LogBuffer, reuse: boolean): void {
@@ -355,8 +419,12 @@ export class LogWriter {
     if (this.error !== null) return;
     const err = toPmcError(e, this.sink);
     this.error = err;
-    for (const b of this.queue.splice(this.writing ? 1 : 0)) this.recycle(b, true);
+    for (const b of this.queue.splice(this.writing ? 1 : 0)) {
+      this.countLost(b);
+      this.recycle(b, true);
+    }
     if (this.current !== null) {
+      this.countLost(this.current);
       this.recycle(this.current, true);
       this.current = null;
     }

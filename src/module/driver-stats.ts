@@ -13,6 +13,8 @@ export interface DriverStats {
   buffer_requests_failed: number;
   /** Passes that moved samples from sample buffers to owner logs. */
   log_sweeps: number;
+  /** Log records the log's descriptor never took: discarded after a write error, or when a log whose reader stopped reading was given up (tspmc). */
+  log_records_lost: number;
 }
 
 export function newDriverStats(): DriverStats {
@@ -25,6 +27,7 @@ export function newDriverStats(): DriverStats {
     buffer_requests: 0,
     buffer_requests_failed: 0,
     log_sweeps: 0,
+    log_records_lost: 0,
   };
 }
 

@@ -2,12 +2,18 @@
 // CLOSELOG, WRITELOG, and draining an owner's samples into its log. The log
 // is written into a file descriptor the owner hands over, as hwpmc writes
 // into the file behind pm_logfd.
-import { closeSync, fstatSync } from 'node:fs';
+//
+// A log that ends (CLOSELOG, its owner gone, the module unloaded) waits for
+// its reader only while the reader takes something: a descriptor that takes
+// nothing for LOG_STALL_MS is given up. Its unwritten records are counted
+// (log_records_lost) and the close fails saying how many, so a reader that
+// stopped reading can neither hold the module nor lose records silently.
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { machine, release } from 'node:os';
 import { LogWriter, type LogSink } from '../log/log-writer.js';
 import { LogType } from '../log/records.js';
-import { PmcError } from '../pmc-error.js';
+import { isPmcError, PmcError } from '../pmc-error.js';
 import { type Caller, ownerKey } from './caller.js';
 import { countOp, type DriverStats } from './driver-stats.js';
 import { now } from '../pmc-common.js';
@@ -34,7 +40,13 @@ export interface LogHost {
   settleExits(owner: Owner, flush: () => Promise<void>): Promise<boolean>;
 }
 
+/** An ending log whose descriptor takes nothing for this long is given up. */
+export const LOG_STALL_MS = 5000;
+
 export class LogOps {
+  /** Logs that are ending (closing, or their owner gone). */
+  private readonly ending = new Set<OwnerLog>();
+
   constructor(private readonly host: LogHost) {}
 
   /**
@@ -53,7 +65,7 @@ export class LogOps {
         if (caller.passesFds) closeSync(fd);
         throw new PmcError('EBUSY', 'a log is already configured; close it first');
       }
-      const { sink, release: releaseSink } = caller.passesFds ? ownedSink(fd) : { sink: fd, release: () => undefined };
+      const { sink, release: releaseSink } = logSink(fd, caller.passesFds === true);
       let writer: LogWriter;
       try {
         writer = new LogWriter({
@@ -139,35 +151,77 @@ export class LogOps {
 
   /**
    * The owner's log ends: PMCs that need it stop, the rest of its records and
-   * CLOSELOG are written. With `giveUpAfterMs` (an owner that is gone), a
-   * reader that does not take the rest by then loses it: the descriptor is
-   * closed, so a stalled reader cannot hold the log's memory.
+   * CLOSELOG are written. Called again while the log ends (CLOSELOG, then
+   * the owner goes away), it waits for the same end.
    */
-  async closeOwnerLog(owner: Owner, giveUpAfterMs?: number): Promise<void> {
+  closeOwnerLog(owner: Owner): Promise<void> {
     const log = owner.log;
-    if (!log) return;
-    const giveUp = giveUpAfterMs === undefined ? undefined : setTimeout(log.release, giveUpAfterMs);
-    giveUp?.unref();
-    for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.host.stop(pmc);
+    if (!log) return Promise.resolve();
+    log.ending ??= this.endLog(owner, log);
+    return log.ending;
+  }
+
+  /** The ends of the logs that are ending now. */
+  endings(): Promise<void>[] {
+    return [...this.ending].map((log) => log.ending!);
+  }
+
+  /** Gives up every log still ending (the module is unloaded and will not wait longer). */
+  giveUpEndingLogs(why: string): void {
+    for (const log of this.ending) giveUp(log, why);
+  }
+
+  private async endLog(owner: Owner, log: OwnerLog): Promise<void> {
+    this.ending.add(log);
+    const watchdog = watchStall(log);
     try {
-      await this.host.settleExits(owner, () => log.writer.flush());
-      await this.drainOwner(owner, log, true);
-      const closing = { type: LogType.CLOSELOG, ts: now() } as const;
-      if (!log.write(closing)) {
-        await log.writer.flush();
-        log.write(closing);
-      }
-    } finally {
-      owner.log = undefined;
+      for (const pmc of owner.pmcs.values()) if (pmc.flags & PmcFlags.NEEDS_LOGFILE && pmc.state === PmcState.RUNNING) this.host.stop(pmc);
       try {
-        await log.writer.close();
+        await this.host.settleExits(owner, () => log.writer.flush());
+        await this.drainOwner(owner, log, true);
+        const closing = { type: LogType.CLOSELOG, ts: now() } as const;
+        if (!log.write(closing)) {
+          await log.writer.flush();
+          log.write(closing);
+        }
       } finally {
-        clearTimeout(giveUp);
-        log.accountBuffers();
-        log.release();
+        if (owner.log === log) owner.log = undefined;
+        await log.writer.close();
       }
+    } catch (e) {
+      const lost = log.writer.recordsLost;
+      throw isPmcError(e) && lost > 0 ? new PmcError(e.code, `${e.detail}; ${lost} log record(s) (${log.writer.bytesLost} bytes) were not written`) : e;
+    } finally {
+      clearInterval(watchdog);
+      this.ending.delete(log);
+      log.accountBuffers();
+      log.release();
     }
   }
+}
+
+/**
+ * Gives the log up when its descriptor has taken nothing for LOG_STALL_MS
+ * while records wait: a reader that reads, however slowly, is waited for.
+ */
+function watchStall(log: OwnerLog): NodeJS.Timeout {
+  let written = log.writer.bytesWritten;
+  let since = Date.now();
+  return setInterval(() => {
+    const w = log.writer;
+    if (w.bytesWritten !== written || !w.hasUnwritten) {
+      written = w.bytesWritten;
+      since = Date.now();
+    } else if (Date.now() - since >= LOG_STALL_MS) {
+      giveUp(log, `its reader took nothing for ${LOG_STALL_MS / 1000} s`);
+    }
+  }, LOG_STALL_MS / 10);
+}
+
+/** The log's unwritten records are counted as lost and its descriptor closed: whatever waits on it ends now. */
+function giveUp(log: OwnerLog, why: string): void {
+  log.writer.abandon(new PmcError('ETIMEDOUT', `the log was given up: ${why}`));
+  log.release();
 }
 
 /** PMCALLOCATEDYN: a PMC the log's reader will see samples of. */
@@ -184,31 +238,52 @@ export function logAllocation(log: OwnerLog, pmc: Pmc): void {
 }
 
 /**
- * A descriptor the module was given (pmcd): pipes and sockets are written
- * without blocking, through Node's event loop, so a reader that stalls fills
- * the log's buffers (and drops samples) instead of holding a thread; files
- * are written by descriptor. Either way the module closes it in the end.
+ * The sink for a log descriptor. A file is written by descriptor. A pipe or
+ * a stream socket is written without blocking, through Node's event loop,
+ * so a reader that stalls fills the log's buffers (and drops samples)
+ * instead of holding a thread, and a log given up stops at once. A pipe is
+ * reopened through /proc/self/fd (an open file description of the module's
+ * own, made non-blocking without touching the owner's). `owned` (pmcd): the
+ * descriptor was passed to the module, which closes it in the end.
  */
-function ownedSink(fd: number): { sink: LogSink; release: () => void } {
+function logSink(fd: number, owned: boolean): { sink: LogSink; release: () => void } {
   let st;
   try {
     st = fstatSync(fd);
   } catch (e) {
     throw new PmcError('EBADF', `log file descriptor ${fd}: ${(e as Error).message}`);
   }
-  if (st.isFIFO() || st.isSocket()) {
-    let socket: Socket;
+  const closeOwned = (): void => {
+    if (owned) closeSync(fd);
+  };
+  if (!st.isFIFO() && !st.isSocket()) return { sink: fd, release: closeOwned };
+  let own: number | undefined;
+  if (st.isFIFO()) {
     try {
-      socket = new Socket({ fd, readable: false, writable: true });
-    } catch (e) {
-      closeSync(fd);
-      throw new PmcError('EINVAL', `log descriptor: a file, a pipe or a stream socket was expected (${(e as Error).message})`);
+      own = openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch {
+      // No reader left (ENXIO), or a pipe of another user: its own descriptor, as a socket's.
     }
-    // The owner may be gone when its reader is: the write error is the log's, not the daemon's.
-    socket.on('error', () => undefined);
-    return { sink: socket, release: () => socket.destroy() };
   }
-  return { sink: fd, release: () => closeSync(fd) };
+  // A socket (or a pipe that cannot be reopened) not the module's own is written by descriptor, as a file.
+  if (own === undefined && !owned) return { sink: fd, release: () => undefined };
+  let socket: Socket;
+  try {
+    socket = new Socket({ fd: own ?? fd, readable: false, writable: true });
+  } catch (e) {
+    if (own !== undefined) closeSync(own);
+    closeOwned();
+    throw new PmcError('EINVAL', `log descriptor: a file, a pipe or a stream socket was expected (${(e as Error).message})`);
+  }
+  // The owner may be gone when its reader is: the write error is the log's, not the module's.
+  socket.on('error', () => undefined);
+  return {
+    sink: socket,
+    release: () => {
+      socket.destroy();
+      if (own !== undefined) closeOwned();
+    },
+  };
 }
 
 function once(fn: () => void): () => void {

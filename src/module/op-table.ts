@@ -95,6 +95,7 @@ const driverStats = z.object({
   buffer_requests: int,
   buffer_requests_failed: int,
   log_sweeps: int,
+  log_records_lost: int,
 });
 
 const ownerStats = z.object({

@@ -40,6 +40,9 @@ export class OwnerLog {
   /** The writer's buffer request counts already added to the driver statistics. */
   private accountedRequests = 0;
   private accountedFailures = 0;
+  private accountedLost = 0;
+  /** Settles when the log has ended (CLOSELOG written, or the log given up). */
+  ending?: Promise<void>;
 
   constructor(
     readonly writer: LogWriter,
@@ -73,8 +76,10 @@ export class OwnerLog {
   accountBuffers(): void {
     this.stats.buffer_requests += this.writer.bufferRequests - this.accountedRequests;
     this.stats.buffer_requests_failed += this.writer.bufferRequestsFailed - this.accountedFailures;
+    this.stats.log_records_lost += this.writer.recordsLost - this.accountedLost;
     this.accountedRequests = this.writer.bufferRequests;
     this.accountedFailures = this.writer.bufferRequestsFailed;
+    this.accountedLost = this.writer.recordsLost;
   }
 
   /** Whether a side-band event (by key) was logged already. */

@@ -8,7 +8,7 @@ import { PmcError } from '../pmc-error.js';
 import { type Caller, canDebug, isPmcPrivileged, kernelProfilingAllowed, ownerKey } from './caller.js';
 import { countOp, type DriverStats, newDriverStats } from './driver-stats.js';
 import { ExitReaper } from './exit-reaper.js';
-import { LogOps, logAllocation } from './log-ops.js';
+import { LOG_STALL_MS, LogOps, logAllocation } from './log-ops.js';
 import { logAllProcessMappings, logKernelMappings, logProcessMappings } from './mappings.js';
 import { now } from '../pmc-common.js';
 import { LogType } from '../log/records.js';
@@ -717,14 +717,15 @@ export class PmcModule {
   /**
    * The owner process went away (exited, closed the module, or its pmcd
    * connection dropped). Every PMC is released at once; the promise settles
-   * when the owner's log is closed (CLOSELOG written), or given up after
-   * LOG_GIVE_UP_MS, and rejects with the error that lost the log's end.
+   * when the owner's log is closed (CLOSELOG written), or given up (a reader
+   * that takes nothing for LOG_STALL_MS), and rejects with the error that
+   * lost the log's end.
    */
   ownerExited(caller: Caller): Promise<void> {
     const owner = this.owners.get(ownerKey(caller));
     if (!owner) return Promise.resolve();
     // The log's close starts first: it logs the exits of the PMCs' targets before they are released.
-    const closing = owner.log ? this.logs.closeOwnerLog(owner, PmcModule.LOG_GIVE_UP_MS) : Promise.resolve();
+    const closing = this.logs.closeOwnerLog(owner);
     for (const pmc of [...owner.pmcs.values()]) this.releasePmc(pmc);
     owner.listeners.clear();
     this.owners.delete(owner.key);
@@ -732,15 +733,23 @@ export class PmcModule {
     return closing;
   }
 
-  /** How long the log of an owner that is gone may take to reach its reader. */
-  static readonly LOG_GIVE_UP_MS = 2000;
-
-  /** Release every owner: the module is unloaded. Settles when every log is closed; rejects with the first error. */
-  async shutdown(): Promise<void> {
+  /**
+   * Release every owner: the module is unloaded. Settles when every log is
+   * closed, or after `boundMs` at most, giving up the logs still ending then;
+   * rejects with the first error.
+   */
+  async shutdown(boundMs = LOG_STALL_MS): Promise<void> {
     const closing = [...this.owners.values()].map((owner) => this.ownerExited(owner.caller));
+    // Logs of owners already gone end too before the module is gone.
+    closing.push(...this.logs.endings());
     this.reaper.stop();
-    const failed = (await Promise.allSettled(closing)).find((r) => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    const bound = setTimeout(() => this.logs.giveUpEndingLogs(`the module was unloaded and waited ${boundMs / 1000} s for it`), boundMs);
+    try {
+      const failed = (await Promise.allSettled(closing)).find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    } finally {
+      clearTimeout(bound);
+    }
   }
 
   /** File descriptors held by all PMCs and target process handles, for accounting. */
