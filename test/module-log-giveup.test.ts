@@ -101,7 +101,7 @@ test('in-process: pmcstat whose log reader stalls ends after a bound, saying how
     const run = pmcstatAsync(['-n', '20000', '-P', 'cpu-clock', '-O', fifo, '--', 'sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'], { env });
     const r = await hangGuard(run.done, 60_000, 'pmcstat with a stalled log reader', () => run.child.kill('SIGKILL'));
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /ERROR: the log was given up: its reader took nothing for \d+ s; [1-9]\d* log record\(s\) \(\d+ bytes\) were not written \(ETIMEDOUT\)/);
+    assert.match(r.stderr, /ERROR: .*the log was given up: its reader took nothing for \d+ s; [1-9]\d* log record\(s\) \(\d+ bytes\) were not written/);
   } finally {
     closeSync(reader);
     rmSync(dir, { recursive: true, force: true });

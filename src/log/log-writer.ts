@@ -237,10 +237,11 @@ export class LogWriter {
   /**
    * Gives the log up (its reader stopped reading and nobody waits for it):
    * everything not yet written, the buffer being written included, is
-   * counted as lost, flushes and close() reject with `reason`, and the
-   * write in flight is forgotten (the owner of the sink closes it).
+   * counted as lost, flushes and close() reject with ETIMEDOUT saying `why`
+   * and how much was lost, and the write in flight is forgotten (the owner
+   * of the sink closes it).
    */
-  abandon(reason: PmcError): void {
+  abandon(why: string): void {
     if (this.state === 'closed' || this.abandoned) return;
     this.abandoned = true;
     if (this.writing) {
@@ -248,7 +249,7 @@ export class LogWriter {
       if (inFlight !== undefined) this.countLost(inFlight);
     }
     this.writing = false;
-    this.fail(reason);
+    this.fail(new PmcError('ETIMEDOUT', why));
   }
 
   private release(): void {
@@ -414,11 +415,12 @@ export class LogWriter {
     }
   }
 
-  /** The first write error stops the log: queued data is discarded, flushes reject, onError hears of it. */
+  /**
+   * The first write error stops the log: queued data is discarded and
+   * counted, flushes reject, onError hears of it; the error says what was lost.
+   */
   private fail(e: Error): void {
     if (this.error !== null) return;
-    const err = toPmcError(e, this.sink);
-    this.error = err;
     for (const b of this.queue.splice(this.writing ? 1 : 0)) {
       this.countLost(b);
       this.recycle(b, true);
@@ -428,6 +430,9 @@ export class LogWriter {
       this.recycle(this.current, true);
       this.current = null;
     }
+    let err = toPmcError(e, this.sink);
+    if (this.lostRecords > 0) err = new PmcError(err.code, `${err.detail}; ${this.lostRecords} log record(s) (${this.lostBytes} bytes) were not written`);
+    this.error = err;
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w.reject(err);

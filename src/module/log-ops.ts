@@ -13,7 +13,7 @@ import { Socket } from 'node:net';
 import { machine, release } from 'node:os';
 import { LogWriter, type LogSink } from '../log/log-writer.js';
 import { LogType } from '../log/records.js';
-import { isPmcError, PmcError } from '../pmc-error.js';
+import { PmcError } from '../pmc-error.js';
 import { type Caller, ownerKey } from './caller.js';
 import { countOp, type DriverStats } from './driver-stats.js';
 import { now } from '../pmc-common.js';
@@ -188,9 +188,6 @@ export class LogOps {
         if (owner.log === log) owner.log = undefined;
         await log.writer.close();
       }
-    } catch (e) {
-      const lost = log.writer.recordsLost;
-      throw isPmcError(e) && lost > 0 ? new PmcError(e.code, `${e.detail}; ${lost} log record(s) (${log.writer.bytesLost} bytes) were not written`) : e;
     } finally {
       clearInterval(watchdog);
       this.ending.delete(log);
@@ -220,7 +217,7 @@ function watchStall(log: OwnerLog): NodeJS.Timeout {
 
 /** The log's unwritten records are counted as lost and its descriptor closed: whatever waits on it ends now. */
 function giveUp(log: OwnerLog, why: string): void {
-  log.writer.abandon(new PmcError('ETIMEDOUT', `the log was given up: ${why}`));
+  log.writer.abandon(`the log was given up: ${why}`);
   log.release();
 }
 
