@@ -271,7 +271,7 @@ test('the module never reports a multiplexed value: every counter ran all the ti
   const lib = await Libpmc.init();
   const w = await Workload.start('spin', '200');
   // Fill every SOFT row on the target: more counters than any PMU would hold at once.
-  const rows = lib.cpuInfo.classes.find((c) => c.name === 'SOFT')!.num;
+  const rows = (await lib.cpuInfo()).classes.find((c) => c.name === 'SOFT')!.num;
   const ids = [];
   for (let i = 0; i < rows; i++) ids.push(await lib.allocate(i % 2 ? 'cpu-clock' : 'task-clock', 'TC'));
   for (const id of ids) await lib.attach(id, w.pid);
@@ -313,7 +313,8 @@ test('errors: missing and exiting pids are ESRCH', async () => {
 test('errors: negative, absent and offline CPUs', async () => {
   const lib = await Libpmc.init();
   await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'SC', { cpu: -2 }), 'a negative CPU');
-  await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'SC', { cpu: lib.ncpu() }), 'a CPU beyond the last');
+  const ncpu = await lib.ncpu();
+  await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'SC', { cpu: ncpu }), 'a CPU beyond the last');
   await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'SC'), 'a system PMC without a CPU');
   await expectCode('EINVAL', () => lib.allocate('cpu-clock', 'TC', { cpu: 0 }), 'a process PMC with a CPU');
   await lib.close();

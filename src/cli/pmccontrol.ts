@@ -30,7 +30,7 @@ const STAT_LABELS: [keyof Awaited<ReturnType<Libpmc['driverStats']>>, string][] 
 ];
 
 async function listClasses(lib: Libpmc): Promise<void> {
-  for (const c of lib.cpuInfo.classes) {
+  for (const c of (await lib.cpuInfo()).classes) {
     if (!c.available) {
       process.stdout.write(`${c.name}\t(unavailable: ${c.unavailableReason ?? 'unknown reason'})\n`);
       continue;
@@ -41,9 +41,9 @@ async function listClasses(lib: Libpmc): Promise<void> {
 }
 
 async function listRows(lib: Libpmc): Promise<void> {
-  const { ncpu, npmc } = lib.cpuInfo;
+  const { ncpu, npmc, classes } = await lib.cpuInfo();
   process.stdout.write(`${ncpu} GENERIC CPUs present, with ${npmc} PMCs per CPU\n`);
-  const className = new Map(lib.cpuInfo.classes.map((c) => [c.classId, c.name]));
+  const className = new Map(classes.map((c) => [c.classId, c.name]));
   for (let cpu = 0; cpu < ncpu; cpu++) {
     let rows;
     try {
@@ -123,11 +123,12 @@ async function main(argv: string[]): Promise<void> {
   }
   const lib = await Libpmc.init();
   try {
-    let cpus = Array.from({ length: lib.ncpu() }, (_, i) => i);
+    const { ncpu, npmc } = await lib.cpuInfo();
+    let cpus = Array.from({ length: ncpu }, (_, i) => i);
     // Check the whole command line before changing anything.
     for (const t of options) {
-      if (t.name === 'c') selection(t.rawName!, t.value!, lib.ncpu(), 'CPU');
-      if (t.name === 'd' || t.name === 'e') selection(t.rawName!, t.value!, lib.npmc(), 'PMC');
+      if (t.name === 'c') selection(t.rawName!, t.value!, ncpu, 'CPU');
+      if (t.name === 'd' || t.name === 'e') selection(t.rawName!, t.value!, npmc, 'PMC');
     }
     for (const t of options) {
       switch (t.name) {
@@ -141,13 +142,13 @@ async function main(argv: string[]): Promise<void> {
           await printStats(lib);
           break;
         case 'c':
-          cpus = selection(t.rawName!, t.value!, lib.ncpu(), 'CPU');
+          cpus = selection(t.rawName!, t.value!, ncpu, 'CPU');
           break;
         case 'd':
         case 'e': {
           const enable = t.name === 'e';
           for (const cpu of cpus) {
-            for (const row of selection(t.rawName!, t.value!, lib.npmc(), 'PMC')) {
+            for (const row of selection(t.rawName!, t.value!, npmc, 'PMC')) {
               try {
                 await (enable ? lib.enable(cpu, row) : lib.disable(cpu, row));
               } catch (e) {

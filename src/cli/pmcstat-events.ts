@@ -16,7 +16,7 @@ function capabilityNames(caps: number): string {
 export async function listEvents(out: NodeJS.WritableStream = process.stdout): Promise<number> {
   const lib = await Libpmc.init();
   try {
-    for (const c of lib.eventClasses()) {
+    for (const c of await lib.eventClasses()) {
       if (!c.available) {
         out.write(`${c.name}\t(unavailable: ${c.unavailableReason ?? 'unknown reason'})\n`);
         continue;
@@ -36,7 +36,7 @@ export async function describeEvent(spec: string, out: NodeJS.WritableStream = p
     const event = spec.split(',')[0];
     try {
       const r = await lib.client.call(PmcOp.RESOLVEEVENT, { spec: event });
-      const cls = lib.eventClasses().find((c) => c.classId === r.classId);
+      const cls = (await lib.eventClasses()).find((c) => c.classId === r.classId);
       const config = r.md ? `, perf config 0x${r.md.config.toString(16)}` : '';
       out.write(`${r.eventName}: class ${r.className}, event code 0x${r.event.toString(16)}${config}\n`);
       if (cls) {
@@ -49,7 +49,7 @@ export async function describeEvent(spec: string, out: NodeJS.WritableStream = p
       if (!(e instanceof PmcError)) throw e;
       const needle = event.toLowerCase();
       const matches: string[] = [];
-      for (const c of lib.eventClasses()) {
+      for (const c of await lib.eventClasses()) {
         if (!c.available) continue;
         for (const name of await lib.eventNamesOfClass(c.classId)) if (name.toLowerCase().includes(needle)) matches.push(`${c.name}\t${name}`);
       }

@@ -4,8 +4,8 @@ export { countCommand, countFunction, type CommandCount, type EventCount } from 
 export { parseEventSpec, type EventSpec } from './event-spec.js';
 export { launchStopped, findExecutable, type LaunchedCommand } from './launch.js';
 export { LocalModuleClient, type ModuleClient } from './module-client.js';
-export { PmcdClient } from './pmcd-client.js';
-export { openModuleClient, DEFAULT_PMCD_SOCKET } from './open-client.js';
+export type { PmcdClient } from './pmcd-client.js';
+export { openModuleClient, connectPmcd, DEFAULT_PMCD_SOCKET } from './open-client.js';
 export type { OpArgs, OpResult, CpuInfo, PmcInfo, OwnerStats } from '../module/op-table.js';
 export { onlineCpus } from './cpu-list.js';
 export { PmcError, isPmcError, type ErrnoName } from '../pmc-error.js';

@@ -57,13 +57,15 @@ export class Libpmc {
   private readonly allocated = new Map<PmcId, AllocatedPmc>();
   /** A stream given as the log: the pipe the module writes into it through. */
   private logPump?: LogPump;
+  private cpuInfoAsked?: Promise<CpuInfo>;
 
-  private constructor(
-    readonly client: ModuleClient,
-    readonly cpuInfo: CpuInfo,
-  ) {}
+  private constructor(readonly client: ModuleClient) {}
 
-  /** pmc_init(): check the module's ABI and learn its classes. */
+  /**
+   * pmc_init(): check the module's ABI. The classes (GETCPUINFO) are asked
+   * for when first needed: their row layout probes every class of the
+   * machine, which a program that counts one software event never uses.
+   */
   static async init(client?: ModuleClient): Promise<Libpmc> {
     const c = client ?? (await openModuleClient());
     try {
@@ -71,7 +73,7 @@ export class Libpmc {
       if ((version & PMC_VERSION_MAJOR_MASK) >>> 0 !== (PMC_VERSION & PMC_VERSION_MAJOR_MASK) >>> 0) {
         throw new PmcError('EPROGMISMATCH', `module ABI 0x${version.toString(16)} does not match libpmc 0x${PMC_VERSION.toString(16)}`);
       }
-      return new Libpmc(c, await c.call(PmcOp.GETCPUINFO, {}));
+      return new Libpmc(c);
     } catch (e) {
       // A client opened here is closed here (its pmcd connection would keep the program alive).
       if (!client) await c.close();
@@ -79,11 +81,20 @@ export class Libpmc {
     }
   }
 
-  ncpu(): number {
-    return this.cpuInfo.ncpu;
+  /** GETCPUINFO, asked once: the CPUs, and every class with its rows. */
+  cpuInfo(): Promise<CpuInfo> {
+    this.cpuInfoAsked ??= this.client.call(PmcOp.GETCPUINFO, {}).catch((e: unknown) => {
+      this.cpuInfoAsked = undefined;
+      throw e;
+    });
+    return this.cpuInfoAsked;
   }
-  npmc(): number {
-    return this.cpuInfo.npmc;
+
+  async ncpu(): Promise<number> {
+    return (await this.cpuInfo()).ncpu;
+  }
+  async npmc(): Promise<number> {
+    return (await this.cpuInfo()).npmc;
   }
 
   /**
@@ -165,14 +176,14 @@ export class Libpmc {
   }
 
   /** pmc_capabilities() and pmc_width(): from the class of the id. */
-  capabilities(id: PmcId): number {
-    return this.classOfId(id).caps;
+  async capabilities(id: PmcId): Promise<number> {
+    return (await this.classOfId(id)).caps;
   }
-  width(id: PmcId): number {
-    return this.classOfId(id).width;
+  async width(id: PmcId): Promise<number> {
+    return (await this.classOfId(id)).width;
   }
-  private classOfId(id: PmcId): CpuInfo['classes'][number] {
-    const c = this.cpuInfo.classes.find((k) => k.classId === pmcIdToClass(id));
+  private async classOfId(id: PmcId): Promise<CpuInfo['classes'][number]> {
+    const c = (await this.cpuInfo()).classes.find((k) => k.classId === pmcIdToClass(id));
     if (!c) throw new PmcError('EINVAL', `PMC id 0x${id.toString(16)} names no class`);
     return c;
   }
@@ -199,8 +210,8 @@ export class Libpmc {
     return (await this.client.call(PmcOp.GETDYNEVENTINFO, { classId })).map((e) => e.name);
   }
   /** The module's classes, with availability and reasons. */
-  eventClasses(): readonly ClassInfo[] {
-    return this.cpuInfo.classes;
+  async eventClasses(): Promise<readonly ClassInfo[]> {
+    return (await this.cpuInfo()).classes;
   }
 
   /**

@@ -2,13 +2,15 @@
 // pmcd's socket when pmcd runs (TSPMC_SOCKET, else /run/tspmc/pmcd.sock),
 // else a module in this process. TSPMC_LOCAL=1 (pmcstat --local) forces the
 // in-process module. A socket named by TSPMC_SOCKET that nobody answers is
-// an error, not a silent fallback.
+// an error, not a silent fallback. The socket client (and the op schemas it
+// checks replies with, zod) is loaded only when a socket is used: a program
+// measuring in process does not pay for it at start.
 import { existsSync } from 'node:fs';
 import type { OpArgs, OpResult } from '../module/op-table.js';
 import type { PmcOp } from '../module/pmc-types.js';
 import { isPmcError, PmcError } from '../pmc-error.js';
 import { LocalModuleClient, type ModuleClient } from './module-client.js';
-import { PmcdClient } from './pmcd-client.js';
+import type { PmcdClient } from './pmcd-client.js';
 
 export const DEFAULT_PMCD_SOCKET = '/run/tspmc/pmcd.sock';
 
@@ -18,7 +20,7 @@ export async function openModuleClient(env: NodeJS.ProcessEnv = process.env, def
   const path = named ?? defaultSocket;
   if (named !== undefined || existsSync(path)) {
     try {
-      return await PmcdClient.connect(path);
+      return await connectPmcd(path);
     } catch (e) {
       if (named !== undefined) {
         throw new PmcError(isPmcError(e) ? e.code : 'ECONNREFUSED', `TSPMC_SOCKET names ${path}, where no pmcd answers: start it with \`pmcd --socket ${path}\`, or set TSPMC_LOCAL=1 to measure in this process`);
@@ -27,6 +29,12 @@ export async function openModuleClient(env: NodeJS.ProcessEnv = process.env, def
     }
   }
   return new LocalWithoutPmcd();
+}
+
+/** A client of the pmcd listening on `socketPath` (ENOENT or ECONNREFUSED when none does). */
+export async function connectPmcd(socketPath: string): Promise<PmcdClient> {
+  const { PmcdClient } = await import('./pmcd-client.js');
+  return PmcdClient.connect(socketPath);
 }
 
 /** The in-process module, chosen because pmcd does not run: its refusals say how pmcd would help. */

@@ -64,8 +64,14 @@ export class PmcModule {
   readonly stats: DriverStats = newDriverStats();
   readonly tunables: Tunables;
   readonly classes: readonly ClassDep[];
-  private readonly firstRow: number[] = [];
-  private readonly npmc: number;
+  /**
+   * The row layout: class i's rows start at firstRows[i]. A class's row
+   * count probes the kernel (HW and CACHE open one event after another,
+   * tracepoints look for tracefs), so the layout is made only as far as
+   * something asks: allocating a SOFT event never probes the classes after
+   * it, while GETCPUINFO and GETPMCINFO lay out every class.
+   */
+  private readonly firstRows: number[] = [0];
   private readonly ncpu: number;
   private readonly active: Set<number>;
   private readonly rows: RowTable;
@@ -82,22 +88,14 @@ export class PmcModule {
   constructor(options: ModuleOptions) {
     this.tunables = options.tunables;
     this.classes = options.classes;
-    let row = 0;
-    for (const c of options.classes) {
-      this.firstRow.push(row);
-      row += c.rows;
-    }
-    // Row indices are 8 bits of a PMC id.
-    if (row > 256) throw new PmcError('EINVAL', `classes provide ${row} rows; at most 256 fit a PMC id`);
-    this.npmc = row;
     this.ncpu = options.ncpu;
     this.active = new Set(options.activeCpus);
-    this.rows = new RowTable(this.npmc, this.ncpu);
+    this.rows = new RowTable(MAX_ROWS, this.ncpu);
     this.samples = new SampleProcessor(this.stats, this.ncpu, this.tunables.nsamples, this.tunables.callchaindepth, () => this.runningSamplers());
     this.adminStatePath = options.adminStatePath;
     if (this.adminStatePath) {
       for (const [cpu, row] of readAdminState(this.adminStatePath).disabled) {
-        if (cpu < this.ncpu && row < this.npmc) this.rows.setEnabled(cpu, row, false);
+        if (cpu < this.ncpu && row < MAX_ROWS) this.rows.setEnabled(cpu, row, false);
       }
     }
     this.resolveSpec = options.resolveSpec;
@@ -162,9 +160,26 @@ export class PmcModule {
     return countOp(this.stats, fn);
   }
 
+  /** The first row of class `i` (i = the number of classes: the row count), laying out the classes before it. */
+  private firstRow(i: number): number {
+    const first = this.firstRows;
+    for (let k = first.length - 1; k < i; k++) {
+      const next = first[k] + this.classes[k].rows;
+      // Row indices are 8 bits of a PMC id.
+      if (next > MAX_ROWS) throw new PmcError('EINVAL', `classes provide ${next} rows or more; at most ${MAX_ROWS} fit a PMC id`);
+      first.push(next);
+    }
+    return first[i];
+  }
+
+  /** Rows in all (pm_npmc): every class laid out. */
+  private get npmc(): number {
+    return this.firstRow(this.classes.length);
+  }
+
   private classOfRow(row: number): { cls: ClassDep; local: number } {
     for (let i = this.classes.length - 1; i >= 0; i--) {
-      if (row >= this.firstRow[i]) return { cls: this.classes[i], local: row - this.firstRow[i] };
+      if (row >= this.firstRow(i)) return { cls: this.classes[i], local: row - this.firstRow(i) };
     }
     throw new PmcError('EINVAL', `row ${row} does not exist`);
   }
@@ -227,7 +242,7 @@ export class PmcModule {
         caps: c.caps,
         width: c.width,
         num: c.rows,
-        firstRow: this.firstRow[i],
+        firstRow: this.firstRow(i),
         available: c.available,
         unavailableReason: c.unavailableReason,
       })),
@@ -414,9 +429,11 @@ export class PmcModule {
     cls.validate(request);
 
     // Find a row of the class this owner may use in this mode (hwpmc scans every row; rows of other classes never match).
-    const first = this.firstRow[clsIndex];
+    const first = this.firstRow(clsIndex);
+    const end = first + cls.rows;
+    if (end > MAX_ROWS) throw new PmcError('EINVAL', `class ${cls.name}'s rows end at ${end}; at most ${MAX_ROWS} fit a PMC id`);
     let row = -1;
-    for (let r = first; r < first + cls.rows; r++) {
+    for (let r = first; r < end; r++) {
       if (!this.rows.canUse(r, mode)) continue;
       if (this.rowTakenByCaller(caller, r, isSystemMode(mode) ? cpu : PMC_CPU_ANY)) continue;
       if (isSystemMode(mode) && this.rows.holderOf(cpu, r)) continue;
@@ -760,6 +777,9 @@ export class PmcModule {
     return n;
   }
 }
+
+/** Row indices are 8 bits of a PMC id. */
+const MAX_ROWS = 256;
 
 const KERNEL_MODE_REFUSED = 'kernel mode is for root and CAP_PERFMON only, unless the administrator sets the unprivileged_kernel_callchains tunable';
 
