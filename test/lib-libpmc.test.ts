@@ -1,60 +1,22 @@
 // libpmc on the in-process module with real perf events: the pmc(3) calls on
 // a live child, event specifiers with qualifiers and PMU terms, and the
 // countFunction / countCommand conveniences.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { countCommand, countFunction } from '../src/lib/count.js';
 import { Libpmc } from '../src/lib/libpmc.js';
 import { PmcCaps, PmcMode, pmcIdToRow } from '../src/module/pmc-types.js';
 import { PmcError } from '../src/pmc-error.js';
+import { CountWorkload, useCountWorkload } from './count-workload-fixture.js';
 
-const FIXTURE = fileURLToPath(new URL('../../test/fixtures/count-workload.c', import.meta.url));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const isRoot = process.getuid?.() === 0;
 
-let workDir = '';
-let workload = '';
-const started: ChildProcess[] = [];
-
-before(() => {
-  workDir = mkdtempSync(path.join(tmpdir(), 'lib-libpmc-'));
-  workload = path.join(workDir, 'count-workload');
-  // PMCADMIN states persisted on this machine by other runs must not disable rows these tests use.
-  process.env.TSPMC_ADMIN_STATE = path.join(workDir, 'admin.json');
-  execFileSync('gcc', ['-O0', '-pthread', '-o', workload, FIXTURE]);
-});
-
-after(() => {
-  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-});
-
-/** Starts the fixture; it waits for go() before working, and for stdin to close before exiting. */
-async function startWorkload(...args: string[]) {
-  const child = spawn(workload, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  started.push(child);
-  const exited = once(child, 'exit');
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  assert.equal((await lines.next()).value, 'ready');
-  return {
-    pid: child.pid!,
-    async go(): Promise<void> {
-      child.stdin!.write('go\n');
-      assert.match((await lines.next()).value as string, /^done/);
-    },
-    async finish(): Promise<void> {
-      child.stdin!.end();
-      await exited;
-    },
-  };
-}
+useCountWorkload('lib-libpmc-');
 
 async function expectCode(code: string, fn: () => Promise<unknown>, why: string): Promise<void> {
   try {
@@ -69,7 +31,7 @@ async function expectCode(code: string, fn: () => Promise<unknown>, why: string)
 
 test('allocate, attach, start, read, stop, write, rw, setCount and release on a live child', async () => {
   const lib = await Libpmc.init();
-  const w = await startWorkload('spin', '200');
+  const w = await CountWorkload.start('spin', '200');
   const id = await lib.allocate('task-clock', 'TC');
   assert.deepEqual(lib.describe(id), { id, spec: 'task-clock', eventName: 'task-clock', mode: PmcMode.TC, cpu: -1 });
   const caps = await lib.capabilities(id);
@@ -106,7 +68,7 @@ test('allocate, attach, start, read, stop, write, rw, setCount and release on a 
 test('qualifiers: page-faults,usr counts the faults of user code, page-faults,os only kernel ones', async () => {
   const pages = 2000;
   const lib = await Libpmc.init();
-  const w = await startWorkload('pages', String(pages));
+  const w = await CountWorkload.start('pages', String(pages));
   const usr = await lib.allocate('page-faults,usr', 'TC');
   const os = await lib.allocate('page-faults,os', 'TC');
   for (const id of [usr, os]) await lib.attach(id, w.pid);
@@ -121,7 +83,7 @@ test('qualifiers: page-faults,usr counts the faults of user code, page-faults,os
 
 test('task-clock,os is allowed to root and counts', { skip: !isRoot && 'needs root (kernel profiling)' }, async () => {
   const lib = await Libpmc.init();
-  const w = await startWorkload('spin', '50');
+  const w = await CountWorkload.start('spin', '50');
   const id = await lib.allocate('task-clock,os', 'TC');
   await lib.attach(id, w.pid);
   await lib.start(id);
@@ -139,7 +101,7 @@ test('msr/tsc/ counts in process mode, or says clearly that it cannot', async ()
     await expectCode('ENOENT', () => lib.allocate('msr/tsc/', 'TC'), 'msr/tsc/ without an msr PMU');
     return;
   }
-  const w = await startWorkload('spin', '100');
+  const w = await CountWorkload.start('spin', '100');
   let id: number;
   try {
     id = await lib.allocate('msr/tsc/', 'TC');

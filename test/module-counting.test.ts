@@ -2,16 +2,12 @@
 // on C workloads. Expected values come from the kernel's own bookkeeping
 // (/proc/PID/stat CPU times, the workload's own thread CPU clocks, the page
 // count it touched, wall time), never from the code under test.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { createInterface, type Interface } from 'node:readline';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Libpmc } from '../src/lib/libpmc.js';
 import { LocalModuleClient } from '../src/lib/module-client.js';
 import { onlineCpus, possibleCpuCount } from '../src/md/cpus.js';
@@ -25,83 +21,15 @@ import type { OwnerSignal } from '../src/module/owner.js';
 import { PmcModule } from '../src/module/pmc-module.js';
 import { loadTunables } from '../src/module/tunables.js';
 import { PmcError } from '../src/pmc-error.js';
+import { CountWorkload, useCountWorkload } from './count-workload-fixture.js';
+import { track } from './proc-fixture.js';
 
-const FIXTURE = fileURLToPath(new URL('../../test/fixtures/count-workload.c', import.meta.url));
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 const NS_PER_TICK = 1e9 / CLK_TCK;
 /** Default tunables whatever this machine's /etc/tspmc.conf says. */
 const NO_CONFIG = { TSPMC_CONFIG: '/dev/null' };
 
-let workDir = '';
-let workload = '';
-const started: ChildProcess[] = [];
-
-before(() => {
-  workDir = mkdtempSync(path.join(tmpdir(), 'module-counting-'));
-  workload = path.join(workDir, 'count-workload');
-  // PMCADMIN states persisted on this machine by other runs must not disable rows these tests use.
-  process.env.TSPMC_ADMIN_STATE = path.join(workDir, 'admin.json');
-  execFileSync('gcc', ['-O0', '-pthread', '-o', workload, FIXTURE]);
-});
-
-after(() => {
-  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  if (workDir) rmSync(workDir, { recursive: true, force: true });
-});
-
-/** The fixture, started and waiting for go(). */
-class Workload {
-  readonly exited: Promise<unknown>;
-  private readonly lines: Interface;
-  private readonly queue: string[] = [];
-  private waiter: ((line: string) => void) | undefined;
-
-  private constructor(readonly child: ChildProcess) {
-    started.push(child);
-    this.exited = once(child, 'exit');
-    this.lines = createInterface({ input: child.stdout! });
-    this.lines.on('line', (line) => {
-      if (this.waiter) {
-        const w = this.waiter;
-        this.waiter = undefined;
-        w(line);
-      } else this.queue.push(line);
-    });
-  }
-
-  static async start(...args: string[]): Promise<Workload> {
-    const w = new Workload(spawn(workload, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
-    const first = await w.nextLine();
-    if (args[0] !== 'zombie') assert.equal(first, 'ready');
-    else w.queue.unshift(first);
-    return w;
-  }
-
-  get pid(): number {
-    return this.child.pid!;
-  }
-
-  nextLine(): Promise<string> {
-    const queued = this.queue.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve) => (this.waiter = resolve));
-  }
-
-  /** Lets the work run; resolves with the words after "done". */
-  async go(): Promise<string[]> {
-    this.child.stdin!.write('go\n');
-    const line = await this.nextLine();
-    const [word, ...rest] = line.split(' ');
-    assert.equal(word, 'done', `workload said "${line}"`);
-    return rest;
-  }
-
-  /** Closes stdin: the workload exits. */
-  async finish(): Promise<void> {
-    this.child.stdin!.end();
-    await this.exited;
-  }
-}
+useCountWorkload('module-counting-');
 
 /** CPU time from /proc/PID/stat in ns: utime + stime, and cutime + cstime of waited-for children. */
 function procCpuNs(pid: number): { self: number; children: number } {
@@ -148,7 +76,7 @@ test('task-clock of a busy child matches its CPU time in /proc; the count outliv
   const lib = await Libpmc.init(client);
   const signals: OwnerSignal[] = [];
   client.onSignal((s) => signals.push(s));
-  const w = await Workload.start('spin', '1000');
+  const w = await CountWorkload.start('spin', '1000');
   const id = await lib.allocate('task-clock', 'TC');
   await lib.attach(id, w.pid);
   await lib.start(id);
@@ -174,7 +102,7 @@ test('task-clock of a busy child matches its CPU time in /proc; the count outliv
 test('page-faults of a child touching 2000 fresh pages is at least 2000', async () => {
   const pages = 2000;
   const lib = await Libpmc.init();
-  const w = await Workload.start('pages', String(pages));
+  const w = await CountWorkload.start('pages', String(pages));
   const id = await lib.allocate('page-faults', 'TC');
   await lib.attach(id, w.pid);
   await lib.start(id);
@@ -189,7 +117,7 @@ test('page-faults of a child touching 2000 fresh pages is at least 2000', async 
 
 test('threads started after attach are counted', async () => {
   const lib = await Libpmc.init();
-  const w = await Workload.start('threads', '2', '500');
+  const w = await CountWorkload.start('threads', '2', '500');
   const id = await lib.allocate('task-clock', 'TC');
   await lib.attach(id, w.pid);
   await lib.start(id);
@@ -206,7 +134,7 @@ test('threads started after attach are counted', async () => {
 
 test('with descendants a forked tree is counted whole; without, the children are not', async () => {
   const lib = await Libpmc.init();
-  const w = await Workload.start('fork', '2', '500');
+  const w = await CountWorkload.start('fork', '2', '500');
   const tree = await lib.allocate('task-clock', 'TC', { descendants: true });
   const alone = await lib.allocate('task-clock', 'TC');
   await lib.attach(tree, w.pid);
@@ -244,7 +172,7 @@ test('a system-mode counting PMC on the first online CPU counts wall time', asyn
 });
 
 test('an owner that exits leaves no descriptor behind', async () => {
-  const w = await Workload.start('threads', '2', '100'); // its pipes are not the module's
+  const w = await CountWorkload.start('threads', '2', '100'); // its pipes are not the module's
   const fdsBefore = fdCount();
   const client = new LocalModuleClient();
   const lib = await Libpmc.init(client);
@@ -269,7 +197,7 @@ test('an owner that exits leaves no descriptor behind', async () => {
 
 test('the module never reports a multiplexed value: every counter ran all the time it was enabled', async () => {
   const lib = await Libpmc.init();
-  const w = await Workload.start('spin', '200');
+  const w = await CountWorkload.start('spin', '200');
   // Fill every SOFT row on the target: more counters than any PMU would hold at once.
   const rows = (await lib.cpuInfo()).classes.find((c) => c.name === 'SOFT')!.num;
   const ids = [];
@@ -299,7 +227,7 @@ test('errors: missing and exiting pids are ESRCH', async () => {
   const gone = spawn('true');
   await once(gone, 'exit');
   await expectCode('ESRCH', () => lib.attach(id, gone.pid!), 'a process that exited and was reaped');
-  const z = await Workload.start('zombie');
+  const z = await CountWorkload.start('zombie');
   const zombie = Number((await z.nextLine()).split(' ')[1]);
   for (let i = 0; i < 1000 && !readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z '); i++) await sleep(2);
   assert.match(readFileSync(`/proc/${zombie}/stat`, 'utf8'), /\) Z /, 'the child is a zombie');
@@ -351,7 +279,7 @@ test('errors: an unprivileged caller gets EPERM for system PMCs and for processe
   const lib = await Libpmc.init(new LocalModuleClient(loadModule({ env: NO_CONFIG }), { pid: process.pid, creds }));
   await expectCode('EPERM', () => lib.allocate('cpu-clock,usr', 'SC', { cpu: onlineCpus()[0] }), 'a system PMC');
   const id = await lib.allocate('task-clock,usr', 'TC');
-  const w = await Workload.start('spin', '10');
+  const w = await CountWorkload.start('spin', '10');
   await expectCode('EPERM', () => lib.attach(id, w.pid), 'a root process');
   await w.finish();
   await lib.close();
@@ -364,7 +292,7 @@ test('with descendants, the owner is told only when the last of several orphaned
     // The shell waits for a line, starts three background children, prints their pids and exits at once:
     // the children are orphans no walk of /proc from the target finds.
     const sh = spawn('sh', ['-c', 'read x; for i in 1 2 3; do sleep 300 & echo $!; done; exit 0'], { stdio: ['pipe', 'pipe', 'ignore'] });
-    started.push(sh);
+    track(sh);
     const signals: OwnerSignal[] = [];
     m.onSignal(me, (s) => signals.push(s));
     const soft = m.getCpuInfo().classes.find((c) => c.name === 'SOFT')!;
