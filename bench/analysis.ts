@@ -25,6 +25,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './median.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PERF = '/usr/bin/perf';
@@ -58,13 +59,6 @@ interface Recording {
   pmclogBytes: number;
   recordSeconds: number;
 }
-
-const median = (xs: number[]): number => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** A private copy of the compiled tree: other engineers rebuild dist/ while this runs. */
 function snapshotBuild(work: string): { pmcstat: string; self: string; convert: string } {

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { Libpmc } from '../src/lib/libpmc.js';
 import { LocalModuleClient } from '../src/lib/module-client.js';
 import { PmcdClient } from '../src/lib/pmcd-client.js';
+import { median } from './median.js';
 
 const PMCD = fileURLToPath(new URL('../src/cli/pmcd.js', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -29,12 +30,6 @@ async function timeLoop(n: number, call: () => Promise<unknown>): Promise<number
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) await call();
   return Number(process.hrtime.bigint() - t0) / n / 1000;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 async function startPmcd(dir: string): Promise<{ child: ChildProcess; socket: string }> {

@@ -23,6 +23,7 @@ import { allocNative, readNative } from '../src/md/native.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from '../src/md/perf-event.js';
 import { selfCaller } from '../src/module/caller.js';
 import { PmcFlags, PmcOp } from '../src/module/pmc-types.js';
+import { median } from './median.js';
 
 const C_SOURCE = fileURLToPath(new URL('../../bench/pmcrw_read.c', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -40,12 +41,6 @@ interface Timing {
 interface Way {
   name: string;
   run(reads: number): Promise<Timing>;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** This thread's time on a CPU in ns (schedstat's first field; the C side uses CLOCK_THREAD_CPUTIME_ID). */

@@ -36,6 +36,7 @@ import { Pmc } from '../src/module/pmc.js';
 import { PmcFlags, PmcMode, PmcState } from '../src/module/pmc-types.js';
 import { SampleProcessor } from '../src/module/sample-processor.js';
 import { now } from '../src/pmc-common.js';
+import { median } from './median.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SAMPLE_TYPE = PerfSample.IDENTIFIER | PerfSample.IP | PerfSample.TID | PerfSample.TIME | PerfSample.CPU | PerfSample.PERIOD | PerfSample.CALLCHAIN;
@@ -219,12 +220,6 @@ interface Options {
   cpus: number;
   reps: number;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -29,6 +29,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './median.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PERF = '/usr/bin/perf';
@@ -96,13 +97,6 @@ interface SteadyRun extends RecordingStats {
   /** samples * window / workload wall: the samples taken during the window. */
   windowSamples: number;
 }
-
-const median = (xs: number[]): number => {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sysctlNumber = (name: string): number => Number(readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim());
