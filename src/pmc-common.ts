@@ -35,6 +35,9 @@ export enum PmcClass {
   FAKE = 0xf0,
 }
 
+/** The deepest call chain a sample keeps (the callchaindepth tunable's maximum) and a CALLCHAIN record holds. */
+export const PMC_CALLCHAIN_DEPTH_MAX = 512;
+
 /** A PMC id holds the CPU in 12 bits, so no CPU number reaches this. */
 export const PMC_CPU_LIMIT = 4096;
 

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
-  CALLCHAIN_DEPTH_MAX,
   callchainLength,
   checkHeader,
   decodeRecord,
@@ -19,6 +18,7 @@ import { readLog } from '../src/log/log-reader.js';
 import { LogWriter } from '../src/log/log-writer.js';
 import { LogType, PMC_CC_F_USERSPACE, type LogRecord } from '../src/log/records.js';
 import { PMC_VERSION } from '../src/module/pmc-types.js';
+import { PMC_CALLCHAIN_DEPTH_MAX } from '../src/pmc-common.js';
 import { isPmcError } from '../src/pmc-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tspmc-log-codec-'));
@@ -81,7 +81,7 @@ function everyRecord(): LogRecord[] {
       pmcid: 0x00020f01,
       cpu: 0xfff,
       flags: PMC_CC_F_USERSPACE,
-      pcs: BigUint64Array.from({ length: CALLCHAIN_DEPTH_MAX }, (_, i) => BIG - BigInt(i)),
+      pcs: BigUint64Array.from({ length: PMC_CALLCHAIN_DEPTH_MAX }, (_, i) => BIG - BigInt(i)),
     },
     { type: LogType.THR_CREATE, ts: base + 16, tid: 4243, pid: 4242, flags: 0x10, tdname: 'worker-1' },
     { type: LogType.THR_EXIT, ts: base + 17, tid: 4243 },
@@ -171,7 +171,7 @@ describe('log codec', () => {
     assert.throws(() => encodedLength({ type: LogType.MAP_IN, ts: 1, pid: 1, start: 0n, pathname: 'x'.repeat(70000) }), (e) => isPmcError(e, 'ENAMETOOLONG'));
     const noPcs: LogRecord = { type: LogType.CALLCHAIN, ts: 1, pid: 1, tid: 1, pmcid: 1, cpu: 0, flags: 0, pcs: new BigUint64Array(0) };
     assert.throws(() => encodedLength(noPcs), (e) => isPmcError(e, 'EINVAL'));
-    assert.throws(() => encodedLength({ ...noPcs, pcs: new BigUint64Array(CALLCHAIN_DEPTH_MAX + 1) }), (e) => isPmcError(e, 'EINVAL'));
+    assert.throws(() => encodedLength({ ...noPcs, pcs: new BigUint64Array(PMC_CALLCHAIN_DEPTH_MAX + 1) }), (e) => isPmcError(e, 'EINVAL'));
     assert.throws(() => encodeRecord({ type: LogType.CLOSELOG, ts: 1 }, new Uint8Array(8), 0), (e) => isPmcError(e, 'EINVAL'));
   });
 
@@ -198,8 +198,8 @@ describe('log codec', () => {
     bad(headerWord(LogType.CLOSELOG, 0), /CLOSELOG length 0/);
     bad(headerWord(LogType.CALLCHAIN, 32), /below its minimum 40/);
     bad(headerWord(LogType.CALLCHAIN, 44), /not a multiple of 8/);
-    bad(headerWord(LogType.CALLCHAIN, callchainLength(CALLCHAIN_DEPTH_MAX + 1)), /exceeds the maximum depth 512/);
-    assert.equal(checkHeader(headerWord(LogType.CALLCHAIN, callchainLength(CALLCHAIN_DEPTH_MAX)), 0), callchainLength(CALLCHAIN_DEPTH_MAX));
+    bad(headerWord(LogType.CALLCHAIN, callchainLength(PMC_CALLCHAIN_DEPTH_MAX + 1)), /exceeds the maximum depth 512/);
+    assert.equal(checkHeader(headerWord(LogType.CALLCHAIN, callchainLength(PMC_CALLCHAIN_DEPTH_MAX)), 0), callchainLength(PMC_CALLCHAIN_DEPTH_MAX));
   });
 
   it('rejects strings that are not NUL-terminated within the record', () => {

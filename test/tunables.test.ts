@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { selfCaller } from '../src/module/caller.js';
 import { PmcClass, PmcFlags, PmcMode } from '../src/module/pmc-types.js';
-import { DEFAULT_CONFIG_FILE, DEFAULT_TUNABLES, loadTunables, PMC_CALLCHAIN_DEPTH_MAX, type Tunables } from '../src/module/tunables.js';
+import { DEFAULT_CONFIG_FILE, DEFAULT_TUNABLES, loadTunables, type Tunables } from '../src/module/tunables.js';
+import { PMC_CALLCHAIN_DEPTH_MAX } from '../src/pmc-common.js';
 import { FakeClass, fakeModule } from './fake-class.js';
 
 let dir = '';

@@ -2,8 +2,10 @@
 // boundaries), records come out. Damage is reported once, at the offset of
 // the first bad record, after every good record before it has come out.
 import { open, type FileHandle } from 'node:fs/promises';
+import { PMC_CALLCHAIN_DEPTH_MAX } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
-import { CALLCHAIN_DEPTH_MAX, checkHeader, decodeRecord, headerWord, LOG_HEADER_SIZE, LogFormatError, TailOffset, typeName } from './codec.js';
+import { checkHeader, decodeRecord, headerWord, LogFormatError, TailOffset, typeName } from './codec.js';
+import { LOG_HEADER_SIZE } from './record-layouts.js';
 import { LogType, type LogRecord } from './records.js';
 
 export { LogFormatError } from './codec.js';
@@ -32,7 +34,7 @@ const TWO_32 = 0x1_0000_0000;
 const CALLCHAIN_HIGH = headerWord(LogType.CALLCHAIN, 0) >>> 16;
 // CALLCHAIN lengths: 32 bytes of fields and 1 to 512 PCs of 8 bytes.
 const MIN_CALLCHAIN = TailOffset.CALLCHAIN + 8;
-const MAX_CALLCHAIN = TailOffset.CALLCHAIN + 8 * CALLCHAIN_DEPTH_MAX;
+const MAX_CALLCHAIN = TailOffset.CALLCHAIN + 8 * PMC_CALLCHAIN_DEPTH_MAX;
 
 export class LogReader implements Iterable<LogRecord> {
   /** Chunk being decoded, position in it, and its offset in the log. */

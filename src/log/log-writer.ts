@@ -9,7 +9,8 @@
 import { write as fsWrite } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { PmcError } from '../pmc-error.js';
-import { CALLCHAIN_DEPTH_MAX, checkDepth, encodedLength, encodeRecord, fieldWord, putHeaderWords, TailOffset } from './codec.js';
+import { PMC_CALLCHAIN_DEPTH_MAX } from '../pmc-common.js';
+import { checkDepth, encodedLength, encodeRecord, fieldWord, putHeaderWords, TailOffset } from './codec.js';
 import { LogType, type LogRecord } from './records.js';
 
 /** A file descriptor (a file, or a blocking pipe or socket) or a Node stream. The caller owns it. */
@@ -48,7 +49,7 @@ interface FlushWaiter {
   reject: (e: PmcError) => void;
 }
 
-// CALLCHAIN's fields as 32-bit words, from its one declaration in codec.ts.
+// CALLCHAIN's fields as 32-bit words, from its one declaration (record-layouts.ts).
 const CC_PID = fieldWord(LogType.CALLCHAIN, 'pid');
 const CC_TID = fieldWord(LogType.CALLCHAIN, 'tid');
 const CC_PMCID = fieldWord(LogType.CALLCHAIN, 'pmcid');
@@ -165,7 +166,7 @@ export class LogWriter {
    */
   writeCallchain(ts: number, pid: number, tid: number, pmcid: number, cpuflags: number, src: Uint8Array, srcOffset: number, npcs: number): boolean {
     this.checkOpen();
-    if (npcs < 1 || npcs > CALLCHAIN_DEPTH_MAX || (npcs | 0) !== npcs) checkDepth(npcs);
+    if (npcs < 1 || npcs > PMC_CALLCHAIN_DEPTH_MAX || (npcs | 0) !== npcs) checkDepth(npcs);
     const nbytes = npcs * 8;
     if (!(srcOffset >= 0) || srcOffset + nbytes > src.length) {
       throw new PmcError('EINVAL', `call chain of ${npcs} pcs at offset ${srcOffset} lies outside its ${src.length}-byte source`);

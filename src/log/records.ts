@@ -1,6 +1,6 @@
-// The owner log's records, as typed values. The binary layout (FreeBSD's
-// pmclog.h with the 16-byte header carrying a 64-bit timestamp) lives in
-// codec.ts; docs/log-format.md documents it field by field.
+// The owner log's records, as typed values. Their binary layout (FreeBSD's
+// pmclog.h with the 16-byte header carrying a 64-bit timestamp) is declared
+// in record-layouts.ts; docs/log-format.md documents it field by field.
 
 export const PMCLOG_HEADER_MAGIC = 0xee;
 

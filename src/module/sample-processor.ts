@@ -43,7 +43,7 @@ const TICK_MS_MAX = 500;
 /** Process events that may wait for an owner whose log is full; beyond that they are counted as not logged. */
 const PENDING_EVENTS_LIMIT = 4096;
 
-// CALLCHAIN's fields as words, from its one declaration (log/codec.ts).
+// CALLCHAIN's fields as words, from its one declaration (log/record-layouts.ts).
 const CC_PID = fieldWord(LogType.CALLCHAIN, 'pid');
 const CC_TID = fieldWord(LogType.CALLCHAIN, 'tid');
 const CC_PMCID = fieldWord(LogType.CALLCHAIN, 'pmcid');

@@ -3,6 +3,7 @@
 // a config file and then the environment, and range-checked as
 // pmc_initialize() does: a value out of range gets a message and the default.
 import { readFileSync } from 'node:fs';
+import { PMC_CALLCHAIN_DEPTH_MAX } from '../pmc-common.js';
 
 export interface Tunables {
   /** Samples per CPU sample buffer (kern.hwpmc.nsamples). */
@@ -22,8 +23,6 @@ export interface Tunables {
    */
   unprivileged_kernel_callchains: boolean;
 }
-
-export const PMC_CALLCHAIN_DEPTH_MAX = 512;
 
 // nsamples: hwpmc sweeps its sample buffers every clock tick (1 ms) and
 // defaults to 256; ours are swept every 10 ms tick and a sample may wait one
