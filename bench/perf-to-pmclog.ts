@@ -4,7 +4,7 @@
 //
 // What becomes what (as tspmc's collector writes them from the same kernel
 // records, see module/sample-processor.ts): SAMPLE -> CALLCHAIN (context
-// markers dropped, user mode from the first context), COMM with exec and the
+// markers dropped, user mode from the sample's CPU mode), COMM with exec and the
 // next executable MMAP2 -> PROCEXEC + MAP_IN, MMAP/MMAP2 of executable code
 // -> MAP_IN (start = addr - pgoff; the kernel's and its modules' with pid -1),
 // FORK -> PROCFORK or THR_CREATE, EXIT of a thread -> THR_EXIT, LOST and
@@ -15,19 +15,17 @@
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PerfRecordMisc, PerfRecordType, SampleFields, SampleLayout, decodeSample, decodeSideRecord, u64Number } from '../src/md/perf-records.js';
 import { LogType, PMC_CC_F_USERSPACE } from '../src/log/records.js';
+import { decodeSideRecord, PERF_HEADER_SIZE, PerfRecordMisc, PerfRecordType, u64Number } from '../src/md/perf-records.js';
+import { copyChainWords, decodeSample, SampleFields, SampleLayout } from '../src/md/perf-sample-record.js';
+import { PMC_CALLCHAIN_DEPTH_MAX } from '../src/pmc-common.js';
 import { LogFileWriter } from './log-file-writer.js';
 
 const MAGIC = 'PERFILE2';
-const HEADER_SIZE = 8;
 const PROT_EXEC = 4;
 const FLAG_FREQ = 1n << 10n;
 const FLAG_SAMPLE_ID_ALL = 1n << 18n;
 const PMCID = 0x100;
-// Context markers: high half all ones, low half at least 2^32 - 4095.
-const CONTEXT_LOW_MIN = 0x1_0000_0000 - 4095;
-const CONTEXT_USER_LOW = 0x1_0000_0000 - 512;
 const SOFTWARE_EVENTS = ['cpu-clock', 'task-clock', 'page-faults', 'context-switches', 'cpu-migrations', 'minor-faults', 'major-faults'];
 
 interface Attr {
@@ -58,8 +56,13 @@ function readAttrs(file: Buffer, view: DataView): { attrs: Attr[]; byId: Map<num
 }
 
 export function convertPerfData(input: string, output: string): { samples: number; records: number } {
-  const file = readFileSync(input);
+  const read = readFileSync(input);
+  // Seen as int32 words too (call chains): records are 8-byte aligned in the file, so the file must be 4-byte aligned.
+  const file = read.byteOffset % 4 === 0 ? read : Buffer.alloc(read.length);
+  if (file !== read) file.set(read);
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const words = new Int32Array(file.buffer, file.byteOffset, file.byteLength >>> 2);
+  const chain = new Int32Array(2 * PMC_CALLCHAIN_DEPTH_MAX);
   if (file.toString('latin1', 0, 8) !== MAGIC) throw new Error(`${input}: not a perf.data file (no ${MAGIC} magic)`);
   const { attrs, byId } = readAttrs(file, view);
   if (attrs.length === 0) throw new Error(`${input}: no events`);
@@ -77,17 +80,17 @@ export function convertPerfData(input: string, output: string): { samples: numbe
   // Pass 1: where each record is and its time; then the order to write them in.
   const offsets: number[] = [];
   const times: number[] = [];
-  for (let o = dataAt; o + HEADER_SIZE <= dataEnd; ) {
+  for (let o = dataAt; o + PERF_HEADER_SIZE <= dataEnd; ) {
     const type = view.getUint32(o, true);
     const size = view.getUint16(o + 6, true);
-    if (size < HEADER_SIZE) throw new Error(`${input}: record of size ${size} at ${o}`);
+    if (size < PERF_HEADER_SIZE) throw new Error(`${input}: record of size ${size} at ${o}`);
     let ts = -1;
     if (type === PerfRecordType.SAMPLE) {
       const a = attrOf(o, type, size);
       decodeSample(a.layout, view, o, fields);
       ts = fields.time;
     } else if (type === PerfRecordType.FORK || type === PerfRecordType.EXIT) {
-      ts = u64Number(view, o + HEADER_SIZE + 16);
+      ts = u64Number(view, o + PERF_HEADER_SIZE + 16);
     } else if (type === PerfRecordType.MMAP || type === PerfRecordType.MMAP2 || type === PerfRecordType.COMM || type === PerfRecordType.LOST || type === PerfRecordType.LOST_SAMPLES) {
       const id = attrOf(o, type, size).layout.sampleId;
       ts = id.time >= 0 ? u64Number(view, o + size - id.size + id.time) : 0;
@@ -121,22 +124,13 @@ export function convertPerfData(input: string, output: string): { samples: numbe
     const attr = attrOf(o, type, size);
     if (type === PerfRecordType.SAMPLE) {
       decodeSample(attr.layout, view, o, fields);
-      const pcs: bigint[] = [];
-      let user = false;
-      let userContext = false;
-      for (let i = 0; i < fields.callchainLength; i++) {
-        const at = fields.callchainOffset + 8 * i;
-        const lo = view.getUint32(at, true);
-        const hi = view.getUint32(at + 4, true);
-        if (hi === 0xffff_ffff && lo >= CONTEXT_LOW_MIN) {
-          userContext = lo === CONTEXT_USER_LOW;
-          continue;
-        }
-        if (pcs.length === 0) user = userContext;
-        pcs.push(view.getBigUint64(at, true));
-      }
-      if (pcs.length === 0) continue;
-      log.add({ type: LogType.CALLCHAIN, ts, pid: fields.pid, tid: fields.tid, pmcid: pmcids.get(attr)!, cpu: fields.cpu, flags: user ? PMC_CC_F_USERSPACE : 0, pcs: BigUint64Array.from(pcs) });
+      // Every frame, as perf record -g keeps them (a kernel sample's user frames too).
+      const n = copyChainWords(words, fields.callchainOffset >>> 2, fields.callchainLength, chain, 0, PMC_CALLCHAIN_DEPTH_MAX, false);
+      if (n === 0) continue;
+      const mode = misc & PerfRecordMisc.CPUMODE_MASK;
+      const user = mode === PerfRecordMisc.USER || mode === PerfRecordMisc.GUEST_USER;
+      const pcs = new BigUint64Array(chain.buffer, 0, n).slice();
+      log.add({ type: LogType.CALLCHAIN, ts, pid: fields.pid, tid: fields.tid, pmcid: pmcids.get(attr)!, cpu: fields.cpu, flags: user ? PMC_CC_F_USERSPACE : 0, pcs });
       samples++;
       continue;
     }

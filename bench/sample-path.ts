@@ -25,7 +25,7 @@ import { parseArgs } from 'node:util';
 import { LogWriter } from '../src/log/log-writer.js';
 import type { ClassDep, HwCounterSet } from '../src/md/class-dep.js';
 import { PerfSample } from '../src/md/perf-attr.js';
-import { SampleLayout } from '../src/md/perf-records.js';
+import { SampleLayout } from '../src/md/perf-sample-record.js';
 import { PerfSampleSource } from '../src/md/perf-sample-source.js';
 import { RingBuffer } from '../src/md/ring-buffer.js';
 import { selfCaller } from '../src/module/caller.js';

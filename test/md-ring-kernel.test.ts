@@ -12,17 +12,8 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import { PerfEvent } from '../src/md/perf-event.js';
 import { PerfSample, PerfType, type PerfEventAttr } from '../src/md/perf-attr.js';
 import { RingBuffer } from '../src/md/ring-buffer.js';
-import {
-  CallchainCopy,
-  copyCallchainFrames,
-  decodeSample,
-  decodeSideRecord,
-  PerfRecordType,
-  recordIdentifier,
-  SampleFields,
-  SampleLayout,
-  type SideRecord,
-} from '../src/md/perf-records.js';
+import { decodeSideRecord, PerfRecordMisc, PerfRecordType, recordIdentifier, type SideRecord } from '../src/md/perf-records.js';
+import { copyChainWords, decodeSample, SampleFields, SampleLayout } from '../src/md/perf-sample-record.js';
 import { isPmcError } from '../src/pmc-error.js';
 
 const FIXTURE_SOURCE = fileURLToPath(new URL('../../test/fixtures/ring-workload.c', import.meta.url));
@@ -162,10 +153,11 @@ test('cpu-clock samples of a busy child decode with its pid, period, per-CPU tim
     }
 
     const s = new SampleFields();
-    const chain = new CallchainCopy();
-    const frames = new DataView(new ArrayBuffer(128 * 8));
+    const frameWords = new Int32Array(128 * 2);
+    const frames = new DataView(frameWords.buffer);
     const archive = new Uint8Array(8 << 20);
     const archiveView = new DataView(archive.buffer);
+    const archiveWords = new Int32Array(archive.buffer);
     let archived = 0;
     let samples = 0;
     let lost = 0;
@@ -176,7 +168,7 @@ test('cpu-clock samples of a busy child decode with its pid, period, per-CPU tim
     const lastTime = new Map<number, number>();
     const sideRecords: SideRecord[] = [];
 
-    const visit = (bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number): void => {
+    const visit = (bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number, words: Int32Array): void => {
       const layout = layouts.get(recordIdentifier(view, offset, type, size));
       assert.ok(layout, `record type ${type} carries an identifier of one of our events`);
       if (type !== PerfRecordType.SAMPLE) {
@@ -198,16 +190,16 @@ test('cpu-clock samples of a busy child decode with its pid, period, per-CPU tim
       lastTime.set(s.cpu, s.time);
       assert.ok(s.callchainLength > 0);
       assert.equal(size, layout.fixedSize + 8 + 8 * s.callchainLength);
-      copyCallchainFrames(view, s.callchainOffset, s.callchainLength, frames, 0, 128, chain);
-      assert.ok(chain.frames >= 1 && chain.frames < s.callchainLength, 'a chain holds at least one marker and one address');
+      const n = copyChainWords(words, s.callchainOffset >>> 2, s.callchainLength, frameWords, 0, 128, false);
+      assert.ok(n >= 1 && n < s.callchainLength, 'a chain holds at least one marker and one address');
       // The kernel stores the interrupted IP as the first entry of the chain.
       assert.equal(frames.getUint32(0, true), s.ipLo);
       assert.equal(frames.getUint32(4, true), s.ipHi);
-      if (chain.userMode) {
+      if ((misc & PerfRecordMisc.CPUMODE_MASK) === PerfRecordMisc.USER) {
         userSamples++;
         const ip = u64Of(frames, 0);
         if (ip >= textStart && ip < textEnd) inText++;
-        if (chain.frames >= 3) deepChains++;
+        if (n >= 3) deepChains++;
       } else {
         assert.equal(s.ipHi, 0xffffffff, 'a kernel-mode sample has a kernel address');
       }
@@ -240,19 +232,19 @@ test('cpu-clock samples of a busy child decode with its pid, period, per-CPU tim
     const exit = sideRecords.find((r) => r.type === PerfRecordType.EXIT);
     assert.ok(exit && exit.type === PerfRecordType.EXIT && exit.pid === w.pid, 'the tracking event in the same ring reports the exit');
 
-    // Decode speed alone, over the archived samples, as the collector's hot loop does it
-    // (enough passes for the JIT to settle).
+    // Decode speed alone of the general decoder (the collector reads samples in place,
+    // md/perf-sample-source.ts), over the archived samples (enough passes for the JIT to settle).
     let decoded = 0;
     const t0 = process.hrtime.bigint();
     while (decoded < 1_000_000) {
       for (let at = 0; at < archived; at += archiveView.getUint16(at + 6, true)) {
         decodeSample(sampling, archiveView, at, s);
-        copyCallchainFrames(archiveView, s.callchainOffset, s.callchainLength, frames, 0, 128, chain);
+        copyChainWords(archiveWords, s.callchainOffset >>> 2, s.callchainLength, frameWords, 0, 128, false);
         decoded++;
       }
     }
     const ns = Number(process.hrtime.bigint() - t0);
-    console.log(`# decodeSample + copyCallchainFrames: ${((decoded / ns) * 1e9).toFixed(0)} samples/s (${(ns / decoded).toFixed(0)} ns each)`);
+    console.log(`# decodeSample + copyChainWords: ${((decoded / ns) * 1e9).toFixed(0)} samples/s (${(ns / decoded).toFixed(0)} ns each)`);
   } finally {
     for (const r of rings) r.close();
     for (const e of events) e.close();
@@ -320,13 +312,12 @@ test('a one-page ring that wraps hands straddling records over whole', async () 
   const ring = RingBuffer.map(ev, 1);
   try {
     const s = new SampleFields();
-    const chain = new CallchainCopy();
-    const frames = new DataView(new ArrayBuffer(128 * 8));
+    const frameWords = new Int32Array(128 * 2);
     let position = 0;
     let straddled = 0;
     let samples = 0;
     let lastTime = 0;
-    const visit = (_bytes: Uint8Array, view: DataView, offset: number, type: number, _misc: number, size: number): void => {
+    const visit = (_bytes: Uint8Array, view: DataView, offset: number, type: number, _misc: number, size: number, words: Int32Array): void => {
       // The test's own model of the stream: records follow each other from byte 0.
       const pos = position % ring.size;
       position += size;
@@ -345,10 +336,9 @@ test('a one-page ring that wraps hands straddling records over whole', async () 
       assert.ok(s.time > lastTime);
       lastTime = s.time;
       assert.equal(size, layout.fixedSize + 8 + 8 * s.callchainLength);
-      copyCallchainFrames(view, s.callchainOffset, s.callchainLength, frames, 0, 128, chain);
-      assert.ok(chain.frames >= 1);
-      assert.equal(frames.getUint32(0, true), s.ipLo);
-      assert.equal(frames.getUint32(4, true), s.ipHi);
+      assert.ok(copyChainWords(words, s.callchainOffset >>> 2, s.callchainLength, frameWords, 0, 128, false) >= 1);
+      assert.equal(frameWords[0] >>> 0, s.ipLo);
+      assert.equal(frameWords[1] >>> 0, s.ipHi);
     };
     let done = false;
     void w.exited.then(() => (done = true));

@@ -3,19 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PerfFormat, PerfSample } from '../src/md/perf-attr.js';
-import {
-  CallchainCopy,
-  copyCallchainFrames,
-  decodeSample,
-  decodeSideRecord,
-  PerfContext,
-  PerfRecordMisc,
-  PerfRecordType,
-  recordIdentifier,
-  SampleFields,
-  SampleLayout,
-  sampleIp,
-} from '../src/md/perf-records.js';
+import { decodeSideRecord, PerfContext, PerfRecordMisc, PerfRecordType, recordIdentifier } from '../src/md/perf-records.js';
+import { copyChainWords, decodeSample, SampleFields, SampleLayout } from '../src/md/perf-sample-record.js';
 import { isPmcError } from '../src/pmc-error.js';
 
 /** Builds one record: header, then fields appended in the order given. */
@@ -97,7 +86,7 @@ test('every decoded sample field comes back from a record with all supported sam
   const s = new SampleFields();
   decodeSample(layout, view, offset, s);
   assert.equal(s.id, 77);
-  assert.equal(sampleIp(s), KERNEL_IP);
+  assert.equal((BigInt(s.ipHi) << 32n) | BigInt(s.ipLo), KERNEL_IP);
   assert.equal(s.pid, 4242);
   assert.equal(s.tid, 4243);
   assert.equal(s.time, Number(time));
@@ -143,27 +132,26 @@ test('sample layouts refuse what they cannot decode', () => {
   assert.throws(() => decodeSample(withRaw, view, offset, new SampleFields()), (e) => isPmcError(e, 'EIO'));
 });
 
-test('copyCallchainFrames drops context markers, keeps kernel addresses and reports the first frame mode', () => {
+test('copyChainWords drops context markers, keeps kernel addresses and can stop at the user context', () => {
   const chain = [PerfContext.KERNEL, KERNEL_IP, 0xffffffff_ff600000n, PerfContext.USER, 0x401000n, 0x7f00_0000_1000n];
   const b = new RecordBuilder(0);
   for (const c of chain) b.u64(c);
-  const { view } = b.place(0);
-  const dst = new DataView(new ArrayBuffer(16 + 8 * chain.length));
-  const out = new CallchainCopy();
-  const framesAt = (n: number): bigint[] => Array.from({ length: n }, (_, i) => dst.getBigUint64(16 + 8 * i, true));
+  const src = new Int32Array(b.place(0).bytes.buffer);
+  const first = 2; // the chain's first entry, after the 8-byte header
+  const dst = new Int32Array(4 + 2 * chain.length);
+  const framesAt = (n: number): bigint[] => [...new BigUint64Array(dst.buffer, 16, n)];
 
-  copyCallchainFrames(view, 8, chain.length, dst, 16, 127, out);
-  assert.equal(out.frames, 4);
-  assert.equal(out.userMode, false);
+  assert.equal(copyChainWords(src, first, chain.length, dst, 4, 127, false), 4);
   assert.deepEqual(framesAt(4), chain.filter((c) => c < PerfContext.MAX));
 
-  copyCallchainFrames(view, 8, chain.length, dst, 16, 2, out);
-  assert.equal(out.frames, 2, 'maxDepth bounds the copy');
+  assert.equal(copyChainWords(src, first, chain.length, dst, 4, 2, false), 2, 'maxDepth bounds the copy');
 
-  // The user part alone: the first address is a user one.
-  copyCallchainFrames(view, 8 + 3 * 8, 3, dst, 16, 127, out);
-  assert.equal(out.frames, 2);
-  assert.equal(out.userMode, true);
+  // A kernel-mode sample without -U: the copy ends at the user context.
+  assert.equal(copyChainWords(src, first, chain.length, dst, 4, 127, true), 2);
+  assert.deepEqual(framesAt(2), chain.slice(1, 3));
+
+  // The user part alone.
+  assert.equal(copyChainWords(src, first + 3 * 2, 3, dst, 4, 127, false), 2);
   assert.deepEqual(framesAt(2), chain.slice(4));
 });
 

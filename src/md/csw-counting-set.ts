@@ -10,7 +10,7 @@ import type { HwCounterSet, Inheritance } from './class-dep.js';
 import type { DescendantWatch } from './descendant-watch.js';
 import { PerfFormat, PerfSample, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
-import { SampleLayout } from './perf-records.js';
+import { SampleLayout } from './perf-sample-record.js';
 import { closeCpuRings, type CpuRings } from './cpu-rings.js';
 import { attachThreadRings } from './thread-attach.js';
 import { RingedSet } from './ringed-set.js';

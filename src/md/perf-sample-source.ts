@@ -7,18 +7,13 @@
 // carry the thread's count.
 import { now } from '../pmc-common.js';
 import type { PerfEvent } from './perf-event.js';
-import { decodeSideRecord, PerfRecordMisc, PerfRecordType, type SampleLayout, type SideRecord } from './perf-records.js';
+import { decodeSideRecord, PerfRecordMisc, PerfRecordType, type SideRecord } from './perf-records.js';
+import { copyChainWords, type SampleLayout } from './perf-sample-record.js';
 import type { RingBuffer } from './ring-buffer.js';
 import type { ProcessEvent, Sample, SampleSink, SampleSource } from './sample-sink.js';
 
 const TWO_32 = 0x1_0000_0000;
 const PROT_EXEC = 4;
-// Call-chain context markers as int32 word pairs: the high word is -1 and
-// the low word lies in [-4095, -1] (PERF_CONTEXT_MAX up to PERF_CONTEXT_HV).
-// Kernel text has a high word of -1 too, but never a low word that high.
-const CONTEXT_LOW_MIN = -4095;
-const CONTEXT_USER = -512;
-const CONTEXT_GUEST_USER = -2560;
 
 /** A PERF_RECORD_SAMPLE seen in place as a Sample: valid while the sink's sample() runs. */
 class PerfSample implements Sample {
@@ -64,23 +59,7 @@ class PerfSample implements Sample {
       dst[at + 1] = src[this.ip + 1];
       return 1;
     }
-    const stopAtUser = !withUser && !this.user;
-    const end = this.chain + 2 * this.entries;
-    let d = at;
-    let frames = 0;
-    for (let w = this.chain; w < end && frames < maxDepth; w += 2) {
-      const lo = src[w];
-      const hi = src[w + 1];
-      if (hi === -1 && lo >= CONTEXT_LOW_MIN) {
-        if (stopAtUser && (lo === CONTEXT_USER || lo === CONTEXT_GUEST_USER)) break;
-        continue;
-      }
-      dst[d] = lo;
-      dst[d + 1] = hi;
-      d += 2;
-      frames++;
-    }
-    return frames;
+    return copyChainWords(src, this.chain, this.entries, dst, at, maxDepth, !withUser && !this.user);
   }
 }
 

@@ -13,7 +13,7 @@ import type { HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
 import { onlineCpus } from './cpus.js';
 import { PerfSample, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
-import { SampleLayout } from './perf-records.js';
+import { SampleLayout } from './perf-sample-record.js';
 import { DescendantWatch } from './descendant-watch.js';
 import { listThreads, readSysctl } from './procfs.js';
 import { closeCpuRings, type CpuRings, openCpuRings } from './cpu-rings.js';
