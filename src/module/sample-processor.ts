@@ -3,8 +3,8 @@
 // running sampling PMCs' sources are drained into the per-CPU sample buffers
 // (each sample encoded at once as a CALLCHAIN record), and the sample buffers
 // into the owners' logs. The process events that come with the samples
-// (exec, mmap, fork, exit) become process records, and PMC_F_LOG_PROCCSW
-// switch-outs PROCCSW records.
+// (exec, mmap, fork, exit) become process records (process-records.ts), and
+// PMC_F_LOG_PROCCSW switch-outs PROCCSW records (csw-slices.ts).
 //
 // The log is in time order across CPUs and PMCs: a tick takes from the
 // sources only what is older than its start (the rest waits in them), and
@@ -14,16 +14,17 @@
 // sample dropped and counted (intr_bufferfull, the next DROPNOTIFY) and the
 // source stalled (it takes no samples, but its process events go on) until
 // its buffer has room again.
-import { callchainLength, encodedLength, encodeRecord, fieldWord, putHeaderWords } from '../log/codec.js';
-import { LogType, PMC_CC_F_USERSPACE, type LogRecord } from '../log/records.js';
+import { callchainLength, encodedLength, fieldWord, putHeaderWords } from '../log/codec.js';
+import { LogType, PMC_CC_F_USERSPACE } from '../log/records.js';
 import type { ProcessEvent, Sample, SampleSink, SampleSource } from '../md/sample-sink.js';
 import { whenReadable } from '../md/native.js';
 import { now } from '../pmc-common.js';
+import { CswSlices } from './csw-slices.js';
 import type { DriverStats } from './driver-stats.js';
 import type { Owner } from './owner.js';
-import type { OwnerLog } from './owner-log.js';
 import type { Pmc } from './pmc.js';
-import { PmcFlags, PmcMode, PmcState } from './pmc-types.js';
+import { PmcFlags, PmcState } from './pmc-types.js';
+import { processRecords, rememberEvent } from './process-records.js';
 import { SampleBuffer } from './sample-buffer.js';
 
 /**
@@ -50,16 +51,6 @@ const CC_PMCID = fieldWord(LogType.CALLCHAIN, 'pmcid');
 const CC_CPUFLAGS = fieldWord(LogType.CALLCHAIN, 'cpuflags');
 const CC_PCS = callchainLength(0) >>> 2;
 
-/** One thread on one CPU of a PMC_F_LOG_PROCCSW PMC. */
-interface CswState {
-  /** The thread's process. */
-  pid: number;
-  /** Its count at its last logged switch-out. */
-  logged: number;
-  /** Its latest switch-out, when that found no room. */
-  owed?: { time: number; cpu: number; pid: number; tid: number; count: number };
-}
-
 interface PendingEvent {
   pmc: Pmc;
   e: ProcessEvent;
@@ -81,12 +72,7 @@ export class SampleProcessor implements SampleSink {
   private timer?: NodeJS.Timeout;
   /** Process events not logged yet, per owner, in arrival order (sorted by time at each sweep). */
   private readonly pending = new Map<Owner, PendingEvent[]>();
-  /** PMC_F_LOG_PROCCSW: per PMC, per (thread, CPU), the switch-outs logged and owed. */
-  private readonly csw = new WeakMap<Pmc, Map<number, CswState>>();
-  /** PMCs with owed switch-outs. */
-  private readonly owing = new Set<Pmc>();
-  /** PMC_F_LOG_PROCCSW: the sum of the slices logged, per PMC. */
-  private readonly loggedCsw = new WeakMap<Pmc, number>();
+  private readonly slices: CswSlices;
   /** The source being drained, its PMC and its CPU's buffer. */
   private src!: SampleSource;
   private pmc!: Pmc;
@@ -109,6 +95,7 @@ export class SampleProcessor implements SampleSink {
     const slotBytes = Math.max(callchainLength(callchainDepth), 64);
     this.buffers = Array.from({ length: ncpu }, () => new SampleBuffer(nsamples, slotBytes));
     this.blocked = new Uint8Array(ncpu);
+    this.slices = new CswSlices(this.buffers, () => this.sweep(Infinity));
   }
 
   /** Drains the sources while there is something to drain: now (a new source may be filling fast), then as they fill. */
@@ -168,40 +155,7 @@ export class SampleProcessor implements SampleSink {
    */
   drainPmc(pmc: Pmc, ending = false): void {
     this.drain(new Set([pmc, ...this.samplers()]), Infinity);
-    if (ending) this.endSlices(pmc);
-  }
-
-  /**
-   * PMC_F_LOG_PROCCSW: the PMC stops or loses a target. A switch-out sample
-   * reads its thread's own count; a thread that exits after its last
-   * switch-out has counted more, which the kernel folds into its creator's
-   * counter and the PMC's value, but into no slice. That rest ends here, as
-   * one slice of the target, so that the slices add up to the PMC's value.
-   */
-  private endSlices(pmc: Pmc): void {
-    const log = pmc.owner.log;
-    const pid = pmc.targets.keys().next().value;
-    if (!pmc.request.contextSwitchValues || !log || pid === undefined) return;
-    // Switch-outs still owed are carried by the rest.
-    for (const st of this.csw.get(pmc)?.values() ?? []) {
-      if (!st.owed) continue;
-      log.countUnlogged(LogType.PROCCSW);
-      st.logged = st.owed.count;
-      st.owed = undefined;
-    }
-    const rest = Number(pmc.read()) - (this.loggedCsw.get(pmc) ?? 0);
-    if (rest <= 0) return;
-    const buf = this.buffers[0];
-    if (buf.full) this.sweep(Infinity);
-    if (buf.full) {
-      log.countUnlogged(LogType.PROCCSW);
-      return;
-    }
-    const t = now();
-    const slot = buf.reserve();
-    encodeRecord({ type: LogType.PROCCSW, ts: t, value: BigInt(rest), pmcid: pmc.id, pid, tid: pid }, buf.bytes, buf.slotWord(slot) * 4);
-    buf.commit(slot, t, pmc);
-    this.loggedCsw.set(pmc, (this.loggedCsw.get(pmc) ?? 0) + rest);
+    if (ending) this.slices.endSlices(pmc);
   }
 
   /**
@@ -252,7 +206,7 @@ export class SampleProcessor implements SampleSink {
   /** Whether records of this owner up to `horizon` still wait here. */
   holdsRecordsOf(owner: Owner, horizon = Infinity): boolean {
     if (this.pending.get(owner)?.some((p) => p.e.time <= horizon)) return true;
-    for (const pmc of this.owing) if (pmc.owner === owner) return true;
+    if (this.slices.owes(owner)) return true;
     return this.buffers.some((b) => b.pmc.some((p, slot) => p?.owner === owner && b.ts[slot] <= horizon));
   }
 
@@ -298,98 +252,21 @@ export class SampleProcessor implements SampleSink {
     return false;
   }
 
-  /**
-   * pmc_process_csw_out() with PMC_F_LOG_PROCCSW: what the thread counted
-   * in the slice that ended is its count now less its count at its last
-   * logged switch-out on that CPU. A switch-out that finds no room is owed:
-   * the next one logged for that thread and CPU (or the owed one itself,
-   * once there is room) carries its count, so the slices always add up to
-   * the total; each slice boundary lost that way is counted in DROPNOTIFY.
-   */
+  /** pmc_process_csw_out() with PMC_F_LOG_PROCCSW: a thread's switch-out, a PROCCSW slice (csw-slices.ts). */
   switchOut(time: number, cpu: number, pid: number, tid: number, count: number): boolean {
-    const pmc = this.pmc;
-    const log = pmc.owner.log;
+    const log = this.pmc.owner.log;
     if (!log) return true;
-    const buf = this.buf;
     if (time > this.until) return this.refuse(Infinity);
-    if (buf.full && !this.dropping) return this.refuse(time);
-    let threads = this.csw.get(pmc);
-    if (!threads) this.csw.set(pmc, (threads = new Map()));
-    const key = tid * 4096 + cpu;
-    let st = threads.get(key);
-    if (!st) threads.set(key, (st = { pid, logged: 0 }));
-    // An owed switch-out still owed now is replaced or carried by this one: its slice boundary is lost.
-    if (st.owed) log.countUnlogged(LogType.PROCCSW);
-    if (buf.full) {
-      st.owed = { time, cpu, pid, tid, count };
-      this.owing.add(pmc);
-    } else {
-      st.owed = undefined;
-      this.logSlice(buf, pmc, st, time, pid, tid, count);
-    }
+    if (this.buf.full && !this.dropping) return this.refuse(time);
+    this.slices.switchOut(this.pmc, log, time, cpu, pid, tid, count);
     return true;
   }
 
-  /**
-   * pmc_process_exit() with PMC_F_LOG_PROCCSW: the kernel samples no
-   * switch-out at a thread's exit, so what the target's threads counted
-   * after their last one is logged as a last slice when the target is found
-   * gone; its slices then add up to `total`, its final count.
-   */
+  /** pmc_process_exit() with PMC_F_LOG_PROCCSW: target `pid` was found gone; its last slice. */
   exitSlice(pmc: Pmc, pid: number, total: bigint, time: number): void {
     // Switch-outs still in the rings come first.
     this.drainPmc(pmc);
-    let threads = this.csw.get(pmc);
-    if (!threads) this.csw.set(pmc, (threads = new Map()));
-    let counted = 0;
-    // An owed switch-out will be logged with its count.
-    for (const st of threads.values()) if (st.pid === pid) counted += st.owed?.count ?? st.logged;
-    const rest = Number(total) - counted;
-    if (rest <= 0 || !pmc.owner.log) return;
-    // A thread-and-CPU key no sample has (CPU 4095): the last slice, as the process's.
-    const st: CswState = { pid, logged: 0 };
-    threads.set(pid * 4096 + 4095, st);
-    const cpu = 0;
-    const buf = this.buffers[cpu];
-    if (buf.full) {
-      st.owed = { time, cpu, pid, tid: pid, count: rest };
-      this.owing.add(pmc);
-    } else {
-      this.logSlice(buf, pmc, st, time, pid, pid, rest);
-    }
-  }
-
-  /** A PROCCSW record into a buffer slot. */
-  private logSlice(buf: SampleBuffer, pmc: Pmc, st: CswState, time: number, pid: number, tid: number, count: number): void {
-    const slot = buf.reserve();
-    encodeRecord({ type: LogType.PROCCSW, ts: time, value: BigInt(count - st.logged), pmcid: pmc.id, pid, tid }, buf.bytes, buf.slotWord(slot) * 4);
-    buf.commit(slot, time, pmc);
-    this.loggedCsw.set(pmc, (this.loggedCsw.get(pmc) ?? 0) + count - st.logged);
-    st.logged = count;
-  }
-
-  /** Owed switch-outs into the buffers that have room again. */
-  private payOwedSlices(): void {
-    for (const pmc of this.owing) {
-      const threads = this.csw.get(pmc);
-      let owes = false;
-      for (const st of threads?.values() ?? []) {
-        const o = st.owed;
-        if (!o) continue;
-        if (!pmc.owner.log || pmc.state === PmcState.DELETED) {
-          st.owed = undefined;
-          continue;
-        }
-        const buf = this.buffers[o.cpu];
-        if (buf.full) {
-          owes = true;
-          continue;
-        }
-        st.owed = undefined;
-        this.logSlice(buf, pmc, st, o.time, o.pid, o.tid, o.count);
-      }
-      if (!owes) this.owing.delete(pmc);
-    }
+    this.slices.exitSlice(pmc, pid, total, time);
   }
 
   process(e: ProcessEvent): void {
@@ -400,7 +277,7 @@ export class SampleProcessor implements SampleSink {
     if (!q) this.pending.set(owner, (q = []));
     if (q.length >= PENDING_EVENTS_LIMIT) {
       const oldest = q.shift()!;
-      for (const r of this.recordsOf(oldest.pmc, log, oldest.e)) log.countUnlogged(r.type);
+      for (const r of processRecords(oldest.pmc, log, oldest.e)) log.countUnlogged(r.type);
     }
     q.push({ pmc: this.pmc, e });
   }
@@ -474,7 +351,7 @@ export class SampleProcessor implements SampleSink {
       } while (buf.size > 0 && buf.oldestTime() <= limit);
     }
     for (const [owner, q] of this.pending) if (q.length === 0) this.pending.delete(owner);
-    if (this.owing.size > 0) this.payOwedSlices();
+    if (this.slices.owesAny) this.slices.payOwed();
     return written;
   }
 
@@ -513,7 +390,7 @@ export class SampleProcessor implements SampleSink {
   private logEvent({ pmc, e }: PendingEvent, owner: Owner): boolean {
     const log = owner.log;
     if (!log) return true;
-    const recs = this.recordsOf(pmc, log, e);
+    const recs = processRecords(pmc, log, e);
     let bytes = 0;
     for (const r of recs) bytes += encodedLength(r);
     if (bytes > log.writer.bufferSize) {
@@ -523,65 +400,11 @@ export class SampleProcessor implements SampleSink {
     } else if (bytes > 0 && !log.writer.hasSpace(bytes)) {
       return false;
     }
-    this.applyEvent(pmc, log, e);
+    rememberEvent(pmc, log, e);
     for (const r of recs) {
       if (r.type === LogType.MAP_IN) log.mapIn(r.ts, r.pid, r.start, r.pathname);
       else log.write(r);
     }
     return true;
-  }
-
-  /** The records an event makes in this log now (none for one already logged through another source). */
-  private recordsOf(pmc: Pmc, log: OwnerLog, e: ProcessEvent): LogRecord[] {
-    const ts = e.time;
-    switch (e.kind) {
-      case 'exec':
-        return [];
-      case 'map': {
-        const out: LogRecord[] = [];
-        // The first image mapped after an exec is the new executable (the loader comes second).
-        if (e.path.startsWith('/') && log.execPending.has(e.pid)) {
-          out.push({ type: LogType.PROCEXEC, ts, pid: e.pid, pmcid: pmc.id, base: 0n, dyn: e.start, pathname: e.path });
-        }
-        if (!log.isMapped(e.pid, e.start, e.path)) out.push({ type: LogType.MAP_IN, ts, pid: e.pid, start: e.start, pathname: e.path });
-        return out;
-      }
-      case 'fork':
-        return log.seen(`f:${e.pid}:${ts}`) ? [] : [{ type: LogType.PROCFORK, ts, oldpid: e.ppid, newpid: e.pid }];
-      case 'thread':
-        return log.seen(`t:${e.pid}:${e.tid}:${ts}`) ? [] : [{ type: LogType.THR_CREATE, ts, tid: e.tid, pid: e.pid, flags: 0, tdname: '' }];
-      case 'thread-exit':
-        return log.seen(`x:${e.pid}:${e.tid}:${ts}`) ? [] : [{ type: LogType.THR_EXIT, ts, tid: e.tid }];
-      case 'exit':
-        // System samplers' owners hear of every exit; PROCEXIT, with a count, is for counting PMCs (the exit reaper).
-        return pmc.mode !== PmcMode.SS || log.seen(`e:${e.pid}:${ts}`) ? [] : [{ type: LogType.SYSEXIT, ts, pid: e.pid }];
-    }
-  }
-
-  /** What the log remembers of an event it took. */
-  private applyEvent(pmc: Pmc, log: OwnerLog, e: ProcessEvent): void {
-    switch (e.kind) {
-      case 'exec':
-        if (log.firstSighting(`c:${e.pid}:${e.time}`)) {
-          log.execPending.add(e.pid);
-          log.forgetMappings(e.pid);
-        }
-        break;
-      case 'map':
-        if (e.path.startsWith('/')) log.execPending.delete(e.pid);
-        break;
-      case 'fork':
-        log.firstSighting(`f:${e.pid}:${e.time}`);
-        break;
-      case 'thread':
-        log.firstSighting(`t:${e.pid}:${e.tid}:${e.time}`);
-        break;
-      case 'thread-exit':
-        log.firstSighting(`x:${e.pid}:${e.tid}:${e.time}`);
-        break;
-      case 'exit':
-        if (pmc.mode === PmcMode.SS) log.firstSighting(`e:${e.pid}:${e.time}`);
-        break;
-    }
   }
 }
