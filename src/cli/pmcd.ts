@@ -5,9 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_METRICS_EVENTS, parseMetricsAddress, PmcdMetrics } from '../daemon/metrics.js';
-import { DEFAULT_SOCKET, PmcdServer } from '../daemon/server.js';
+import { DEFAULT_SOCKET, PMCD_STOP_BOUND_MS, PmcdServer } from '../daemon/server.js';
 import { loadModule } from '../module/load.js';
-import { LOG_STALL_MS } from '../module/log-ops.js';
 import { DEFAULT_CONFIG_FILE, parseConfig } from '../module/tunables.js';
 import { reportAndExit, UsageError } from './cli-error.js';
 
@@ -20,9 +19,6 @@ system-wide per CPU for the metrics; default ${DEFAULT_METRICS_EVENTS.join(',')}
 module's tunables (kern.hwpmc.*, security.bsd.unprivileged_syspmcs,
 kern.hwpmc.unprivileged_kernel_callchains).
 `;
-
-/** SIGTERM ends pmcd within this long, whatever still waits (the module bounds each log's end at LOG_STALL_MS). */
-const STOP_BOUND_MS = 3 * LOG_STALL_MS;
 
 async function main(argv: string[]): Promise<void> {
   let values;
@@ -68,9 +64,9 @@ async function main(argv: string[]): Promise<void> {
     stopping = true;
     log(`${signal}: releasing every owner`);
     setTimeout(() => {
-      log(`still stopping after ${STOP_BOUND_MS / 1000} s: exiting now`);
+      log(`still stopping after ${PMCD_STOP_BOUND_MS / 1000} s: exiting now`);
       process.exit(1);
-    }, STOP_BOUND_MS).unref();
+    }, PMCD_STOP_BOUND_MS).unref();
     void (async () => {
       await metrics?.stop();
       await server.stop();

@@ -9,6 +9,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { encodeFrame, FRAME_HEADER, FrameDecoder, FrameKind, PROTOCOL_VERSION } from '../ipc/frame.js';
 import { closeFd, type ReceivedMessage, socketFd } from '../ipc/unix.js';
+import { LOG_STALL_MS } from '../module/log-ops.js';
 import type { PmcModule } from '../module/pmc-module.js';
 import { PmcError } from '../pmc-error.js';
 import { FirstMessageReader } from './first-message.js';
@@ -17,6 +18,12 @@ import { describePeer, identifyPeer } from './peer.js';
 import { MAX_REQUEST_BYTES, Session } from './session.js';
 
 export const DEFAULT_SOCKET = '/run/tspmc/pmcd.sock';
+/**
+ * SIGTERM ends pmcd within this long, whatever still waits: the module gives
+ * up each log whose reader takes nothing after LOG_STALL_MS; the rest is margin
+ * (systemd's TimeoutStopSec in systemd/pmcd.service is longer).
+ */
+export const PMCD_STOP_BOUND_MS = 2 * LOG_STALL_MS;
 /** A connection that says nothing for this long is closed. */
 const FIRST_MESSAGE_MS = 10_000;
 
