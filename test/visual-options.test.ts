@@ -48,7 +48,7 @@ test('the options that do not fit are refused, each with its reason', () => {
   assert.match(bad.stderr, /option -f: "speed=3" is not threshold=<percent> or skiplink=0\|1/);
 });
 
-test('-I: the sampled PCs, inside hot, head the call graph in place of hot', () => {
+test('-I: the sampled PCs, inside hot, head the call graph in place of hot, each in its image', () => {
   const nm = execFileSync('nm', ['-S', prog], { encoding: 'utf8' });
   const [addr, size] = / T hot$/m.test(nm) ? nm.split('\n').find((l) => l.endsWith(' T hot'))!.split(' ') : [];
   const graph = ok(pmcstat(['-I', '-R', log, '-G', '-'], { env }), 'pmcstat -I').stdout;
@@ -64,6 +64,10 @@ test('-I: the sampled PCs, inside hot, head the call graph in place of hot', () 
     return page >= lo && page < lo + parseInt(size, 16);
   });
   assert.ok(inHot.length > 0, graph.slice(0, 800));
+  for (const l of inHot) assert.ok(l.endsWith(` @ ${prog}`), l);
+  // Every PC of this run lies in an image: the executable, a library, the kernel (resolved after the log is read).
+  for (const l of tops) assert.match(l, / 0x[0-9a-f]+ @ (?!\[unknown\])\S+$/, l);
+  for (const l of tops.filter((t) => / 0xffff/.test(t))) assert.match(l, / @ \[(?!unknown\])[\w.]+\]$/, l);
   // Under each sampled address: its caller, work.
   const at = graph.split('\n').indexOf(inHot[0]);
   assert.match(graph.split('\n')[at + 1], /\swork( @|$)/);

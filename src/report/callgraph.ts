@@ -214,23 +214,17 @@ export class CallGraphBuilder {
     const resolved = kept ? n : inTree;
     let node = ROOT;
     let leafBias = 0;
-    let prevKernel = false;
     for (let i = 0; i < resolved; i++) {
-      const lo = words[at + 2 * i];
-      const hi = words[at + 2 * i + 1];
-      const addr = packAddress(hi, lo);
-      const kernel = addr >= KERNEL_SPACE;
-      // The first user frame under kernel frames is where user code was
-      // interrupted (a fault may hit a function's first byte), not a return address.
-      let frame = addr === BAD_ADDRESS ? sym.frames.raw(hi, lo) : sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel), space);
-      prevKernel = kernel;
-      const link = addr === BAD_ADDRESS ? 0 : sym.link;
+      let frame = sym.chainFrame(proc, space, words, at, i);
+      const link = sym.link;
       if (i === 0) {
+        const addr = packAddress(words[at + 1], words[at]);
         leafBias = addr - link;
         this.countLeaf(profile, frame, link, count);
-        if (this.leafAddresses && addr !== BAD_ADDRESS) frame = sym.frames.address(addr, kernel);
+        // -I: the PC itself, in its image (a pending kernel PC becomes one in finish()).
+        if (this.leafAddresses && addr !== BAD_ADDRESS && !sym.frames.isPending(frame)) frame = sym.frames.address(addr, addr >= KERNEL_SPACE, sym.frames.image(frame));
       }
-      kept?.setFrame(i, lo, hi, frame, link);
+      kept?.setFrame(i, words[at + 2 * i], words[at + 2 * i + 1], frame, link);
       if (i < inTree) {
         node = tree.child(node, frame);
         tree.add(node, count);
@@ -245,18 +239,31 @@ export class CallGraphBuilder {
     this.drain();
     const frames = this.symbolizer.frames;
     const map = this.symbolizer.resolvePending();
+    const shown = map && this.leafAddresses ? this.sampledAddresses(map) : map;
     for (const p of this.profiles) {
-      if (map) {
+      if (map && shown) {
         // Kernel PCs were not counted as unresolved or not: the tree's first level has them.
         const tree = p.tree;
         for (let node = 1; node < tree.size; node++) {
           if (tree.parent(node) === ROOT && frames.isPending(tree.frame(node))) this.countUnknown(map[tree.frame(node)], tree.count(node));
         }
-        tree.remapFrames(map);
+        tree.remapFrames(shown);
       }
       p.tree.freeze();
     }
-    if (map) this.samples?.remapFrames(map);
+    if (shown) this.samples?.remapFrames(shown);
+  }
+
+  /** -I: `map` with each pending sampled kernel PC as itself, in the image it resolved to. */
+  private sampledAddresses(map: Int32Array): Int32Array {
+    const frames = this.symbolizer.frames;
+    const shown = map.slice();
+    for (let id = 0; id < map.length; id++) {
+      if (!frames.isPending(id)) continue;
+      const { addr, returnAddress } = frames.pendingAddress(id);
+      if (!returnAddress) shown[id] = frames.address(addr, true, frames.image(map[id]));
+    }
+    return shown;
   }
 
   private countUnknown(frame: number, samples: number): void {

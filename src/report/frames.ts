@@ -145,9 +145,9 @@ export class FrameTable {
     return id;
   }
 
-  /** An address (packed) in no known image. */
-  address(addr: number, kernel: boolean): number {
-    return this.intern(FrameKind.Address, kernel, -1, Math.floor(addr / TWO_32), addr >>> 0);
+  /** An address (packed) with no symbol: in no known image, or (pmcstat -I) a sampled PC shown as itself, in `image`. */
+  address(addr: number, kernel: boolean, image: Image | null = null): number {
+    return this.intern(FrameKind.Address, kernel, image ? this.imageId(image) : -1, Math.floor(addr / TWO_32), addr >>> 0);
   }
 
   /** A kernel address (packed) to be resolved later, as a sampled PC or a return address. */

@@ -3,8 +3,8 @@
 // through the process's perf-PID.map. Each address space and each image
 // keeps a small direct-mapped cache of its answers (an image's is shared by
 // all processes mapping it), so a PC seen again costs a hash probe.
-import { addressFromBigInt, BAD_ADDRESS, isKernelAddress } from './address.js';
-import { type Mapping, type ProcessInfo, ProcessTable } from './address-space.js';
+import { addressFromBigInt, BAD_ADDRESS, isKernelAddress, KERNEL_SPACE, packAddress } from './address.js';
+import { type AddressSpace, type Mapping, type ProcessInfo, ProcessTable } from './address-space.js';
 import { FrameKind, FrameTable } from './frames.js';
 import { Image, ImageLoader, type ImageLoaderOptions } from './image.js';
 import { MemoryBudget } from './memory-budget.js';
@@ -86,6 +86,25 @@ export class Symbolizer {
     this.link = look;
     const jit = this.jitImage(proc);
     return jit ? this.inImage(jit, look, addr, undefined, returnAddress, false) : this.frames.address(addr, false);
+  }
+
+  /**
+   * The frame of PC `i` of a logged chain: `words[at..)` holds its PCs as
+   * (low, high) u32 pairs, sampled PC first. Callers are return addresses,
+   * except the first user frame under kernel frames, which is where user code
+   * was interrupted (a fault may hit a function's first byte). Sets `link`
+   * (0 for a non-canonical PC, which is printed as logged).
+   */
+  chainFrame(proc: ProcessInfo, space: AddressSpace, words: Uint32Array, at: number, i: number): number {
+    const lo = words[at + 2 * i];
+    const hi = words[at + 2 * i + 1];
+    const addr = packAddress(hi, lo);
+    if (addr === BAD_ADDRESS) {
+      this.link = 0;
+      return this.frames.raw(hi, lo);
+    }
+    const returnAddress = i > 0 && (addr >= KERNEL_SPACE || packAddress(words[at + 2 * i - 1], words[at + 2 * i - 2]) < KERNEL_SPACE);
+    return this.resolve(proc, addr, returnAddress, space);
   }
 
   /**

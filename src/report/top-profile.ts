@@ -7,7 +7,6 @@
 // with the samples. Fed by LogReader.visit (RecordVisitor).
 import type { RecordVisitor } from '../log/log-reader.js';
 import { LogType, type LogRecord } from '../log/records.js';
-import { BAD_ADDRESS, KERNEL_SPACE, packAddress } from './address.js';
 import { FrameKind } from './frames.js';
 import type { ImageLoaderOptions } from './image.js';
 import { Symbolizer } from './symbolizer.js';
@@ -122,17 +121,7 @@ export class TopProfile implements RecordVisitor {
     const image = proc.at(ts);
     const process = image.name ?? (pid === 0 ? 'swapper' : `pid-${pid}`);
     const frames: number[] = [];
-    let prevKernel = false;
-    for (let i = 0; i < npcs; i++) {
-      const lo = words[at + 2 * i];
-      const hi = words[at + 2 * i + 1];
-      const addr = packAddress(hi, lo);
-      const kernel = addr >= KERNEL_SPACE;
-      // As the analysis does (callgraph.ts): callers are return addresses, except the
-      // first user frame under kernel frames, which is where user code was interrupted.
-      frames.push(addr === BAD_ADDRESS ? sym.frames.raw(hi, lo) : sym.resolve(proc, addr, i > 0 && (kernel || !prevKernel), image.space));
-      prevKernel = kernel;
-    }
+    for (let i = 0; i < npcs; i++) frames.push(sym.chainFrame(proc, image.space, words, at, i));
     const chain = frames.slice(1, 1 + CALLER_DEPTH).join(',');
     for (const counts of [pmc.all, pmc.recent]) {
       counts.samples++;
