@@ -38,6 +38,13 @@ export enum PmcClass {
 /** The deepest call chain a sample keeps (the callchaindepth tunable's maximum) and a CALLCHAIN record holds. */
 export const PMC_CALLCHAIN_DEPTH_MAX = 512;
 
+/**
+ * tspmc's flag beside FreeBSD's PMC_F_* (whose 0x400 is free): the rate of a
+ * sampling PMC is a frequency in samples per second, not a reload count. Set
+ * in the PMCALLOCATE records of the log, whose readers need it to weigh samples.
+ */
+export const PMC_F_FREQUENCY = 0x00000400;
+
 /** A PMC id holds the CPU in 12 bits, so no CPU number reaches this. */
 export const PMC_CPU_LIMIT = 4096;
 

@@ -71,7 +71,7 @@ test('flame graph in Chromium: widest frame, zoom, reset, search share, tooltip,
 
   // The header: event, rate, samples, drops.
   const summary = await page.textContent('#summary');
-  assert.match(summary ?? '', new RegExp(`event cpu-clock · rate 100,000 events per sample · ${total.toLocaleString('en-US')} samples · 0 dropped · 0 lost`));
+  assert.match(summary ?? '', new RegExp(`event cpu-clock · 100,000 ns per sample · ${total.toLocaleString('en-US')} samples · 0 dropped · 0 lost`));
 
   /** Frames drawn: name, caller, samples, and the rectangle's width in pixels. */
   const drawn = (): Promise<{ name: string; caller: string; value: number; width: number; fill: string; kind: string }[]> =>
@@ -188,6 +188,15 @@ test('--pprof: decoded back, the samples match the log', () => {
     assert.equal(Number(s.value[1]), Number(s.value[0]) * 100000, 'event value = samples x rate');
   }
   assert.deepEqual(decoded, stacks);
+  // A location per PC; the program's carry their source lines (it has DWARF).
+  const source = fixture('sampling-hotcold.c');
+  const fn = new Map(profile.function.map((f) => [Number(f.id), f]));
+  const ours = profile.location.filter((l) => ['hot', 'cold', 'work', 'main'].includes(str(fn.get(Number(l.line[0].functionId))!.name)));
+  assert.ok(ours.length > 4, 'more than one location per function');
+  for (const l of ours) {
+    assert.equal(str(fn.get(Number(l.line[0].functionId))!.filename), source);
+    assert.ok(Number(l.line[0].line) > 0);
+  }
   // The program's mapping comes first and carries its build id.
   const main = profile.mapping[0];
   assert.equal(str(main.filename), prog);
@@ -195,12 +204,52 @@ test('--pprof: decoded back, the samples match the log', () => {
   assert.equal(str(main.buildId), /Build ID: ([0-9a-f]+)/.exec(readelf)?.[1]);
 });
 
+const goPprof = (args: string[]) =>
+  spawnSync('go', ['tool', 'pprof', ...args], { encoding: 'utf8', env: { ...process.env, HOME: dir, GOCACHE: join(dir, 'gocache'), GOFLAGS: '-mod=mod' }, timeout: 120_000 });
+
 test('--pprof: go tool pprof -top lists hot first', { skip: !hasTool('go') && 'go is not installed (apt-get install golang-go; .ci/run does)' }, () => {
-  const r = spawnSync('go', ['tool', 'pprof', '-top', out.pprof], { encoding: 'utf8', env: { ...process.env, HOME: dir, GOCACHE: join(dir, 'gocache'), GOFLAGS: '-mod=mod' }, timeout: 120_000 });
+  const r = goPprof(['-top', out.pprof]);
   assert.equal(r.status, 0, r.stderr);
   const rows = r.stdout.split('\n').filter((l) => /^\s*[\d.]+\w*\s+[\d.]+%\s+[\d.]+%/.test(l));
   assert.match(rows[0] ?? '', /\shot$/, r.stdout);
   assert.match(r.stdout, /^Type: cpu-clock$/m);
+});
+
+test('--pprof: go tool pprof -list shows hot\'s samples on the lines of its loop', { skip: !hasTool('go') && 'go is not installed (apt-get install golang-go; .ci/run does)' }, () => {
+  const lines = readFileSync(fixture('sampling-hotcold.c'), 'utf8').split('\n');
+  const start = lines.findIndex((l) => l.startsWith('void hot('));
+  const forLine = start + lines.slice(start).findIndex((l) => l.includes('for (')) + 1;
+  const r = goPprof(['-list', '^hot$', '-sample_index', 'cpu-clock_samples', out.pprof]);
+  assert.equal(r.status, 0, r.stderr);
+  // "  FLAT  CUM  LINE: source", with "." for nothing.
+  const flat = new Map<number, number>();
+  for (const m of r.stdout.matchAll(/^\s+(\d+|\.)\s+(?:\d+|\.)\s+(\d+):/gm)) if (m[1] !== '.') flat.set(Number(m[2]), Number(m[1]));
+  assert.deepEqual([...flat.keys()].sort((a, b) => a - b), [forLine, forLine + 1], r.stdout);
+  assert.equal(flat.get(forLine)! + flat.get(forLine + 1)!, where((f) => f.at(-1) === 'hot'));
+  const top = goPprof(['-top', '-lines', out.pprof]);
+  assert.match(top.stdout, new RegExp(`\\shot ${fixture('sampling-hotcold.c')}:${forLine + 1}$`, 'm'));
+});
+
+test('--pprof with --freq: cpu-clock samples weigh 1e9/freq ns each; page-faults by frequency are counted only, and the profile says why', () => {
+  const file = join(dir, 'freq.pb.gz');
+  ok(pmcstat(['--freq', '2000', '-P', 'cpu-clock', '--freq', '1000', '-P', 'page-faults', '--pprof', file, '--', prog, '1', '50000000', '10000000'], { cwd: dir }), 'pmcstat --freq --pprof');
+  const profile = Profile.decode(gunzipSync(readFileSync(file)));
+  const str = (i: number | bigint): string => profile.stringTable.strings[Number(i)];
+  assert.deepEqual(
+    profile.sampleType.map((v) => `${str(v.type)}/${str(v.unit)}`),
+    ['cpu-clock_samples/count', 'cpu-clock/nanoseconds', 'page-faults_samples/count'],
+  );
+  assert.equal(Number(profile.period), 500_000);
+  assert.equal(`${str(profile.periodType!.type)}/${str(profile.periodType!.unit)}`, 'cpu-clock/nanoseconds');
+  let clock = 0;
+  let faults = 0;
+  for (const s of profile.sample) {
+    assert.equal(Number(s.value[1]), Number(s.value[0]) * 500_000);
+    clock += Number(s.value[0]);
+    faults += Number(s.value[2]);
+  }
+  assert.ok(clock > 0 && faults > 0, `${clock} cpu-clock and ${faults} page-faults samples`);
+  assert.ok(profile.comment.map(str).some((c) => /^page-faults: sampled at 1000 Hz; .*not record.*counted only$/.test(c)), profile.comment.map(str).join('\n'));
 });
 
 interface SpeedscopeFile {

@@ -47,7 +47,7 @@ test('-T on a command in a terminal: hot first, keys change the view, q quits an
   // Enough samples for the shares to settle.
   let screen = await term.waitFor((s) => Number(/· ([\d,]+) samples/.exec(s)?.[1].replaceAll(',', '') ?? 0) >= 1000, '1,000 samples');
   screen = await term.waitFor((s) => rows(s)[0]?.[4] === 'hot', 'hot on the first row');
-  assert.match(screen, /pmcstat top · PMC 1\/2: cpu-clock \(rate 100,000\) · [\d,]+ samples since the start · 0 dropped · 0 lost/);
+  assert.match(screen, /pmcstat top · PMC 1\/2: cpu-clock \(100,000 ns per sample\) · [\d,]+ samples since the start · 0 dropped · 0 lost/);
   assert.match(screen, /keys: p next PMC/);
   const [self, total, proc, image] = rows(screen)[0];
   assert.ok(Number(self) > 50 && Number(total) >= Number(self), screen);
@@ -80,7 +80,7 @@ test('-T -S in a terminal: the whole system, the busy program among the processe
   const term = new Terminal([process.execPath, PMCSTAT, '-T', '-w', '0.3', '-n', '1000000', '-S', 'cpu-clock'], dir, { width: 160, height: 40, env });
   t.after(() => term.close());
   const screen = await term.waitFor((s) => rows(s).some((r) => r[2] === 'hotcold' && r[4] === 'hot'), 'hot of hotcold in the system view');
-  assert.match(screen, /PMC 1\/1: cpu-clock \(rate 1,000,000\)/);
+  assert.match(screen, /PMC 1\/1: cpu-clock \(1,000,000 ns per sample\)/);
   term.send('q');
   await term.waitFor(() => term.exited(), 'pmcstat to exit');
   assert.equal(term.exitStatus(), 0);

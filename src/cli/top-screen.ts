@@ -2,6 +2,7 @@
 // samples, drops and losses, the keys; then the hottest functions with
 // their self and total share, process and image, and under each (when call
 // chains are on) its commonest caller chains. Lines fit the terminal.
+import { describeRate } from '../report/sample-period.js';
 import type { TopProfile } from '../report/top-profile.js';
 import { groupThousands } from './count-output.js';
 
@@ -34,8 +35,7 @@ export function formatTop(profile: TopProfile, state: TopState, layout: TopLayou
   const pmc = profile.pmcs[state.pmc];
   const samples = profile.samples(state.pmc, state.recent);
   const lines: string[] = [];
-  const rate = pmc && pmc.rate > 0n ? `rate ${groupThousands(pmc.rate)}` : 'rate unknown';
-  const which = pmc ? `PMC ${state.pmc + 1}/${profile.pmcs.length}: ${pmc.name} (${rate})` : 'no PMC has logged yet';
+  const which = pmc ? `PMC ${state.pmc + 1}/${profile.pmcs.length}: ${pmc.name} (${describeRate(pmc)})` : 'no PMC has logged yet';
   const span = state.recent ? 'since the last refresh' : 'since the start';
   lines.push(
     `pmcstat top · ${which} · ${groupThousands(samples)} samples ${span} · ${groupThousands(profile.dropped)} dropped · ${groupThousands(profile.lost)} lost · ${layout.elapsed.toFixed(1)} s${state.paused ? ' · PAUSED' : ''}`,

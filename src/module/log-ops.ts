@@ -228,7 +228,7 @@ export function logAllocation(log: OwnerLog, pmc: Pmc): void {
     ts: now(),
     pmcid: pmc.id,
     event: pmc.request.event,
-    flags: pmc.flags,
+    flags: pmc.flags | (pmc.request.frequency ? PmcFlags.FREQUENCY : 0),
     rate: pmc.isSampling ? pmc.reloadCount : 0n,
     eventName: pmc.eventName,
   });

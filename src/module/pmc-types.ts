@@ -1,6 +1,7 @@
 // The vocabulary of sys/sys/pmc.h: modes, states, row dispositions,
 // capabilities, flags and operations, with the values FreeBSD gives them so
 // that ids, logs and tool output line up with pmcstat's.
+import { PMC_F_FREQUENCY } from '../pmc-common.js';
 
 /** PMC_VERSION: major 0x0A (the v10 id layout), minor and patch ours. */
 export const PMC_VERSION = 0x0a000001;
@@ -46,6 +47,8 @@ export const PmcFlags = {
   CALLCHAIN: 0x00000080,
   USERCALLCHAIN: 0x00000100,
   EV_PMU: 0x00000200,
+  /** Logged only (see pmc-common.ts): the rate is samples per second. */
+  FREQUENCY: PMC_F_FREQUENCY,
   // internal
   ATTACHED_TO_OWNER: 0x00010000,
   NEEDS_LOGFILE: 0x00020000,

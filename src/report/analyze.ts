@@ -9,7 +9,9 @@ import { CallGraphBuilder, type AnalysisNeeds, type PmcProfile } from './callgra
 import type { FrameTable } from './frames.js';
 import type { ImageLoaderOptions } from './image.js';
 import { DEFAULT_MEMORY_LIMIT_MIB, MemoryBudget } from './memory-budget.js';
+import type { PcTable } from './pc-table.js';
 import type { Problem } from './problems.js';
+import { isFrequency } from './sample-period.js';
 import type { SampleStore } from './sample-store.js';
 import { Symbolizer } from './symbolizer.js';
 import type { TaskTable } from './tasks.js';
@@ -72,6 +74,8 @@ export interface AnalysisResult {
   processNames: string[];
   /** Every sample, in log order, when kept (needs.samples). */
   samples?: SampleStore;
+  /** The PCs of each profile's pcTree (needs.pcStacks). */
+  pcs?: PcTable;
   stats: AnalysisStats;
   /** What the reader of the outputs should know: a cut log, lost samples, unlogged records. */
   warnings: string[];
@@ -138,10 +142,10 @@ export class Analysis implements RecordVisitor {
         this.take(r);
         break;
       case LogType.PMCALLOCATEDYN:
-        this.graph.definePmc(r.pmcid, r.eventName, r.rate);
+        this.graph.definePmc(r.pmcid, r.eventName, r.rate, isFrequency(r.flags));
         break;
       case LogType.PMCALLOCATE:
-        this.graph.definePmc(r.pmcid, this.options.eventName?.(r.event) ?? `event-0x${r.event.toString(16)}`, r.rate);
+        this.graph.definePmc(r.pmcid, this.options.eventName?.(r.event) ?? `event-0x${r.event.toString(16)}`, r.rate, isFrequency(r.flags));
         break;
       case LogType.DROPNOTIFY: {
         this.dropped += r.dropped;
@@ -208,6 +212,7 @@ export class Analysis implements RecordVisitor {
       tasks: graph.tasks,
       processNames: graph.tasks.processNames,
       samples: graph.samples,
+      pcs: graph.pcs,
       stats,
       warnings: warningsOf(stats),
       symbolizer,

@@ -14,6 +14,7 @@ import { ChainTable } from './chain-table.js';
 import { FrameKind } from './frames.js';
 import type { Image } from './image.js';
 import type { MemoryBudget } from './memory-budget.js';
+import { PcTable } from './pc-table.js';
 import { SampleStore } from './sample-store.js';
 import type { Symbolizer } from './symbolizer.js';
 import { TaskTable } from './tasks.js';
@@ -32,19 +33,25 @@ export interface AnalysisNeeds {
   samples?: boolean;
   /** pmcstat -I: the sampled PC itself, not its function, at the top of each chain. Default false. */
   leafAddresses?: boolean;
+  /** Whole stacks of PCs besides those of functions (pprof: a location per address); implies stacks. Default false. */
+  pcStacks?: boolean;
 }
 
 export interface PmcProfile {
   /** Position among the profiles (the calltree's event index). */
   readonly index: number;
   readonly name: string;
-  /** Reload count of the PMC (events per sample) as allocated; 0 when the log did not say. */
+  /** Reload count of the PMC (events per sample) as allocated, or its frequency; 0 when the log did not say. */
   rate: bigint;
+  /** The rate is samples per second (see sample-period.ts for what a sample then stands for). */
+  frequency: boolean;
   /** Every pmcid that carried this event name (a system-mode PMC has one per CPU). */
   readonly pmcids: number[];
   samples: number;
   /** Leaf-rooted: children(ROOT) are the sampled functions, children(n) the callers of n. */
   readonly tree: CallTree;
+  /** With needs.pcStacks: the same with PCs (ids of the PcTable) in place of functions. */
+  readonly pcTree?: CallTree;
   /** Whether the tree holds whole chains and their ends (else depth-limited, for -G and -g). */
   readonly wholeStacks: boolean;
   /** The tasks the tree's end nodes name (shared by all profiles). */
@@ -72,6 +79,8 @@ export class CallGraphBuilder {
   readonly profiles: PmcProfile[] = [];
   readonly tasks: TaskTable;
   readonly samples?: SampleStore;
+  /** The PCs of the PC trees (needs.pcStacks). */
+  readonly pcs?: PcTable;
   readonly counts: SampleCounts = { samples: 0, unknownFunction: 0, unknownObject: 0, emptyCallchains: 0, callerFrames: 0 };
   private readonly byPmcid = new Map<number, PmcProfile>();
   private readonly byName = new Map<string, PmcProfile>();
@@ -95,7 +104,8 @@ export class CallGraphBuilder {
     needs: AnalysisNeeds = {},
   ) {
     this.tasks = new TaskTable(budget);
-    this.stacks = needs.stacks ?? true;
+    if (needs.pcStacks) this.pcs = new PcTable(budget);
+    this.stacks = needs.pcStacks || (needs.stacks ?? true);
     this.depth = this.stacks ? Infinity : Math.max(1, needs.depth ?? 16);
     this.histograms = needs.histograms ?? true;
     this.leafAddresses = needs.leafAddresses ?? false;
@@ -105,12 +115,13 @@ export class CallGraphBuilder {
   }
 
   /** Names a PMC; PMCs with the same event name share one profile. */
-  definePmc(pmcid: number, name: string, rate = 0n): PmcProfile {
+  definePmc(pmcid: number, name: string, rate = 0n, frequency = false): PmcProfile {
     let p = this.byName.get(name);
     if (!p) {
       this.budget.take(PROFILE_BYTES);
       const tree = new CallTree(this.budget);
-      p = { index: this.profiles.length, name, rate, pmcids: [], samples: 0, tree, wholeStacks: this.stacks, tasks: this.tasks, pcsByImage: new Map() };
+      const pcTree = this.pcs && new CallTree(this.budget);
+      p = { index: this.profiles.length, name, rate, frequency, pmcids: [], samples: 0, tree, pcTree, wholeStacks: this.stacks, tasks: this.tasks, pcsByImage: new Map() };
       this.profiles.push(p);
       this.byName.set(name, p);
     }
@@ -209,14 +220,20 @@ export class CallGraphBuilder {
     const kept = this.samples;
     kept?.begin(profile.index, proc.pid, tid, n);
     const tree = profile.tree;
+    const pcTree = profile.pcTree;
     const inTree = Math.min(n, this.depth);
     // Frames past the tree's depth are resolved only for a kept sample.
     const resolved = kept ? n : inTree;
     let node = ROOT;
+    let pcNode = ROOT;
     let leafBias = 0;
     for (let i = 0; i < resolved; i++) {
       let frame = sym.chainFrame(proc, space, words, at, i);
       const link = sym.link;
+      if (pcTree) {
+        pcNode = pcTree.child(pcNode, this.pcs!.intern(frame, link));
+        pcTree.add(pcNode, count);
+      }
       if (i === 0) {
         const addr = packAddress(words[at + 1], words[at]);
         leafBias = addr - link;
@@ -230,7 +247,11 @@ export class CallGraphBuilder {
         tree.add(node, count);
       }
     }
-    if (this.stacks) tree.addEnd(node, this.taskOf(proc.pid, tid, image.name), count);
+    if (this.stacks) {
+      const task = this.taskOf(proc.pid, tid, image.name);
+      tree.addEnd(node, task, count);
+      pcTree?.addEnd(pcNode, task, count);
+    }
     kept?.end(n, leafBias);
   }
 
@@ -250,7 +271,9 @@ export class CallGraphBuilder {
         tree.remapFrames(shown);
       }
       p.tree.freeze();
+      p.pcTree?.freeze();
     }
+    if (map) this.pcs?.remapFrames(map);
     if (shown) this.samples?.remapFrames(shown);
   }
 
@@ -312,9 +335,18 @@ export interface Stack {
 }
 
 /** The stacks of a profile (analyzed with whole stacks), with their sample counts per task. */
-export function* stacksOf(profile: PmcProfile): Generator<Stack> {
+export function stacksOf(profile: PmcProfile): Generator<Stack> {
   if (!profile.wholeStacks) throw new PmcError('EINVAL', `the stacks of "${profile.name}" were not kept: analyze with needs.stacks`);
-  const { tree, tasks } = profile;
+  return treeStacks(profile.tree, profile.tasks);
+}
+
+/** The same stacks as stacksOf, of PCs (ids of the result's PcTable) rather than functions. */
+export function pcStacksOf(profile: PmcProfile): Generator<Stack> {
+  if (!profile.pcTree) throw new PmcError('EINVAL', `the PC stacks of "${profile.name}" were not kept: analyze with needs.pcStacks`);
+  return treeStacks(profile.pcTree, profile.tasks);
+}
+
+function* treeStacks(tree: CallTree, tasks: TaskTable): Generator<Stack> {
   // Depth-first, iteratively: chains can be hundreds of frames deep.
   const path: number[] = [];
   const todo: number[] = [ROOT];

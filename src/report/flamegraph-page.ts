@@ -137,9 +137,9 @@ function render() {
 }
 
 function summary() {
-  var p = meta.profiles[state.pmc] || { name: '(no samples)', rate: 0, samples: 0 };
+  var p = meta.profiles[state.pmc] || { name: '(no samples)', rate: 'rate unknown', samples: 0 };
   document.getElementById('summary').textContent =
-    'event ' + p.name + ' · rate ' + (p.rate > 0 ? grouped(p.rate) + ' events per sample' : 'unknown') +
+    'event ' + p.name + ' · ' + p.rate +
     ' · ' + grouped(p.samples) + ' samples · ' + grouped(meta.dropped) + ' dropped · ' + grouped(meta.lost) + ' lost' +
     ' · ' + grouped(meta.processes.length) + ' process' + (meta.processes.length === 1 ? '' : 'es');
 }

@@ -48,7 +48,7 @@ export interface OutputFormat<N extends string = string> {
   /** What the option's value names ('file', 'dir'); absent for a switch, whose target is '-' unless set. */
   readonly value?: string;
   readonly description: string;
-  /** What it reads of the analysis besides the depth-limited call tree (-z): whole stacks, gprof histograms, every sample. */
+  /** What it reads of the analysis besides the depth-limited call tree (-z): whole stacks (of functions or PCs), gprof histograms, every sample. */
   readonly needs?: Omit<AnalysisNeeds, 'depth'>;
   /** Writes the output to `target` (a path, or '-' for stdout). */
   write(target: string, ctx: OutputContext): Promise<void>;
@@ -145,7 +145,7 @@ export const OUTPUTS = [
     option: '--pprof',
     value: 'file.pb.gz',
     description: 'pprof profile (go tool pprof, Pyroscope, Parca)',
-    needs: STACKS,
+    needs: { pcStacks: true },
     async write(target, ctx) {
       const data = (await import('./write-pprof.js')).writePprof(ctx.result);
       if (target === '-') {
@@ -211,12 +211,13 @@ export interface OutputReport {
 
 /** What the analysis must build for `targets`: what their entries need, the call tree to `depth` (-z), sampled PCs as addresses (-I). */
 export function analysisNeeds(targets: OutputTargets, depth?: number, leafAddresses = false): AnalysisNeeds {
-  const needs: AnalysisNeeds = { stacks: false, histograms: false, samples: false, depth, leafAddresses };
+  const needs: AnalysisNeeds = { stacks: false, histograms: false, samples: false, pcStacks: false, depth, leafAddresses };
   for (const o of OUTPUTS as readonly OutputFormat<OutputName>[]) {
     if (targets[o.name] === undefined || !o.needs) continue;
     needs.stacks ||= o.needs.stacks ?? false;
     needs.histograms ||= o.needs.histograms ?? false;
     needs.samples ||= o.needs.samples ?? false;
+    needs.pcStacks ||= o.needs.pcStacks ?? false;
   }
   return needs;
 }

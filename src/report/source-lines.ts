@@ -2,6 +2,7 @@
 // way perf does without libdw: binutils' addr2line, one process per image
 // for all of that image's addresses (one address in, one line out).
 import { spawnSync } from 'node:child_process';
+import type { Image } from './image.js';
 
 export interface SourceLineBatch {
   /** `file:line` by image file and link-time address; absent where the image has no line for it. */
@@ -39,4 +40,16 @@ export function sourceLines(wanted: Map<string, Set<number>>): SourceLineBatch {
     lines.set(file, found);
   }
   return { lines, problems };
+}
+
+/** The file addr2line reads for a frame's image, when it is an ELF file (not the vdso, not the kernel). */
+export function lineSource(image: Image | null): string | undefined {
+  const elf = image?.kind === 'elf' ? image.elf : undefined;
+  return elf && elf.name.startsWith('/') ? elf.name : undefined;
+}
+
+/** A `file:line` of sourceLines() as its two parts. */
+export function splitSourceLine(text: string): { file: string; line: number } {
+  const colon = text.lastIndexOf(':');
+  return { file: text.slice(0, colon), line: Number(text.slice(colon + 1)) };
 }

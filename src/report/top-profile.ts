@@ -9,6 +9,7 @@ import type { RecordVisitor } from '../log/log-reader.js';
 import { LogType, type LogRecord } from '../log/records.js';
 import { FrameKind } from './frames.js';
 import type { ImageLoaderOptions } from './image.js';
+import { isFrequency } from './sample-period.js';
 import { Symbolizer } from './symbolizer.js';
 
 /** Callers kept above each sampled function (the chains top mode prints). */
@@ -39,6 +40,8 @@ class Counts {
 export interface TopPmc {
   name: string;
   rate: bigint;
+  /** The rate is samples per second. */
+  frequency: boolean;
   /** Since the start, and since the last reset() (the delta view). */
   all: Counts;
   recent: Counts;
@@ -84,9 +87,9 @@ export class TopProfile implements RecordVisitor {
     this.symbolizer = new Symbolizer(options);
   }
 
-  private define(pmcid: number, name: string, rate: bigint): TopPmc {
+  private define(pmcid: number, name: string, rate: bigint, flags: number): TopPmc {
     let p = this.pmcs.find((x) => x.name === name);
-    if (!p) this.pmcs.push((p = { name, rate, all: new Counts(), recent: new Counts() }));
+    if (!p) this.pmcs.push((p = { name, rate, frequency: isFrequency(flags), all: new Counts(), recent: new Counts() }));
     this.byPmcid.set(pmcid, p);
     return p;
   }
@@ -94,10 +97,10 @@ export class TopProfile implements RecordVisitor {
   record(r: LogRecord): void {
     switch (r.type) {
       case LogType.PMCALLOCATEDYN:
-        this.define(r.pmcid, r.eventName, r.rate);
+        this.define(r.pmcid, r.eventName, r.rate, r.flags);
         break;
       case LogType.PMCALLOCATE:
-        this.define(r.pmcid, `event-0x${r.event.toString(16)}`, r.rate);
+        this.define(r.pmcid, `event-0x${r.event.toString(16)}`, r.rate, r.flags);
         break;
       case LogType.DROPNOTIFY:
         this.dropped += r.dropped;
@@ -115,7 +118,7 @@ export class TopProfile implements RecordVisitor {
 
   callchain(words: Uint32Array, at: number, npcs: number, pid: number, _tid: number, pmcid: number, _cpuflags: number, ts: number): void {
     if (npcs === 0) return;
-    const pmc = this.byPmcid.get(pmcid) ?? this.define(pmcid, `pmc-0x${pmcid.toString(16)}`, 0n);
+    const pmc = this.byPmcid.get(pmcid) ?? this.define(pmcid, `pmc-0x${pmcid.toString(16)}`, 0n, 0);
     const sym = this.symbolizer;
     const proc = sym.processes.get(pid);
     const image = proc.at(ts);

@@ -5,15 +5,8 @@
 // less one, as the symbolizer looked it up.
 import type { AnalysisResult } from './analyze.js';
 import { FrameKind } from './frames.js';
-import type { Image } from './image.js';
-import { sourceLines } from './source-lines.js';
+import { lineSource, sourceLines } from './source-lines.js';
 import { keptSamples } from './write-pcs.js';
-
-/** The file addr2line reads for a frame's image, when it is an ELF file (not the vdso, not the kernel). */
-function lineSource(image: Image | null): string | undefined {
-  const elf = image?.kind === 'elf' ? image.elf : undefined;
-  return elf && elf.name.startsWith('/') ? elf.name : undefined;
-}
 
 export function* formatAnnotate(result: AnalysisResult): Generator<string> {
   const samples = keptSamples(result, '-a (annotate)');

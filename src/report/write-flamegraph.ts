@@ -9,6 +9,7 @@ import type { AnalysisResult } from './analyze.js';
 import { stacksOf } from './callgraph.js';
 import { FLAMEGRAPH_PAGE_SCRIPT, FLAMEGRAPH_PAGE_STYLE } from './flamegraph-page.js';
 import { FrameKind, type FrameTable } from './frames.js';
+import { describeRate } from './sample-period.js';
 
 /** What a frame is, for its colour: the page's KINDS, in this order. */
 export enum FlameKind {
@@ -76,9 +77,9 @@ export function* writeFlamegraph(result: AnalysisResult, options: FlamegraphOpti
   };
 
   yield '<script id="profile-stacks" type="application/json">[';
-  const profiles: { name: string; rate: number; samples: number }[] = [];
+  const profiles: { name: string; rate: string; samples: number }[] = [];
   for (const [n, profile] of result.profiles.entries()) {
-    profiles.push({ name: profile.name, rate: Number(profile.rate), samples: profile.samples });
+    profiles.push({ name: profile.name, rate: describeRate(profile), samples: profile.samples });
     yield `${n > 0 ? ',' : ''}\n[`;
     let first = true;
     // One array per stack: process, samples, then the frames from the outermost caller.

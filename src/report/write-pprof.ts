@@ -1,44 +1,77 @@
-// --pprof: profile.proto, gzipped, through pprof-format. Per PMC two sample
-// types: `<event>_samples` (count) and `<event>` (the samples times the
-// rate: nanoseconds for cpu-clock and task-clock, events otherwise); the
-// period is the rate of the first PMC with samples. A location is a
-// function of an image (tspmc aggregates by function), at the function's
-// link-time address in a mapping per image that carries the ELF build id;
-// samples carry the process name as a label.
+// --pprof: profile.proto, gzipped, through pprof-format. Per PMC a sample
+// type `<event>_samples` (count) and, where the log tells what one sample
+// stands for (sample-period.ts), `<event>` in nanoseconds (cpu-clock,
+// task-clock) or events, the samples times that period; the profile's period
+// is that of the first PMC with samples. A PMC sampled by frequency on an
+// event that is not a clock has no known period: its samples are only
+// counted, and a comment in the profile says so. A location is one PC (at
+// its link-time address, in a mapping per image that carries the ELF build
+// id) with its function and, where the image has DWARF line tables, its
+// source line (binutils' addr2line, one batch per image), so that
+// `go tool pprof -lines` and `-list` see lines. Samples carry the process
+// name as a label.
 import { gzipSync } from 'node:zlib';
 import { Function as PprofFunction, Label, Line, Location, Mapping, Profile, Sample, StringTable, ValueType } from 'pprof-format';
+import { PmcError } from '../pmc-error.js';
+import { addressHex, isKernelAddress } from './address.js';
 import type { AnalysisResult } from './analyze.js';
 import { buildId } from './build-id.js';
-import { stacksOf } from './callgraph.js';
+import { pcStacksOf, type PmcProfile } from './callgraph.js';
 import type { Image } from './image.js';
+import { samplePeriod } from './sample-period.js';
+import { lineSource, sourceLines, splitSourceLine } from './source-lines.js';
 
-const CLOCK_EVENTS = new Set(['cpu-clock', 'task-clock']);
-
-const unitOf = (name: string): string => (CLOCK_EVENTS.has(name) ? 'nanoseconds' : 'events');
+/** Why a PMC has no weighted sample type. */
+function noPeriod(p: PmcProfile): string {
+  if (p.frequency && p.rate > 0n) {
+    return `${p.name}: sampled at ${p.rate} Hz; the kernel varies its period to keep that rate and the log does not record it, so its samples are counted only`;
+  }
+  return `${p.name}: the log gives no sampling rate, so its samples are counted only`;
+}
 
 /** The profile, not yet gzipped. */
 export function buildPprof(result: AnalysisResult): Profile {
   const strings = new StringTable();
   const s = (text: string): number => strings.dedup(text);
-  const n = result.profiles.length;
+  const { frames, pcs } = result;
+  if (!pcs) throw new PmcError('EINVAL', 'pprof: the analysis kept no PC stacks (needs.pcStacks)');
+
   const sampleType: ValueType[] = [];
-  for (const p of result.profiles) {
-    sampleType.push(new ValueType({ type: s(`${p.name}_samples`), unit: s('count') }));
-    sampleType.push(new ValueType({ type: s(p.name), unit: s(unitOf(p.name)) }));
+  const comments = [`tspmc: ${result.stats.samples} samples, ${result.stats.dropped} dropped, ${result.stats.lost} lost`];
+  const columns = result.profiles.map((p) => {
+    const period = samplePeriod(p);
+    const samples = sampleType.push(new ValueType({ type: s(`${p.name}_samples`), unit: s('count') })) - 1;
+    if (!period) {
+      comments.push(noPeriod(p));
+      return { samples, period: 0, weighted: -1 };
+    }
+    const weighted = sampleType.push(new ValueType({ type: s(p.name), unit: s(period.unit) })) - 1;
+    return { samples, period: Number(period.value), weighted };
+  });
+
+  // Source lines of every PC in an ELF image, one addr2line per image.
+  const wanted = new Map<string, Set<number>>();
+  for (let pc = 0; pc < pcs.length; pc++) {
+    const file = lineSource(frames.image(pcs.frame(pc)));
+    if (file === undefined) continue;
+    let set = wanted.get(file);
+    if (!set) wanted.set(file, (set = new Set()));
+    set.add(pcs.link(pc));
   }
+  const { lines } = sourceLines(wanted);
 
   // The image most samples were taken in is the first mapping: pprof calls it the profile's file.
+  const stacks = result.profiles.map((p) => [...pcStacksOf(p)]);
   const leafSamples = new Map<Image | null, number>();
-  const stacks = result.profiles.map((p) => [...stacksOf(p)]);
   for (const list of stacks) {
     for (const st of list) {
-      const image = result.frames.image(st.frames[st.frames.length - 1]);
+      const image = frames.image(pcs.frame(st.frames[st.frames.length - 1]));
       leafSamples.set(image, (leafSamples.get(image) ?? 0) + st.count);
     }
   }
   const mappings = new Map<Image, Mapping>();
-  const mappingOf = (image: Image | null): number => {
-    if (!image) return 0;
+  const mappingOf = (image: Image | null): Mapping | undefined => {
+    if (!image) return undefined;
     let m = mappings.get(image);
     if (!m) {
       const elf = image.elf;
@@ -54,46 +87,57 @@ export function buildPprof(result: AnalysisResult): Profile {
       });
       mappings.set(image, m);
     }
-    return Number(m.id);
+    return m;
   };
+  for (const [image] of [...leafSamples].sort((a, b) => b[1] - a[1])) mappingOf(image);
 
   const functions = new Map<string, PprofFunction>();
   const locations = new Map<number, Location>();
-  const locationOf = (frameId: number): number => {
-    let loc = locations.get(frameId);
+  const locationOf = (pc: number): number => {
+    let loc = locations.get(pc);
     if (!loc) {
-      const { frames } = result;
-      const image = frames.image(frameId);
-      const name = frames.name(frameId);
-      // Frames of one name in one image are one function, as pprof expects.
-      const key = `${image?.path ?? ''}\0${name}`;
+      const frame = pcs.frame(pc);
+      const link = pcs.link(pc);
+      const image = frames.image(frame);
+      const name = frames.name(frame);
+      const file = lineSource(image);
+      const source = file === undefined ? undefined : lines.get(file)?.get(link);
+      const at = source === undefined ? { file: '', line: 0 } : splitSourceLine(source);
+      // Frames of one name in one image (and source file) are one function, as pprof expects.
+      const key = `${image?.path ?? ''}\0${name}\0${at.file}`;
       let fn = functions.get(key);
-      if (!fn) functions.set(key, (fn = new PprofFunction({ id: functions.size + 1, name: s(name), systemName: s(name) })));
-      loc = new Location({ id: locations.size + 1, mappingId: mappingOf(image), address: frames.start(frameId), line: [new Line({ functionId: fn.id })] });
-      locations.set(frameId, loc);
+      if (!fn) functions.set(key, (fn = new PprofFunction({ id: functions.size + 1, name: s(name), systemName: s(name), filename: s(at.file) })));
+      const mapping = mappingOf(image);
+      if (mapping && source !== undefined) mapping.hasFilenames = mapping.hasLineNumbers = true;
+      loc = new Location({
+        id: locations.size + 1,
+        mappingId: mapping?.id ?? 0,
+        address: isKernelAddress(link) ? BigInt(`0x${addressHex(link)}`) : link,
+        line: [new Line({ functionId: fn.id, line: at.line })],
+      });
+      locations.set(pc, loc);
     }
     return Number(loc.id);
   };
 
-  for (const [image] of [...leafSamples].sort((a, b) => b[1] - a[1])) mappingOf(image);
-
   const samples: Sample[] = [];
   const processKey = s('process');
-  for (const [i, p] of result.profiles.entries()) {
-    const rate = p.rate > 0n ? Number(p.rate) : 1;
-    for (const st of stacks[i]) {
-      const value = new Array<number>(2 * n).fill(0);
-      value[2 * i] = st.count;
-      value[2 * i + 1] = st.count * rate;
+  for (const [i, list] of stacks.entries()) {
+    const col = columns[i];
+    for (const st of list) {
+      const value = new Array<number>(sampleType.length).fill(0);
+      value[col.samples] = st.count;
+      if (col.weighted >= 0) value[col.weighted] = st.count * col.period;
       const locationId: number[] = [];
       for (let k = st.frames.length - 1; k >= 0; k--) locationId.push(locationOf(st.frames[k]));
       samples.push(new Sample({ locationId, value, label: [new Label({ key: processKey, str: s(result.processNames[st.process]) })] }));
     }
   }
 
-  const first = result.profiles.findIndex((p) => p.samples > 0);
-  const main = result.profiles[Math.max(first, 0)];
-  const comments = [`tspmc: ${result.stats.samples} samples, ${result.stats.dropped} dropped, ${result.stats.lost} lost`];
+  const first = Math.max(0, result.profiles.findIndex((p) => p.samples > 0));
+  const main = result.profiles[first];
+  const mainColumn = columns[first];
+  const weighted = main && mainColumn.weighted >= 0;
   return new Profile({
     sampleType,
     sample: samples,
@@ -101,10 +145,10 @@ export function buildPprof(result: AnalysisResult): Profile {
     location: [...locations.values()],
     function: [...functions.values()],
     stringTable: strings,
-    periodType: main ? new ValueType({ type: s(main.name), unit: s(unitOf(main.name)) }) : undefined,
-    period: main ? main.rate : 0,
+    periodType: weighted ? sampleType[mainColumn.weighted] : undefined,
+    period: weighted ? mainColumn.period : 0,
     comment: comments.map(s),
-    defaultSampleType: main ? s(main.name) : 0,
+    defaultSampleType: main ? sampleType[weighted ? mainColumn.weighted : mainColumn.samples].type : 0,
   });
 }
 

@@ -2,13 +2,13 @@
 // speedscope package): shared frames, and one sampled profile per PMC,
 // process and thread, its stacks going from the outermost caller to the
 // sampled function, each weighed by its samples. Clock events (cpu-clock,
-// task-clock) are weighed in nanoseconds (the rate is their period), other
-// events in samples.
+// task-clock) are weighed in nanoseconds where the log tells their period
+// (sample-period.ts), other events in samples.
 import type { AnalysisResult } from './analyze.js';
 import { stacksOf } from './callgraph.js';
+import { samplePeriod } from './sample-period.js';
 
 export const SPEEDSCOPE_SCHEMA = 'https://www.speedscope.app/file-format-schema.json';
-const CLOCK_EVENTS = new Set(['cpu-clock', 'task-clock']);
 
 interface ThreadProfile {
   pmc: number;
@@ -33,7 +33,8 @@ export function* formatSpeedscope(result: AnalysisResult): Generator<string> {
   };
   const list: ThreadProfile[] = [];
   for (const profile of result.profiles) {
-    const weight = CLOCK_EVENTS.has(profile.name) && profile.rate > 0n ? Number(profile.rate) : 1;
+    const period = samplePeriod(profile);
+    const weight = period?.unit === 'nanoseconds' ? Number(period.value) : 1;
     const byTask = new Map<number, ThreadProfile>();
     for (const s of stacksOf(profile)) {
       let t = byTask.get(s.task);
@@ -52,7 +53,7 @@ export function* formatSpeedscope(result: AnalysisResult): Generator<string> {
   yield `"shared":{"frames":${JSON.stringify(frames)}},"profiles":[`;
   for (const [i, t] of list.entries()) {
     const profile = result.profiles[t.pmc];
-    const clock = CLOCK_EVENTS.has(profile.name) && profile.rate > 0n;
+    const clock = samplePeriod(profile)?.unit === 'nanoseconds';
     const head = {
       type: 'sampled',
       name: `${profile.name}: ${result.processNames[tasks.process(t.task)]} pid ${tasks.pid(t.task)} tid ${tasks.tid(t.task)}`,
