@@ -11,7 +11,7 @@ import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import type { LogRecord } from '../src/log/records.js';
 import { analyzeLog } from '../src/report/analyze.js';
-import { writeOutputs } from '../src/report/outputs.js';
+import { analysisNeeds, writeOutputs } from '../src/report/outputs.js';
 import { artifactPath, launchChromium, noChromium } from './browser-fixture.js';
 import { rec, tempDir } from './report-fixture.js';
 
@@ -26,9 +26,10 @@ async function outputs(): Promise<{ html: string; speedscope: string; pprof: str
   const records: LogRecord[] = [rec.allocDyn(1, 'cpu-clock')];
   // Each hostile function called from "plain", sampled i + 1 times.
   for (let i = 0; i < 3; i++) for (let k = 0; k <= i; k++) records.push(rec.callchain(PID, 1, [pc(i), pc(3) + 1n]));
-  const result = await analyzeLog(records, { perfMapDir: dir });
   const files = { html: join(dir, 'names.html'), speedscope: join(dir, 'names.json'), pprof: join(dir, 'names.pb.gz') };
-  await writeOutputs(result, { flamegraph: files.html, speedscope: files.speedscope, pprof: files.pprof });
+  const targets = { flamegraph: files.html, speedscope: files.speedscope, pprof: files.pprof };
+  const result = await analyzeLog(records, { perfMapDir: dir, needs: analysisNeeds(targets) });
+  await writeOutputs(result, targets);
   return files;
 }
 

@@ -34,7 +34,7 @@ export function buildPprof(result: AnalysisResult): Profile {
   const strings = new StringTable();
   const s = (text: string): number => strings.dedup(text);
   const { frames, pcs } = result;
-  if (!pcs) throw new PmcError('EINVAL', 'pprof: the analysis kept no PC stacks (needs.pcStacks)');
+  if (!pcs) throw new PmcError('EINVAL', 'pprof: the analysis kept no PC stacks: analyze with needs.pcStacks (analysisNeeds({ pprof }) gives it)');
 
   const sampleType: ValueType[] = [];
   const comments = [`tspmc: ${result.stats.samples} samples, ${result.stats.dropped} dropped, ${result.stats.lost} lost`];
