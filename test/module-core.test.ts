@@ -9,7 +9,8 @@ import { once } from 'node:events';
 import type { Credentials } from '../src/md/procfs.js';
 import { type Caller, selfCaller } from '../src/module/caller.js';
 import type { OwnerSignal } from '../src/module/owner.js';
-import type { AllocateRequest, PmcModule } from '../src/module/pmc-module.js';
+import type { AllocateRequest } from '../src/module/op-table.js';
+import type { PmcModule } from '../src/module/pmc-module.js';
 import {
   makePmcId,
   PMC_CPU_ANY,

@@ -1,7 +1,9 @@
 // Who is making a module call: the process on whose behalf an op runs.
 // In-process callers are this Node process; pmcd callers are socket peers.
 import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, type Credentials, hasCapability, readCredentials, readSysctl } from '../md/procfs.js';
+import { PmcCaps } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
+import type { Tunables } from './tunables.js';
 
 export interface Caller {
   pid: number;
@@ -38,6 +40,20 @@ export function isPmcPrivileged(c: Credentials): boolean {
 export function kernelProfilingAllowed(c: Credentials): boolean {
   const paranoid = Number(readSysctl('kernel.perf_event_paranoid') ?? 2);
   return paranoid < 2 || isPmcPrivileged(c);
+}
+
+export const KERNEL_MODE_REFUSED = 'kernel mode is for root and CAP_PERFMON only, unless the administrator sets the unprivileged_kernel_callchains tunable';
+
+/**
+ * Kernel-mode counts, samples and call-chain frames are for privileged
+ * callers, for everyone with the unprivileged_kernel_callchains tunable, and
+ * where perf_event_paranoid lets every user profile the kernel. True when a
+ * class whose events can be limited to user or kernel mode (`classCaps`) must
+ * count user mode only for this caller.
+ */
+export function kernelModeDenied(caller: Caller, tunables: Tunables, classCaps: number): boolean {
+  const hasModes = (classCaps & (PmcCaps.USER | PmcCaps.SYSTEM)) === (PmcCaps.USER | PmcCaps.SYSTEM);
+  return hasModes && !tunables.unprivileged_kernel_callchains && !kernelProfilingAllowed(caller.creds);
 }
 
 /**

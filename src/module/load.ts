@@ -8,7 +8,8 @@ import { resolveEvent } from '../md/event-resolve.js';
 import { MachineForkWatch } from '../md/machine-fork-watch.js';
 import { machineClasses } from '../md/machine.js';
 import { DEFAULT_ADMIN_STATE } from './admin-state.js';
-import { PmcModule, type SpecResolution } from './pmc-module.js';
+import type { SpecResolution } from './admin-ops.js';
+import { PmcModule } from './pmc-module.js';
 import { loadTunables, type TunableSources } from './tunables.js';
 
 /** `serving`: the module serves many owners (pmcd), so what their attaches share stays open between them. */
