@@ -34,7 +34,7 @@ interface Attr {
   rate: bigint;
 }
 
-function readAttrs(file: Buffer, view: DataView): { attrs: Attr[]; byId: Map<number, number> } {
+function readAttrs(view: DataView): { attrs: Attr[]; byId: Map<number, number> } {
   const attrSize = u64Number(view, 16);
   const at = u64Number(view, 24);
   const size = u64Number(view, 32);
@@ -64,7 +64,7 @@ export function convertPerfData(input: string, output: string): { samples: numbe
   const words = new Int32Array(file.buffer, file.byteOffset, file.byteLength >>> 2);
   const chain = new Int32Array(2 * PMC_CALLCHAIN_DEPTH_MAX);
   if (file.toString('latin1', 0, 8) !== MAGIC) throw new Error(`${input}: not a perf.data file (no ${MAGIC} magic)`);
-  const { attrs, byId } = readAttrs(file, view);
+  const { attrs, byId } = readAttrs(view);
   if (attrs.length === 0) throw new Error(`${input}: no events`);
   const dataAt = u64Number(view, 40);
   const dataEnd = dataAt + u64Number(view, 48);

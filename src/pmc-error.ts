@@ -1,6 +1,6 @@
 // One error type for every layer: an errno name as hwpmc would return it,
 // plus a message that says which input was wrong and what was expected.
-import { errnoName, errnoNumber } from './md/errno.js';
+import { constants } from 'node:os';
 
 export type ErrnoName =
   | 'EINVAL' | 'EBUSY' | 'EEXIST' | 'EPERM' | 'EACCES' | 'ESRCH' | 'ENXIO' | 'ENOENT'
@@ -40,4 +40,22 @@ export class PmcError extends Error {
 
 export function isPmcError(e: unknown, code?: ErrnoName): e is PmcError {
   return e instanceof PmcError && (code === undefined || e.code === code);
+}
+
+// Errno numbers <-> names, from the running platform's own table.
+const byNumber = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) {
+  if (!byNumber.has(value)) byNumber.set(value, name);
+}
+
+/** 'EPERM' for 1 (or -1); 'E<n>' when the number has no name. */
+export function errnoName(errno: number): string {
+  const n = Math.abs(errno);
+  return byNumber.get(n) ?? `E${n}`;
+}
+
+function errnoNumber(name: string): number {
+  const n = (constants.errno as Record<string, number>)[name];
+  if (n === undefined) throw new Error(`unknown errno name ${name}`);
+  return n;
 }

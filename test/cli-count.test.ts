@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createReadStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildC, pmcstat, pmcstatAsync, stackTraceLines, tempDir } from './cli-fixture.js';
-import { onlineCpus } from '../src/md/cpus.js';
+import { onlineCpus } from '../src/os/cpus.js';
 
 const dir = tempDir('cli-count-');
 const burn = buildC(dir, 'sampling-burn.c', 'burn');

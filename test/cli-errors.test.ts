@@ -4,7 +4,7 @@
 // errors, 1 for errors at run time; never a stack trace.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +119,20 @@ test('-o or -O that cannot be written: the command never runs', () => {
     const r = pmcstat([...args, '--', 'touch', marker], { env });
     assert.equal(r.status, 1, r.stderr);
     assert.ok(!existsSync(marker), `${args.join(' ')}: the command did not run`);
+  }
+});
+
+test('-O a pipe whose reader goes away mid-run: one line naming -O and EPIPE, once', async () => {
+  const fifo = join(dir, 'log.fifo');
+  assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+  // The reader takes the log's first 100 bytes and leaves; every later write fails.
+  const reader = spawn('head', ['-c', '100', fifo], { stdio: 'ignore' });
+  try {
+    const r = pmcstat(['-O', fifo, '-P', 'cpu-clock', '--', 'sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done'], { env, timeoutMs: 120_000 });
+    assertOneLineError('pmcstat', r, { input: `-O ${fifo}: cannot write the log`, errno: 'EPIPE' });
+    assert.doesNotMatch(r.stderr, /\(EIO\)/, 'the write error is not wrapped in EIO');
+  } finally {
+    reader.kill();
   }
 });
 

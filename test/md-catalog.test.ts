@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { onlineCpus, possibleCpuCount } from '../src/md/cpus.js';
+import { onlineCpus, possibleCpuCount } from '../src/os/cpus.js';
 import type { EventClassInfo, PerfConfig } from '../src/md/event-class.js';
 import { discoverEventClasses } from '../src/md/event-families.js';
 import { resolveEvent } from '../src/md/event-resolve.js';

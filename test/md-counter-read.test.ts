@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { onlineCpus } from '../src/md/cpus.js';
+import { onlineCpus } from '../src/os/cpus.js';
 import { PerfFormat, PerfType } from '../src/md/perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from '../src/md/perf-event.js';
 import { isPmcError } from '../src/pmc-error.js';

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import type { Credentials } from '../src/md/procfs.js';
+import type { Credentials } from '../src/os/procfs.js';
 import { type Caller, selfCaller } from '../src/module/caller.js';
 import type { OwnerSignal } from '../src/module/owner.js';
 import type { AllocateRequest } from '../src/module/op-table.js';
@@ -576,7 +576,7 @@ test('an attach that fails part-way through a process tree leaves nothing open',
   // A shell with one child: the descendant walk opens the shell, then fails on the child.
   const tree = spawn('sh', ['-c', 'sleep 300 & wait'], { stdio: 'ignore' });
   children.push(tree);
-  const { listDescendants } = await import('../src/md/procfs.js');
+  const { listDescendants } = await import('../src/os/procfs.js');
   let kids: number[] = [];
   for (let i = 0; i < 500 && kids.length === 0; i++) {
     kids = listDescendants(tree.pid!);

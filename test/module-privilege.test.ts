@@ -10,7 +10,7 @@ import { accessSync, chmodSync, constants, cpSync, mkdtempSync, rmSync, writeFil
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, type Credentials } from '../src/md/procfs.js';
+import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, type Credentials } from '../src/os/procfs.js';
 import { canDebug, isPmcPrivileged, pmcCanAttach } from '../src/module/caller.js';
 
 // ---- pmc_can_attach on constructed credentials ------------------------------------

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DescendantWatch } from '../src/md/descendant-watch.js';
-import { listDescendants, processExited } from '../src/md/procfs.js';
+import { listDescendants, processExited } from '../src/os/procfs.js';
 import { Lines, busyCpus, buildWorkload, hangGuard, killAll, monotonicNs, perfStat, Workload } from './proc-fixture.js';
 import { pmcstatAsync, tempDir } from './cli-fixture.js';
 

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { onlineCpus } from '../src/md/cpus.js';
+import { onlineCpus } from '../src/os/cpus.js';
 import { buildC, foldedStacks, logStats, logText, pmcstatAsync, samplesWhere, tempDir } from './cli-fixture.js';
 
 test('pmcstat -S cpu-clock sees a program started after it, by name and function', async (t) => {

@@ -4,8 +4,8 @@ import { PmcError } from '../pmc-error.js';
 
 export class UsageError extends Error {}
 
-export const EXIT_RUNTIME = 1;
-export const EXIT_USAGE = 2;
+const EXIT_RUNTIME = 1;
+const EXIT_USAGE = 2;
 
 export function reportAndExit(tool: string, e: unknown): never {
   if (e instanceof UsageError) {

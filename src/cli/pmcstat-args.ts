@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { onlineCpus } from '../lib/cpu-list.js';
 import { DEFAULT_SAMPLE_COUNT, PmcMode } from '../module/pmc-types.js';
+import { parseCpuList } from '../pmc-common.js';
+import { isPmcError } from '../pmc-error.js';
 import { OUTPUTS, type OutputFormat, type OutputName, type OutputTargets } from '../report/outputs.js';
 import { numberArg, UsageError } from './cli-error.js';
 import { joinOptionValues } from './option-values.js';
@@ -153,19 +155,17 @@ function splitCommand(argv: string[]): { options: string[]; command: string[] } 
   return { options: argv, command: [] };
 }
 
-/** A CPU list: `*` (every online CPU) or comma-separated numbers and ranges (0,2-3). */
-export function parseCpuList(option: string, text: string): number[] {
+/** -c's CPU list: `*` (every online CPU), or numbers and ranges as the kernel writes them (0,2-3). */
+function cpuListArg(option: string, text: string): number[] {
   if (text === '*') return onlineCpus();
-  const cpus = new Set<number>();
-  for (const part of text.split(',')) {
-    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
-    if (!m) throw new UsageError(`option ${option}: "${text}" is not a CPU list (expected "*" or numbers like 0,2-3)`);
-    const lo = Number(m[1]);
-    const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo) throw new UsageError(`option ${option}: range "${part}" runs backwards`);
-    for (let c = lo; c <= hi; c++) cpus.add(c);
+  let cpus: number[];
+  try {
+    cpus = parseCpuList(text, `option ${option}`);
+  } catch (e) {
+    throw isPmcError(e) ? new UsageError(e.detail) : e;
   }
-  return [...cpus].sort((a, b) => a - b);
+  if (cpus.length === 0) throw new UsageError(`option ${option}: "${text}" names no CPU (expected "*" or numbers like 0,2-3)`);
+  return cpus;
 }
 
 /** The kernel refuses sample periods with bit 63 set. */
@@ -259,7 +259,7 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
       case 'U': userCallchain = !userCallchain; break;
       case 'W': logProcCsw = !logProcCsw; break;
       case 'd': descendants = !descendants; break;
-      case 'c': cpus = parseCpuList(opt, v); sawCpuOption = true; break;
+      case 'c': cpus = cpuListArg(opt, v); sawCpuOption = true; break;
       case 'n': rate = parseRate(opt, v, false); frequency = false; break;
       case 'freq': rate = parseRate(opt, v, true); frequency = true; break;
       case 'p': case 's': case 'P': case 'S': {

@@ -11,13 +11,10 @@
 // log and exits with the command's status. Without a command the first
 // signal ends the measurement at once. A second signal stops all waiting (the
 // command is killed at once, no analysis runs); a third exits at once.
-import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { attachTargets, findExecutable, findTargetProcesses, isPmcError, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
-import { fileError } from './cli-error.js';
 import { type CountColumn, CountOutput, formatHeader, formatJson, formatRow, formatSummary, measured } from './count-output.js';
+import { readSysctl } from '../os/procfs.js';
+import { MeasurementLog } from './measurement-log.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 import { hasOutputs, runAnalysis } from './run-analysis.js';
 import { onStopSignal, signalStatus } from './stop-signals.js';
@@ -26,10 +23,8 @@ interface Column extends CountColumn {
   id: number;
 }
 
-const MODE_NAME = { [PmcMode.TC]: 'TC', [PmcMode.SC]: 'SC', [PmcMode.TS]: 'TS', [PmcMode.SS]: 'SS' } as const;
-
 /** Seconds a command may take to exit after a stop signal was passed on to it (--grace). */
-export const DEFAULT_GRACE_SECONDS = 5;
+const DEFAULT_GRACE_SECONDS = 5;
 
 /** The stop signals of one run, in order of arrival. */
 class StopSignals {
@@ -77,13 +72,13 @@ export interface MeasurementHooks {
 export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks = {}): Promise<number> {
   const signals = new StopSignals();
   let cmd: LaunchedCommand | undefined;
-  let tmpDir: string | undefined;
+  const log = new MeasurementLog(args.logFile);
   onStopSignal((signal) => {
     signals.take(signal);
     if (signals.received.length < 3) return;
     process.stderr.write(`pmcstat: ${signal} again: exiting at once, the log is not closed\n`);
     cmd?.killTree();
-    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+    log.removeTemp();
     process.exit(signalStatus(signal));
   });
   const grace = (args.grace ?? DEFAULT_GRACE_SECONDS) * 1000;
@@ -112,34 +107,10 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
   const output = new CountOutput(args.output);
   const sampling = args.pmcs.some((p) => p.mode === PmcMode.TS || p.mode === PmcMode.SS);
   const lib = await Libpmc.init();
-  let logFd: number | undefined;
-  let logPath: string | undefined;
-  let logPeer: Socket | undefined;
-  const remote = args.logFile === undefined ? undefined : logHost(args.logFile);
   let failed = false;
   let finished = false;
   try {
-    if (remote) {
-      // -O host:port: the log goes to a TCP peer (nc -l port > log), as FreeBSD's pmcstat sends it.
-      logPeer = await connectTcp(remote.host, remote.port);
-      await lib.configureLogfile(logPeer);
-    } else if (sampling || args.logFile !== undefined) {
-      if (args.logFile === undefined) tmpDir = mkdtempSync(join(tmpdir(), 'pmcstat-'));
-      logPath = args.logFile ?? join(tmpDir!, 'pmcstat.log');
-      try {
-        logFd = openSync(logPath, 'w', 0o644);
-      } catch (e) {
-        throw fileError('-O', logPath, 'cannot open for writing', e);
-      }
-      // The log comes first so that it records every allocation; writing its start
-      // now finds a log that cannot be written (a full disk) before anything runs.
-      await lib
-        .configureLogfile(logFd)
-        .then(() => lib.flushLogfile())
-        .catch((e: unknown) => {
-          throw logWriteError(logPath!, e);
-        });
-    }
+    await log.open(lib, sampling);
 
     const columns: Column[] = [];
     const noted = new Set<string>();
@@ -159,7 +130,7 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       const cpus = p.mode === PmcMode.TC || p.mode === PmcMode.TS ? [undefined] : p.cpus;
       for (const cpu of cpus) {
         const kind = p.mode === PmcMode.SC || p.mode === PmcMode.SS ? `system-mode (CPU ${cpu})` : 'process-mode';
-        const id = await lib.allocate(p.spec, MODE_NAME[p.mode], { ...options, cpu }).catch((e: unknown) => {
+        const id = await lib.allocate(p.spec, p.mode, { ...options, cpu }).catch((e: unknown) => {
           throw explain(e, `Cannot allocate ${kind} pmc with specification "${p.spec}"`);
         });
         const userOnly = lib.describe(id)?.userOnly;
@@ -193,18 +164,15 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     let targetsGone!: () => void;
     const allTargetsGone = new Promise<void>((r) => (targetsGone = r));
     let lost = 0;
-    let logError: PmcError | undefined;
     lib.client.onSignal((s) => {
       if (s.pmcId !== undefined) {
         if (++lost >= processPmcs.length) targetsGone();
-      } else if (logError === undefined) {
-        // The log could not be written: said once, now; closing it will not say it again.
-        logError = logWriteError(args.logFile ?? 'the sampling log', new PmcError('EIO', s.reason));
-        process.stderr.write(`pmcstat: ERROR: ${logError.message}\n`);
+      } else {
+        log.failed(s.reason);
       }
     });
 
-    const statsBefore = await lib.driverStats();
+    await log.started(lib);
     const started: number[] = [];
     for (const id of allPmcs) {
       if (signals.first !== undefined) break;
@@ -228,8 +196,8 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     if (args.interval !== undefined && columns.length > 0 && !args.json) {
       timers.push(setInterval(async () => output.row(formatRow(columns, await readAll(), forPeople)), args.interval * 1000));
     }
-    const statusLines = sampling && logFd !== undefined && process.stderr.isTTY && !args.top;
-    if (statusLines) timers.push(setInterval(() => void statusLine(lib, logFd!), 1000));
+    const statusLines = sampling && log.path !== undefined && process.stderr.isTTY && !args.top;
+    if (statusLines) timers.push(setInterval(() => void log.statusLine(lib), 1000));
 
     const stops: Promise<unknown>[] = [signals.nth(1)];
     if (hooks.stop) stops.push(hooks.stop);
@@ -264,18 +232,12 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     if (columns.length > 0 && !args.json) output.row(forPeople ? formatSummary(columns, values, elapsed, measured(args.command, args.targets, exitStatus)) : formatRow(columns, values));
     if (args.json && columns.length > 0) output.json(formatJson(columns, values, elapsed, exitStatus));
 
-    if (logFd !== undefined || logPeer) {
-      await lib.closeLogfile().catch((e: unknown) => {
-        logError ??= logWriteError(args.logFile ?? 'the sampling log', e);
-        if (logError !== e) process.stderr.write(`pmcstat: ERROR: ${logError.message}\n`);
-      });
-      warnAboutLosses(statsBefore, await lib.driverStats());
-    }
+    await log.close(lib);
     // -l ended the measurement of a command still running: it is not pmcstat's to leave behind.
     if (cmd?.running) await endCommand(cmd, 'SIGTERM', signals.nth(signals.received.length + 1));
-    failed = logError !== undefined || output.error !== undefined;
-    if (sampling && logPath && logError === undefined && (args.logFile === undefined || hasOutputs(args)) && signals.received.length < 2) {
-      const analysis = await runAnalysis({ ...args, json: args.json && columns.length === 0 }, logPath);
+    failed = log.error !== undefined || output.error !== undefined;
+    if (sampling && log.path && log.error === undefined && (args.logFile === undefined || hasOutputs(args)) && signals.received.length < 2) {
+      const analysis = await runAnalysis({ ...args, json: args.json && columns.length === 0 }, log.path);
       if (analysis !== 0 && status === 0) status = analysis;
     }
     finished = true;
@@ -289,73 +251,20 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     await lib.close().catch((e: unknown) => {
       if (finished) throw e;
     });
-    if (logFd !== undefined) closeSync(logFd);
-    if (logPeer) await new Promise<void>((r) => logPeer!.end(() => r()));
-    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+    await log.release();
     output.close();
   }
-}
-
-/** `host:port` for -O, as pmcstat reads it: a host that starts with neither '.' nor '/'. */
-function logHost(text: string): { host: string; port: number } | undefined {
-  const m = /^([^./][^:]*):(\d+)$/.exec(text);
-  return m && Number(m[2]) < 65536 ? { host: m[1], port: Number(m[2]) } : undefined;
-}
-
-function connectTcp(host: string, port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    s.once('connect', () => resolve(s));
-    s.once('error', (e: NodeJS.ErrnoException) => reject(new PmcError(e.code ?? 'EIO', `option -O: cannot connect to ${host}:${port}: ${e.message}`)));
-  });
 }
 
 /** A module error in context, with the kernel setting that explains a permission error. */
 function explain(e: unknown, context: string): unknown {
   if (!(e instanceof PmcError)) return e;
   // The kernel's own setting decides what an unprivileged user may measure: name it.
-  const paranoid = readProcSys(PARANOID);
+  const paranoid = readSysctl('kernel.perf_event_paranoid');
+  const setting = '/proc/sys/kernel/perf_event_paranoid';
   if (e.code === 'EACCES' && Number(paranoid ?? 0) >= 2) {
-    return new PmcError(e.code, `${context}: ${e.detail}: ${PARANOID} is ${paranoid}: kernel mode (",os") needs root or CAP_PERFMON; ",usr" measures user mode`);
+    return new PmcError(e.code, `${context}: ${e.detail}: ${setting} is ${paranoid}: kernel mode (",os") needs root or CAP_PERFMON; ",usr" measures user mode`);
   }
-  if (e.code === 'EPERM' && Number(paranoid ?? 0) >= 1) return new PmcError(e.code, `${context}: ${e.detail}; ${PARANOID} is ${paranoid}`);
+  if (e.code === 'EPERM' && Number(paranoid ?? 0) >= 1) return new PmcError(e.code, `${context}: ${e.detail}; ${setting} is ${paranoid}`);
   return e.within(context);
-}
-
-const PARANOID = '/proc/sys/kernel/perf_event_paranoid';
-
-function readProcSys(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'latin1').trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** A log that could not be written, as one line naming it. */
-function logWriteError(path: string, e: unknown): PmcError {
-  const code = (e as PmcError).code ?? 'EIO';
-  // The writer's text ends in Node's "<CODE>: <description>, write".
-  const why = /\b[A-Z][A-Z0-9]+: ([^,(]+)/.exec((e as Error).message)?.[1]?.trim() ?? (e as Error).message;
-  return new PmcError(code, `${path === 'the sampling log' ? path : `-O ${path}`}: cannot write the log: ${why}`);
-}
-
-/** While recording to a terminal: samples, drops and log size on one line. */
-async function statusLine(lib: Libpmc, logFd: number): Promise<void> {
-  const s = await lib.driverStats();
-  const size = fstatSync(logFd).size;
-  process.stderr.write(`\rpmcstat: ${s.intr_processed} samples, ${s.intr_bufferfull} dropped, log ${(size / 1048576).toFixed(1)} MiB `);
-}
-
-/** pmcstat's end-of-run warnings, from the change in driver statistics. */
-function warnAboutLosses(before: Awaited<ReturnType<Libpmc['driverStats']>>, after: Awaited<ReturnType<Libpmc['driverStats']>>): void {
-  const stalls = after.intr_bufferfull - before.intr_bufferfull;
-  const discarded = after.buffer_requests_failed - before.buffer_requests_failed;
-  const s = (n: number): string => (n === 1 ? '' : 's');
-  if (stalls > 0) {
-    process.stderr.write(`WARNING: sampling was paused at least ${stalls} time${s(stalls)}.\nPlease consider tuning the "kern.hwpmc.nsamples" tunable.\n`);
-  }
-  if (discarded > 0) {
-    process.stderr.write(`WARNING: at least ${discarded} event${s(discarded)} were discarded while running.\nPlease consider tuning the "kern.hwpmc.nbuffers" tunable.\n`);
-  }
 }

@@ -5,7 +5,7 @@
 // that arrive before a run takes them over are kept for it.
 import { constants } from 'node:os';
 
-export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 let handler: ((signal: NodeJS.Signals) => void) | undefined;
 const early: NodeJS.Signals[] = [];

@@ -4,7 +4,8 @@
 // message is the one that may carry one (PASSFD). One poll(2) for every
 // waiting connection runs in the thread pool, so a client that connects and
 // says nothing holds no thread of its own and stalls nobody.
-import { receiveWithFds, type ReceivedMessage, waitReadable } from '../ipc/unix.js';
+import { receiveWithFds, type ReceivedMessage } from '../ipc/unix.js';
+import { whenReadable } from '../os/libc.js';
 
 interface Waiting {
   fd: number;
@@ -52,7 +53,7 @@ export class FirstMessageReader {
     this.polling = true;
     try {
       while (this.waiting.size > 0) {
-        await waitReadable([...this.waiting].map((w) => w.fd), POLL_MS);
+        await whenReadable([...this.waiting].map((w) => w.fd), POLL_MS);
         const now = Date.now();
         for (const w of [...this.waiting]) {
           if (this.tryRead(w)) this.waiting.delete(w);

@@ -5,7 +5,7 @@
 // pmcd, one Prometheus. Loopback unless the address says otherwise.
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Registry } from 'prom-client';
-import { readCredentials } from '../md/procfs.js';
+import { readCredentials } from '../os/procfs.js';
 import type { Caller } from '../module/caller.js';
 import type { PmcModule } from '../module/pmc-module.js';
 import { PmcFlags, type PmcId, PmcMode, PmcOp } from '../module/pmc-types.js';

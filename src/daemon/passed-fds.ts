@@ -4,7 +4,7 @@
 // while, and each user may keep only a few waiting, so passing descriptors
 // cannot fill pmcd's descriptor table.
 import { randomInt } from 'node:crypto';
-import { closeFd } from '../ipc/unix.js';
+import { closeFd } from '../os/libc.js';
 import { PmcError } from '../pmc-error.js';
 
 interface Passed {

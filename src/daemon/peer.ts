@@ -5,8 +5,8 @@
 // seed's jail rule). Nothing the client says about itself is believed.
 import { readFileSync, readlinkSync } from 'node:fs';
 import { peerCredentials } from '../ipc/unix.js';
-import type { Credentials } from '../md/procfs.js';
-import { readCredentials } from '../md/procfs.js';
+import type { Credentials } from '../os/procfs.js';
+import { readCredentials } from '../os/procfs.js';
 import type { Caller } from '../module/caller.js';
 
 /** Field 22 of /proc/PID/stat: when the process started, which a reused pid does not share. */

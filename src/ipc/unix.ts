@@ -12,8 +12,6 @@ const pipe2Fn = libc.func('int pipe2(_Out_ int *fds, int flags)');
 const getsockoptFn = libc.func('int getsockopt(int fd, int level, int name, void *value, _Inout_ uint32_t *len)');
 const sendmsgFn = libc.func('long sendmsg(int fd, void *msg, int flags)');
 const recvmsgFn = libc.func('long recvmsg(int fd, void *msg, int flags)');
-const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
-const closeFn = libc.func('int close(int fd)');
 
 const O_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
@@ -23,7 +21,6 @@ const MSG_DONTWAIT = 0x40;
 const MSG_CTRUNC = 0x8;
 const MSG_NOSIGNAL = 0x4000;
 const MSG_CMSG_CLOEXEC = 0x40000000;
-const POLLIN = 1;
 const EAGAIN = 11;
 const EINTR = 4;
 
@@ -43,10 +40,6 @@ export function pipe(): [number, number] {
   const fds = [0, 0];
   if ((pipe2Fn(fds, O_CLOEXEC) as number) < 0) fail('pipe2');
   return [fds[0], fds[1]];
-}
-
-export function closeFd(fd: number): void {
-  closeFn(fd);
 }
 
 /** The descriptor under a connected net.Socket (Node keeps it in its handle). */
@@ -174,16 +167,4 @@ export function receiveWithFds(socket: number, maxBytes: number): ReceivedMessag
     o += (len + 7) & ~7;
   }
   return { data: Buffer.from(b.data.subarray(0, n)), fds, truncated: (b.flags & MSG_CTRUNC) !== 0 };
-}
-
-/** Resolves true when one of `fds` is readable, false after `timeoutMs`; waits in the thread pool, not the event loop. */
-export function waitReadable(fds: readonly number[], timeoutMs: number): Promise<boolean> {
-  const pfds = Buffer.alloc(8 * fds.length);
-  fds.forEach((fd, i) => {
-    pfds.writeInt32LE(fd, 8 * i);
-    pfds.writeInt16LE(POLLIN, 8 * i + 4);
-  });
-  return new Promise((resolve) => {
-    (pollFn as unknown as { async: (...a: unknown[]) => void }).async(pfds, fds.length, timeoutMs, (err: unknown, r: number) => resolve(!err && r > 0));
-  });
 }

@@ -1,2 +1,2 @@
 // The CPUs of this machine, for command lines: no module is loaded to learn them.
-export { onlineCpus } from '../md/cpus.js';
+export { onlineCpus } from '../os/cpus.js';

@@ -7,7 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { listDescendants, processState } from '../md/procfs.js';
+import { listDescendants, processState } from '../os/procfs.js';
 import { PmcError } from '../pmc-error.js';
 
 export interface LaunchedCommand {

@@ -1,7 +1,7 @@
 // pmcstat -t: a process id, or a regular expression over process names
 // (matched against each process's comm, as pmcstat matches ki_comm); and
 // attaching to them as pmcstat does, skipping targets that vanish.
-import { listPids, processExited, processName } from '../md/procfs.js';
+import { listPids, processExited, processName } from '../os/procfs.js';
 import { PmcError } from '../pmc-error.js';
 import type { Libpmc } from './libpmc.js';
 import type { PmcId } from '../module/pmc-types.js';

@@ -396,7 +396,7 @@ export function putHeaderWords(words: Int32Array, w: number, type: LogType, leng
 }
 
 /** Writes the 16-byte header. */
-export function putHeader(dv: DataView, o: number, type: LogType, length: number, ts: number): void {
+function putHeader(dv: DataView, o: number, type: LogType, length: number, ts: number): void {
   dv.setUint32(o, headerWord(type, length), true);
   dv.setUint32(o + 4, 0, true);
   helpers.setU64Number(dv, o + 8, ts);

@@ -12,7 +12,7 @@ export { LogFormatError } from './codec.js';
 
 const EMPTY = new Uint8Array(0);
 /** readLog's read size: large reads keep the per-chunk costs negligible. */
-export const DEFAULT_READ_SIZE = 1 << 20;
+const DEFAULT_READ_SIZE = 1 << 20;
 
 /**
  * Takes the records of a log without a record object per sample: a reader
@@ -260,19 +260,6 @@ export async function* readLog(source: LogSource, opts: ReadLogOptions = {}): As
   const reader = new LogReader();
   for await (const _ of feedChunks(reader, source, opts)) {
     for (let r = reader.next(); r !== undefined; r = reader.next()) yield r;
-  }
-}
-
-/**
- * Calls `fn` on every record of a log, as readLog yields them, but
- * synchronously within each chunk: one await per read instead of one per
- * record. Rejects as readLog throws, after `fn` has had every record before
- * the damage.
- */
-export async function forEachRecord(source: LogSource, fn: (r: LogRecord) => void, opts: ReadLogOptions = {}): Promise<void> {
-  const reader = new LogReader();
-  for await (const _ of feedChunks(reader, source, opts)) {
-    for (let r = reader.next(); r !== undefined; r = reader.next()) fn(r);
   }
 }
 

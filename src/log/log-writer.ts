@@ -26,8 +26,8 @@ export interface LogWriterOptions {
   onError?: (err: PmcError) => void;
 }
 
-export const MIN_LOG_BUFFER_SIZE = 128;
-export const MAX_LOG_BUFFER_SIZE = 16 * 1024 * 1024;
+const MIN_LOG_BUFFER_SIZE = 128;
+const MAX_LOG_BUFFER_SIZE = 16 * 1024 * 1024;
 /**
  * A stream is handed a buffer in slices of this size, so that a slow reader
  * shows progress (bytesWritten) long before a whole buffer has gone.

@@ -11,10 +11,10 @@ export const LOG_HEADER_SIZE = 16;
 /** The header's length field is 16 bits and lengths are multiples of 4. */
 export const MAX_RECORD_LENGTH = 0xfffc;
 /** PMC_CPUID_LEN and PMC_NAME_MAX. */
-export const CPUID_LEN = 64;
-export const EVENT_NAME_LEN = 64;
+const CPUID_LEN = 64;
+const EVENT_NAME_LEN = 64;
 /** MAXCOMLEN + 1: thread and process name arrays. */
-export const COMM_LEN = 20;
+const COMM_LEN = 20;
 
 type RecordOf<T extends LogType> = Extract<LogRecord, { type: T }>;
 /** The typed record's properties a layout may name (the compiler checks every name). */

@@ -5,7 +5,7 @@
 // CPU) and points the events of each CPU at that CPU's first ring.
 import { PmcError } from '../pmc-error.js';
 import type { PerfEvent } from './perf-event.js';
-import { processExited } from './procfs.js';
+import { processExited } from '../os/procfs.js';
 import { RingBuffer } from './ring-buffer.js';
 
 export interface CpuRing {

@@ -16,12 +16,12 @@
 // reports nothing) is checked in /proc.
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
-import { onlineCpus } from './cpus.js';
+import { onlineCpus } from '../os/cpus.js';
 import { closeCpuRings, type CpuRings, extendCpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
 import { PerfType } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
 import { PerfRecordType, u64Number } from './perf-records.js';
-import { listDescendants, listThreads, processExited, processStartTime } from './procfs.js';
+import { listDescendants, listThreads, processExited, processStartTime } from '../os/procfs.js';
 
 const PERF_COUNT_SW_DUMMY = 9n;
 /** A dummy event that reports forks and exits (FORK, EXIT records), stamped on tspmc's clock. */

@@ -1,9 +1,10 @@
 // Probing: can the kernel open this event here, for this process? Classes ask
 // through an `Opener` so that unit tests can stand in a made-up kernel.
-import { readFileSync } from 'node:fs';
 import type { PerfConfig } from './event-class.js';
-import { errnoName } from './errno.js';
-import { closeFd, perfEventOpen } from './native.js';
+import { errnoName } from '../pmc-error.js';
+import { closeFd } from '../os/libc.js';
+import { readSysctl } from '../os/procfs.js';
+import { perfEventOpen } from './native.js';
 import { encodeAttr } from './perf-attr.js';
 
 const PERF_FLAG_FD_CLOEXEC = 1 << 3;
@@ -37,12 +38,8 @@ export const tryOpen: Opener = (p) => {
   return undefined;
 };
 
-export function paranoidLevel(): string {
-  try {
-    return readFileSync('/proc/sys/kernel/perf_event_paranoid', 'latin1').trim();
-  } catch {
-    return 'unknown';
-  }
+function paranoidLevel(): string {
+  return readSysctl('kernel.perf_event_paranoid') ?? 'unknown';
 }
 
 export function isPermissionErrno(errno: string): boolean {

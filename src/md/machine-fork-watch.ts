@@ -10,7 +10,7 @@
 // thrown away, and a loss between holds is nobody's.
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
-import { onlineCpus } from './cpus.js';
+import { onlineCpus } from '../os/cpus.js';
 import { closeCpuRings, type CpuRings, openCpuRings } from './cpu-rings.js';
 import type { ForkSource, TaskFork } from './descendant-watch.js';
 import { PerfType } from './perf-attr.js';

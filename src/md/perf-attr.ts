@@ -2,7 +2,7 @@
 // We send PERF_ATTR_SIZE_VER7 (128 bytes); every kernel since 6.3 accepts it and
 // older ones answer E2BIG, which the caller reports.
 
-export const PERF_ATTR_SIZE = 128;
+const PERF_ATTR_SIZE = 128;
 
 export enum PerfType {
   HARDWARE = 0,

@@ -1,7 +1,7 @@
 // One perf_event file descriptor: open, read, the ioctls, close.
-import { PmcError } from '../pmc-error.js';
-import { errnoName } from './errno.js';
-import { allocNative, closeFd, ioctl, ioctlBuffer, perfEventOpen, readNative } from './native.js';
+import { errnoName, PmcError } from '../pmc-error.js';
+import { closeFd } from '../os/libc.js';
+import { allocNative, ioctl, ioctlBuffer, perfEventOpen, readNative } from './native.js';
 import { encodeAttr, PerfFormat, type PerfEventAttr } from './perf-attr.js';
 
 const PERF_FLAG_FD_CLOEXEC = 1 << 3;

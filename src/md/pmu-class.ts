@@ -21,7 +21,7 @@ import {
   unpackField,
 } from './pmu-format.js';
 
-export const PMU_DIR = '/sys/bus/event_source/devices';
+const PMU_DIR = '/sys/bus/event_source/devices';
 /** Counters per PMU: the kernel does not say; a few each. */
 const PMU_ROWS = 4;
 

@@ -5,8 +5,7 @@
 // over unread bytes: when the ring is full it counts losses and later writes
 // a PERF_RECORD_LOST instead.
 import { readFileSync } from 'node:fs';
-import { PmcError } from '../pmc-error.js';
-import { errnoName } from './errno.js';
+import { errnoName, PmcError } from '../pmc-error.js';
 import { mmapShared, munmap, PROT_READ, PROT_WRITE, type Mapping } from './native.js';
 import type { PerfEvent } from './perf-event.js';
 

@@ -10,11 +10,11 @@
 // (microseconds): it is taken as not inherited and opened.
 import { PmcError } from '../pmc-error.js';
 import type { Inheritance } from './class-dep.js';
-import { onlineCpus } from './cpus.js';
+import { onlineCpus } from '../os/cpus.js';
 import { closeCpuRings, type CpuRings, extendCpuRings, type RingOpener, threadVanished } from './cpu-rings.js';
 import { DescendantWatch, type ForkSource, type TaskFork } from './descendant-watch.js';
 import { MachineForkWatch } from './machine-fork-watch.js';
-import { listThreads } from './procfs.js';
+import { listThreads } from '../os/procfs.js';
 import { now } from '../pmc-common.js';
 
 /** How long a thread may wait for its FORK record (or its creator's) before it is opened anyway (a ring overflowed). */

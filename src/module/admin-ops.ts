@@ -11,7 +11,7 @@ import { countOp, type DriverStats } from './driver-stats.js';
 import type { ModuleTables } from './module-tables.js';
 import type { CpuInfo, OwnerStats, PmcInfo, ResolvedEventInfo, RowHolder } from './op-table.js';
 import type { Pmc } from './pmc.js';
-import { PMC_CPU_GENERIC, PMC_VERSION, PmcCaps, PmcMode, PmcState, RowDisposition } from './pmc-types.js';
+import { modeName, PMC_CPU_GENERIC, PMC_VERSION, PmcCaps, PmcState, RowDisposition } from './pmc-types.js';
 import { MAX_ROWS } from './row-layout.js';
 
 /** An event specifier resolved by the machine's catalog (md): its class name, event code, MD configuration. */
@@ -151,7 +151,7 @@ export class AdminOps {
         const pmcs = { SS: 0, SC: 0, TS: 0, TC: 0 };
         let running = 0;
         for (const p of o.pmcs.values()) {
-          pmcs[PmcMode[p.mode] as keyof typeof pmcs]++;
+          pmcs[modeName(p.mode)]++;
           if (p.state === PmcState.RUNNING) running++;
         }
         const log = o.log && { written: o.log.writer.bytesWritten, bufferRequestsFailed: o.log.writer.bufferRequestsFailed };

@@ -4,7 +4,7 @@
 // target. A target is held (a pidfd) before its counters open, so that it
 // is this process whose threads are counted, not one that reused its pid.
 import type { Inheritance } from '../md/class-dep.js';
-import { executablePath, listDescendants, processExited, readCredentials } from '../md/procfs.js';
+import { executablePath, listDescendants, processExited, readCredentials } from '../os/procfs.js';
 import { LogType } from '../log/records.js';
 import { now } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';

@@ -1,6 +1,6 @@
 // Who is making a module call: the process on whose behalf an op runs.
 // In-process callers are this Node process; pmcd callers are socket peers.
-import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, type Credentials, hasCapability, readCredentials, readSysctl } from '../md/procfs.js';
+import { CAP_PERFMON, CAP_SYS_ADMIN, CAP_SYS_PTRACE, type Credentials, hasCapability, readCredentials, readSysctl } from '../os/procfs.js';
 import { PmcCaps } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { Tunables } from './tunables.js';
@@ -37,7 +37,7 @@ export function isPmcPrivileged(c: Credentials): boolean {
 }
 
 /** perf_event_paranoid >= 2 forbids kernel profiling to callers without CAP_PERFMON. */
-export function kernelProfilingAllowed(c: Credentials): boolean {
+function kernelProfilingAllowed(c: Credentials): boolean {
   const paranoid = Number(readSysctl('kernel.perf_event_paranoid') ?? 2);
   return paranoid < 2 || isPmcPrivileged(c);
 }

@@ -12,7 +12,7 @@
 // Stopping a PMC and closing a log settle exits first, so an exit that
 // happened before either is in the log whatever the timer's phase.
 import { LogType, type LogRecord } from '../log/records.js';
-import { type Credentials, readCredentials } from '../md/procfs.js';
+import { type Credentials, readCredentials } from '../os/procfs.js';
 import { now } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import { canDebug } from './caller.js';

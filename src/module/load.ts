@@ -1,7 +1,7 @@
 // Loading the module on this machine: the MD classes found here, the
 // tunables, the CPUs (hwpmc's load-time pmc_initialize()), and the event
 // catalog that resolves specifiers for RESOLVEEVENT.
-import { onlineCpus, possibleCpuCount } from '../md/cpus.js';
+import { onlineCpus, possibleCpuCount } from '../os/cpus.js';
 import type { EventClassInfo } from '../md/event-class.js';
 import { discoverEventClasses } from '../md/event-families.js';
 import { resolveEvent } from '../md/event-resolve.js';

@@ -3,15 +3,13 @@
 // (pmc_log_kernel_mappings), and for system samplers every process
 // (pmc_log_all_process_mappings). Later mappings come from the kernel's
 // mmap side-band.
-import { executablePath, executableImages, kernelModules, kernelTextStart, listPids, processName } from '../md/procfs.js';
+import { executablePath, executableImages, kernelModules, kernelTextStart, listPids, processName } from '../os/procfs.js';
 import { LogType } from '../log/records.js';
 import { now } from '../pmc-common.js';
 import type { OwnerLog } from './owner-log.js';
+import { PMC_ID_INVALID } from './pmc-types.js';
 
-export const KERNEL_PATHNAME = '[kernel.kallsyms]';
-
-// The module's clock is the one the kernel stamps samples with (PMC_CLOCKID).
-export { now };
+const KERNEL_PATHNAME = '[kernel.kallsyms]';
 
 export function logProcessMappings(log: OwnerLog, pid: number): void {
   const ts = now();
@@ -35,7 +33,7 @@ export function logAllProcessMappings(log: OwnerLog): void {
     if (name === undefined) continue;
     log.write({ type: LogType.PROC_CREATE, ts, pid, flags: 0, pcomm: name });
     const exe = executablePath(pid);
-    if (exe) log.write({ type: LogType.PROCEXEC, ts, pid, pmcid: 0xffffffff, base: 0n, dyn: 0n, pathname: exe });
+    if (exe) log.write({ type: LogType.PROCEXEC, ts, pid, pmcid: PMC_ID_INVALID, base: 0n, dyn: 0n, pathname: exe });
     logProcessMappings(log, pid);
   }
   log.allProcessesMapped = true;

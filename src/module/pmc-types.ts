@@ -17,8 +17,6 @@ export enum PmcMode {
 export const isSystemMode = (m: PmcMode): boolean => m === PmcMode.SS || m === PmcMode.SC;
 export const isVirtualMode = (m: PmcMode): boolean => m === PmcMode.TS || m === PmcMode.TC;
 export const isSamplingMode = (m: PmcMode): boolean => m === PmcMode.SS || m === PmcMode.TS;
-export const isCountingMode = (m: PmcMode): boolean => m === PmcMode.SC || m === PmcMode.TC;
-
 export enum PmcState {
   DISABLED = 0,
   FREE = 1,

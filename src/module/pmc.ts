@@ -1,7 +1,7 @@
 // A PMC descriptor (hwpmc's struct pmc): what was allocated, by whom, on
 // which row, in which state, and the hardware counters behind it.
 import type { ClassDep, HwCounterSet, HwRequest } from '../md/class-dep.js';
-import type { Credentials } from '../md/procfs.js';
+import type { Credentials } from '../os/procfs.js';
 import type { Owner } from './owner.js';
 import type { PmcError } from '../pmc-error.js';
 import { isSamplingMode, isSystemMode, type PmcId, type PmcMode, PmcState } from './pmc-types.js';

@@ -17,7 +17,7 @@
 import { callchainLength, encodedLength, fieldWord, putHeaderWords } from '../log/codec.js';
 import { LogType, PMC_CC_F_USERSPACE } from '../log/records.js';
 import type { ProcessEvent, Sample, SampleSink, SampleSource } from '../md/sample-sink.js';
-import { whenReadable } from '../md/native.js';
+import { whenReadable } from '../os/libc.js';
 import { now } from '../pmc-common.js';
 import { CswSlices } from './csw-slices.js';
 import type { DriverStats } from './driver-stats.js';

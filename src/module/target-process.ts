@@ -2,7 +2,7 @@
 // at most one PMC per row, so two PMCs never fight over one counter of a
 // thread. It holds the process by identity (a pidfd), so the exit hook
 // sees its exit even when the pid is reused at once.
-import { ProcessHandle } from '../md/process-handle.js';
+import { ProcessHandle } from '../os/process-handle.js';
 import type { Pmc } from './pmc.js';
 
 export class TargetProcess {

@@ -19,7 +19,6 @@ import { SampleStore } from './sample-store.js';
 import type { Symbolizer } from './symbolizer.js';
 import { TaskTable } from './tasks.js';
 
-export type { SampleRecord } from './sample-store.js';
 
 /** What the outputs read of the analysis; the analysis builds nothing more. */
 export interface AnalysisNeeds {

@@ -4,9 +4,8 @@
 // called pthread_exit while other threads run is not an exit). Without
 // pidfd_open (kernels before 5.3) the pid and the start time in /proc name
 // the process instead.
-import { PmcError } from '../pmc-error.js';
-import { errnoName } from './errno.js';
-import { closeFd, pidfdOpen, readableNow } from './native.js';
+import { errnoName, PmcError } from '../pmc-error.js';
+import { closeFd, pidfdOpen, readableNow } from './libc.js';
 import { processExited, processStartTime } from './procfs.js';
 
 export class ProcessHandle {

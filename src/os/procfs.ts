@@ -121,7 +121,7 @@ function statFields(pid: number): string[] | undefined {
 }
 
 /** Parent pid from /proc/PID/stat, or undefined when the process is gone. */
-export function parentPid(pid: number): number | undefined {
+function parentPid(pid: number): number | undefined {
   const f = statFields(pid);
   return f === undefined ? undefined : Number(f[1]);
 }
@@ -133,14 +133,6 @@ export function parentPid(pid: number): number | undefined {
 export function processStartTime(pid: number): number | undefined {
   const f = statFields(pid);
   return f === undefined ? undefined : Number(f[19]);
-}
-
-/** User and system CPU time of a process in clock ticks (utime, stime, and those of waited-for children). */
-export function processCpuTicks(pid: number): { utime: number; stime: number; cutime: number; cstime: number } | undefined {
-  const f = statFields(pid);
-  if (f === undefined) return undefined;
-  // Fields after the command: state is f[0]; utime is field 14 of stat, i.e. f[11].
-  return { utime: Number(f[11]), stime: Number(f[12]), cutime: Number(f[13]), cstime: Number(f[14]) };
 }
 
 /** Thread ids of a process; empty when it is gone, a PmcError when /proc cannot be read. */
@@ -201,7 +193,7 @@ export interface MapEntry {
   path: string;
 }
 
-export function readMaps(pid: number | 'self'): MapEntry[] {
+function readMaps(pid: number | 'self'): MapEntry[] {
   const text = readText(`/proc/${pid}/maps`);
   if (text === undefined) return [];
   const out: MapEntry[] = [];
