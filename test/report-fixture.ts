@@ -26,7 +26,7 @@ export interface Program {
   path: string;
   /** Symbol -> link-time address and size, as nm reports them. */
   syms: Map<string, { addr: number; size: number }>;
-  /** First PT_LOAD p_vaddr - p_offset, as readelf reports it. */
+  /** The executable PT_LOAD's p_vaddr - p_offset, as readelf reports it. */
   linkBase: number;
 }
 
@@ -38,7 +38,7 @@ export function tempDir(prefix: string): string {
 export function buildProgram(dir: string, name: string, flags: string[]): Program {
   const path = join(dir, name);
   execFileSync('gcc', ['-O0', '-fno-omit-frame-pointer', ...flags, '-o', path, SOURCE]);
-  return { path, syms: nmSymbols(path, []), linkBase: firstLoadBase(path) };
+  return { path, syms: nmSymbols(path, []), linkBase: textLoadBase(path) };
 }
 
 export function nmSymbols(path: string, extra: string[]): Map<string, { addr: number; size: number }> {
@@ -53,9 +53,11 @@ export function nmSymbols(path: string, extra: string[]): Map<string, { addr: nu
   return syms;
 }
 
-function firstLoadBase(path: string): number {
+/** p_vaddr - p_offset of the first executable PT_LOAD, from readelf: the link address of file offset 0 as MAP_IN sees it. */
+export function textLoadBase(path: string): number {
   const out = execFileSync('readelf', ['-lW', path], { encoding: 'utf8' });
-  const load = out.split('\n').find((l) => l.trim().startsWith('LOAD'))!.trim().split(/\s+/);
+  // LOAD offset vaddr paddr filesz memsz flags align; flags are three columns wide ("R E", "RWE").
+  const load = out.split('\n').find((l) => /^\s*LOAD\s.*\s[R ][W ]E\s+0x[0-9a-f]+$/.test(l))!.trim().split(/\s+/);
   return parseInt(load[2], 16) - parseInt(load[1], 16);
 }
 

@@ -28,7 +28,13 @@ export interface ElfImage {
   name: string;
   type: ElfType;
   loads: LoadSegment[];
-  /** Link-time address of file offset 0: first PT_LOAD p_vaddr - p_offset. */
+  /**
+   * Link-time address of file offset 0 as the executable segment maps it (its
+   * p_vaddr - p_offset), as MAP_IN's start is the runtime address of file
+   * offset 0 computed from the executable mapping. GNU ld gives every segment
+   * the same difference; lld does not (a Rust or clang binary's text is often
+   * a page further in memory than in the file).
+   */
   linkBase: number;
   /** Link-time extent of the executable segments: [textStart, textEnd). */
   textStart: number;
@@ -104,7 +110,8 @@ function parse(name: string, open: Opener, fileSize: number): ElfImage {
     const text = loads.filter((l) => l.flags & PF_X);
     const textStart = text.length ? Math.min(...text.map((l) => l.vaddr)) : 0;
     const textEnd = text.length ? Math.max(...text.map((l) => l.vaddr + l.memsz)) : 0;
-    const linkBase = loads.length ? loads[0].vaddr - loads[0].offset : 0;
+    const base = text[0] ?? loads[0];
+    const linkBase = base ? base.vaddr - base.offset : 0;
 
     // Section headers now (they are small); the symbol tables when asked for.
     const tables: SymbolSection[] = [];

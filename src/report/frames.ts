@@ -97,7 +97,11 @@ export class FrameTable {
 
   name(id: number): string {
     const renamed = this.renamed.size > 0 ? this.renamed.get(id) : undefined;
-    if (renamed !== undefined) return renamed;
+    return renamed ?? this.systemName(id);
+  }
+
+  /** The name as the image gives it (a C++ or Rust name still mangled), as pprof's Function.system_name wants. */
+  systemName(id: number): string {
     switch (this.bits[id] & KIND_MASK) {
       case FrameKind.Symbol:
         return this.images[this.imageIds[id]].symbols.name(this.keyLo[id]);

@@ -106,7 +106,7 @@ export function buildPprof(result: AnalysisResult): Profile {
       // Frames of one name in one image (and source file) are one function, as pprof expects.
       const key = `${image?.path ?? ''}\0${name}\0${at.file}`;
       let fn = functions.get(key);
-      if (!fn) functions.set(key, (fn = new PprofFunction({ id: functions.size + 1, name: s(name), systemName: s(name), filename: s(at.file) })));
+      if (!fn) functions.set(key, (fn = new PprofFunction({ id: functions.size + 1, name: s(name), systemName: s(frames.systemName(frame)), filename: s(at.file) })));
       const mapping = mappingOf(image);
       if (mapping && source !== undefined) mapping.hasFilenames = mapping.hasLineNumbers = true;
       loc = new Location({
