@@ -102,12 +102,15 @@ export async function runTop(args: PmcstatArgs): Promise<number> {
     if (!screen) process.stdout.write(plain(profile, state, elapsed()));
     else screen.draw(formatTop(profile, state, { ...screen.size, elapsed: elapsed(), keys: interactive }));
   };
+  /** Reads what the log gained since the last look. */
+  const catchUp = (): void => {
+    (tail ??= new LogTail(logPath)).read(profile);
+    demangleFrames(profile.symbolizer.frames);
+  };
   const update = async (running: Libpmc): Promise<void> => {
     // The log's buffers go to the file at each refresh, not only when full.
     await running.flushLogfile();
-    tail ??= new LogTail(logPath);
-    tail.read(profile);
-    demangleFrames(profile.symbolizer.frames);
+    catchUp();
     if (!state.paused) draw();
     // The delta view (d) shows the samples of one refresh interval.
     profile.reset();
@@ -164,8 +167,7 @@ export async function runTop(args: PmcstatArgs): Promise<number> {
     clearInterval(timer);
     if (failure !== undefined) throw failure;
     // Whatever the last refresh did not see: the log is closed now.
-    (tail ??= new LogTail(logPath)).read(profile);
-    demangleFrames(profile.symbolizer.frames);
+    catchUp();
     screen?.close();
     state.paused = false;
     state.recent = false;

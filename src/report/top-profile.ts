@@ -22,6 +22,12 @@ interface Tally {
   callers: Map<string, number>;
 }
 
+function addTally(into: Tally, from: Tally): void {
+  into.self += from.self;
+  into.total += from.total;
+  for (const [c, n] of from.callers) into.callers.set(c, (into.callers.get(c) ?? 0) + n);
+}
+
 /** The counts of one PMC over some span of samples. */
 class Counts {
   samples = 0;
@@ -35,6 +41,14 @@ class Counts {
     if (!t) frames.set(frame, (t = { self: 0, total: 0, callers: new Map() }));
     return t;
   }
+
+  /** Adds another span's counts to these. */
+  add(other: Counts): void {
+    this.samples += other.samples;
+    for (const [process, tallies] of other.byProcess) {
+      for (const [frame, t] of tallies) addTally(this.tally(process, frame), t);
+    }
+  }
 }
 
 export interface TopPmc {
@@ -42,8 +56,12 @@ export interface TopPmc {
   rate: bigint;
   /** The rate is samples per second. */
   frequency: boolean;
-  /** Since the start, and since the last reset() (the delta view). */
-  all: Counts;
+  /**
+   * Each sample is counted once, in `recent` (since the last reset(), the
+   * delta view); reset() adds `recent` to `earlier`, so since the start is
+   * both.
+   */
+  earlier: Counts;
   recent: Counts;
 }
 
@@ -89,7 +107,7 @@ export class TopProfile implements RecordVisitor {
 
   private define(pmcid: number, name: string, rate: bigint, flags: number): TopPmc {
     let p = this.pmcs.find((x) => x.name === name);
-    if (!p) this.pmcs.push((p = { name, rate, frequency: isFrequency(flags), all: new Counts(), recent: new Counts() }));
+    if (!p) this.pmcs.push((p = { name, rate, frequency: isFrequency(flags), earlier: new Counts(), recent: new Counts() }));
     this.byPmcid.set(pmcid, p);
     return p;
   }
@@ -106,11 +124,6 @@ export class TopProfile implements RecordVisitor {
         this.dropped += r.dropped;
         this.lost += r.lost;
         break;
-      case LogType.CALLCHAIN: {
-        const pcs = r.pcs;
-        this.callchain(new Uint32Array(pcs.buffer, pcs.byteOffset, pcs.length * 2), 0, pcs.length, r.pid, r.tid, r.pmcid, 0, r.ts);
-        break;
-      }
       default:
         this.symbolizer.processes.apply(r);
     }
@@ -125,45 +138,45 @@ export class TopProfile implements RecordVisitor {
     const process = image.name ?? (pid === 0 ? 'swapper' : `pid-${pid}`);
     const frames: number[] = [];
     for (let i = 0; i < npcs; i++) frames.push(sym.chainFrame(proc, image.space, words, at, i));
+    const counts = pmc.recent;
+    counts.samples++;
+    const leaf = counts.tally(process, frames[0]);
+    leaf.self++;
     const chain = frames.slice(1, 1 + CALLER_DEPTH).join(',');
-    for (const counts of [pmc.all, pmc.recent]) {
-      counts.samples++;
-      const leaf = counts.tally(process, frames[0]);
-      leaf.self++;
-      leaf.callers.set(chain, (leaf.callers.get(chain) ?? 0) + 1);
-      // A recursive function is on the stack once per sample, however deep.
-      this.seen.clear();
-      for (const f of frames) {
-        if (this.seen.has(f)) continue;
-        this.seen.add(f);
-        counts.tally(process, f).total++;
-      }
+    leaf.callers.set(chain, (leaf.callers.get(chain) ?? 0) + 1);
+    // A recursive function is on the stack once per sample, however deep.
+    this.seen.clear();
+    for (const f of frames) {
+      if (this.seen.has(f)) continue;
+      this.seen.add(f);
+      counts.tally(process, f).total++;
     }
   }
 
   /** Starts a new span for the recent (delta) counts. */
   reset(): void {
-    for (const p of this.pmcs) p.recent = new Counts();
+    for (const p of this.pmcs) {
+      p.earlier.add(p.recent);
+      p.recent = new Counts();
+    }
   }
 
   /** The rows of PMC `index`, most self samples first. */
   rows(index: number, options: TopRowsOptions = {}): TopRow[] {
     const pmc = this.pmcs[index];
     if (!pmc) return [];
-    const counts = options.recent ? pmc.recent : pmc.all;
+    const spans = options.recent ? [pmc.recent] : [pmc.earlier, pmc.recent];
     const frames = this.symbolizer.frames;
-    const min = ((options.threshold ?? 0) / 100) * counts.samples;
-    type Group = { frame: number; process: string; self: number; total: number; callers: Map<string, number>; perProcess: Map<string, number> };
+    const min = ((options.threshold ?? 0) / 100) * this.samples(index, options.recent);
+    type Group = Tally & { frame: number; process: string; perProcess: Map<string, number> };
     const groups = new Map<string, Group>();
-    for (const [process, tallies] of counts.byProcess) {
+    for (const [process, tallies] of spans.flatMap((c) => [...c.byProcess])) {
       for (const [frame, t] of tallies) {
         const key = options.perProcess ? `${process}\0${frame}` : String(frame);
         let g = groups.get(key);
         if (!g) groups.set(key, (g = { frame, process, self: 0, total: 0, callers: new Map(), perProcess: new Map() }));
-        g.self += t.self;
-        g.total += t.total;
+        addTally(g, t);
         g.perProcess.set(process, (g.perProcess.get(process) ?? 0) + t.total);
-        for (const [c, n] of t.callers) g.callers.set(c, (g.callers.get(c) ?? 0) + n);
       }
     }
     const name = (id: number): string => frames.name(id);
@@ -193,6 +206,7 @@ export class TopProfile implements RecordVisitor {
   /** Samples of PMC `index`, since the start or since the last reset(). */
   samples(index: number, recent = false): number {
     const pmc = this.pmcs[index];
-    return pmc ? (recent ? pmc.recent : pmc.all).samples : 0;
+    if (!pmc) return 0;
+    return recent ? pmc.recent.samples : pmc.earlier.samples + pmc.recent.samples;
   }
 }
