@@ -10,6 +10,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildC, ok, PMCSTAT, pmcstat, tempDir } from './cli-fixture.js';
 import { noTmux, Terminal } from './tmux-fixture.js';
+import { parseCpuList } from '../src/pmc-common.js';
 
 const dir = tempDir('visual-top-');
 const env = { TSPMC_ADMIN_STATE: join(dir, 'admin.json'), TSPMC_CACHE_DIR: '' };
@@ -41,31 +42,74 @@ function running(path: string): number[] {
   return pids;
 }
 
-test('-T on a command in a terminal: hot first, keys change the view, q quits and ends the command', { skip: noTmux }, async (t) => {
-  const term = new Terminal([process.execPath, PMCSTAT, '-T', '-w', '0.3', '-n', '100000', '-P', 'cpu-clock', '-P', 'page-faults', '--', prog, ...LONG], dir, { width: 160, height: 40, env });
+/** The samples the header counts. */
+const samplesOf = (screen: string): number => Number(/· ([\d,]+) samples/.exec(screen)?.[1].replaceAll(',', '') ?? 0);
+/** The caller-chain lines under the rows. */
+const chainLines = (screen: string): string[] => screen.split('\n').filter((l) => /^\s+← /.test(l));
+
+test('-T on a command in a terminal: hot first; every key (p m n c+a c+d f P space q) does what pmcstat\'s does; q ends the command', { skip: noTmux }, async (t) => {
+  const term = new Terminal([process.execPath, PMCSTAT, '-T', '-w', '0.3', '-n', '100000', '-P', 'cpu-clock', '-P', 'page-faults', '--', prog, ...LONG], dir, { width: 200, height: 40, env });
   t.after(() => term.close());
   // Enough samples for the shares to settle.
-  let screen = await term.waitFor((s) => Number(/· ([\d,]+) samples/.exec(s)?.[1].replaceAll(',', '') ?? 0) >= 1000, '1,000 samples');
+  let screen = await term.waitFor((s) => samplesOf(s) >= 1000, '1,000 samples');
   screen = await term.waitFor((s) => rows(s)[0]?.[4] === 'hot', 'hot on the first row');
   assert.match(screen, /pmcstat top · PMC 1\/2: cpu-clock \(100,000 ns per sample\) · [\d,]+ samples since the start · 0 dropped · 0 lost/);
-  assert.match(screen, /keys: p next PMC/);
+  assert.match(screen, /keys: p next PMC · m merge \(on\) · n view \(callers\) · c a\/d cost \(accumulated\) · f skip links \(off\) · P per process \(off\) · space pause · q quit/);
   const [self, total, proc, image] = rows(screen)[0];
   assert.ok(Number(self) > 50 && Number(total) >= Number(self), screen);
   assert.equal(proc, 'hotcold');
   assert.equal(image, 'hotcold');
-  // Call chains are on: hot's caller chain under it.
+  // The callers view: hot's caller chain under it.
   assert.match(screen, /^\s+← work ← main/m);
+
+  // n: the flat view, then the callers view again.
+  term.send('n');
+  screen = await term.waitFor((s) => /n view \(flat\)/.test(s), 'the flat view');
+  assert.deepEqual(chainLines(screen), [], screen);
+  assert.match(screen, /^=> switching to the flat view$/m);
+  term.send('n');
+  await term.waitFor((s) => /n view \(callers\)/.test(s) && /^\s+← work ← main/m.test(s), 'the callers view');
+
+  // f: frames without a symbol (libc's start code, stripped) leave the chains.
+  term.send('f');
+  screen = await term.waitFor((s) => /f skip links \(on\)/.test(s), 'skip links on');
+  assert.ok(chainLines(screen).length > 0 && chainLines(screen).every((l) => !/\+0x[0-9a-f]+/.test(l)), screen);
+  term.send('f');
+  await term.waitFor((s) => /f skip links \(off\)/.test(s), 'skip links off');
+
+  // c then d: delta, the samples of one refresh interval; c then a: accumulated again.
+  screen = await term.waitFor((s) => samplesOf(s) >= 20_000, '20,000 samples');
+  const accumulated = samplesOf(screen);
   term.send('c');
-  screen = await term.waitFor((s) => /call chains \(off\)/.test(s), 'call chains off');
-  assert.doesNotMatch(screen, /← work/);
+  await term.waitFor((s) => /^=> cost mode: a accumulated, d delta$/m.test(s), 'the cost prompt');
+  term.send('d');
+  screen = await term.waitFor((s) => /cost \(delta\)/.test(s) && /samples in the last interval/.test(s), 'the delta view');
+  assert.ok(samplesOf(screen) < accumulated, `delta ${samplesOf(screen)} < accumulated ${accumulated}`);
+  assert.equal(rows(screen)[0]?.[4], 'hot', screen);
+  term.send('c', 'x');
+  await term.waitFor((s) => /^=> cost mode unchanged/m.test(s), 'c then another key: no change');
+  assert.match(term.screen(), /cost \(delta\)/);
+  term.send('c', 'a');
+  screen = await term.waitFor((s) => /cost \(accumulated\)/.test(s) && /samples since the start/.test(s), 'the accumulated view');
+  assert.ok(samplesOf(screen) >= accumulated, screen);
+
+  // P: rows per process; p: the next PMC, and back; m: nothing to merge for process PMCs, said so.
   term.send('P');
   await term.waitFor((s) => /per process \(on\)/.test(s), 'per-process view');
   term.send('p');
-  screen = await term.waitFor((s) => /PMC 2\/2: page-faults/.test(s), 'the second PMC');
-  term.send('d');
-  await term.waitFor((s) => /samples since the last refresh/.test(s), 'the delta view');
+  await term.waitFor((s) => /PMC 2\/2: page-faults/.test(s) && /^=> switching to PMC page-faults$/m.test(s), 'the second PMC');
+  term.send('p');
+  await term.waitFor((s) => /PMC 1\/2: cpu-clock/.test(s), 'the first PMC again');
+  term.send('m');
+  screen = await term.waitFor((s) => /m merge \(off\)/.test(s), 'merge off');
+  assert.match(screen, /PMC 1\/2: cpu-clock \(/, 'a process PMC is one PMC either way');
+
+  // space: the display stops; space again: it goes on.
   term.send('Space');
-  await term.waitFor((s) => /PAUSED/.test(s), 'paused');
+  screen = await term.waitFor((s) => /PAUSED/.test(s), 'paused');
+  term.send('Space');
+  await term.waitFor((s) => !/PAUSED/.test(s) && /^=> continuing$/m.test(s), 'going on');
+
   term.send('q');
   screen = await term.waitFor(() => term.exited(), 'pmcstat to exit');
   assert.equal(term.exitStatus(), 0, screen);
@@ -74,13 +118,30 @@ test('-T on a command in a terminal: hot first, keys change the view, q quits an
   assert.match(screen, /%SELF\s+%TOTAL\s+PROCESS\s+IMAGE\s+FUNCTION/);
 });
 
-test('-T -S in a terminal: the whole system, the busy program among the processes, q quits', { skip: noTmux }, async (t) => {
+test('-T -S in a terminal: the whole system, the busy program among the processes; m shows each CPU\'s PMC, p steps through them; q quits', { skip: noTmux }, async (t) => {
   const busy = spawn(prog, LONG, { stdio: 'ignore' });
   t.after(() => busy.kill('SIGKILL'));
-  const term = new Terminal([process.execPath, PMCSTAT, '-T', '-w', '0.3', '-n', '1000000', '-S', 'cpu-clock'], dir, { width: 160, height: 40, env });
+  const online = parseCpuList(readFileSync('/sys/devices/system/cpu/online', 'utf8'), 'online CPUs');
+  const term = new Terminal([process.execPath, PMCSTAT, '-T', '-w', '0.3', '-n', '1000000', '-S', 'cpu-clock'], dir, { width: 200, height: 40, env });
   t.after(() => term.close());
-  const screen = await term.waitFor((s) => rows(s).some((r) => r[2] === 'hotcold' && r[4] === 'hot'), 'hot of hotcold in the system view');
+  let screen = await term.waitFor((s) => rows(s).some((r) => r[2] === 'hotcold' && r[4] === 'hot'), 'hot of hotcold in the system view');
   assert.match(screen, /PMC 1\/1: cpu-clock \(1,000,000 ns per sample\)/);
+  // m: one PMC per CPU, each with its own samples.
+  term.send('m');
+  screen = await term.waitFor((s) => /m merge \(off\)/.test(s), 'merge off');
+  const seen: number[] = [];
+  for (let i = 0; i < online.length; i++) {
+    const m = new RegExp(`PMC ${i + 1}/${online.length}: cpu-clock on CPU (\\d+) `).exec(screen);
+    assert.ok(m, screen);
+    seen.push(Number(m[1]));
+    assert.ok(samplesOf(screen) > 0, screen);
+    term.send('p');
+    screen = await term.waitFor((s) => new RegExp(`PMC ${((i + 1) % online.length) + 1}/${online.length}: `).test(s), `PMC ${((i + 1) % online.length) + 1}`);
+  }
+  assert.deepEqual(seen.sort((a, b) => a - b), online, 'a PMC on each online CPU');
+  // m again: merged, on the view holding the PMC shown.
+  term.send('m');
+  await term.waitFor((s) => /m merge \(on\)/.test(s) && /PMC 1\/1: cpu-clock \(/.test(s), 'merged again');
   term.send('q');
   await term.waitFor(() => term.exited(), 'pmcstat to exit');
   assert.equal(term.exitStatus(), 0);
@@ -99,6 +160,10 @@ test('-T into a pipe: plain refreshes, the last one when the command ends; -T -R
   const replay = ok(pmcstat(['-T', '-R', log], { env }), 'pmcstat -T -R').stdout;
   assert.deepEqual(rows(replay).slice(0, 2).map((x) => x[4]), ['hot', 'cold']);
   assert.equal(/· ([\d,]+) samples/.exec(replay)?.[1], /· ([\d,]+) samples/.exec(last)?.[1], 'the replay counts what the last refresh showed');
+  // pmcstat's default threshold: functions under 0.5% are left out; -f threshold=0 shows them.
+  assert.ok(rows(replay).every((r) => Number(r[0]) >= 0.5), replay);
+  const all = ok(pmcstat(['-T', '-f', 'threshold=0', '-R', log], { env }), 'pmcstat -T -f threshold=0 -R').stdout;
+  assert.ok(rows(all).length >= rows(replay).length && rows(all).every((r) => Number(r[0]) >= 0), all);
   // -f threshold=10: only functions with 10% of the samples or more.
   const few = ok(pmcstat(['-T', '-f', 'threshold=10', '-R', log], { env }), 'pmcstat -T -f threshold=10 -R').stdout;
   assert.deepEqual(rows(few).map((x) => x[4]), ['hot', 'cold']);

@@ -220,7 +220,8 @@ export function parsePmcstatArgs(argv: string[]): PmcstatArgs {
     leafAddresses: false,
     listEvents: false,
     top: false,
-    topThreshold: 0,
+    // pmcstat's top mode hides functions under half a percent.
+    topThreshold: 0.5,
     topSkipLink: false,
     help: false,
     warnings: [],
@@ -362,8 +363,12 @@ export const PMCSTAT_USAGE = `usage: pmcstat [options] [--] [command [args]]
 ${OUTPUTS.map((o: OutputFormat) => `  ${`${o.option} ${o.value ?? ''}`.padEnd(24)} ${o.description}`).join('\n')}
   --memory-limit MiB       memory the analysis' tables may take (default 512)
  Top mode and more:
-  -T           top mode: the hottest functions, live (keys p c P d space q)
-  -f opt       top mode: threshold=<percent>, skiplink=0|1
+  -T           top mode: the hottest functions, live, refreshed every -w secs (default 1)
+               keys: p next PMC, m merge the per-CPU PMCs of one event (on) or not,
+               n callers or flat view, c then a or d: accumulated or delta (each
+               refresh's samples), f skip links in caller chains, P per process,
+               space pause, q quit
+  -f opt       top mode: threshold=<percent> (default 0.5), skiplink=0|1
   -L           list the events                  -u spec   describe an event
   -I           sampled PCs as addresses at the top of call chains
   -r dir       root of the executables' paths   -k file   kernel symbols (a kallsyms copy)

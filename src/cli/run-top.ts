@@ -13,7 +13,7 @@ import { demangleFrames } from '../report/demangle.js';
 import { TopProfile } from '../report/top-profile.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
 import { runMeasurement } from './run-measurement.js';
-import { formatTop, type TopState } from './top-screen.js';
+import { applyTopKey, formatTop, type TopState } from './top-screen.js';
 
 const DEFAULT_REFRESH_S = 1;
 const PLAIN_WIDTH = 160;
@@ -70,7 +70,7 @@ class TerminalScreen {
 }
 
 function initialState(args: PmcstatArgs): TopState {
-  return { pmc: 0, chains: true, perProcess: false, recent: false, paused: false, threshold: args.topThreshold, skipLinks: args.topSkipLink };
+  return { pmc: 0, merged: true, chains: true, perProcess: false, recent: false, choosingCost: false, paused: false, threshold: args.topThreshold, skipLinks: args.topSkipLink };
 }
 
 const plain = (profile: TopProfile, state: TopState, elapsed: number): string =>
@@ -111,9 +111,9 @@ export async function runTop(args: PmcstatArgs): Promise<number> {
     // The log's buffers go to the file at each refresh, not only when full.
     await running.flushLogfile();
     catchUp();
-    if (!state.paused) draw();
-    // The delta view (d) shows the samples of one refresh interval.
+    // The delta view shows the samples of the interval this refresh ends.
     profile.reset();
+    if (!state.paused) draw();
   };
   let refreshing: Promise<void> | undefined;
   let stopped = false;
@@ -128,16 +128,15 @@ export async function runTop(args: PmcstatArgs): Promise<number> {
       .finally(() => (refreshing = undefined));
   };
 
+  // One read may hold several keys (typed ahead, or pasted).
   const onKey = (data: Buffer): void => {
-    const key = data.toString('utf8');
-    if (key === 'q' || key === '\x03') return quit();
-    if (key === 'p') state.pmc = profile.pmcs.length > 0 ? (state.pmc + 1) % profile.pmcs.length : 0;
-    else if (key === 'c') state.chains = !state.chains;
-    else if (key === 'P') state.perProcess = !state.perProcess;
-    else if (key === 'd') state.recent = !state.recent;
-    else if (key === ' ') state.paused = !state.paused;
-    else return;
-    draw();
+    let changed = false;
+    for (const key of data.toString('utf8')) {
+      const done = applyTopKey(profile, state, key);
+      if (done === 'quit') return quit();
+      changed ||= done;
+    }
+    if (changed) draw();
   };
   if (interactive) {
     stdin.setRawMode(true);
@@ -171,6 +170,7 @@ export async function runTop(args: PmcstatArgs): Promise<number> {
     screen?.close();
     state.paused = false;
     state.recent = false;
+    state.note = undefined;
     process.stdout.write(plain(profile, state, elapsed()));
     return status;
   } finally {

@@ -52,17 +52,31 @@ class Counts {
 }
 
 export interface TopPmc {
+  pmcid: number;
   name: string;
+  /** The CPU of a system PMC; undefined for a process PMC. */
+  cpu?: number;
   rate: bigint;
   /** The rate is samples per second. */
   frequency: boolean;
   /**
-   * Each sample is counted once, in `recent` (since the last reset(), the
-   * delta view); reset() adds `recent` to `earlier`, so since the start is
-   * both.
+   * Each sample is counted once, in `recent` (since the last reset());
+   * reset() adds `recent` to `earlier`, so since the start is both, and
+   * keeps it as `last`, the span the delta view shows.
    */
   earlier: Counts;
   recent: Counts;
+  last: Counts;
+}
+
+/**
+ * What one screen of top mode shows: one PMC, or (merged, pmcstat's
+ * default in top mode) every PMC of one event name, as the per-CPU PMCs
+ * of -S are.
+ */
+export interface TopView {
+  label: string;
+  pmcs: TopPmc[];
 }
 
 export interface TopRow {
@@ -81,7 +95,7 @@ export interface TopRow {
 export interface TopRowsOptions {
   /** Rows per (process, function) rather than per function. */
   perProcess?: boolean;
-  /** Since the last reset() rather than since the start. */
+  /** In the span that the last reset() ended rather than since the start. */
   recent?: boolean;
   /** Leave out functions with less than this percent of the samples (pmcstat -f threshold=). */
   threshold?: number;
@@ -91,9 +105,15 @@ export interface TopRowsOptions {
   chains?: number;
 }
 
+/** A PMC id's CPU field (PMC_ID_MAKE_ID: CPU[31:20]); all ones for process PMCs (PMC_CPU_ANY). */
+const pmcidCpu = (pmcid: number): number | undefined => {
+  const cpu = (pmcid >>> 20) & 0xfff;
+  return cpu === 0xfff ? undefined : cpu;
+};
+
 export class TopProfile implements RecordVisitor {
   readonly symbolizer: Symbolizer;
-  /** PMCs in allocation order; PMCs of one event name share an entry (system PMCs: one per CPU). */
+  /** PMCs in allocation order. */
   readonly pmcs: TopPmc[] = [];
   dropped = 0;
   lost = 0;
@@ -106,10 +126,25 @@ export class TopProfile implements RecordVisitor {
   }
 
   private define(pmcid: number, name: string, rate: bigint, flags: number): TopPmc {
-    let p = this.pmcs.find((x) => x.name === name);
-    if (!p) this.pmcs.push((p = { name, rate, frequency: isFrequency(flags), earlier: new Counts(), recent: new Counts() }));
-    this.byPmcid.set(pmcid, p);
+    let p = this.byPmcid.get(pmcid);
+    if (!p) {
+      p = { pmcid, name, cpu: pmcidCpu(pmcid), rate, frequency: isFrequency(flags), earlier: new Counts(), recent: new Counts(), last: new Counts() };
+      this.pmcs.push(p);
+      this.byPmcid.set(pmcid, p);
+    }
     return p;
+  }
+
+  /** The views to switch between: per event name when merged, else per PMC. */
+  views(merged: boolean): TopView[] {
+    if (!merged) return this.pmcs.map((p) => ({ label: p.cpu === undefined ? p.name : `${p.name} on CPU ${p.cpu}`, pmcs: [p] }));
+    const byName = new Map<string, TopView>();
+    for (const p of this.pmcs) {
+      const v = byName.get(p.name);
+      if (v) v.pmcs.push(p);
+      else byName.set(p.name, { label: p.name, pmcs: [p] });
+    }
+    return [...byName.values()];
   }
 
   record(r: LogRecord): void {
@@ -153,21 +188,20 @@ export class TopProfile implements RecordVisitor {
     }
   }
 
-  /** Starts a new span for the recent (delta) counts. */
+  /** Ends the current span: it becomes the one the delta view shows. */
   reset(): void {
     for (const p of this.pmcs) {
       p.earlier.add(p.recent);
+      p.last = p.recent;
       p.recent = new Counts();
     }
   }
 
-  /** The rows of PMC `index`, most self samples first. */
-  rows(index: number, options: TopRowsOptions = {}): TopRow[] {
-    const pmc = this.pmcs[index];
-    if (!pmc) return [];
-    const spans = options.recent ? [pmc.recent] : [pmc.earlier, pmc.recent];
+  /** The rows of a view, most self samples first. */
+  rows(view: TopView, options: TopRowsOptions = {}): TopRow[] {
+    const spans = view.pmcs.flatMap((p) => (options.recent ? [p.last] : [p.earlier, p.recent]));
     const frames = this.symbolizer.frames;
-    const min = ((options.threshold ?? 0) / 100) * this.samples(index, options.recent);
+    const min = ((options.threshold ?? 0) / 100) * this.samples(view, options.recent);
     type Group = Tally & { frame: number; process: string; perProcess: Map<string, number> };
     const groups = new Map<string, Group>();
     for (const [process, tallies] of spans.flatMap((c) => [...c.byProcess])) {
@@ -203,10 +237,10 @@ export class TopProfile implements RecordVisitor {
       });
   }
 
-  /** Samples of PMC `index`, since the start or since the last reset(). */
-  samples(index: number, recent = false): number {
-    const pmc = this.pmcs[index];
-    if (!pmc) return 0;
-    return recent ? pmc.recent.samples : pmc.earlier.samples + pmc.recent.samples;
+  /** Samples of a view, since the start or in the span before the last reset(). */
+  samples(view: TopView, recent = false): number {
+    let n = 0;
+    for (const p of view.pmcs) n += recent ? p.last.samples : p.earlier.samples + p.recent.samples;
+    return n;
   }
 }
