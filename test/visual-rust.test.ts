@@ -2,6 +2,7 @@
 // built with each symbol mangling rustc has (legacy, its default, and v0),
 // sampled by pmcstat; its hot method must read as it does in the source in
 // -G, top mode, the flame graph, speedscope, pprof (and `go tool pprof`),
+// KCachegrind's file and -m,
 // and -a must give the hot loop's source line. The expected names are the
 // source's paths; nm shows the mangled forms really are in the binary.
 import { after, test } from 'node:test';
@@ -81,13 +82,19 @@ for (const mangling of MANGLINGS) {
       html: join(dir, `${mangling.name}.html`),
       speedscope: join(dir, `${mangling.name}.speedscope.json`),
       pprof: join(dir, `${mangling.name}.pb.gz`),
+      calltree: join(dir, `${mangling.name}.callgrind`),
+      pcs: join(dir, `${mangling.name}.pcs`),
     };
     // About half a second of CPU; add and what it calls take nearly all of it.
     ok(pmcstat(['-n', '100000', '-P', 'cpu-clock', '-O', log, '--', prog, '100000000'], { cwd: dir }), 'pmcstat -P cpu-clock');
     ok(
-      pmcstat(['-R', log, '-G', out.graph, '-a', out.annotate, '--flamegraph', out.html, '--speedscope', out.speedscope, '--pprof', out.pprof]),
-      'pmcstat -R -G -a --flamegraph --speedscope --pprof',
+      pmcstat(['-R', log, '-G', out.graph, '-a', out.annotate, '--flamegraph', out.html, '--speedscope', out.speedscope, '--pprof', out.pprof, '-F', out.calltree, '-m', out.pcs]),
+      'pmcstat -R -G -a --flamegraph --speedscope --pprof -F -m',
     );
+    // KCachegrind's file and the sampled PCs name it too, never mangled.
+    assert.match(readFileSync(out.calltree, 'utf8'), new RegExp(`^fn=${escape(mangling.add)}$`, 'm'));
+    assert.match(readFileSync(out.pcs, 'utf8'), new RegExp(`^0x[0-9a-f]+ ${escape(mangling.add)} 0x`, 'm'));
+    for (const file of [out.calltree, out.pcs, out.annotate]) assert.ok(!readFileSync(file, 'utf8').includes(addMangled), `no mangled name in ${file}`);
 
     // -G: the hottest function first, its callers under it.
     const graph = readFileSync(out.graph, 'utf8').split('\n');
