@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pmccontrol, pmcstat, type RunOptions, stackTraceLines, tempDir, type ToolRun } from './cli-fixture.js';
+import { buildC, pmccontrol, pmcstat, type RunOptions, stackTraceLines, tempDir, type ToolRun } from './cli-fixture.js';
 
 // pmccontrol -d/-e persist row states: keep this file's runs away from the machine's.
 // The directory is searchable by all, as /run/tspmc is: an unreadable state file is an error.
@@ -153,4 +153,34 @@ test('pmcstat -p page-faults,os as an unprivileged user names perf_event_paranoi
   const r = pmcstat(['-p', 'page-faults,os', '--', 'true'], { env, prefix: NOBODY });
   // Refused by the module (EPERM) or by the kernel (EACCES): either way the kernel's setting is named.
   assertOneLineError('pmcstat', r, { input: new RegExp(`page-faults,os.*perf_event_paranoid is ${paranoid}.*\\((EPERM|EACCES)\\)$`) });
+});
+
+// A disk that fills during the recording: a 128 KiB tmpfs in a mount namespace of the run's own
+// (gone with it), the log copied out of it before it goes.
+const noMountNamespace = process.getuid?.() !== 0 ? 'needs root (mount)' : spawnSync('unshare', ['-m', 'true']).status !== 0 && 'unshare -m (util-linux) fails here';
+
+test('-O on a disk that fills during the run: the error once, with its errno; status 1; the counts and the samples logged before are kept', { skip: noMountNamespace }, () => {
+  const mnt = join(dir, 'small-disk');
+  mkdirSync(mnt);
+  const prog = buildC(dir, 'sampling-hotcold.c', 'hotcold');
+  const script = 'mount -t tmpfs -o size=128k tmpfs "$0" || exit 99; "$@"; s=$?; cp "$0"/full.pmclog "$0".log; exit $s';
+  // About a second of CPU at 100 us per sample: far more log than 128 KiB.
+  const r = pmcstat(['-p', 'task-clock', '-n', '100000', '-P', 'cpu-clock', '-O', join(mnt, 'full.pmclog'), '--', prog, '20', '50000000', '20000000'], {
+    env,
+    prefix: ['unshare', '-m', 'sh', '-c', script, mnt],
+  });
+  const detail = `exit ${r.status}, stderr:\n${r.stderr}`;
+  assert.equal(r.status, 1, detail);
+  assert.deepEqual(stackTraceLines(r.stderr), [], detail);
+  const errors = r.stderr.split('\n').filter((l) => /error/i.test(l));
+  assert.deepEqual(errors, [`pmcstat: ERROR: -O ${join(mnt, 'full.pmclog')}: cannot write the log: no space left on device (ENOSPC)`], detail);
+  // The count, taken to the end of the command: the header and the value of task-clock (ns of CPU, well over 100 ms).
+  const lines = r.stderr.split('\n');
+  const header = lines.findIndex((l) => /^#\s+p\/task-clock$/.test(l));
+  assert.ok(header >= 0, detail);
+  const value = lines.slice(header + 1).find((l) => /^\s+\d+$/.test(l));
+  assert.ok(value !== undefined && Number(value) > 100e6, detail);
+  // What reached the disk is a log: its samples read back (a log cut short, said as such).
+  const stats = pmcstat(['-R', `${mnt}.log`, '--stats', '--json'], { env: { ...env, TSPMC_CACHE_DIR: '' } });
+  assert.ok(JSON.parse(stats.stdout).samples > 0, stats.stdout + stats.stderr);
 });
