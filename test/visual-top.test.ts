@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { buildC, ok, PMCSTAT, pmcstat, tempDir } from './cli-fixture.js';
 import { noTmux, Terminal } from './tmux-fixture.js';
 import { parseCpuList } from '../src/pmc-common.js';
+import { formatTop } from '../src/cli/top-screen.js';
+import { TopProfile } from '../src/report/top-profile.js';
 
 const dir = tempDir('visual-top-');
 const env = { TSPMC_ADMIN_STATE: join(dir, 'admin.json'), TSPMC_CACHE_DIR: '' };
@@ -181,4 +183,15 @@ test('-T without a sampling PMC is refused', () => {
   const r = pmcstat(['-T', '-p', 'task-clock', '--', 'true'], { env });
   assert.equal(r.status, 2);
   assert.match(r.stderr, /option -T needs a sampling PMC/);
+});
+
+test('a narrow terminal: the keys wrap onto more lines, every line fits, none is lost', () => {
+  const state = { pmc: 0, merged: true, chains: true, perProcess: false, recent: false, choosingCost: false, paused: false, threshold: 0.5, skipLinks: false };
+  const lines = formatTop(new TopProfile(), state, { width: 60, height: 24, elapsed: 0, keys: true });
+  const keys = lines.slice(1, lines.indexOf(''));
+  assert.ok(keys.length >= 2, lines.join('\n'));
+  assert.ok(lines.every((l) => l.length <= 60), lines.join('\n'));
+  for (const k of ['p next PMC', 'm merge (on)', 'n view (callers)', 'c a/d cost (accumulated)', 'f skip links (off)', 'P per process (off)', 'space pause', 'q quit']) {
+    assert.ok(keys.some((l) => l.includes(k)), `${k} in\n${keys.join('\n')}`);
+  }
 });

@@ -113,9 +113,25 @@ export function formatTop(profile: TopProfile, state: TopState, layout: TopLayou
     `pmcstat top · ${which} · ${groupThousands(samples)} samples ${span} · ${groupThousands(profile.dropped)} dropped · ${groupThousands(profile.lost)} lost · ${layout.elapsed.toFixed(1)} s${state.paused ? ' · PAUSED' : ''}`,
   );
   if (layout.keys) {
-    lines.push(
-      `keys: p next PMC · m merge (${onOff(state.merged)}) · n view (${state.chains ? 'callers' : 'flat'}) · c a/d cost (${state.recent ? 'delta' : 'accumulated'}) · f skip links (${onOff(state.skipLinks)}) · P per process (${onOff(state.perProcess)}) · space pause · q quit`,
-    );
+    const keys = [
+      'keys: p next PMC',
+      `m merge (${onOff(state.merged)})`,
+      `n view (${state.chains ? 'callers' : 'flat'})`,
+      `c a/d cost (${state.recent ? 'delta' : 'accumulated'})`,
+      `f skip links (${onOff(state.skipLinks)})`,
+      `P per process (${onOff(state.perProcess)})`,
+      'space pause',
+      'q quit',
+    ];
+    // As many keys a line as the terminal is wide.
+    let line = keys[0];
+    for (const k of keys.slice(1)) {
+      if (line.length + 3 + k.length > layout.width) {
+        lines.push(line);
+        line = `      ${k}`;
+      } else line += ` · ${k}`;
+    }
+    lines.push(line);
     if (state.note) lines.push(`=> ${state.note}`);
   }
   lines.push('');
