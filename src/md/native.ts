@@ -1,7 +1,7 @@
 // md's libc: perf_event_open, its ioctls, reads into native memory, mmap
 // (os/libc.ts binds what is not perf's). Everything above it sees plain
-// numbers, Buffers and ArrayBuffers; failures come back as negative errno values so
-// callers decide how to name them (see errno.ts).
+// numbers, Buffers and ArrayBuffers; failures come back as negative errno
+// values so callers decide how to name them (errnoName in pmc-error.ts).
 import { koffi } from '../ffi.js';
 
 const libc = koffi.load('libc.so.6');

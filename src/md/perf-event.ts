@@ -11,11 +11,8 @@ const IOC = {
   ENABLE: 0x2400,
   DISABLE: 0x2401,
   RESET: 0x2403,
-  PERIOD: 0x40082404,
   SET_OUTPUT: 0x2405,
-  SET_FILTER: 0x40082406,
   ID: 0x80082407,
-  PAUSE_OUTPUT: 0x40042409,
 } as const;
 
 /** Every counter is read with its enabled and running times (see read()). */
@@ -116,22 +113,6 @@ export class PerfEvent {
   setOutput(target: PerfEvent): void {
     this.control(IOC.SET_OUTPUT, target.fd, 'set-output');
   }
-  pauseOutput(paused: boolean): void {
-    this.control(IOC.PAUSE_OUTPUT, paused ? 1 : 0, 'pause-output');
-  }
-
-  setPeriod(period: bigint): void {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(period);
-    const r = ioctlBuffer(this.fd, IOC.PERIOD, b);
-    if (r < 0) throw new PmcError(errnoName(r), `setting the period of perf event fd ${this.fd} failed`);
-  }
-
-  setFilter(filter: string): void {
-    const r = ioctlBuffer(this.fd, IOC.SET_FILTER, Buffer.from(filter + '\0'));
-    if (r < 0) throw new PmcError(errnoName(r), `tracepoint filter "${filter}" rejected`);
-  }
-
   /** The kernel's id for this event, as found in sample records. */
   id(): bigint {
     const b = Buffer.alloc(8);

@@ -59,7 +59,7 @@ function listDir(path: string): string[] {
 }
 
 /** A PMU's sysfs directory; each file is read once, when first needed. */
-export class SysfsPmu implements PmuSource {
+class SysfsPmu implements PmuSource {
   private files?: string[];
   private names?: string[];
   private formatList?: FormatField[];

@@ -10,7 +10,7 @@ import { PerfType } from './perf-attr.js';
 import { SOFT_ROWS } from './soft-events.js';
 import { locateTracefs, type TracefsLocation, tracepointEvents, tracepointId, tracepointSubsystems } from './tracefs.js';
 
-export class TracepointClass implements EventClassInfo {
+class TracepointClass implements EventClassInfo {
   readonly family = 'TRACEPOINT';
   readonly name = 'TRACEPOINT';
   readonly perfType = PerfType.TRACEPOINT;

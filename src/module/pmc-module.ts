@@ -82,10 +82,6 @@ export class PmcModule {
     return this.tables.tunables;
   }
 
-  get classes(): readonly ClassDep[] {
-    return this.tables.classes;
-  }
-
   /**
    * The module's one entry point, hwpmc's syscall handler: (caller, op,
    * arguments) to a result, or a PmcError with hwpmc's errno. Every client

@@ -191,7 +191,7 @@ export class ProcessInfo implements ProcessImage {
 }
 
 /** pid of the kernel's own "process" in MAP_IN / MAP_OUT records. */
-export const KERNEL_PID = -1;
+const KERNEL_PID = -1;
 
 // What a process costs besides its space, and a mapping, charged to the budget.
 const PROCESS_BYTES = 160;

@@ -12,7 +12,7 @@ const RUST_LEGACY_HASH = /^_ZN.*17h[0-9a-f]{16}E/;
 /** Rust v0 crate disambiguators, `crate[1a2b3c]`, left out for the same reason. */
 const RUST_V0_DISAMBIGUATOR = /\[[0-9a-f]+\]/g;
 
-export function isMangled(name: string): boolean {
+function isMangled(name: string): boolean {
   return MANGLED.test(name);
 }
 

@@ -19,7 +19,7 @@ export type ImageKind = 'elf' | 'kernel' | 'jit' | 'missing';
 export const KERNEL_IMAGE_NAME = '[kernel.kallsyms]';
 // What an image costs besides its path, charged to the budget.
 const IMAGE_BYTES = 400;
-export const VDSO_IMAGE_NAME = '[vdso]';
+const VDSO_IMAGE_NAME = '[vdso]';
 
 export class Image {
   private table?: SymbolTable;

@@ -63,7 +63,7 @@ function hexAddress(b: Uint8Array, from: number, to: number): number {
  * tab or newline after it) is overwritten with a NUL, and the symbol table
  * decodes names from the buffer on lookup.
  */
-export function parseKallsyms(bytes: Buffer, source: string): KernelSymbols {
+function parseKallsyms(bytes: Buffer, source: string): KernelSymbols {
   const b = bytes;
   const n = b.length;
   // Lines run 30 to 60 bytes: room for every symbol without growing.

@@ -39,10 +39,6 @@ export class MemoryBudget {
 
   constructor(readonly limitBytes = DEFAULT_MEMORY_LIMIT_MIB * 1048576) {}
 
-  get usedBytes(): number {
-    return this.used;
-  }
-
   /** Registers a description of a table (shown when the limit is hit). */
   describe(name: string, text: () => string): void {
     this.users.set(name, text);

@@ -13,7 +13,7 @@ export interface PerfMap {
 
 const LINE = /^(?:0x)?([0-9a-fA-F]+)\s+(?:0x)?([0-9a-fA-F]+)\s+(.*)$/s;
 
-export function parsePerfMap(text: string): PerfMap {
+function parsePerfMap(text: string): PerfMap {
   const builder = new SymbolTableBuilder();
   let badLines = 0;
   const lines = text.split('\n');

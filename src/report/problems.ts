@@ -3,7 +3,7 @@
 // paths of 64 KiB: the list keeps the first few, each path and reason cut to
 // a readable length, and counts the rest.
 
-export const MAX_LISTED_PROBLEMS = 20;
+const MAX_LISTED_PROBLEMS = 20;
 const MAX_TEXT = 300;
 
 export interface Problem {
@@ -12,7 +12,7 @@ export interface Problem {
 }
 
 /** `s`, or its start and end around a note of its length when it is longer than `max`. */
-export function shorten(s: string, max = MAX_TEXT): string {
+function shorten(s: string, max = MAX_TEXT): string {
   if (s.length <= max) return s;
   const keep = (max - 40) >> 1;
   return `${s.slice(0, keep)}...(${s.length} characters)...${s.slice(-keep)}`;

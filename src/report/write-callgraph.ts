@@ -18,7 +18,7 @@ export interface CallgraphOptions {
 }
 
 /** Children by descending count; ties by name, so the output is stable. */
-export function sortedChildren(tree: CallTree, node: number, name: (frame: number) => string): number[] {
+function sortedChildren(tree: CallTree, node: number, name: (frame: number) => string): number[] {
   return [...tree.children(node)].sort((a, b) => {
     const d = tree.count(b) - tree.count(a);
     if (d !== 0) return d;
@@ -29,7 +29,7 @@ export function sortedChildren(tree: CallTree, node: number, name: (frame: numbe
 }
 
 /** Frame names, made once each: sorting asks for them many times. */
-export function nameCache(frames: FrameTable): (frame: number) => string {
+function nameCache(frames: FrameTable): (frame: number) => string {
   const names = new Map<number, string>();
   return (frame) => {
     let n = names.get(frame);

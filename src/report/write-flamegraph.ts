@@ -12,14 +12,14 @@ import { FrameKind, type FrameTable } from './frames.js';
 import { describeRate } from './sample-period.js';
 
 /** What a frame is, for its colour: the page's KINDS, in this order. */
-export enum FlameKind {
+enum FlameKind {
   User,
   Kernel,
   Jit,
   Unknown,
 }
 
-export function flameKind(frames: FrameTable, id: number): FlameKind {
+function flameKind(frames: FrameTable, id: number): FlameKind {
   if (frames.isKernel(id)) return FlameKind.Kernel;
   if (frames.image(id)?.kind === 'jit') return FlameKind.Jit;
   if (frames.kind(id) !== FrameKind.Symbol) return FlameKind.Unknown;

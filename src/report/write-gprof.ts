@@ -17,7 +17,7 @@ import type { PmcProfile } from './callgraph.js';
 import type { Image } from './image.js';
 import { DEFAULT_CALLGRAPH_DEPTH } from './write-callgraph.js';
 
-export const FUNCTION_ALIGNMENT = 16;
+const FUNCTION_ALIGNMENT = 16;
 export const GMONVERSION = 0x00051879;
 const HEADER_SIZE = 40;
 const ARC_SIZE = 24;

@@ -30,7 +30,7 @@ function noPeriod(p: PmcProfile): string {
 }
 
 /** The profile, not yet gzipped. */
-export function buildPprof(result: AnalysisResult): Profile {
+function buildPprof(result: AnalysisResult): Profile {
   const strings = new StringTable();
   const s = (text: string): number => strings.dedup(text);
   const { frames, pcs } = result;

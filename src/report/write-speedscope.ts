@@ -8,7 +8,7 @@ import type { AnalysisResult } from './analyze.js';
 import { stacksOf } from './callgraph.js';
 import { samplePeriod } from './sample-period.js';
 
-export const SPEEDSCOPE_SCHEMA = 'https://www.speedscope.app/file-format-schema.json';
+const SPEEDSCOPE_SCHEMA = 'https://www.speedscope.app/file-format-schema.json';
 
 interface ThreadProfile {
   pmc: number;
