@@ -7,15 +7,19 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeFrame, FrameDecoder, FrameKind } from '../src/ipc/frame.js';
 import { isPmcError, PmcOp } from '../src/lib/index.js';
+import { connectPmcd } from '../src/lib/open-client.js';
+import { PMC_VERSION } from '../src/module/pmc-types.js';
 import { readLog } from '../src/log/log-reader.js';
 import { LogType } from '../src/log/records.js';
 import { pmccontrol, pmcstat, pmcstatAsync } from './cli-fixture.js';
 import { DIST, killChildren, TestPmcd, waitFor } from './pmcd-fixture.js';
+import { hangGuard } from './proc-fixture.js';
 
 const sleeper = (): ChildProcess => spawn('sleep', ['300'], { stdio: 'ignore' });
 const spinner = (): ChildProcess => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
@@ -234,6 +238,33 @@ describe('pmcd', () => {
     const flag = pmcstat(['--local', '-p', 'task-clock', '--', 'true'], { env: pmcd.clientEnv({ TSPMC_SOCKET: nowhere }) });
     assert.equal(flag.status, 0, flag.stderr);
   });
+});
+
+test('a notice from the socket that is not a SIGIO notice fails the connection, naming it; no listener sees it', async () => {
+  // A fake pmcd: it answers a request with a malformed notice (and no reply).
+  const dir = mkdtempSync(join(tmpdir(), 'pmcd-notice-'));
+  const path = join(dir, 'pmcd.sock');
+  const server = createServer((c) => {
+    const decoder = new FrameDecoder(1 << 16);
+    c.on('data', (b: Buffer) => {
+      for (const _ of decoder.push(b)) c.write(encodeFrame(FrameKind.NOTICE, { signal: 'SIGIO', reason: 42 }));
+    });
+  });
+  server.listen(path);
+  await once(server, 'listening');
+  try {
+    const client = await connectPmcd(path);
+    const seen: unknown[] = [];
+    client.onSignal((s) => seen.push(s));
+    const call = hangGuard(client.call(PmcOp.GETMODULEVERSION, { version: PMC_VERSION }), 30_000, 'the call the bad notice answers');
+    await assert.rejects(call, (e) => isPmcError(e, 'EPROTO') && /notice that is not one: .*"reason":42/.test((e as Error).message));
+    await assert.rejects(client.call(PmcOp.GETMODULEVERSION, { version: PMC_VERSION }), (e) => isPmcError(e, 'EPROTO'), 'the connection stays failed');
+    assert.deepEqual(seen, []);
+    await client.close();
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('SIGTERM: every PMC released, every log closed with CLOSELOG, the socket removed', async () => {

@@ -1,5 +1,5 @@
 // tspmc's public API: libpmc and its conveniences.
-export { Libpmc, type AllocateOptions, type AllocatedPmc, type ModeName } from './libpmc.js';
+export { Libpmc, type AllocateOptions, type AllocatedPmc } from './libpmc.js';
 export { countCommand, countFunction, type CommandCount, type EventCount } from './count.js';
 export { parseEventSpec, type EventSpec } from './event-spec.js';
 export { launchStopped, findExecutable, type LaunchedCommand } from './launch.js';
@@ -9,5 +9,5 @@ export { openModuleClient, connectPmcd, DEFAULT_PMCD_SOCKET } from './open-clien
 export type { OpArgs, OpResult, CpuInfo, PmcInfo, OwnerStats } from '../module/op-table.js';
 export { onlineCpus } from './cpu-list.js';
 export { PmcError, isPmcError, type ErrnoName } from '../pmc-error.js';
-export { PmcMode, PmcOp, PmcState, PmcFlags, PmcCaps, RowDisposition, makePmcId, pmcIdToCpu, pmcIdToMode, pmcIdToClass, pmcIdToRow } from '../module/pmc-types.js';
+export { type ModeName, PmcMode, PmcOp, PmcState, PmcFlags, PmcCaps, RowDisposition, makePmcId, pmcIdToCpu, pmcIdToMode, pmcIdToClass, pmcIdToRow } from '../module/pmc-types.js';
 export { attachTargets, findTargetProcesses } from './targets.js';

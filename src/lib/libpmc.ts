@@ -6,6 +6,7 @@ import type { ClassInfo, CpuInfo, OwnerStats, PmcInfo } from '../module/op-table
 import {
   DEFAULT_SAMPLE_COUNT,
   isSamplingMode,
+  type ModeName,
   PMC_CPU_ANY,
   PMC_VERSION,
   PMC_VERSION_MAJOR_MASK,
@@ -22,8 +23,6 @@ import { parseEventSpec } from './event-spec.js';
 import { LogPump } from './log-pump.js';
 import type { ModuleClient } from './module-client.js';
 import { openModuleClient } from './open-client.js';
-
-export type ModeName = 'SS' | 'SC' | 'TS' | 'TC';
 
 export interface AllocateOptions {
   /** System modes: the CPU to count or sample on. */

@@ -90,7 +90,13 @@ export class PmcdClient implements ModuleClient {
     for (const f of frames) {
       const p = f.payload as Record<string, unknown>;
       if (f.kind === FrameKind.NOTICE) {
-        for (const l of this.listeners) l(p as unknown as OwnerSignal);
+        const signal = ownerSignal(p);
+        if (signal === undefined) {
+          this.fail(new PmcError('EPROTO', `pmcd (${this.socketPath}) sent a notice that is not one: ${JSON.stringify(p).slice(0, 200)}`));
+          this.socket.destroy();
+          return;
+        }
+        for (const l of this.listeners) l(signal);
         continue;
       }
       const waiter = this.pending.get(p?.seq as number);
@@ -110,6 +116,13 @@ export class PmcdClient implements ModuleClient {
     for (const w of this.pending.values()) w.reject(e);
     this.pending.clear();
   }
+}
+
+/** A NOTICE's payload as what the module tells an owner, or undefined when it is not that. */
+function ownerSignal(p: Record<string, unknown> | null): OwnerSignal | undefined {
+  if (p?.signal !== 'SIGIO' || typeof p.reason !== 'string') return undefined;
+  if (p.pmcId !== undefined && !Number.isInteger(p.pmcId)) return undefined;
+  return { signal: 'SIGIO', reason: p.reason, pmcId: p.pmcId as number | undefined };
 }
 
 function replyError(e: unknown): PmcError {

@@ -152,7 +152,7 @@ export class AllocationOps {
 
   /** pmc_release_pmc_descriptor(): stop, detach every target, free the row. */
   releasePmc(pmc: Pmc): void {
-    if (pmc.state === PmcState.RUNNING) this.run.stop(pmc);
+    if (pmc.state === PmcState.RUNNING) this.run.stopPmc(pmc);
     for (const pid of [...pmc.targets.keys()]) this.targets.detachOneProcess(pmc, pid, false);
     if (pmc.cpuCounter) {
       pmc.cpuCounter.close();

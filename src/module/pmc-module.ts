@@ -69,7 +69,7 @@ export class PmcModule {
       owners: t.owners,
       ownerOf: (caller) => t.ownerOf(caller),
       runningSamplers: () => t.runningSamplers(),
-      stop: (pmc) => this.run.stop(pmc),
+      stop: (pmc) => this.run.stopPmc(pmc),
       settleExits: (owner, flush) => this.reaper.settleOwner(owner, flush),
     });
   }
@@ -165,7 +165,7 @@ export class PmcModule {
   }
 
   pmcStop(caller: Caller, id: PmcId): void {
-    this.run.stopOp(caller, id);
+    this.run.stop(caller, id);
   }
 
   pmcRead(caller: Caller, id: PmcId): bigint {

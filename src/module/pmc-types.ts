@@ -104,4 +104,5 @@ export const pmcIdToMode = (id: PmcId): PmcMode => ((id >>> 16) & 0xf) as PmcMod
 export const pmcIdToClass = (id: PmcId): number => (id >>> 8) & 0xff;
 export const pmcIdToRow = (id: PmcId): number => id & 0xff;
 
-export const modeName = (m: PmcMode): 'SS' | 'SC' | 'TS' | 'TC' => PmcMode[m] as 'SS' | 'SC' | 'TS' | 'TC';
+export type ModeName = keyof typeof PmcMode;
+export const modeName = (m: PmcMode): ModeName => PmcMode[m] as ModeName;

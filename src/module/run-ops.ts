@@ -54,17 +54,17 @@ export class RunOps {
   }
 
   /** PMCSTOP. */
-  stopOp(caller: Caller, id: PmcId): void {
+  stop(caller: Caller, id: PmcId): void {
     countOp(this.m.stats, () => {
       const pmc = this.m.findPmc(caller, id);
       if (pmc.state === PmcState.STOPPED) return;
       if (pmc.state !== PmcState.RUNNING) throw new PmcError('EINVAL', `PMC is ${PmcState[pmc.state]}`);
-      this.stop(pmc);
+      this.stopPmc(pmc);
     });
   }
 
   /** Stop a running PMC; what it counted and sampled before goes to the log first. */
-  stop(pmc: Pmc): void {
+  stopPmc(pmc: Pmc): void {
     // Exits before the stop are logged before it, whatever the reaper's timer phase.
     if (!pmc.isSystem) this.reaper.settle(pmc);
     for (const hw of pmc.counterSets()) hw.stop();
