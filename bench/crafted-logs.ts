@@ -15,6 +15,12 @@ import { LogType, type LogRecord } from '../src/log/records.js';
 import { LogFileWriter } from './log-file-writer.js';
 
 const PMCID = 0x100;
+/**
+ * The pid of crafted processes (and the first of many): above the kernel's
+ * PID_MAX_LIMIT (2^22), so that no process of this machine has it and no
+ * /tmp/perf-PID.map a JIT left behind is taken for one of theirs.
+ */
+const FIRST_PID = 5_000_000;
 
 /** A log whose records are stamped with successive ticks, INITIALIZE and a cpu-clock PMC first. */
 export class CraftedLog {
@@ -51,35 +57,35 @@ export function writeDeepChains(path: string, samples = 50_000, depth = 512): vo
   let next = 0x1000_0000n;
   for (let s = 0; s < samples; s++) {
     for (let i = 0; i < depth; i++) pcs[i] = next += 16n;
-    log.sample(1000, pcs);
+    log.sample(FIRST_PID, pcs);
   }
   log.close();
 }
 
-/** One sample from each of `pids` processes (pids 1000, 1001, ...), all at one address. */
+/** One sample from each of `pids` processes (pids FIRST_PID, FIRST_PID + 1, ...), all at one address. */
 export function writeManyPids(path: string, pids = 32_000): void {
   const log = new CraftedLog(path);
   const pcs = BigUint64Array.of(0x40_1000n);
-  for (let p = 0; p < pids; p++) log.sample(1000 + p, pcs);
+  for (let p = 0; p < pids; p++) log.sample(FIRST_PID + p, pcs);
   log.close();
 }
 
-/** `maps` MAP_IN records of pid 1000, each a different missing file with a `bytes`-long path, then one sample. */
+/** `maps` MAP_IN records of one process, each a different missing file with a `bytes`-long path, then one sample. */
 export function writeLongPaths(path: string, maps = 2000, bytes = 65_000): void {
   const log = new CraftedLog(path);
   const filler = 'x'.repeat(bytes - 16);
   for (let m = 0; m < maps; m++) {
-    log.add({ type: LogType.MAP_IN, ts: 0, pid: 1000, start: BigInt(0x40_0000 + m * 0x10_0000), pathname: `/${String(m).padStart(8, '0')}/${filler}`.slice(0, bytes) });
+    log.add({ type: LogType.MAP_IN, ts: 0, pid: FIRST_PID, start: BigInt(0x40_0000 + m * 0x10_0000), pathname: `/${String(m).padStart(8, '0')}/${filler}`.slice(0, bytes) });
   }
-  log.sample(1000, BigUint64Array.of(0x40_1000n));
+  log.sample(FIRST_PID, BigUint64Array.of(0x40_1000n));
   log.close();
 }
 
-/** `maps` MAP_IN records of pid 1000 at ascending addresses (one missing file), then a sample in each of the last 1000. */
+/** `maps` MAP_IN records of one process at ascending addresses (one missing file), then a sample in each of the last 1000. */
 export function writeManyMappings(path: string, maps = 100_000): void {
   const log = new CraftedLog(path);
-  for (let m = 0; m < maps; m++) log.add({ type: LogType.MAP_IN, ts: 0, pid: 1000, start: BigInt(0x10_0000 + m * 0x1000), pathname: '/nonexistent/lib.so' });
-  for (let m = Math.max(0, maps - 1000); m < maps; m++) log.sample(1000, BigUint64Array.of(BigInt(0x10_0000 + m * 0x1000 + 0x10)));
+  for (let m = 0; m < maps; m++) log.add({ type: LogType.MAP_IN, ts: 0, pid: FIRST_PID, start: BigInt(0x10_0000 + m * 0x1000), pathname: '/nonexistent/lib.so' });
+  for (let m = Math.max(0, maps - 1000); m < maps; m++) log.sample(FIRST_PID, BigUint64Array.of(BigInt(0x10_0000 + m * 0x1000 + 0x10)));
   log.close();
 }
 
@@ -88,7 +94,7 @@ export function writeManyPmcs(path: string, pmcs = 100_000): void {
   const log = new CraftedLog(path);
   for (let p = 0; p < pmcs; p++) {
     log.add({ type: LogType.PMCALLOCATEDYN, ts: 0, pmcid: 0x1000 + p, event: 0, flags: 0, rate: 1000n, eventName: `event-${p}` });
-    log.add({ type: LogType.CALLCHAIN, ts: 0, pid: 1000, tid: 1000, pmcid: 0x1000 + p, cpu: 0, flags: 1, pcs: BigUint64Array.of(0x40_1000n) });
+    log.add({ type: LogType.CALLCHAIN, ts: 0, pid: FIRST_PID, tid: FIRST_PID, pmcid: 0x1000 + p, cpu: 0, flags: 1, pcs: BigUint64Array.of(0x40_1000n) });
   }
   log.close();
 }

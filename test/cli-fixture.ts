@@ -2,7 +2,7 @@
 // as a user would (node dist/src/cli/<tool>.js), builds the C workloads in a
 // temporary directory, and reads what the tools wrote.
 import { execFileSync, spawn, spawnSync, type SpawnOptions } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,11 @@ export function pmcstatAsync(args: string[], o: RunOptions & Pick<SpawnOptions, 
 }
 
 /** A run that must have succeeded; the assertion message carries its stderr. */
+/** Removes the JIT maps a workload said it left ("perf map PATH" lines of its output). */
+export function removePerfMaps(output: string): void {
+  for (const m of output.matchAll(/^perf map (\/tmp\/perf-\d+\.map)$/gm)) rmSync(m[1], { force: true });
+}
+
 export function ok(r: ToolRun, what: string): ToolRun {
   if (r.status !== 0) throw new Error(`${what}: exit status ${r.status} (signal ${r.signal})\n${r.stderr}`);
   return r;

@@ -4,15 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { fixture, foldedStacks, ok, pmcstat, samplesWhere, tempDir } from './cli-fixture.js';
+import { fixture, foldedStacks, ok, pmcstat, removePerfMaps, samplesWhere, tempDir } from './cli-fixture.js';
 
-test('a JS function hot in V8 is named in -G and --folded', () => {
+test('a JS function hot in V8 is named in -G and --folded', (t) => {
   const dir = tempDir('sampling-node-');
   const log = join(dir, 'node.pmclog');
-  const run = ok(
-    pmcstat(['-n', '100000', '-P', 'cpu-clock', '-O', log, '--', process.execPath, '--perf-basic-prof', '--interpreted-frames-native-stack', fixture('sampling-hotloop.js'), '1000']),
-    'pmcstat -P -- node',
-  );
+  const run = pmcstat(['-n', '100000', '-P', 'cpu-clock', '-O', log, '--', process.execPath, '--perf-basic-prof', '--interpreted-frames-native-stack', fixture('sampling-hotloop.js'), '1000']);
+  t.after(() => removePerfMaps(run.stdout));
+  ok(run, 'pmcstat -P -- node');
   assert.match(run.stdout, /^hotLoop total \d+$/m);
 
   const stacks = foldedStacks(log);

@@ -15,7 +15,7 @@ import { gunzipSync } from 'node:zlib';
 import { Profile } from 'pprof-format';
 import { Ajv } from 'ajv';
 import { artifactPath, launchChromium, noChromium } from './browser-fixture.js';
-import { buildC, fixture, foldedStacks, logStats, ok, pmcstat, tempDir } from './cli-fixture.js';
+import { buildC, fixture, foldedStacks, logStats, ok, pmcstat, removePerfMaps, tempDir } from './cli-fixture.js';
 import { hasTool } from './report-fixture.js';
 
 // The analysis caches parsed kallsyms: not in the user's cache directory.
@@ -147,7 +147,9 @@ test('flame graph in Chromium: widest frame, zoom, reset, search share, tooltip,
 
 test('flame graph in Chromium: a Node.js workload\'s JIT frames are green, its kernel frames orange', { skip: noChromium }, async (t) => {
   const html = join(dir, 'node.html');
-  ok(pmcstat(['-n', '100000', '-P', 'cpu-clock', '--flamegraph', html, '--', process.execPath, '--perf-basic-prof', fixture('sampling-hotloop.js'), '500']), 'pmcstat on node');
+  const run = pmcstat(['-n', '100000', '-P', 'cpu-clock', '--flamegraph', html, '--', process.execPath, '--perf-basic-prof', fixture('sampling-hotloop.js'), '500']);
+  t.after(() => removePerfMaps(run.stdout));
+  ok(run, 'pmcstat on node');
   const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await browser.context.newPage();
