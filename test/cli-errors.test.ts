@@ -157,7 +157,8 @@ test('pmcstat -p page-faults,os as an unprivileged user names perf_event_paranoi
 
 // A disk that fills during the recording: a 128 KiB tmpfs in a mount namespace of the run's own
 // (gone with it), the log copied out of it before it goes.
-const noMountNamespace = process.getuid?.() !== 0 ? 'needs root (mount)' : spawnSync('unshare', ['-m', 'true']).status !== 0 && 'unshare -m (util-linux) fails here';
+const noMountNamespace =
+  process.getuid?.() !== 0 ? 'needs root (mount)' : spawnSync('unshare', ['-m', 'mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status !== 0 && 'a tmpfs cannot be mounted in a new mount namespace here (unshare -m)';
 
 test('-O on a disk that fills during the run: the error once, with its errno; status 1; the counts and the samples logged before are kept', { skip: noMountNamespace }, () => {
   const mnt = join(dir, 'small-disk');
