@@ -195,3 +195,9 @@ test('a narrow terminal: the keys wrap onto more lines, every line fits, none is
     assert.ok(keys.some((l) => l.includes(k)), `${k} in\n${keys.join('\n')}`);
   }
 });
+
+test('pmcstat --help lists every top-mode key', () => {
+  const help = ok(pmcstat(['--help']), 'pmcstat --help').stdout;
+  const top = help.slice(help.indexOf('-T '), help.indexOf('-f opt'));
+  for (const k of ['p next PMC', 'm merge', 'n callers or flat view', 'c then a or d', 'f skip links', 'P per process', 'space pause', 'q quit']) assert.ok(top.includes(k), `${k} in\n${top}`);
+});
