@@ -8,6 +8,10 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Libpmc } from '../src/lib/libpmc.js';
+import { PerfType } from '../src/md/perf-attr.js';
+import { COUNTING_READ_FORMAT, PerfEvent } from '../src/md/perf-event.js';
+import { listThreads } from '../src/os/procfs.js';
+import { attachThreads, attachWatch } from '../src/md/thread-attach.js';
 import { tempDir } from './cli-fixture.js';
 import { buildWorkload, CLK_TCK, killAll, Workload } from './proc-fixture.js';
 
@@ -88,6 +92,52 @@ test('-t on a process creating a short-lived thread every millisecond: task-cloc
     assertWithin(r, 0.03, 'a thread every millisecond');
   } finally {
     await lib.close();
+    w.finish();
+    await w.exited;
+  }
+});
+
+test('threads created while their creator\'s counter is being opened (the attach preempted right after the open) count once', async (t) => {
+  // The workload's main thread starts a thread every millisecond (up to 100, asleep until let go, then
+  // spinning). The attach opens the main thread's counter and then stalls 100 ms, as a preempted
+  // attach would: threads created meanwhile inherit that counter, but their FORK records are older
+  // than the moment the open was seen to return. Before the fix each of them got a second counter.
+  const w = Workload.start(workload, ['threads', '0', '1000', '100']);
+  const pid = await w.ready();
+  const attr = { type: PerfType.SOFTWARE, config: 1n, readFormat: COUNTING_READ_FORMAT, flags: { inherit: true, inheritThread: true, disabled: true, pinned: true } };
+  const events = new Map<number, PerfEvent>();
+  const { forks } = attachWatch(pid, 'threads');
+  let stalled = false;
+  let madeDuringStall = 0;
+  try {
+    w.go();
+    attachThreads(pid, forks, {
+      open: (tid) => {
+        events.set(tid, PerfEvent.open(attr, { pid: tid, cpu: -1 }));
+        if (tid !== pid || stalled) return;
+        stalled = true;
+        const before = listThreads(pid).length;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+        madeDuringStall = listThreads(pid).length - before;
+      },
+      close: (tid) => {
+        events.get(tid)!.close();
+        events.delete(tid);
+      },
+    });
+    assert.ok(madeDuringStall > 0, 'threads were created while the attach stalled');
+    for (const ev of events.values()) ev.enable();
+    const read = (): number => [...events.values()].reduce((sum, ev) => sum + Number(ev.readValue()), 0);
+    const cpu0 = processCpuNs(pid);
+    const count0 = read();
+    w.go();
+    await w.lines.expect('done');
+    const r = { count: read() - count0, cpu: processCpuNs(pid) - cpu0 };
+    t.diagnostic(`${madeDuringStall} threads created during the stall; ${events.size} counters; task-clock ${(r.count / 1e6).toFixed(1)} ms, utime+stime ${(r.cpu / 1e6).toFixed(1)} ms (ratio ${(r.count / r.cpu).toFixed(4)})`);
+    assertWithin(r, 0.03, 'threads created during a stalled attach', 2);
+  } finally {
+    for (const ev of events.values()) ev.close();
+    forks.close();
     w.finish();
     await w.exited;
   }

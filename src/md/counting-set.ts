@@ -29,7 +29,22 @@ export class CountingSet implements HwCounterSet {
     const events: PerfEvent[] = [];
     const { forks, tree } = attachWatch(pid, inheritance);
     try {
-      attachThreads(pid, forks, (tid) => events.push(PerfEvent.open(attr, { pid: tid, cpu: -1 })));
+      const byThread = new Map<number, PerfEvent>();
+      attachThreads(pid, forks, {
+        open: (tid) => {
+          const ev = PerfEvent.open(attr, { pid: tid, cpu: -1 });
+          events.push(ev);
+          byThread.set(tid, ev);
+        },
+        // Closing a counter frees the copies threads inherited from it. With
+        // descendants it would also take the copies of child processes, which
+        // the attach does not follow: there an uncertain thread is opened.
+        close: inheritance === 'threads' ? (tid) => {
+          const ev = byThread.get(tid)!;
+          ev.close();
+          events.splice(events.indexOf(ev), 1);
+        } : undefined,
+      });
       if (!tree) forks.close();
       return new CountingSet(events, tree);
     } catch (e) {

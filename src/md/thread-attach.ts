@@ -5,9 +5,8 @@
 // needs its own. /proc cannot tell them apart, so a DescendantWatch (opened
 // first, complete over every thread) reports each new thread with its
 // creator and its creation time, and a thread is opened only when its
-// creator had no counter yet when it was created. The one moment that stays
-// uncertain is a thread created during its creator's perf_event_open call
-// (microseconds): it is taken as not inherited and opened.
+// creator had no counter yet when it was created (see attachThreads for a
+// thread created while its creator's counter was being opened).
 import { PmcError } from '../pmc-error.js';
 import type { Inheritance } from './class-dep.js';
 import { onlineCpus } from '../os/cpus.js';
@@ -23,34 +22,80 @@ const RECORD_WAIT_MS = 200;
 /** How often the watch is read while counters are being opened. */
 const DRAIN_EVERY_MS = 5;
 
+/** Times a creator's counter is opened again because it made a thread while being opened. */
+const REOPENS = 3;
+
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Calls `open(tid)` for every thread of `pid` that does not inherit a
- * counter opened here. Returns how many opens succeeded; a thread that
- * exits first is skipped (ESRCH), the process exiting is ESRCH.
+ * How `attachThreads` opens and, when it must, closes again the counters of
+ * one thread. `close` frees the thread's counters and the copies threads
+ * created meanwhile inherited; without it an uncertain thread is opened.
  */
-export function attachThreads(pid: number, watch: ForkSource, open: (tid: number) => void): number {
-  /** tid -> since when it has a counter (opened, or inherited at creation), in now() ns; Infinity: it exited unopened. */
+export interface ThreadOpener {
+  open(tid: number): void;
+  close?(tid: number): void;
+}
+
+/**
+ * Calls `open(tid)` for every thread of `pid` that does not inherit a
+ * counter opened here. Returns how many threads have counters of their own;
+ * a thread that exits first is skipped (ESRCH), the process exiting is ESRCH.
+ *
+ * A thread is known to inherit when its creator's counter was open before
+ * it was created: its FORK record is stamped after the kernel copied the
+ * creator's counters, so a record older than the moment the creator's
+ * open began says "not inherited", one newer than the moment the open
+ * returned says "inherited" (short of a creation that spans the whole
+ * open). A record in between (the creator made a thread
+ * while its counter was being opened, or while this process was preempted
+ * right after) is uncertain: the creator's counter, and with it every copy
+ * inherited from it, is closed and opened again (counters are opened
+ * disabled, so nothing counted is lost), and the thread is decided against
+ * the new open. Only a creator that keeps making threads through REOPENS
+ * opens, or an opener that cannot close, leaves an uncertain thread opened.
+ */
+export function attachThreads(pid: number, watch: ForkSource, opener: ThreadOpener | ((tid: number) => void)): number {
+  const { open, close } = typeof opener === 'function' ? { open: opener, close: undefined } : opener;
+  /** tid -> since when it has a counter (its open returned, or inherited at creation), in now() ns; Infinity: it exited unopened. */
   const since = new Map<number, number>();
+  /** Opened threads: when their last open began, and how often they were opened. */
+  const opening = new Map<number, { began: number; opens: number }>();
+  /** Inheriting threads: the opened thread whose counter they copied. */
+  const copiedFrom = new Map<number, number>();
   const forks = new Map<number, TaskFork>();
   /** Threads waiting for their own FORK record or their creator's decision, since when. */
   const waiting = new Map<number, number>();
   const wait = (tid: number): void => void (waiting.has(tid) || waiting.set(tid, now()));
   const collect = (f: TaskFork): void => void forks.set(f.tid, f);
   let pending = listThreads(pid);
-  let opened = 0;
+  /** Creators whose counters are opened again in this pass. */
+  const reopening = new Set<number>();
+  /** The counter of `tid` goes, with its inherited copies: they are all undecided again, and `tid` is opened again. */
+  const reopen = (tid: number): void => {
+    close!(tid);
+    since.delete(tid);
+    for (const [t, from] of copiedFrom) {
+      if (from !== tid) continue;
+      copiedFrom.delete(t);
+      since.delete(t);
+    }
+    pending.push(tid);
+    reopening.add(tid);
+  };
   for (;;) {
     let drained = now();
     for (const tid of pending) {
       waiting.delete(tid);
+      const began = now();
       try {
         open(tid);
-        opened++;
         since.set(tid, now());
+        opening.set(tid, { began, opens: (opening.get(tid)?.opens ?? 0) + 1 });
       } catch (e) {
         if (!threadVanished(e, tid, pid)) throw e;
         since.set(tid, Infinity);
+        opening.delete(tid);
       }
       // Opening thousands of threads takes seconds on a busy machine: read the watch as we go, before it overflows.
       if (now() - drained > DRAIN_EVERY_MS * 1e6) {
@@ -59,15 +104,22 @@ export function attachThreads(pid: number, watch: ForkSource, open: (tid: number
       }
     }
     pending = [];
+    reopening.clear();
     watch.drain(collect);
     // Records come in time order, so a creator is decided before the threads it made.
     for (const f of forks.values()) {
       if (since.has(f.tid)) continue;
       const creator = since.get(f.ptid);
-      if (creator === undefined) wait(f.tid);
+      const opened = opening.get(f.ptid);
+      if (creator === undefined || reopening.has(f.ptid)) wait(f.tid);
       else if (creator < f.time) {
+        // Made after its creator's counter was there: it carries a copy.
         since.set(f.tid, f.time);
+        copiedFrom.set(f.tid, copiedFrom.get(f.ptid) ?? f.ptid);
         waiting.delete(f.tid);
+      } else if (opened && f.time > opened.began && close && opened.opens < REOPENS) {
+        reopen(f.ptid);
+        wait(f.tid);
       } else pending.push(f.tid);
     }
     for (const t of listThreads(pid)) if (!since.has(t) && !forks.has(t)) wait(t);
@@ -77,6 +129,8 @@ export function attachThreads(pid: number, watch: ForkSource, open: (tid: number
     if (waiting.size === 0) break;
     if (pending.length === 0) Atomics.wait(sleeper, 0, 0, 1);
   }
+  let opened = 0;
+  for (const tid of opening.keys()) if (since.get(tid) !== Infinity) opened++;
   if (opened === 0) throw new PmcError('ESRCH', `process ${pid} has no threads`);
   return opened;
 }
