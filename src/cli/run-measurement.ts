@@ -96,7 +96,8 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       timer.cancel();
       if (why && c.running) {
         const below = c.killTree();
-        process.stderr.write(`pmcstat: the command ${why}: killed it${below > 0 ? ` and the ${below} processes below it` : ''} (SIGKILL)\n`);
+        // Said once its status shows it: a command that was already dying of the signal it was passed was not killed.
+        if ((await c.exited) === 128 + 9) process.stderr.write(`pmcstat: the command ${why}: killed it${below > 0 ? ` and the ${below} processes below it` : ''} (SIGKILL)\n`);
       }
     }
     return c.exited;
