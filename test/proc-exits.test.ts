@@ -167,6 +167,33 @@ test('-E -t REGEX: each exit count equals the process\'s own CPU time, and they 
   assert.equal([...exits.values()].reduce((a, b) => a + b, 0n), countOf(r.stderr), 'the exit counts add up to the final count');
 });
 
+test('-E -d -- command: each process of the tree, forked after the attach, has its PROCEXIT with its own count; they add up to the final count', async () => {
+  // Five children one after another, each burning 40 ms in two threads, then the command burns 40 ms itself.
+  const log = join(dir, 'exits-tree.log');
+  const { run, w } = await pmcstatRunning(['-E', '-d', '-p', 'task-clock', '-O', log, '--', workload, 'children', '5', '40'], true);
+  const pid = await w!.ready();
+  w!.go();
+  // Each process's CPU clock just before it exits, as it prints it (the command's own, children not included).
+  const own = new Map<number, number>();
+  for (let i = 0; i < 5; i++) {
+    const [child, cpu] = await w!.lines.expect('child');
+    own.set(Number(child), Number(cpu));
+  }
+  own.set(pid, Number((await w!.lines.expect('own'))[0]));
+  const r = await ended(run, 'pmcstat -E -d -- children');
+  assert.equal(r.status, 0, r.stderr);
+  const { exits, exitLines, closeLine } = exitsOf(log);
+  // Before, only the command had a PROCEXIT, with the whole tree's count.
+  assert.deepEqual([...exits.keys()].sort(), [...own.keys()].sort(), 'a PROCEXIT for the command and each child');
+  assert.ok(exitLines.every((l) => l < closeLine), 'every PROCEXIT before CLOSELOG');
+  for (const [p, cpu] of own) {
+    const v = Number(exits.get(p));
+    // The command's clock also holds its launcher's start-up before the attach (a few ms).
+    assert.ok(Math.abs(v - cpu) <= 0.01 * cpu + (p === pid ? 10e6 : 3e6), `process ${p}: exit count ${v} ns, its own CPU clock ${cpu} ns`);
+  }
+  assert.equal([...exits.values()].reduce((a, b) => a + b, 0n), countOf(r.stderr), 'the exit counts add up to the final count');
+});
+
 // ---- PROCCSW (-W) ------------------------------------------------------------------
 
 /** The sum of a process's "cswval PMCID PID VALUE" slices in a log, and how many. */

@@ -31,6 +31,18 @@ export interface HwRequest {
   callchainDepth: number;
   /** Counting: also report each thread's count at every context switch (PMC_F_LOG_PROCCSW). */
   contextSwitchValues: boolean;
+  /**
+   * Counting with 'descendants' (PMC_F_LOG_PROCEXIT): also each process's own
+   * count, the target's (ownCount) and each descendant's at its exit
+   * (descendantExits).
+   */
+  processCounts?: boolean;
+}
+
+/** A process forked below a target has exited: what it counted itself, or undefined when that was lost. */
+export interface DescendantExit {
+  pid: number;
+  value: bigint | undefined;
 }
 
 
@@ -54,6 +66,10 @@ export interface HwCounterSet {
    * names them to nobody). Undefined when the set does not follow descendants.
    */
   liveDescendants?(): number | undefined;
+  /** With processCounts: what the target's own threads counted, its descendants not included. */
+  ownCount?(): bigint;
+  /** With processCounts: the descendants that exited since the last call, in exit order. */
+  descendantExits?(): DescendantExit[];
 }
 
 export interface ClassDep {

@@ -2,7 +2,9 @@
 // pid is a thread id), or one event on a CPU. Events are pinned so that a
 // counter either counts all the time it is enabled or reads as failed; the
 // kernel never multiplexes it behind our back.
-import type { HwCounterSet, Inheritance } from './class-dep.js';
+import { PMC_CLOCKID } from '../pmc-common.js';
+import { onlineCpus } from '../os/cpus.js';
+import type { DescendantExit, HwCounterSet, Inheritance } from './class-dep.js';
 import type { PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import type { DescendantWatch } from './descendant-watch.js';
@@ -11,11 +13,22 @@ import type { SampleSource } from './sample-sink.js';
 
 export class CountingSet implements HwCounterSet {
   readonly sampleSources: readonly SampleSource[] = [];
+  /** With process counts only (see forProcess). */
+  readonly ownCount?: () => bigint;
+  readonly descendantExits?: () => DescendantExit[];
 
   private constructor(
     private readonly events: PerfEvent[],
     private readonly watch?: DescendantWatch,
-  ) {}
+    /** With process counts: the target's own threads (no child process inherits them). */
+    private readonly own: PerfEvent[] = [],
+    /** With process counts: per (thread, CPU), their copies report each descendant thread's final count to the watch. */
+    private readonly exitCounters: PerfEvent[] = [],
+  ) {
+    if (own.length === 0 || !watch) return;
+    this.ownCount = () => sum(own);
+    this.descendantExits = () => watch.takeExits();
+  }
 
   /**
    * Every thread of `pid`, with inheritance so threads (and, for
@@ -23,18 +36,41 @@ export class CountingSet implements HwCounterSet {
    * process's forks, opened first, says which threads born during the
    * attach already inherit a counter (see thread-attach.ts); with
    * descendants it stays to follow the tree.
+   *
+   * `processCounts` (with descendants): each process's own count too. The
+   * target's comes from a second counter per thread that threads inherit
+   * and child processes do not; each descendant's from exit counters (see
+   * descendant-watch.ts). Because no child process inherits every counter
+   * of its parent, the kernel never swaps a child's counters with its
+   * parent's at a context switch (it does for contexts that are exact
+   * copies), which would make the parent's thread report the child's count.
    */
-  static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance): CountingSet {
+  static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance, processCounts = false): CountingSet {
     const attr = withFlags(base, { inherit: true, inheritThread: inheritance === 'threads' });
     const events: PerfEvent[] = [];
+    const own: PerfEvent[] = [];
+    const exitCounters: PerfEvent[] = [];
     const { forks, tree } = attachWatch(pid, inheritance);
+    const counts = processCounts && tree !== undefined;
+    const ownAttr = withFlags(base, { inherit: true, inheritThread: true });
+    // The watch's rings take the records: same clock as the watch's events (SET_OUTPUT requires it).
+    const exitAttr: PerfEventAttr = { ...base, readFormat: 0n, clockid: PMC_CLOCKID, flags: { ...base.flags, inherit: true, inheritStat: true, useClockid: true, disabled: true, pinned: true } };
+    const cpus = onlineCpus();
     try {
+      if (counts) tree.countExits(cpus.length);
       const byThread = new Map<number, PerfEvent>();
       attachThreads(pid, forks, {
         open: (tid) => {
           const ev = PerfEvent.open(attr, { pid: tid, cpu: -1 });
           events.push(ev);
           byThread.set(tid, ev);
+          if (!counts) return;
+          own.push(PerfEvent.open(ownAttr, { pid: tid, cpu: -1 }));
+          for (const cpu of cpus) {
+            const ec = PerfEvent.open(exitAttr, { pid: tid, cpu });
+            exitCounters.push(ec);
+            ec.setOutput(tree.ringOf(cpu));
+          }
         },
         // Closing a counter frees the copies threads inherited from it. With
         // descendants it would also take the copies of child processes, which
@@ -46,9 +82,9 @@ export class CountingSet implements HwCounterSet {
         } : undefined,
       });
       if (!tree) forks.close();
-      return new CountingSet(events, tree);
+      return new CountingSet(events, tree, own, exitCounters);
     } catch (e) {
-      for (const ev of events) ev.close();
+      for (const ev of [...events, ...own, ...exitCounters]) ev.close();
       forks.close();
       throw e;
     }
@@ -59,23 +95,19 @@ export class CountingSet implements HwCounterSet {
   }
 
   read(): bigint {
-    const events = this.events;
-    if (events.length === 1) return events[0]!.readValue();
-    let sum = 0n;
-    for (const ev of events) sum += ev.readValue();
-    return sum;
+    return sum(this.events);
   }
 
   start(): void {
-    for (const ev of this.events) ev.enable();
+    for (const ev of this.all()) ev.enable();
   }
 
   stop(): void {
-    for (const ev of this.events) ev.disable();
+    for (const ev of this.all()) ev.disable();
   }
 
   close(): void {
-    for (const ev of this.events) ev.close();
+    for (const ev of this.all()) ev.close();
     this.watch?.close();
   }
 
@@ -84,8 +116,23 @@ export class CountingSet implements HwCounterSet {
   }
 
   get fdCount(): number {
-    return this.events.filter((e) => !e.isClosed).length + (this.watch?.fdCount ?? 0);
+    let n = this.watch?.fdCount ?? 0;
+    for (const ev of this.all()) if (!ev.isClosed) n++;
+    return n;
   }
+
+  private *all(): Iterable<PerfEvent> {
+    yield* this.events;
+    yield* this.own;
+    yield* this.exitCounters;
+  }
+}
+
+function sum(events: readonly PerfEvent[]): bigint {
+  if (events.length === 1) return events[0]!.readValue();
+  let total = 0n;
+  for (const ev of events) total += ev.readValue();
+  return total;
 }
 
 function withFlags(base: PerfEventAttr, extra: NonNullable<PerfEventAttr['flags']>): PerfEventAttr {

@@ -14,9 +14,19 @@
 // reconciled with /proc: gone processes are dropped and descendants nobody
 // reported are added. A process that existed before the watch (and so
 // reports nothing) is checked in /proc.
+//
+// Per-process exit counts (PMC_F_LOG_PROCEXIT with descendants): the kernel
+// names nobody's count but the target's, and an inherited counter folds a
+// descendant's count into the target's at its exit. A counter opened with
+// inherit_stat and writing into these rings (the counting set's exit
+// counters) makes each copy report its final count at its thread's exit
+// (PERF_RECORD_READ, one per copy: a thread carries one per CPU); a
+// process's own count is the sum over its threads, complete once every
+// copy of every thread it had has reported.
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import { onlineCpus } from '../os/cpus.js';
+import type { DescendantExit } from './class-dep.js';
 import { closeCpuRings, type CpuRings, extendCpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
 import { PerfType } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
@@ -45,6 +55,8 @@ const BUSY_FILL = 1 / 8;
 const FULL_MARGIN = 64;
 /** Drains a tombstone survives: an EXIT read before its FORK waits this long for it. */
 const TOMBSTONE_DRAINS = 2;
+/** Drains an exited process waits for the final counts of its threads (written right after their EXIT records). */
+const COUNT_DRAINS = 2;
 
 /** A FORK record: a new process (pid !== ppid) or a new thread (pid === ppid) made by thread ptid. */
 export interface TaskFork {
@@ -64,8 +76,17 @@ interface TaskRecord extends TaskFork {
 interface Member {
   /** Its live threads, from FORK and EXIT records. */
   threads: Set<number>;
+  /** Threads it has had, from FORK records (0: there before the watch, its count is not followed; -1: unknown, records were lost). */
+  threadsEver: number;
   /** Known from /proc rather than from records: checked there (start time names the process). */
   startTime?: number;
+}
+
+/** An exited process waiting for its threads' final counts. */
+interface Exited {
+  pid: number;
+  threadsEver: number;
+  drainsLeft: number;
 }
 
 /** What an attach reads the target's thread creations from (thread-attach.ts). */
@@ -89,6 +110,12 @@ export class DescendantWatch implements ForkSource {
   private overflowCount = 0;
   private reconcilePending = false;
   private onThread?: (fork: TaskFork) => void;
+  /** Exit counts: final-count records each thread writes (0: not counting). */
+  private countsPerThread = 0;
+  /** pid -> the final counts of its threads so far, and how many. */
+  private readonly counts = new Map<number, { value: bigint; records: number }>();
+  private exited: Exited[] = [];
+  private finished: DescendantExit[] = [];
   private static readonly watching = new Set<DescendantWatch>();
   private static ticker?: NodeJS.Timeout;
 
@@ -119,7 +146,7 @@ export class DescendantWatch implements ForkSource {
         extendCpuRings(rings, cpus, fresh, pid, pages, open);
         for (const t of fresh) watched.add(t);
       }
-      for (const p of listDescendants(pid)) watch.adopt(p);
+      for (const p of listDescendants(pid)) watch.adopt(p, false);
     } catch (e) {
       watch.close();
       throw e;
@@ -150,7 +177,7 @@ export class DescendantWatch implements ForkSource {
     this.drain();
     if (this.reconcilePending) this.reconcile();
     for (const [pid, m] of this.members) {
-      if (m.startTime !== undefined && !isSameLiveProcess(pid, m.startTime)) this.members.delete(pid);
+      if (m.startTime !== undefined && !isSameLiveProcess(pid, m.startTime)) this.gone(pid, m);
     }
     return this.members.size;
   }
@@ -163,6 +190,53 @@ export class DescendantWatch implements ForkSource {
   /** Drains that found records lost (a LOST record, or a full ring). */
   get overflows(): number {
     return this.overflowCount;
+  }
+
+  /**
+   * From now on the watch follows the own count of every descendant that
+   * exits: counters opened with inherit_stat and pointed at ringOf(cpu)
+   * report their copies' final counts, `perThread` copies per thread.
+   */
+  countExits(perThread: number): void {
+    this.countsPerThread = perThread;
+  }
+
+  /** The event whose ring receives the records written on `cpu` (for PERF_EVENT_IOC_SET_OUTPUT). */
+  ringOf(cpu: number): PerfEvent {
+    const r = this.rings.rings.find((x) => x.cpu === cpu);
+    if (!r) throw new PmcError('ENXIO', `the descendant watch has no ring on CPU ${cpu}`);
+    return r.ring.event;
+  }
+
+  /** The descendants that exited since the last call with their own counts (countExits), in exit order. */
+  takeExits(): DescendantExit[] {
+    this.drain();
+    const out = this.finished;
+    this.finished = [];
+    return out;
+  }
+
+  /** A member is gone: with exit counts, it waits for its threads' final counts. */
+  private gone(pid: number, m: Member): void {
+    this.members.delete(pid);
+    if (this.countsPerThread > 0 && m.threadsEver !== 0) this.exited.push({ pid, threadsEver: m.threadsEver, drainsLeft: COUNT_DRAINS });
+  }
+
+  /** Exited processes whose counts are complete, or waited for long enough (then lost), are finished. */
+  private settleCounts(): void {
+    if (this.exited.length === 0) return;
+    const waiting: Exited[] = [];
+    for (const e of this.exited) {
+      const c = this.counts.get(e.pid);
+      const complete = c !== undefined && e.threadsEver > 0 && c.records >= e.threadsEver * this.countsPerThread;
+      if (!complete && e.drainsLeft-- > 0) {
+        waiting.push(e);
+        continue;
+      }
+      this.counts.delete(e.pid);
+      this.finished.push({ pid: e.pid, value: complete ? c.value : undefined });
+    }
+    this.exited = waiting;
   }
 
   private overflow(): void {
@@ -196,6 +270,14 @@ export class DescendantWatch implements ForkSource {
             ptid: view.getUint32(offset + 20, true),
             time: u64Number(view, offset + 24),
           });
+        } else if (type === PerfRecordType.READ) {
+          // pid, tid (u32 each), then the value (read_format 0): one copy's final count at its thread's exit.
+          const pid = view.getUint32(offset + 8, true);
+          if (pid === this.pid || this.countsPerThread === 0) return;
+          const c = this.counts.get(pid) ?? { value: 0n, records: 0 };
+          c.value += view.getBigUint64(offset + 16, true);
+          c.records++;
+          this.counts.set(pid, c);
         } else if (type === PerfRecordType.LOST) {
           // id (u64) and the number of records lost (u64).
           this.lostRecords += u64Number(view, offset + 16);
@@ -210,25 +292,29 @@ export class DescendantWatch implements ForkSource {
       else this.applyExit(r);
     }
     for (const [tid, entry] of this.tombstones) if (--entry[1] < 0) this.tombstones.delete(tid);
+    this.settleCounts();
     this.onThread = undefined;
     return fill;
   }
 
   private applyFork(r: TaskRecord): void {
     const tomb = this.tombstones.get(r.tid);
+    const m = this.members.get(r.pid);
     if (tomb !== undefined && tomb[0] >= r.time) {
       // Its exit was read first: the task came and went.
       this.tombstones.delete(r.tid);
       if (r.pid === r.ppid && r.pid === this.pid) this.onThread?.(r);
+      else if (r.pid !== r.ppid) this.gone(r.pid, { threads: new Set(), threadsEver: 1 });
+      else if (m) m.threadsEver++;
       return;
     }
     if (r.pid !== r.ppid) {
-      this.members.set(r.pid, { threads: new Set([r.tid]) });
+      this.members.set(r.pid, { threads: new Set([r.tid]), threadsEver: 1 });
     } else if (r.pid === this.pid) {
       this.onThread?.(r);
-    } else {
-      const m = this.members.get(r.pid);
-      if (m?.startTime === undefined) m?.threads.add(r.tid);
+    } else if (m?.startTime === undefined && m) {
+      m.threads.add(r.tid);
+      m.threadsEver++;
     }
   }
 
@@ -240,12 +326,12 @@ export class DescendantWatch implements ForkSource {
       if (r.pid !== this.pid) this.tombstones.set(r.tid, [r.time, TOMBSTONE_DRAINS]);
       return;
     }
-    if (m.threads.size === 0) this.members.delete(r.pid);
+    if (m.threads.size === 0) this.gone(r.pid, m);
     else if (r.tid === r.pid) {
       // The leader exited before its threads. A thread that execs takes the
       // leader's tid without a record, so from now on /proc says when it is over.
       m.startTime = processStartTime(r.pid);
-      if (m.startTime === undefined) this.members.delete(r.pid);
+      if (m.startTime === undefined) this.gone(r.pid, m);
     }
   }
 
@@ -257,16 +343,20 @@ export class DescendantWatch implements ForkSource {
     this.reconcilePending = false;
     for (const [pid, m] of this.members) {
       m.startTime ??= processStartTime(pid);
-      if (m.startTime === undefined || !isSameLiveProcess(pid, m.startTime)) this.members.delete(pid);
+      if (m.startTime === undefined || !isSameLiveProcess(pid, m.startTime)) this.gone(pid, m);
     }
-    for (const p of listDescendants(this.pid, ...this.members.keys())) this.adopt(p);
+    for (const p of listDescendants(this.pid, ...this.members.keys())) this.adopt(p, true);
   }
 
-  /** A process known from /proc. */
-  private adopt(pid: number): void {
+  /**
+   * A process known from /proc: one below the target before the watch (the
+   * module attaches those as targets of their own), or one whose records
+   * were lost (its exit count cannot be known: reported lost).
+   */
+  private adopt(pid: number, lost: boolean): void {
     if (this.members.has(pid)) return;
     const startTime = processStartTime(pid);
-    if (startTime !== undefined) this.members.set(pid, { threads: new Set(), startTime });
+    if (startTime !== undefined) this.members.set(pid, { threads: new Set(), threadsEver: lost ? -1 : 0, startTime });
   }
 
   close(): void {

@@ -78,7 +78,7 @@ export class PerfClass implements ClassDep {
     const attr = this.attr(request);
     if (request.sampling) return SamplingSet.forProcess(attr, request, pid, inheritance);
     if (request.contextSwitchValues) return CswCountingSet.forProcess(attr, pid, inheritance);
-    return CountingSet.forProcess(attr, pid, inheritance);
+    return CountingSet.forProcess(attr, pid, inheritance, request.processCounts);
   }
 
   openCpu(request: HwRequest, cpu: number): HwCounterSet {

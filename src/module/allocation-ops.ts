@@ -88,6 +88,7 @@ export class AllocationOps {
       callchain: (req.flags & PmcFlags.CALLCHAIN) !== 0,
       callchainDepth: m.tunables.callchaindepth,
       contextSwitchValues: !isSamplingMode(mode) && (req.flags & PmcFlags.LOG_PROCCSW) !== 0,
+      processCounts: !isSamplingMode(mode) && (req.flags & (PmcFlags.LOG_PROCEXIT | PmcFlags.DESCENDANTS)) === (PmcFlags.LOG_PROCEXIT | PmcFlags.DESCENDANTS),
     };
     cls.validate(request);
 

@@ -101,6 +101,7 @@ export class ExitReaper {
 
   private reapPmc(owner: Owner, pmc: Pmc): void {
     for (const t of [...pmc.targets.values()]) {
+      this.logDescendantExits(owner, pmc, t);
       if (t.exited) continue;
       try {
         if (t.process.hasExited()) {
@@ -143,20 +144,40 @@ export class ExitReaper {
     if (!owner.log || !(csw || exit)) return;
     let value: bigint;
     try {
-      value = finalCount(t);
+      // With descendants, what the target counted itself (hwpmc's per-process value), where the class can tell.
+      value = exit && t.hw.ownCount ? t.hw.ownCount() : finalCount(t);
     } catch (e) {
       const why = e instanceof PmcError ? e.message : String(e);
       owner.signal({ signal: 'SIGIO', reason: `process ${t.process.pid} exited but its final count could not be read (${why}): its exit is not logged` });
       return;
     }
     if (csw) this.host.exitSlice(pmc, t.process.pid, value, now());
-    if (exit) this.queueExit(owner, pmc, t, value);
+    if (exit) this.queueExit(owner, pmc, t.process.pid, value);
   }
 
-  private queueExit(owner: Owner, pmc: Pmc, t: PmcTarget, value: bigint): void {
+  /**
+   * PMC_F_LOG_PROCEXIT with descendants: a PROCEXIT for every process forked
+   * below the target that exited, with its own count, as hwpmc logs each
+   * descendant it linked at fork. A count the kernel's records lost is
+   * reported, never logged as 0.
+   */
+  private logDescendantExits(owner: Owner, pmc: Pmc, t: PmcTarget): void {
+    const exits = t.hw.descendantExits?.();
+    if (!exits || exits.length === 0 || !owner.log || !(pmc.flags & PmcFlags.LOG_PROCEXIT)) return;
+    const lost: number[] = [];
+    for (const e of exits) {
+      if (e.value === undefined) lost.push(e.pid);
+      else this.queueExit(owner, pmc, e.pid, e.value);
+    }
+    if (lost.length > 0) {
+      owner.signal({ signal: 'SIGIO', reason: `the counts of ${lost.length} process(es) that exited below process ${t.process.pid} were lost (${lost.slice(0, 10).join(', ')}${lost.length > 10 ? ', ...' : ''}): their exits are not logged` });
+    }
+  }
+
+  private queueExit(owner: Owner, pmc: Pmc, pid: number, value: bigint): void {
     let queue = this.unwritten.get(owner);
     if (!queue) this.unwritten.set(owner, (queue = []));
-    queue.push({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid: t.process.pid, value });
+    queue.push({ type: LogType.PROCEXIT, ts: now(), pmcid: pmc.id, pid, value });
   }
 
   /** Writes what is queued, in order, while the log has room; true when nothing is left. */
