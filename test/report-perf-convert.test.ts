@@ -19,8 +19,8 @@ test('a perf.data converted to a pmclog: the same samples, the same sampled func
   const busy2 = join(dir, 'busy2');
   execFileSync('gcc', ['-O2', '-fno-omit-frame-pointer', '-pthread', '-o', busy2, fileURLToPath(new URL('../../bench/busy2.c', import.meta.url))]);
   const data = join(dir, 'busy2.perf.data');
-  // -N: no build-id cache (~/.debug) written by a test.
-  const rec = spawnSync('perf', ['record', '-N', '-e', 'cpu-clock', '-F', '2000', '-g', '-o', data, '--', busy2, '0.5', join(dir, 'rusage.json')], { encoding: 'utf8', timeout: 60_000 });
+  // -N: no build-id cache (~/.debug) written by a test. 0.5 s of CPU time (not of wall time: busy CPUs gave ~100 samples).
+  const rec = spawnSync('perf', ['record', '-N', '-e', 'cpu-clock', '-F', '2000', '-g', '-o', data, '--', busy2, '--cpu', '0.5', join(dir, 'rusage.json')], { encoding: 'utf8', timeout: 60_000 });
   if (rec.status !== 0) return t.skip(`perf record cannot sample here: ${rec.stderr.trim().split('\n').pop()}`);
   const log = join(dir, 'busy2.pmclog');
   const { samples } = convertPerfData(data, log);
