@@ -48,7 +48,8 @@ export function processesWith(marker: string): string[] {
   return found;
 }
 
-export function stateOf(pid: number): string | undefined {
+/** A process's state letter (or a thread's, given 'PID/task/TID'); undefined once it is gone. */
+export function stateOf(pid: number | string): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
@@ -65,6 +66,20 @@ export function childrenOf(pid: number): number[] {
   }
 }
 
+/** Waits (polling, without yielding) until every thread of `pid` is stopped; false if it is gone or `end` passes. */
+function allStopped(pid: number, end: number): boolean {
+  while (Date.now() < end) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return false;
+    }
+    if (tids.every((t) => stateOf(`${pid}/task/${t}`) === 'T')) return true;
+  }
+  return false;
+}
+
 /**
  * Catches pmcstat while its launcher waits stopped for the PMCs to be
  * attached (a few milliseconds): polls without yielding, then stops pmcstat
@@ -77,6 +92,10 @@ export function freezeAtLaunch(pmcstatPid: number, commandRan: () => boolean, gu
     const launcher = childrenOf(pmcstatPid).find((c) => stateOf(c) === 'T');
     if (launcher === undefined) continue;
     process.kill(pmcstatPid, 'SIGSTOP');
+    // A thread stops when it next leaves the kernel: a SIGCONT pmcstat was
+    // sending its launcher may still land. Once every thread is stopped, the
+    // launcher's state is what pmcstat left it in.
+    if (!allStopped(pmcstatPid, end)) return undefined;
     if (stateOf(launcher) === 'T') return launcher;
     process.kill(pmcstatPid, 'SIGCONT');
     return undefined;
