@@ -24,15 +24,6 @@ export class PmcError extends Error {
     return new PmcError(this.code, `${context}: ${this.detail}`);
   }
 
-  /** The Linux errno number, where the name has one (EDOOFUS does not). */
-  get errno(): number | undefined {
-    try {
-      return errnoNumber(this.code);
-    } catch {
-      return undefined;
-    }
-  }
-
   static fromErrno(negOrPosErrno: number, message: string): PmcError {
     return new PmcError(errnoName(negOrPosErrno), message);
   }
@@ -42,7 +33,7 @@ export function isPmcError(e: unknown, code?: ErrnoName): e is PmcError {
   return e instanceof PmcError && (code === undefined || e.code === code);
 }
 
-// Errno numbers <-> names, from the running platform's own table.
+// Errno names by number, from the running platform's own table.
 const byNumber = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) {
   if (!byNumber.has(value)) byNumber.set(value, name);
@@ -52,10 +43,4 @@ for (const [name, value] of Object.entries(constants.errno)) {
 export function errnoName(errno: number): string {
   const n = Math.abs(errno);
   return byNumber.get(n) ?? `E${n}`;
-}
-
-function errnoNumber(name: string): number {
-  const n = (constants.errno as Record<string, number>)[name];
-  if (n === undefined) throw new Error(`unknown errno name ${name}`);
-  return n;
 }

@@ -47,11 +47,6 @@ export class FrameDecoder {
 
   constructor(private readonly maxPayload: number) {}
 
-  /** Bytes received but not yet part of a whole frame. */
-  get pending(): number {
-    return this.buffered;
-  }
-
   /** Adds bytes; returns the whole frames they complete. Throws a PmcError on a protocol error. */
   push(bytes: Buffer): Frame[] {
     this.chunks.push(bytes);

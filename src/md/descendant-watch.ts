@@ -106,7 +106,6 @@ export class DescendantWatch implements ForkSource {
   /** tid -> [time of an EXIT whose FORK was not read yet, drains left]. */
   private readonly tombstones = new Map<number, [number, number]>();
   private records: TaskRecord[] = [];
-  private lostRecords = 0;
   private overflowCount = 0;
   private reconcilePending = false;
   private onThread?: (fork: TaskFork) => void;
@@ -180,11 +179,6 @@ export class DescendantWatch implements ForkSource {
       if (m.startTime !== undefined && !isSameLiveProcess(pid, m.startTime)) this.gone(pid, m);
     }
     return this.members.size;
-  }
-
-  /** Records the kernel reported lost (LOST) since the watch opened. */
-  get lost(): number {
-    return this.lostRecords;
   }
 
   /** Drains that found records lost (a LOST record, or a full ring). */
@@ -279,8 +273,6 @@ export class DescendantWatch implements ForkSource {
           c.records++;
           this.counts.set(pid, c);
         } else if (type === PerfRecordType.LOST) {
-          // id (u64) and the number of records lost (u64).
-          this.lostRecords += u64Number(view, offset + 16);
           this.overflow();
         }
       });

@@ -10,7 +10,6 @@ const PERF_FLAG_FD_CLOEXEC = 1 << 3;
 const IOC = {
   ENABLE: 0x2400,
   DISABLE: 0x2401,
-  RESET: 0x2403,
   SET_OUTPUT: 0x2405,
   ID: 0x80082407,
 } as const;
@@ -105,9 +104,6 @@ export class PerfEvent {
   }
   disable(): void {
     this.control(IOC.DISABLE, 0, 'disable');
-  }
-  reset(): void {
-    this.control(IOC.RESET, 0, 'reset');
   }
   /** Redirect this event's records into another event's ring buffer (same CPU). */
   setOutput(target: PerfEvent): void {
