@@ -175,6 +175,11 @@ export type SideRecord =
 const utf8 = new TextDecoder('utf-8');
 
 /** A NUL-terminated string inside [start, end). */
+/** The fields PERF_RECORD_MMAP and MMAP2 begin with (pid, tid, addr, len, pgoff). */
+function mmapHead(view: DataView, b: number): { pid: number; tid: number; addr: bigint; len: bigint; pgoff: bigint } {
+  return { pid: view.getInt32(b, true), tid: view.getInt32(b + 4, true), addr: u64BigInt(view, b + 8), len: u64BigInt(view, b + 16), pgoff: u64BigInt(view, b + 24) };
+}
+
 function cString(bytes: Uint8Array, start: number, end: number): string {
   let nul = bytes.indexOf(0, start);
   if (nul < 0 || nul > end) nul = end;
@@ -224,26 +229,13 @@ export function decodeSideRecord(
   switch (type) {
     case PerfRecordType.MMAP:
       need(32);
-      return {
-        type, misc, sampleId,
-        pid: view.getInt32(b, true),
-        tid: view.getInt32(b + 4, true),
-        addr: u64BigInt(view, b + 8),
-        len: u64BigInt(view, b + 16),
-        pgoff: u64BigInt(view, b + 24),
-        filename: cString(bytes, b + 32, bodyEnd),
-      };
+      return { type, misc, sampleId, ...mmapHead(view, b), filename: cString(bytes, b + 32, bodyEnd) };
     case PerfRecordType.MMAP2: {
       need(64);
       const hasBuildId = (misc & PerfRecordMisc.MMAP_BUILD_ID) !== 0;
       const buildIdSize = Math.min(view.getUint8(b + 32), 20);
       return {
-        type, misc, sampleId,
-        pid: view.getInt32(b, true),
-        tid: view.getInt32(b + 4, true),
-        addr: u64BigInt(view, b + 8),
-        len: u64BigInt(view, b + 16),
-        pgoff: u64BigInt(view, b + 24),
+        type, misc, sampleId, ...mmapHead(view, b),
         maj: hasBuildId ? -1 : view.getUint32(b + 32, true),
         min: hasBuildId ? -1 : view.getUint32(b + 36, true),
         ino: hasBuildId ? 0n : u64BigInt(view, b + 40),
