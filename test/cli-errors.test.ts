@@ -2,10 +2,10 @@
 // stderr naming the input (and the errno name where there is one), plus
 // the `try ... --help` line for usage errors; exit status 2 for usage
 // errors, 1 for errors at run time; never a stack trace.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildC, pmccontrol, pmcstat, type RunOptions, stackTraceLines, tempDir, type ToolRun } from './cli-fixture.js';
@@ -14,6 +14,7 @@ import { buildC, pmccontrol, pmcstat, type RunOptions, stackTraceLines, tempDir,
 // The directory is searchable by all, as /run/tspmc is: an unreadable state file is an error.
 const dir = tempDir('cli-errors-');
 chmodSync(dir, 0o755);
+after(() => rmSync(dir, { recursive: true, force: true }));
 const env = { TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
 const maxSampleRate = existsSync('/proc/sys/kernel/perf_event_max_sample_rate') ? readFileSync('/proc/sys/kernel/perf_event_max_sample_rate', 'latin1').trim() : undefined;
 const NOBODY = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'];
