@@ -13,7 +13,8 @@ export class PmcError extends Error {
   readonly detail: string;
 
   constructor(code: ErrnoName, message: string) {
-    super(`${message} (${code})`);
+    // A message that already ends naming its errno ("... failed with ENOENT") is not told it twice.
+    super(new RegExp(`\\b${code}\\)?$`).test(message) ? message : `${message} (${code})`);
     this.name = 'PmcError';
     this.code = code;
     this.detail = message;

@@ -174,6 +174,8 @@ test('HW and CACHE are listed but unavailable, with the probe errno as reason', 
   }
   const reason = cls('HW').unavailableReason!;
   for (const name of ['cycles', 'instructions', 'HW-branch-misses']) assertThrowsPmc(() => resolveEvent(classes, name), 'ENOENT', reason);
+  // The errno is said once: the reason already ends with it.
+  assert.throws(() => resolveEvent(classes, 'cycles'), (e: Error) => e.message.match(/ENOENT/g)?.length === 1);
   assertThrowsPmc(() => resolveEvent(classes, 'L1-dcache-load-misses'), 'ENOENT', cls('CACHE').unavailableReason!);
 });
 
