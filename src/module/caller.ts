@@ -70,6 +70,10 @@ export function pmcCanAttach(owner: Credentials, target: Credentials): boolean {
 
 /** p_candebug(): privileged debuggers may attach anywhere; others as pmc_can_attach allows. */
 export function canDebug(owner: Credentials, target: Credentials): boolean {
-  if (owner.euid === 0 || hasCapability(owner, CAP_SYS_PTRACE)) return true;
-  return pmcCanAttach(owner, target);
+  return debugsAnything(owner) || pmcCanAttach(owner, target);
+}
+
+/** Root and CAP_SYS_PTRACE may debug any process, whatever its credentials become. */
+export function debugsAnything(owner: Credentials): boolean {
+  return owner.euid === 0 || hasCapability(owner, CAP_SYS_PTRACE);
 }

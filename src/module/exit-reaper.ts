@@ -12,10 +12,10 @@
 // Stopping a PMC and closing a log settle exits first, so an exit that
 // happened before either is in the log whatever the timer's phase.
 import { LogType, type LogRecord } from '../log/records.js';
-import { type Credentials, readCredentials } from '../os/procfs.js';
+import { type Credentials, effectiveIds, readCredentials } from '../os/procfs.js';
 import { now } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
-import { canDebug } from './caller.js';
+import { canDebug, debugsAnything } from './caller.js';
 import type { Owner } from './owner.js';
 import { finalCount, type Pmc, type PmcTarget } from './pmc.js';
 import { PmcFlags, PmcState } from './pmc-types.js';
@@ -194,13 +194,25 @@ export class ExitReaper {
   }
 }
 
-/** The target's credentials changed (a set-id exec) to ones the owner may not attach to. */
+/**
+ * The target's credentials changed (a set-id exec) to ones the owner may not
+ * attach to. A privileged owner never loses the right. Otherwise the loss
+ * needs a new effective uid or gid, which one stat of /proc/PID shows, so
+ * the whole credentials are read only then; except when the owner matched
+ * the target through its saved uid alone: any exec resets that one to the
+ * effective uid, so such targets are read whole at every look.
+ */
 function lostRightToWatch(owner: Owner, t: PmcTarget): boolean {
-  if (t.process.pid === owner.pid || !t.creds) return false;
+  const mine = owner.caller.creds;
+  if (t.process.pid === owner.pid || !t.creds || debugsAnything(mine)) return false;
+  if (t.creds.euid === mine.euid || t.creds.ruid === mine.euid) {
+    const ids = effectiveIds(t.process.pid);
+    if (!ids || (ids.euid === t.creds.euid && ids.egid === t.creds.egid)) return false;
+  }
   const now = readCredentials(t.process.pid);
   if (!now || sameCredentials(now, t.creds)) return false;
   t.creds = now;
-  return !canDebug(owner.caller.creds, now);
+  return !canDebug(mine, now);
 }
 
 function sameCredentials(a: Credentials, b: Credentials): boolean {
