@@ -1,17 +1,23 @@
 // The exit and credential hooks. Linux gives the module no exit hook and no
-// exec hook for processes it only counts, so while process PMCs run the
-// reaper looks at every target at a fixed interval. Each target is held by
-// a pidfd (TargetProcess): an exit is the whole thread group's (a leader
-// that called pthread_exit is not one) and a reused pid is not mistaken for
-// the target. A target found gone is unlinked from the process table while
-// its counters stay open, since they hold its final count and, with
-// descendants, keep counting children that live on; its PROCEXIT (with
-// PMC_F_LOG_PROCEXIT) carries that count. A target that exec'ed into
-// credentials its owner may not debug is detached (PMC_FN_PROCESS_EXEC).
-// When every target of a PMC is gone its owner is told, as hwpmc sends SIGIO.
-// Stopping a PMC and closing a log settle exits first, so an exit that
-// happened before either is in the log whatever the timer's phase.
+// exec hook for processes it only counts. Each target is held by a pidfd
+// (TargetProcess): an exit is the whole thread group's (a leader that
+// called pthread_exit is not one) and a reused pid is not mistaken for the
+// target. While process PMCs run, the reaper waits in poll(2) on the
+// targets' pidfds (on a libuv thread), so an exit wakes it and nothing else
+// does but a 500 ms timeout; it looks every 100 ms instead where a pidfd
+// cannot tell: kernels without pidfds, descendants that are not targets
+// (PMC_F_DESCENDANTS), and owners that may lose the right to watch a target
+// (a set-id exec: PMC_FN_PROCESS_EXEC; root and CAP_SYS_PTRACE never do).
+// A target found gone is unlinked from the process table while its counters
+// stay open, since they hold its final count and, with descendants, keep
+// counting children that live on; its PROCEXIT (with PMC_F_LOG_PROCEXIT)
+// carries that count. A target that exec'ed into credentials its owner may
+// not debug is detached. When every target of a PMC is gone its owner is
+// told, as hwpmc sends SIGIO. Stopping a PMC and closing a log settle exits
+// first, so an exit that happened before either is in the log whatever the
+// reaper's phase.
 import { LogType, type LogRecord } from '../log/records.js';
+import { closeFd, drainEventFd, eventFd, signalEventFd, whenReadable } from '../os/libc.js';
 import { type Credentials, effectiveIds, readCredentials } from '../os/procfs.js';
 import { now } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
@@ -35,8 +41,15 @@ type ProcExit = Extract<LogRecord, { type: LogType.PROCEXIT }>;
 
 export class ExitReaper {
   static readonly INTERVAL_MS = 100;
+  /** The longest wait in poll(2) on pidfds: a look at least this often while PMCs run. */
+  static readonly POLL_MAX_MS = 500;
   private timer?: NodeJS.Timeout;
-  /** Looks the timer has made (tests wait on it rather than look by hand). */
+  /** A poll(2) on the targets' pidfds is under way. */
+  private polling = false;
+  private running = false;
+  /** Wakes the poll when the targets to watch change (a PMC starts) or the reaper stops. */
+  private wakeFd = -1;
+  /** Looks the reaper has made on its own (tests wait on it rather than look by hand). */
   looks = 0;
   /** PROCEXIT records the log had no room for yet, per owner, in exit order. */
   private readonly unwritten = new Map<Owner, ProcExit[]>();
@@ -47,18 +60,74 @@ export class ExitReaper {
 
   /** A process PMC started: look for exits until none runs. */
   ensureRunning(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      this.reapExitedTargets();
-      this.looks++;
-      if (!this.anyRunningVirtualPmc()) this.stop();
-    }, ExitReaper.INTERVAL_MS);
-    this.timer.unref();
+    this.running = true;
+    // Under way already: the new PMC's targets join the poll when it wakes.
+    if (this.polling) signalEventFd(this.wakeFd);
+    else if (!this.timer) this.next();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.running = false;
+    clearTimeout(this.timer);
     this.timer = undefined;
+    // A poll under way wakes, and its end closes the eventfd.
+    if (this.polling) signalEventFd(this.wakeFd);
+    else this.closeWake();
+  }
+
+  /** One look, then the wait for the next: in poll(2) on the pidfds when they tell all, else on the timer. */
+  private look(): void {
+    this.timer = undefined;
+    this.reapExitedTargets();
+    this.looks++;
+    if (!this.anyRunningVirtualPmc()) this.running = false;
+    this.next();
+  }
+
+  private next(): void {
+    const fds = this.running ? this.pollFds() : undefined;
+    if (fds !== undefined && this.wakeFd < 0) this.wakeFd = eventFd();
+    if (fds === undefined || this.wakeFd < 0) {
+      this.closeWake();
+      if (!this.running) return;
+      this.timer = setTimeout(() => this.look(), ExitReaper.INTERVAL_MS);
+      this.timer.unref();
+      return;
+    }
+    this.polling = true;
+    void whenReadable([...fds, this.wakeFd], ExitReaper.POLL_MAX_MS).then(() => {
+      this.polling = false;
+      drainEventFd(this.wakeFd);
+      if (this.running) this.look();
+      else this.closeWake();
+    });
+  }
+
+  private closeWake(): void {
+    if (this.wakeFd >= 0) closeFd(this.wakeFd);
+    this.wakeFd = -1;
+  }
+
+  /**
+   * The pidfds of every live target of the running process PMCs, or
+   * undefined when some exit or credential change needs looking at by timer.
+   */
+  private pollFds(): number[] | undefined {
+    const fds: number[] = [];
+    for (const owner of this.host.owners.values()) {
+      const mayLoseTargets = !debugsAnything(owner.caller.creds);
+      for (const pmc of owner.pmcs.values()) {
+        if (pmc.isSystem || pmc.state !== PmcState.RUNNING) continue;
+        if (pmc.flags & PmcFlags.DESCENDANTS) return undefined;
+        for (const t of pmc.targets.values()) {
+          if (t.exited) continue;
+          const fd = t.process.pollFd;
+          if (fd === undefined || this.reported.has(t) || (mayLoseTargets && t.process.pid !== owner.pid)) return undefined;
+          fds.push(fd);
+        }
+      }
+    }
+    return fds;
   }
 
   private anyRunningVirtualPmc(): boolean {

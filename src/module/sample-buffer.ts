@@ -35,7 +35,8 @@ export class SampleBuffer {
     this.words = new Int32Array(capacity * this.slotWords);
     this.bytes = new Uint8Array(this.words.buffer);
     this.ts = new Float64Array(capacity);
-    this.pmc = new Array<Pmc | undefined>(capacity);
+    // Filled (not holey): storing the first PMC changes no element kind, so the optimized sample path is not thrown away.
+    this.pmc = new Array<Pmc | undefined>(capacity).fill(undefined);
     this.free = Int32Array.from({ length: capacity }, (_, i) => capacity - 1 - i);
     this.nfree = capacity;
     this.order = new Int32Array(capacity);

@@ -24,6 +24,11 @@ export class TargetProcess {
     return this.handle.hasExited();
   }
 
+  /** A descriptor that polls readable once the process has exited (its pidfd); undefined when there is none. */
+  get pollFd(): number | undefined {
+    return this.handle.pollFd;
+  }
+
   get fdCount(): number {
     return this.handle.fdCount;
   }

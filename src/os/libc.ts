@@ -1,6 +1,6 @@
 // The libc calls that are neither perf's (md/native.ts) nor sockets'
-// (ipc/unix.ts): pidfds, close, and poll(2), now or on a libuv thread so the
-// event loop runs on while it waits. Failures come back as negative errno
+// (ipc/unix.ts): pidfds, close, poll(2), now or on a libuv thread so the
+// event loop runs on while it waits, and an eventfd to wake such a poll. Failures come back as negative errno
 // values, named by the caller (errnoName in pmc-error.ts).
 import { koffi } from '../ffi.js';
 
@@ -12,6 +12,9 @@ const SYS_pidfd_open = 434;
 const syscallPidfdOpen = libc.func('long syscall(long nr, int pid, unsigned int flags)');
 const pollFn = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
 const closeFn = libc.func('int close(int fd)');
+const eventfdFn = libc.func('int eventfd(unsigned int initval, int flags)');
+const writeFn = libc.func('long write(int fd, const void *buf, unsigned long count)');
+const readFn = libc.func('long read(int fd, void *buf, unsigned long count)');
 
 /** Negative errno of the last failed call, read right after it. */
 function fail(): number {
@@ -74,4 +77,26 @@ export function whenReadable(fds: readonly number[], timeoutMs: number): Promise
       }));
     });
   });
+}
+
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
+/** The 64-bit 1 an eventfd write adds, and room for what a read takes. */
+const EVENT_ONE = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
+const eventTaken = Buffer.alloc(8);
+
+/** eventfd(2), non-blocking: a descriptor through which a poll can be woken. Returns the fd or -errno. */
+export function eventFd(): number {
+  const r = eventfdFn(0, EFD_NONBLOCK | EFD_CLOEXEC) as number;
+  return r < 0 ? fail() : r;
+}
+
+/** Makes an eventfd readable: wakes whoever polls it. */
+export function signalEventFd(fd: number): void {
+  writeFn(fd, EVENT_ONE, 8);
+}
+
+/** Makes an eventfd unreadable again. */
+export function drainEventFd(fd: number): void {
+  readFn(fd, eventTaken, 8);
 }

@@ -47,6 +47,11 @@ export class ProcessHandle {
     return this.exited;
   }
 
+  /** The pidfd, which poll(2) finds readable once the process has exited; undefined without one. */
+  get pollFd(): number | undefined {
+    return this.fd >= 0 ? this.fd : undefined;
+  }
+
   get fdCount(): number {
     return this.fd >= 0 ? 1 : 0;
   }
