@@ -118,12 +118,12 @@ function snapshotBuild(work: string): Build {
 }
 
 /** Runs argv under rusage_of (wait4's rusage, in microseconds); stdout to `stdoutPath` (or discarded). */
-function timed(build: Build, argv: string[], work: string, stdoutPath?: string): { status: number; time: CpuTimes; stderr: string } {
+function timed(build: Build, argv: string[], work: string, stdoutPath?: string, env: NodeJS.ProcessEnv = process.env): { status: number; time: CpuTimes; stderr: string } {
   const usageFile = join(work, 'rusage.txt');
   rmSync(usageFile, { force: true });
   const out = stdoutPath ? openSync(stdoutPath, 'w') : 'ignore';
   try {
-    const r = spawnSync(build.rusageOf, [usageFile, ...argv], { cwd: work, stdio: ['ignore', out, 'pipe'], maxBuffer: 64 << 20 });
+    const r = spawnSync(build.rusageOf, [usageFile, ...argv], { cwd: work, stdio: ['ignore', out, 'pipe'], maxBuffer: 64 << 20, env });
     const [userUs, sysUs, maxRssKb, wallUs, status] = readFileSync(usageFile, 'utf8').trim().split(' ').map(Number);
     return { status: r.status === 0 ? status : (r.status ?? -1), time: { wall: wallUs / 1e6, user: userUs / 1e6, sys: sysUs / 1e6, maxRssKb }, stderr: r.stderr.toString() };
   } finally {
@@ -231,11 +231,26 @@ function nodeBaseline(build: Build, rep: number, work: string): BaselineRun {
   return { name: 'node -e 0', rep, time: timed(build, [process.execPath, '-e', '0'], work).time };
 }
 
+/**
+ * NODE_EXTRA_CA_CERTS, when the environment sets it, makes every Node
+ * process parse that certificate bundle as it starts (about 30 ms of CPU
+ * for Debian's), a cost of the machine's set-up that no tool here needs:
+ * the runs go without it, and this baseline shows what it would add.
+ */
+const extraCaCerts = process.env.NODE_EXTRA_CA_CERTS;
+delete process.env.NODE_EXTRA_CA_CERTS;
+
+function nodeBaselineWithCaCerts(build: Build, rep: number, work: string): BaselineRun[] {
+  if (extraCaCerts === undefined) return [];
+  const env = { ...process.env, NODE_EXTRA_CA_CERTS: extraCaCerts };
+  return [{ name: 'node -e 0, NODE_EXTRA_CA_CERTS set', rep, time: timed(build, [process.execPath, '-e', '0'], work, undefined, env).time }];
+}
+
 function benchCollector(build: Build, configs: CollectorConfig[], reps: number, work: string, busy2: string): { runs: CollectorRun[]; baselines: BaselineRun[] } {
   const runs: CollectorRun[] = [];
   const baselines: BaselineRun[] = [];
   for (let rep = 0; rep < reps; rep++) {
-    baselines.push(nodeBaseline(build, rep, work));
+    baselines.push(nodeBaseline(build, rep, work), ...nodeBaselineWithCaCerts(build, rep, work));
     for (const c of configs) {
       for (const tool of toolOrder(rep)) {
         const r = collectorRun(build, tool, c.name, rep, c.rate, c.seconds, work, busy2);
@@ -349,10 +364,15 @@ function markdown(collector: CollectorSummary[], baselines: BaselineRun[], stead
       const dl = fmt(c.dropped.median + c.lost.median, 0);
       lines.push(`| ${c.config} | ${c.tool} | ${range(c.samples, 0)} | ${dl} | ${range(c.collectorCpu, 3)} | ${range(c.cpuPerSampleUs)} | ${range(c.maxRssMiB, 1)} |`);
     }
-    const node = spread(baselines.map((b) => b.time.maxRssKb / 1024));
-    const nodeCpu = spread(baselines.map((b) => b.time.user + b.time.sys));
+    const plain = baselines.filter((b) => b.name === 'node -e 0');
+    const node = spread(plain.map((b) => b.time.maxRssKb / 1024));
+    const nodeCpu = spread(plain.map((b) => b.time.user + b.time.sys));
     lines.push('');
     lines.push(`Node itself (\`node -e 0\`): peak RSS ${range(node, 1)} MiB, CPU ${range(nodeCpu, 3)} s.`);
+    const withCa = baselines.filter((b) => b.name !== 'node -e 0');
+    if (withCa.length > 0) {
+      lines.push(`With NODE_EXTRA_CA_CERTS as this environment sets it (every run above goes without): CPU ${range(spread(withCa.map((b) => b.time.user + b.time.sys)), 3)} s.`);
+    }
     lines.push('');
     lines.push('| config | CPU/sample tspmc / perf | RSS: tspmc - (perf + node) (MiB) |');
     lines.push('| --- | ---: | ---: |');
@@ -441,7 +461,7 @@ async function main(): Promise<void> {
     date: started.toISOString(),
     machine: { ...machine, loadavgAfter: loadavg(), perfEventMaxSampleRateAfter: sysctlNumber('kernel.perf_event_max_sample_rate') },
     source,
-    settings: { reps, collector: values.collector, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW },
+    settings: { reps, collector: values.collector, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW, nodeExtraCaCertsUnset: extraCaCerts ?? null },
     command: `npm run bench:sampling -- ${process.argv.slice(2).join(' ')}`.trim(),
     collector: { summary: collector, runs: collectorRuns, baselines },
     steady: { summary: steady, runs: steadyRuns },

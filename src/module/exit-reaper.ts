@@ -44,10 +44,10 @@ export class ExitReaper {
   /** The longest wait in poll(2) on pidfds: a look at least this often while PMCs run. */
   static readonly POLL_MAX_MS = 500;
   private timer?: NodeJS.Timeout;
-  /** A poll(2) on the targets' pidfds is under way. */
-  private polling = false;
-  private running = false;
-  /** Wakes the poll when the targets to watch change (a PMC starts) or the reaper stops. */
+  /** A poll(2) on the targets' pidfds is under way: its number (a poll given up on is ignored when it ends). */
+  private poll = 0;
+  private polls = 0;
+  /** Wakes the poll when the targets to watch change (a PMC starts); open exactly while process PMCs run. */
   private wakeFd = -1;
   /** Looks the reaper has made on its own (tests wait on it rather than look by hand). */
   looks = 0;
@@ -60,19 +60,33 @@ export class ExitReaper {
 
   /** A process PMC started: look for exits until none runs. */
   ensureRunning(): void {
-    this.running = true;
+    if (this.wakeFd < 0) this.wakeFd = eventFd();
     // Under way already: the new PMC's targets join the poll when it wakes.
-    if (this.polling) signalEventFd(this.wakeFd);
+    if (this.poll !== 0) signalEventFd(this.wakeFd);
     else if (!this.timer) this.next();
   }
 
+  /** A process PMC stopped: when none runs any more, the reaper rests (its eventfd closed now, not at its next wakeup). */
+  pmcStopped(): void {
+    if (!this.anyRunningVirtualPmc()) this.stop();
+  }
+
+  /** Nothing to watch, or the module is unloaded. */
   stop(): void {
-    this.running = false;
     clearTimeout(this.timer);
     this.timer = undefined;
-    // A poll under way wakes, and its end closes the eventfd.
-    if (this.polling) signalEventFd(this.wakeFd);
-    else this.closeWake();
+    this.poll = 0;
+    if (this.wakeFd >= 0) {
+      // The poll under way ends (the kernel's poll holds its own reference to the eventfd) and is ignored.
+      signalEventFd(this.wakeFd);
+      closeFd(this.wakeFd);
+      this.wakeFd = -1;
+    }
+  }
+
+  /** Descriptors the reaper holds of its own (module.openFdCount). */
+  get fdCount(): number {
+    return this.wakeFd >= 0 ? 1 : 0;
   }
 
   /** One look, then the wait for the next: in poll(2) on the pidfds when they tell all, else on the timer. */
@@ -80,32 +94,24 @@ export class ExitReaper {
     this.timer = undefined;
     this.reapExitedTargets();
     this.looks++;
-    if (!this.anyRunningVirtualPmc()) this.running = false;
-    this.next();
+    if (this.anyRunningVirtualPmc()) this.next();
+    else this.stop();
   }
 
   private next(): void {
-    const fds = this.running ? this.pollFds() : undefined;
-    if (fds !== undefined && this.wakeFd < 0) this.wakeFd = eventFd();
+    const fds = this.pollFds();
     if (fds === undefined || this.wakeFd < 0) {
-      this.closeWake();
-      if (!this.running) return;
       this.timer = setTimeout(() => this.look(), ExitReaper.INTERVAL_MS);
       this.timer.unref();
       return;
     }
-    this.polling = true;
+    const poll = (this.poll = ++this.polls);
     void whenReadable([...fds, this.wakeFd], ExitReaper.POLL_MAX_MS).then(() => {
-      this.polling = false;
+      if (poll !== this.poll) return;
+      this.poll = 0;
       drainEventFd(this.wakeFd);
-      if (this.running) this.look();
-      else this.closeWake();
+      this.look();
     });
-  }
-
-  private closeWake(): void {
-    if (this.wakeFd >= 0) closeFd(this.wakeFd);
-    this.wakeFd = -1;
   }
 
   /**

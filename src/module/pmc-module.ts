@@ -231,12 +231,12 @@ export class PmcModule {
     }
   }
 
-  /** File descriptors held by all PMCs and target process handles, for accounting. */
+  /** File descriptors held by all PMCs, target process handles and the exit reaper, for accounting. */
   get openFdCount(): number {
     let n = 0;
     for (const o of this.tables.owners.values()) for (const p of o.pmcs.values()) n += p.fdCount;
     for (const t of this.tables.processes.values()) n += t.fdCount;
-    return n;
+    return n + this.reaper.fdCount;
   }
 }
 

@@ -74,6 +74,7 @@ export class RunOps {
     }
     if (pmc.mode === PmcMode.SS) pmc.owner.ssCount--;
     pmc.state = PmcState.STOPPED;
+    if (!pmc.isSystem) this.reaper.pmcStopped();
   }
 
   /** PMCRW read: the hot path, kept to one lookup and the counter reads. */
