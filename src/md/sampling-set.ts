@@ -22,7 +22,7 @@ import { RingedSet } from './ringed-set.js';
 
 
 /**
- * Data pages per ring. Root: 512 KiB per CPU for a process, 2 MiB per CPU
+ * Data pages per ring. Root: 1 MiB per CPU for a process, 2 MiB per CPU
  * for a whole CPU (every task's samples and side-band go there: it must
  * ride out a slow drain on a saturated machine). Unprivileged users share
  * perf_event_mlock_kb (516 KiB by default) among all their rings.
@@ -32,7 +32,7 @@ const PERF_COUNT_SW_DUMMY = 9n;
 
 export function ringPages(wholeCpu: boolean): number {
   if (geteuid?.() !== 0) return 16;
-  return wholeCpu ? 512 : 128;
+  return wholeCpu ? 512 : 256;
 }
 
 export class SamplingSet extends RingedSet implements HwCounterSet {
@@ -102,12 +102,17 @@ export class SamplingSet extends RingedSet implements HwCounterSet {
 }
 
 /**
- * The ring's descriptor polls readable once an eighth of the ring is filled
- * since the last wakeup: the module sleeps until then (or its timeout)
- * instead of draining on a short timer, as perf record does.
+ * The ring's descriptor polls readable once 256 KiB (at most a quarter of
+ * the ring) are filled since the last wakeup: the module sleeps until then
+ * (or its timeout) instead of draining on a short timer, as perf record
+ * does (its 512 KiB ring wakes it at half). Every wakeup of a Node process
+ * costs a few hundred microseconds of CPU whatever it drains, so they are
+ * as rare as the room left for a slow drain allows: three quarters of a
+ * process's 1 MiB ring, seven eighths of a whole CPU's.
  */
 export function withWakeupWatermark(attr: PerfEventAttr, ringPages: number): PerfEventAttr {
-  return { ...attr, wakeupEvents: (ringPages * PAGE_SIZE) / 8, flags: { ...attr.flags, watermark: true } };
+  const ring = ringPages * PAGE_SIZE;
+  return { ...attr, wakeupEvents: Math.min(256 * 1024, ring / 4), flags: { ...attr.flags, watermark: true } };
 }
 
 function samplingAttr(base: PerfEventAttr, request: HwRequest, extra: NonNullable<PerfEventAttr['flags']>): PerfEventAttr {

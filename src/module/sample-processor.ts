@@ -29,7 +29,7 @@ import { SampleBuffer } from './sample-buffer.js';
 
 /**
  * When the sources are drained: as soon as one is well filled (its
- * descriptor polls readable: a perf ring an eighth full), and at least every
+ * descriptor polls readable: a perf ring past its wakeup watermark), and at least every
  * 500 ms; every 10 ms, as a plain timer, while a source cannot be waited on
  * (none has a descriptor, or one hung up while others may still write to
  * its ring). Like perf record, the collector sleeps while the workload
