@@ -2,7 +2,7 @@
 // pmcstat(8): count or sample events of commands, processes and CPUs, and
 // analyze sampling logs.
 import { onStopSignal, signalStatus } from './stop-signals.js';
-import './gc-tuning.js';
+import './v8-tuning.js';
 import { closeSync, openSync } from 'node:fs';
 import { fileError, reportAndExit } from './cli-error.js';
 import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';

@@ -10,6 +10,7 @@ import { formatRecord } from '../log/log-text.js';
 import { LogType, type LogRecord } from '../log/records.js';
 import { Analysis, AnalysisLimitError, analysisNeeds, writeOutputs } from '../report/index.js';
 import type { PmcstatArgs } from './pmcstat-args.js';
+import { tuneForAnalysis } from './v8-tuning.js';
 
 /**
  * The records of a log, stopping quietly at damage (the error is kept for
@@ -52,6 +53,7 @@ export function hasOutputs(a: PmcstatArgs): boolean {
 }
 
 export async function runAnalysis(args: PmcstatArgs, path: string): Promise<number> {
+  tuneForAnalysis();
   const log = new TolerantLog(path, args.cpuFilter, args.threadFilter);
   if (!hasOutputs(args)) {
     const out: NodeJS.WritableStream = args.output ? createWriteStream(args.output) : process.stdout;
