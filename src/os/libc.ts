@@ -100,3 +100,12 @@ export function signalEventFd(fd: number): void {
 export function drainEventFd(fd: number): void {
   readFn(fd, eventTaken, 8);
 }
+
+const prctlFn = libc.func('int prctl(int option, unsigned long arg2, unsigned long arg3, unsigned long arg4, unsigned long arg5)');
+const PR_SET_PDEATHSIG = 1;
+
+/** prctl(PR_SET_PDEATHSIG): the kernel sends `signal` to this process when its parent dies; 0 or -errno. */
+export function dieWithParent(signal: number): number {
+  const r = prctlFn(PR_SET_PDEATHSIG, signal, 0, 0, 0) as number;
+  return r < 0 ? fail() : r;
+}
