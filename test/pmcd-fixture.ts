@@ -18,6 +18,8 @@ export interface PmcdOptions {
   config?: string[];
   env?: NodeJS.ProcessEnv;
   args?: string[];
+  /** pmcd's RLIMIT_NOFILE (soft and hard), set by the shell that execs it. */
+  nofile?: number;
 }
 
 /** pmcds not cleaned up when the test process exits (a crash, a failed hook) go with it, and their directories. */
@@ -44,7 +46,11 @@ export class TestPmcd {
     writeFileSync(config, (o.config ?? []).join('\n') + '\n');
     const socket = join(dir, 'pmcd.sock');
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, TSPMC_ADMIN_STATE: join(dir, 'admin.json'), TSPMC_CONFIG: config, ...o.env };
-    const child = spawn(process.execPath, [PMCD, '--socket', socket, ...(o.args ?? [])], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = [PMCD, '--socket', socket, ...(o.args ?? [])];
+    const child =
+      o.nofile === undefined
+        ? spawn(process.execPath, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] })
+        : spawn('/bin/sh', ['-c', `ulimit -n ${o.nofile} && exec "$0" "$@"`, process.execPath, ...argv], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     const p = new TestPmcd(dir, socket, child);
     running.set(child, dir);
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (p.stderrText += d));

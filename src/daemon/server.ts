@@ -4,7 +4,7 @@
 // message passes a descriptor (PASSFD), which is kept for the request that
 // names it. The socket is world-writable: the module's policy, not the
 // socket's mode, says who may do what.
-import { chmodSync, existsSync, mkdirSync, unlinkSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { encodeFrame, FRAME_HEADER, FrameDecoder, FrameKind, PROTOCOL_VERSION } from '../ipc/frame.js';
@@ -27,6 +27,17 @@ export const DEFAULT_SOCKET = '/run/tspmc/pmcd.sock';
 export const PMCD_STOP_BOUND_MS = 2 * LOG_STALL_MS;
 /** A connection that says nothing for this long is closed. */
 const FIRST_MESSAGE_MS = 10_000;
+/** Refused connections whose first request pmcd reads (up to this long) before it says why, at most. */
+const MAX_REFUSING = 16;
+const REFUSED_READ_MS = 1000;
+/** Refused connections are logged one line per this long at most (a flood must not flood the journal). */
+const REFUSAL_LOG_MS = 10_000;
+
+/** pmcd's RLIMIT_NOFILE (soft; Node raises it to the hard limit at start), from /proc/self/limits. */
+function descriptorLimit(): number {
+  const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return m ? Number(m[1]) : 1024;
+}
 
 export interface PmcdServerOptions {
   socketPath: string;
@@ -45,6 +56,17 @@ export class PmcdServer {
   private readonly server: Server;
   private nextSession = 1;
   private stopping?: Promise<void>;
+  /**
+   * Connections (owners, and new ones not yet read) take at most half of pmcd's descriptors: the
+   * other half is for the owners' PMCs, targets and logs, so that a flood of connections (idle ones
+   * included) leaves the owners working. One user other than root gets an eighth of that.
+   */
+  readonly maxConnections = Math.max(8, Math.floor(descriptorLimit() / 2));
+  readonly maxConnectionsPerUser = Math.max(4, Math.floor(this.maxConnections / 8));
+  private connections = 0;
+  private refusing = 0;
+  private readonly connectionsByUid = new Map<number, number>();
+  private readonly refused: { count: number; last: string; timer?: NodeJS.Timeout } = { count: 0, last: '' };
 
   private constructor(options: PmcdServerOptions) {
     this.module = options.module;
@@ -52,9 +74,10 @@ export class PmcdServer {
     this.log = options.log ?? ((line) => process.stderr.write(`pmcd: ${line}\n`));
     this.server = createServer({ pauseOnConnect: true }, (socket) => {
       // A connection that fails before it is an owner (gone before SO_PEERCRED, say) costs only itself.
+      this.connections++;
+      socket.once('close', () => this.connections--);
       this.accept(socket).catch((e: unknown) => {
-        this.log(`dropped a connection: ${(e as Error)?.message ?? String(e)}`);
-        socket.destroy();
+        this.refuse(socket, e instanceof PmcError ? e : new PmcError('EIO', String((e as Error)?.message ?? e)));
       });
     });
   }
@@ -84,7 +107,22 @@ export class PmcdServer {
       socket.destroy();
       return;
     }
+    if (this.connections > this.maxConnections) {
+      throw new PmcError('EMFILE', `pmcd has ${this.maxConnections} connections, the most its descriptor limit allows: try again later`);
+    }
     const caller = identifyPeer(fd, this.nextSession++);
+    const uid = caller.creds.euid;
+    const mine = (this.connectionsByUid.get(uid) ?? 0) + 1;
+    if (uid !== 0 && mine > this.maxConnectionsPerUser) {
+      const err = new PmcError('EMFILE', `user ${uid} has ${mine - 1} connections to pmcd, the most one user may have: try again later`);
+      return this.refuse(socket, err, describePeer(caller));
+    }
+    this.connectionsByUid.set(uid, mine);
+    socket.once('close', () => {
+      const n = this.connectionsByUid.get(uid)! - 1;
+      if (n > 0) this.connectionsByUid.set(uid, n);
+      else this.connectionsByUid.delete(uid);
+    });
     const m = await this.first.read(fd, FIRST_MESSAGE_MS);
     if (this.stopping || socket.destroyed || !m || m.data.length === 0) {
       for (const f of m?.fds ?? []) closeFd(f);
@@ -102,6 +140,44 @@ export class PmcdServer {
     void session.ended.then(() => this.sessions.delete(session));
     session.receive(m.data);
     socket.resume();
+  }
+
+  /**
+   * A connection pmcd cannot take (too many, or out of descriptors) gets an error reply
+   * and is closed; refusals are logged, at most one line per REFUSAL_LOG_MS.
+   */
+  private refuse(socket: Socket, err: PmcError, peer?: string): void {
+    const reply = (): void => void socket.end(encodeFrame(FrameKind.REPLY, { seq: 0, error: { code: err.code, message: err.detail } }), () => socket.destroy());
+    // The client's first request is read before the reply: closing a connection with a request unread
+    // resets it, and the client would see ECONNRESET or EPIPE instead of why. A few are held so at a time.
+    let fd = -1;
+    try {
+      fd = socketFd(socket);
+    } catch {
+      // no descriptor to read: reply at once
+    }
+    if (fd < 0 || this.refusing >= MAX_REFUSING) reply();
+    else {
+      this.refusing++;
+      void this.first.read(fd, REFUSED_READ_MS).then((m) => {
+        for (const f of m?.fds ?? []) closeFd(f);
+        this.refusing--;
+        reply();
+      });
+    }
+    const r = this.refused;
+    r.count++;
+    r.last = `${peer ? `${peer}: ` : ''}${err.message}`;
+    if (!r.timer) this.logRefusals();
+  }
+
+  private logRefusals(): void {
+    const r = this.refused;
+    r.timer = undefined;
+    if (r.count === 0) return;
+    this.log(`refused ${r.count === 1 ? 'a connection' : `${r.count} connections in ${REFUSAL_LOG_MS / 1000} s, the last`}: ${r.last}`);
+    r.count = 0;
+    r.timer = setTimeout(() => this.logRefusals(), REFUSAL_LOG_MS).unref();
   }
 
   /** A PASSFD connection: one frame, one descriptor; the reply is its token. */
