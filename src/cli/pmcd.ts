@@ -20,6 +20,8 @@ Settings in the config file: pmcd.socket, pmcd.metrics, pmcd.metrics_events (eve
 system-wide per CPU for the metrics; default ${DEFAULT_METRICS_EVENTS.join(',')}), and the
 module's tunables (kern.hwpmc.*, security.bsd.unprivileged_syspmcs,
 kern.hwpmc.unprivileged_kernel_callchains).
+Signals: TERM, INT and HUP release every PMC, close every log with CLOSELOG and remove the
+socket (the same signal twice: exit at once); HUP does not reload the config file.
 `;
 
 async function main(argv: string[]): Promise<void> {
