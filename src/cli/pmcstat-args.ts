@@ -1,10 +1,10 @@
 // pmcstat(8)'s command line. Options are read in order, as pmcstat's getopt
 // loop reads them: -C, -E, -N, -U, -W and -d toggle, and -c and -n set,
 // what the PMC options after them get.
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { onlineCpus } from '../lib/cpu-list.js';
 import { DEFAULT_SAMPLE_COUNT, PmcMode } from '../module/pmc-types.js';
+import { readSysctl } from '../os/procfs.js';
 import { parseCpuList } from '../pmc-common.js';
 import { isPmcError } from '../pmc-error.js';
 import { OUTPUTS, type OutputFormat, type OutputName, type OutputTargets } from '../report/outputs.js';
@@ -178,12 +178,9 @@ function parseRate(option: string, text: string, frequency: boolean): bigint {
   const rate = BigInt(text.trim());
   if (!frequency && rate > MAX_SAMPLE_PERIOD) throw new UsageError(`option ${option}: ${rate} is too large: a sample period is at most ${MAX_SAMPLE_PERIOD} (2^63 - 1)`);
   if (frequency) {
-    let max: bigint | undefined;
-    try {
-      max = BigInt(readFileSync(MAX_SAMPLE_RATE, 'latin1').trim());
-    } catch {
-      // No such file: the kernel will judge.
-    }
+    // Without the setting, the kernel will judge.
+    const setting = readSysctl('kernel.perf_event_max_sample_rate');
+    const max = setting !== undefined && /^\d+$/.test(setting) ? BigInt(setting) : undefined;
     if (max !== undefined && rate > max) throw new UsageError(`option ${option}: ${rate} samples per second is above the kernel's limit, ${max} (${MAX_SAMPLE_RATE})`);
   }
   return rate;

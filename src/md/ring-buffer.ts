@@ -4,7 +4,7 @@
 // how far we have consumed. Mapped PROT_WRITE, so the kernel never writes
 // over unread bytes: when the ring is full it counts losses and later writes
 // a PERF_RECORD_LOST instead.
-import { readFileSync } from 'node:fs';
+import { readSysctl } from '../os/procfs.js';
 import { errnoName, PmcError } from '../pmc-error.js';
 import { mmapShared, munmap, PROT_READ, PROT_WRITE, type Mapping } from './native.js';
 import type { PerfEvent } from './perf-event.js';
@@ -267,12 +267,9 @@ export class RingBuffer {
 
 function mapFailureHint(code: string): string {
   if (code === 'EPERM' || code === 'ENOMEM') {
-    let current = '';
-    try {
-      current = `, now ${readFileSync('/proc/sys/kernel/perf_event_mlock_kb', 'utf8').trim()} kB`;
-    } catch {
-      // The hint still names the sysctl.
-    }
+    // Without the setting, the hint still names it.
+    const mlockKb = readSysctl('kernel.perf_event_mlock_kb');
+    const current = mlockKb === undefined ? '' : `, now ${mlockKb} kB`;
     return `: perf ring buffers of one user may lock /proc/sys/kernel/perf_event_mlock_kb${current} per online CPU, then count against RLIMIT_MEMLOCK unless the caller has CAP_IPC_LOCK; use fewer pages or raise the limit`;
   }
   if (code === 'EINVAL') {
