@@ -353,7 +353,16 @@ const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '
 
 const range = (x: Spread, d = 2): string => `${fmt(x.median, d)} (${fmt(x.min, d)}-${fmt(x.max, d)})`;
 
-function markdown(collector: CollectorSummary[], baselines: BaselineRun[], steady: SteadySummary[], busy: string): string {
+/** CPU per sample, tspmc's over perf's, of the two runs of each repetition (they ran minutes apart at most, under the same load). */
+function pairedRatios(runs: CollectorRun[], config: string): number[] {
+  const perSample = (r: CollectorRun | undefined) => (r && r.status === 0 && r.samples > 0 ? r.collectorCpu / r.samples : NaN);
+  const reps = [...new Set(runs.filter((r) => r.config === config).map((r) => r.rep))];
+  return reps
+    .map((rep) => perSample(runs.find((r) => r.rep === rep && r.config === config && r.tool === 'tspmc')) / perSample(runs.find((r) => r.rep === rep && r.config === config && r.tool === 'perf')))
+    .filter((x) => Number.isFinite(x));
+}
+
+function markdown(collector: CollectorSummary[], runs: CollectorRun[], baselines: BaselineRun[], steady: SteadySummary[], busy: string): string {
   const lines: string[] = [];
   if (collector.length > 0) {
     lines.push('Collector, median (min-max) of the repetitions; CPU per sample = collector CPU (start-up and end included) / samples recorded:');
@@ -374,12 +383,14 @@ function markdown(collector: CollectorSummary[], baselines: BaselineRun[], stead
       lines.push(`With NODE_EXTRA_CA_CERTS as this environment sets it (every run above goes without): CPU ${range(spread(withCa.map((b) => b.time.user + b.time.sys)), 3)} s.`);
     }
     lines.push('');
-    lines.push('| config | CPU/sample tspmc / perf | RSS: tspmc - (perf + node) (MiB) |');
-    lines.push('| --- | ---: | ---: |');
+    lines.push('| config | CPU/sample tspmc / perf (medians) | same, per repetition: median (min-max) | RSS: tspmc - (perf + node) (MiB) |');
+    lines.push('| --- | ---: | ---: | ---: |');
     for (const name of [...new Set(collector.map((c) => c.config))]) {
       const t = collector.find((c) => c.config === name && c.tool === 'tspmc')!;
       const p = collector.find((c) => c.config === name && c.tool === 'perf')!;
-      lines.push(`| ${name} | ${fmt(t.cpuPerSampleUs.median / p.cpuPerSampleUs.median)} | ${fmt(t.maxRssMiB.median - (p.maxRssMiB.median + node.median), 1)} |`);
+      const paired = pairedRatios(runs, name);
+      const perRep = paired.length > 0 ? range(spread(paired)) : 'n/a';
+      lines.push(`| ${name} | ${fmt(t.cpuPerSampleUs.median / p.cpuPerSampleUs.median)} | ${perRep} | ${fmt(t.maxRssMiB.median - (p.maxRssMiB.median + node.median), 1)} |`);
     }
   }
   if (steady.length > 0) {
@@ -456,7 +467,7 @@ async function main(): Promise<void> {
   const steadyRuns = values.steady ? await benchSteady(build, [idle, top], reps, work, busy2) : [];
   const steady = steadyRuns.length ? summarizeSteady(steadyRuns, top.name) : [];
 
-  const table = markdown(collector, baselines, steady, top.name);
+  const table = markdown(collector, collectorRuns, baselines, steady, top.name);
   const result = {
     date: started.toISOString(),
     machine: { ...machine, loadavgAfter: loadavg(), perfEventMaxSampleRateAfter: sysctlNumber('kernel.perf_event_max_sample_rate') },
