@@ -1,5 +1,5 @@
-// pmcd at its descriptor limit: connections (idle ones too) take at most half
-// of pmcd's RLIMIT_NOFILE and a user other than root an eighth of that; a
+// pmcd at its descriptor limit: connections (idle ones too) take at most a
+// quarter of pmcd's RLIMIT_NOFILE (two descriptors each) and a user other than root an eighth of that; a
 // client past the limit is refused with EMFILE saying why (after its first
 // request is read, so it gets the reply rather than a reset), refusals are
 // logged a line per 10 s, and the owners already there keep working.
@@ -75,7 +75,7 @@ test('one user may hold an eighth of the connections: the rest are refused with 
   const pmcd = await TestPmcd.start({ nofile: NOFILE });
   const user = TestUser.create('conns');
   try {
-    const perUser = Math.floor(NOFILE / 2 / 8);
+    const perUser = Math.floor(NOFILE / 4 / 8);
     const child = spawnSync(user.prefix[0], [...user.prefix.slice(1), process.execPath, '-e', USER_SCRIPT, String(perUser + 4)], {
       env: pmcd.clientEnv(),
       encoding: 'utf8',

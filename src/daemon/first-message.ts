@@ -32,6 +32,11 @@ export class FirstMessageReader {
     });
   }
 
+  /** Stops waiting for `fd` (its read gives undefined), before its owner closes it. */
+  cancel(fd: number): void {
+    for (const w of this.waiting) if (w.fd === fd) this.finish(w, undefined);
+  }
+
   private tryRead(w: Waiting): boolean {
     let m: ReceivedMessage | undefined;
     try {

@@ -15,6 +15,7 @@ import type { PmcModule } from '../module/pmc-module.js';
 import { PmcError } from '../pmc-error.js';
 import { FirstMessageReader } from './first-message.js';
 import { PassedFds } from './passed-fds.js';
+import { PeerWatch } from './peer-watch.js';
 import { describePeer, identifyPeer } from './peer.js';
 import { MAX_REQUEST_BYTES, Session } from './session.js';
 
@@ -49,6 +50,7 @@ export interface PmcdServerOptions {
 export class PmcdServer {
   readonly module: PmcModule;
   readonly passed = new PassedFds();
+  readonly peers = new PeerWatch();
   readonly sessions = new Set<Session>();
   readonly socketPath: string;
   readonly log: (line: string) => void;
@@ -57,14 +59,16 @@ export class PmcdServer {
   private nextSession = 1;
   private stopping?: Promise<void>;
   /**
-   * Connections (owners, and new ones not yet read) take at most half of pmcd's descriptors: the
-   * other half is for the owners' PMCs, targets and logs, so that a flood of connections (idle ones
-   * included) leaves the owners working. One user other than root gets an eighth of that.
+   * Connections (owners, and new ones not yet read) take at most half of pmcd's descriptors (two
+   * each: the socket and a pidfd of the peer): the other half is for the owners' PMCs, targets and
+   * logs, so that a flood of connections (idle ones included) leaves the owners working. One user
+   * other than root gets an eighth of that.
    */
-  readonly maxConnections = Math.max(8, Math.floor(descriptorLimit() / 2));
+  readonly maxConnections = Math.max(8, Math.floor(descriptorLimit() / 4));
   readonly maxConnectionsPerUser = Math.max(4, Math.floor(this.maxConnections / 8));
   private connections = 0;
-  private refusing = 0;
+  /** Refused connections whose first request is being read, oldest first, with their descriptors. */
+  private readonly refusing = new Map<Socket, number>();
   private readonly connectionsByUid = new Map<number, number>();
   private readonly refused: { count: number; last: string; timer?: NodeJS.Timeout } = { count: 0, last: '' };
 
@@ -149,19 +153,21 @@ export class PmcdServer {
   private refuse(socket: Socket, err: PmcError, peer?: string): void {
     const reply = (): void => void socket.end(encodeFrame(FrameKind.REPLY, { seq: 0, error: { code: err.code, message: err.detail } }), () => socket.destroy());
     // The client's first request is read before the reply: closing a connection with a request unread
-    // resets it, and the client would see ECONNRESET or EPIPE instead of why. A few are held so at a time.
+    // resets it, and the client would see ECONNRESET or EPIPE instead of why. A few are held so at a
+    // time; when more come, the one held longest (a client that sends nothing) is answered first.
     let fd = -1;
     try {
       fd = socketFd(socket);
     } catch {
       // no descriptor to read: reply at once
     }
-    if (fd < 0 || this.refusing >= MAX_REFUSING) reply();
+    if (fd < 0) reply();
     else {
-      this.refusing++;
+      if (this.refusing.size >= MAX_REFUSING) this.first.cancel(this.refusing.values().next().value!);
+      this.refusing.set(socket, fd);
       void this.first.read(fd, REFUSED_READ_MS).then((m) => {
         for (const f of m?.fds ?? []) closeFd(f);
-        this.refusing--;
+        this.refusing.delete(socket);
         reply();
       });
     }

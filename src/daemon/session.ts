@@ -13,6 +13,7 @@ import type { PmcModule } from '../module/pmc-module.js';
 import { PmcOp } from '../module/pmc-types.js';
 import { isPmcError, PmcError } from '../pmc-error.js';
 import type { PassedFds } from './passed-fds.js';
+import type { PeerWatch } from './peer-watch.js';
 import { describePeer } from './peer.js';
 
 /** Largest request pmcd accepts (an event specifier is the longest argument). */
@@ -25,6 +26,7 @@ const MAX_UNREAD_REPLIES = 1024 * 1024;
 export interface SessionHost {
   readonly module: PmcModule;
   readonly passed: PassedFds;
+  readonly peers: PeerWatch;
   log(line: string): void;
 }
 
@@ -42,6 +44,7 @@ export class Session {
   /** Settles when the owner is released and its log closed. */
   readonly ended: Promise<void>;
   private end!: () => void;
+  private readonly unwatch: () => void;
 
   constructor(
     private readonly host: SessionHost,
@@ -53,6 +56,11 @@ export class Session {
     socket.on('data', (b: Buffer) => this.receive(b));
     socket.on('error', () => undefined);
     socket.on('close', () => this.release());
+    // The owner is the peer process: if it dies while its connection lives on elsewhere, the owner goes.
+    this.unwatch = host.peers.watch(caller.pid, () => {
+      host.log(`${describePeer(caller)} exited; its connection, open in another process, is closed`);
+      socket.destroy();
+    });
   }
 
   /** Bytes from the client (the first ones may come from pmcd's own first read). */
@@ -145,6 +153,7 @@ export class Session {
   private release(): void {
     if (this.closed) return;
     this.closed = true;
+    this.unwatch();
     this.queue.length = 0;
     this.host.module
       .ownerExited(this.caller)
