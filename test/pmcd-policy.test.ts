@@ -208,6 +208,25 @@ describe('pmcd policy for unprivileged users', { skip: (!isRoot || !haveTools) &
     }
   });
 
+  test('pmcstat through pmcd: a refusal names pmcd\'s tunable, not perf_event_paranoid (pmcd does not go by it)', async () => {
+    const pmcd = await TestPmcd.start();
+    try {
+      for (const args of [['-P', 'cpu-clock,os', '-O', join(stage, 'os.pmclog'), '--', 'true'], ['-S', 'cpu-clock', '-l', '1', '-O', join(stage, 'sys.pmclog')]]) {
+        const r = spawnSync(alice.prefix[0], [...alice.prefix.slice(1), process.execPath, join(dist, 'src/cli/pmcstat.js'), ...args], {
+          env: { PATH: process.env.PATH, TSPMC_SOCKET: pmcd.socket },
+          cwd: stage,
+          encoding: 'utf8',
+          timeout: 60_000,
+        });
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(r.stderr, /pmcstat: ERROR: Cannot allocate .*(unprivileged_kernel_callchains|unprivileged_syspmcs).* \(EPERM\)\n$/);
+        assert.doesNotMatch(r.stderr, /perf_event_paranoid/);
+      }
+    } finally {
+      await pmcd.cleanup();
+    }
+  });
+
   test('without pmcd, an in-process refusal says that pmcd is not running and how to start it', () => {
     const r = run(undefined, alice, ['nopmcd', join(stage, 'no-pmcd-here.sock')]) as unknown as Record<string, Outcome> & { localClient: string };
     assert.equal(r.localClient, 'LocalWithoutPmcd');

@@ -11,7 +11,7 @@
 // log and exits with the command's status. Without a command the first
 // signal ends the measurement at once. A second signal stops all waiting (the
 // command is killed at once, no analysis runs); a third exits at once.
-import { attachTargets, findExecutable, findTargetProcesses, isPmcError, launchStopped, type LaunchedCommand, Libpmc, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
+import { attachTargets, findExecutable, findTargetProcesses, isPmcError, launchStopped, type LaunchedCommand, Libpmc, LocalModuleClient, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
 import { type CountColumn, CountOutput, formatHeader, formatJson, formatRow, formatSummary, measured } from './count-output.js';
 import { readSysctl } from '../os/procfs.js';
 import { MeasurementLog } from './measurement-log.js';
@@ -132,7 +132,7 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       for (const cpu of cpus) {
         const kind = p.mode === PmcMode.SC || p.mode === PmcMode.SS ? `system-mode (CPU ${cpu})` : 'process-mode';
         const id = await lib.allocate(p.spec, p.mode, { ...options, cpu }).catch((e: unknown) => {
-          throw explain(e, `Cannot allocate ${kind} pmc with specification "${p.spec}"`);
+          throw explain(e, `Cannot allocate ${kind} pmc with specification "${p.spec}"`, lib);
         });
         const userOnly = lib.describe(id)?.userOnly;
         if (userOnly && !noted.has(p.spec)) {
@@ -156,7 +156,7 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     }
     if (signals.first === undefined) {
       await attachTargets(lib, processPmcs, targets).catch((e: unknown) => {
-        throw explain(e, `Cannot attach to process${targets.length === 1 ? '' : 'es'} ${targets.join(', ')}`);
+        throw explain(e, `Cannot attach to process${targets.length === 1 ? '' : 'es'} ${targets.join(', ')}`, lib);
       });
     }
 
@@ -258,9 +258,11 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
 }
 
 /** A module error in context, with the kernel setting that explains a permission error. */
-function explain(e: unknown, context: string): unknown {
+function explain(e: unknown, context: string, lib: Libpmc): unknown {
   if (!(e instanceof PmcError)) return e;
-  // The kernel's own setting decides what an unprivileged user may measure: name it.
+  // Through pmcd the administrator's tunables decide, and pmcd's error names them.
+  if (!(lib.client instanceof LocalModuleClient)) return e.within(context);
+  // In this process the kernel's own setting decides what an unprivileged user may measure: name it.
   const paranoid = readSysctl('kernel.perf_event_paranoid');
   const setting = '/proc/sys/kernel/perf_event_paranoid';
   if (e.code === 'EACCES' && Number(paranoid ?? 0) >= 2) {
