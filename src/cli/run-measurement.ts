@@ -187,7 +187,10 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     // The header says the PMCs run; it goes out before the command runs: an -o that cannot be written stops everything.
     if (columns.length > 0 && !args.json && (!forPeople || args.interval !== undefined)) output.header(formatHeader(columns, forPeople));
     // The steps above may not have left the event loop (a local module answers at once):
-    // a signal that came meanwhile is heard now, before the command runs.
+    // a signal that came meanwhile is heard now, before the command runs. Signals are
+    // read in the loop's poll phase; if these steps ran in a poll callback, one
+    // setImmediate would resolve in the same turn, before that phase comes again.
+    await new Promise((r) => setImmediate(r));
     await new Promise((r) => setImmediate(r));
     hooks.started?.(lib);
     if (signals.first === undefined) cmd?.resume();
