@@ -72,6 +72,22 @@ describe('log writer', () => {
     assert.ok(w.bufferRequests >= Math.ceil(w.bytesWritten / 1024), `${w.bufferRequests} buffer requests`);
   });
 
+  it('makeRoom that finds no room hands the last buffer off to be written: a caller that then holds its smaller records back does not stall the log', async () => {
+    const path = join(dir, 'room.log');
+    const fd = openSync(path, 'w');
+    const w = new LogWriter({ sink: fd, bufferSize: 128, nbuffers: 1 });
+    assert.ok(w.writeRecord(csw(0)) && w.writeRecord(csw(1)));
+    // 80 of 128 bytes used: 56 more do not fit, and there is no other buffer.
+    assert.equal(w.makeRoom(56), false);
+    // Nothing else is written, yet the buffer reaches the file (before, it waited for the next record that did not fit).
+    for (let i = 0; i < 1000 && w.bytesWritten === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(w.bytesWritten, 2 * RecordSize.PROCCSW);
+    assert.ok(w.makeRoom(56));
+    await w.close();
+    closeSync(fd);
+    assert.deepEqual(decodeAll(readFileSync(path)), [csw(0), csw(1)]);
+  });
+
   it('returns false when no buffer can be had, counts it, and accepts writes again after flush', async () => {
     const path = join(dir, 'tiny.log');
     const fd = openSync(path, 'w');
@@ -80,19 +96,19 @@ describe('log writer', () => {
     const accepted: LogRecord[] = [];
     let i = 0;
     for (; i < 6; i++) {
-      assert.ok(w.hasSpace(RecordSize.PROCCSW));
+      assert.ok(w.makeRoom(RecordSize.PROCCSW));
       assert.equal(w.writeRecord(csw(i)), true, `record ${i}`);
       accepted.push(csw(i));
     }
     // Nothing has been written yet (writes complete asynchronously): both buffers are taken.
-    assert.equal(w.hasSpace(RecordSize.PROCCSW), false);
+    assert.equal(w.makeRoom(RecordSize.PROCCSW), false);
     assert.equal(w.writeRecord(csw(i)), false);
     assert.equal(w.writeCallchain(1, 1, 1, 1, 0, new Uint8Array(8), 0, 1), false);
     assert.equal(w.bufferRequests, 4);
     assert.equal(w.bufferRequestsFailed, 2);
     await w.flush();
     assert.deepEqual(decodeAll(readFileSync(path)), accepted);
-    assert.ok(w.hasSpace(RecordSize.PROCCSW));
+    assert.ok(w.makeRoom(RecordSize.PROCCSW));
     assert.equal(w.writeRecord(csw(++i)), true);
     accepted.push(csw(i));
     await w.close();
@@ -172,7 +188,7 @@ describe('log writer', () => {
     assert.equal(w.pendingError, errors[0]);
     // The log is dead: writes are refused (the caller counts drops), flush and close keep reporting.
     assert.equal(w.writeRecord(csw(2)), false);
-    assert.equal(w.hasSpace(16), false);
+    assert.equal(w.makeRoom(16), false);
     await assert.rejects(w.flush(), (e) => e === errors[0]);
     await assert.rejects(w.close(), (e) => e === errors[0]);
     assert.equal(errors.length, 1);

@@ -135,12 +135,23 @@ export class LogWriter {
     return this.error;
   }
 
-  /** Whether a record of `bytes` bytes would be accepted now. */
-  hasSpace(bytes: number): boolean {
+  /**
+   * Whether records of `bytes` bytes would be accepted now. When they would
+   * not, the current buffer is handed off to be written, as a record that
+   * does not fit hands it off: a caller that then writes nothing smaller in
+   * the meantime (to keep the log in time order) does not hold the log's
+   * last buffer unwritten.
+   */
+  makeRoom(bytes: number): boolean {
     if (this.state !== 'open' || this.error !== null || bytes > this.bufferSize) return false;
     const cur = this.current;
     if (cur !== null && cur.used + bytes <= this.bufferSize) return true;
-    return this.free.length > 0 || this.allocated < this.nbuffers;
+    if (this.free.length > 0 || this.allocated < this.nbuffers) return true;
+    if (cur !== null) {
+      this.current = null;
+      this.schedule(cur);
+    }
+    return false;
   }
 
   /** Appends a record; false (nothing written) when no buffer space can be had or the log has failed. */

@@ -293,12 +293,18 @@ export class SampleProcessor implements SampleSink {
    * Writes the buffered records and pending process events up to `horizon`
    * into their logs, oldest first across all CPUs. A buffer whose oldest
    * record finds its log full stops there until the next sweep, and so do
-   * an owner's events; the rest go on. Returns the number of records written.
+   * an owner's events; the rest go on. Nothing of an owner newer than a
+   * record its log refused is written after it (a smaller record would still
+   * fit: the log would lose its time order). Returns the number of records
+   * written.
    */
   private sweep(horizon: number): number {
     const bufs = this.buffers;
     const blocked = this.blocked.fill(0);
     const queues = this.pending.size > 0 ? this.sortedQueues() : null;
+    /** Per owner, the time of the oldest record its log refused in this sweep. */
+    const held = new Map<Owner, number>();
+    const hold = (owner: Owner, t: number): void => void held.set(owner, Math.min(held.get(owner) ?? Infinity, t));
     const blockedOwners = new Set<Owner>();
     let written = 0;
     for (;;) {
@@ -324,6 +330,7 @@ export class SampleProcessor implements SampleSink {
         for (const entry of queues) {
           if (entry.q.length === 0 || blockedOwners.has(entry.owner)) continue;
           const t = entry.q[0].e.time;
+          if (t > (held.get(entry.owner) ?? Infinity)) continue;
           if (t < eventTs) {
             eventTs = t;
             events = entry;
@@ -335,6 +342,7 @@ export class SampleProcessor implements SampleSink {
             written++;
           } else {
             blockedOwners.add(events.owner);
+            hold(events.owner, eventTs);
           }
           continue;
         }
@@ -343,7 +351,14 @@ export class SampleProcessor implements SampleSink {
       if (best < 0 || bestTs > horizon) break;
       const buf = bufs[best];
       do {
+        if (held.size > 0 && buf.oldestTime() > (held.get(buf.pmc[buf.oldest()]!.owner) ?? Infinity)) {
+          blocked[best] = 1;
+          break;
+        }
+        const owner = buf.pmc[buf.oldest()]!.owner;
+        const t = buf.oldestTime();
         if (!this.logSample(buf)) {
+          hold(owner, t);
           blocked[best] = 1;
           break;
         }
@@ -397,7 +412,7 @@ export class SampleProcessor implements SampleSink {
       // Records no log buffer can hold (a path of tens of kB) are never logged.
       for (const r of recs) log.countUnlogged(r.type);
       recs.length = 0;
-    } else if (bytes > 0 && !log.writer.hasSpace(bytes)) {
+    } else if (bytes > 0 && !log.writer.makeRoom(bytes)) {
       return false;
     }
     rememberEvent(pmc, log, e);
