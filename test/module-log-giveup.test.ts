@@ -5,16 +5,16 @@
 // meanwhile pmcd keeps serving its other clients.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, constants, fstatSync, openSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipe } from '../src/ipc/unix.js';
 import { pmcstatAsync, tempDir } from './cli-fixture.js';
 import { killChildren, TestPmcd, waitFor } from './pmcd-fixture.js';
 import { hangGuard } from './proc-fixture.js';
+import { spinner } from './spinner.js';
 
 const guard = <T>(p: Promise<T>, what: string): Promise<T> => hangGuard(p, 60_000, what);
-const spinner = (): ChildProcess => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
 
 // Small logs fill fast: 4 buffers of 4 KiB.
 const SMALL_LOG = ['kern.hwpmc.logbuffersize = 4', 'kern.hwpmc.nbuffers = 4'];

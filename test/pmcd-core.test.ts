@@ -20,9 +20,9 @@ import { LogType } from '../src/log/records.js';
 import { pmccontrol, pmcstat, pmcstatAsync } from './cli-fixture.js';
 import { DIST, killChildren, TestPmcd, waitFor } from './pmcd-fixture.js';
 import { hangGuard } from './proc-fixture.js';
+import { spinner } from './spinner.js';
 
 const sleeper = (): ChildProcess => spawn('sleep', ['300'], { stdio: 'ignore' });
-const spinner = (): ChildProcess => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
 
 
 describe('pmcd', () => {

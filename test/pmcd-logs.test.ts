@@ -5,7 +5,6 @@
 // bounded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, createWriteStream, openSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
@@ -17,6 +16,7 @@ import { type LogRecord, LogType } from '../src/log/records.js';
 import { pmcstatAsync } from './cli-fixture.js';
 import { killChildren, TestPmcd, waitFor } from './pmcd-fixture.js';
 import { hangGuard } from './proc-fixture.js';
+import { spinner } from './spinner.js';
 
 /** Every wait on pmcd or a pipe fails the test rather than hang it (the finally blocks clean up). */
 const guard = <T>(p: Promise<T>, what: string): Promise<T> => hangGuard(p, 60_000, what);
@@ -27,7 +27,6 @@ async function records(path: string): Promise<LogRecord[]> {
   return out;
 }
 
-const spinner = (): ChildProcess => spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
 
 
 test('a log on a file and on a stream: pmcd writes them into the descriptors passed to it', async () => {

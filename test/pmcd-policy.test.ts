@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { readLog } from '../src/log/log-reader.js';
 import { LogType } from '../src/log/records.js';
 import { distFor, TestPmcd, TestUser, waitFor } from './pmcd-fixture.js';
+import { spinner } from './spinner.js';
 
 const isRoot = process.getuid?.() === 0;
 const haveTools = spawnSync('setpriv', ['--version']).status === 0 && spawnSync('useradd', ['--help']).status === 0;
@@ -256,16 +257,16 @@ describe('pmcd policy for unprivileged users', { skip: (!isRoot || !haveTools) &
     const pmcd = await TestPmcd.start({ config: ['security.bsd.unprivileged_syspmcs = 1'] });
     // root's busy loop pinned to CPU 0, the CPU the system PMC samples: two busy processes on two CPUs
     // may otherwise each keep a CPU for the whole 1.5 s, and CPU 0 would show only alice's dd.
-    const spinner = spawn('taskset', ['-c', '0', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' });
+    const loop = spinner('taskset', '-c', '0');
     try {
       const log = join(stage, 'system.pmclog');
       const r = run(pmcd, alice, ['sample', log, 'system']);
       assert.ok(r.sampler.ok, r.sampler.message);
       const { samples, pids } = await chainPcs(log);
       assert.ok(samples > 0, 'system-wide samples');
-      assert.ok(pids.has(spinner.pid!), `root's busy loop (pid ${spinner.pid}) among the sampled pids ${[...pids].join(' ')}`);
+      assert.ok(pids.has(loop.pid!), `root's busy loop (pid ${loop.pid}) among the sampled pids ${[...pids].join(' ')}`);
     } finally {
-      spinner.kill('SIGKILL');
+      loop.kill('SIGKILL');
       await pmcd.cleanup();
     }
   });

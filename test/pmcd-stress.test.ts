@@ -11,6 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { encodeFrame, FrameKind, PROTOCOL_VERSION } from '../src/ipc/frame.js';
 import { PmcOp } from '../src/lib/index.js';
 import { killChildren, TestPmcd, waitFor } from './pmcd-fixture.js';
+import { spinner } from './spinner.js';
 
 
 test('64 concurrent clients x 200 allocate/attach/start/read/stop/release cycles: no error, no descriptor leaked', async (t) => {
@@ -105,7 +106,7 @@ test('10,000 fuzzed frames leave pmcd serving other clients', async (t) => {
   }
 
   const pmcd = await TestPmcd.start();
-  const target = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' });
+  const target = spinner();
   const good = await pmcd.libpmc();
   try {
     const id = await good.allocate('task-clock', 'TC');

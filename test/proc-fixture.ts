@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { buildC } from './cli-fixture.js';
+import { spinner } from './spinner.js';
 
 export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 
@@ -131,7 +132,7 @@ export async function perfStat(pid: number): Promise<{ count: Promise<number> }>
 
 /** `n` niced processes spinning until stopped: CPUs busy as on a loaded machine. */
 export function busyCpus(n: number): () => Promise<void> {
-  const burners = Array.from({ length: n }, () => track(spawn('nice', ['-n', '19', 'sh', '-c', 'while :; do :; done'], { stdio: 'ignore' })));
+  const burners = Array.from({ length: n }, () => track(spinner('nice', '-n', '19')));
   return async () => {
     for (const b of burners) b.kill('SIGKILL');
     await Promise.all(burners.map((b) => (b.exitCode !== null || b.signalCode !== null ? undefined : once(b, 'exit'))));
