@@ -304,6 +304,28 @@ test('a notice from the socket that is not a SIGIO notice fails the connection, 
   }
 });
 
+test('pmcd stopping under a sampling pmcstat (hwpmc unloaded: SIGBUS): pmcstat ends saying so, its log closed with CLOSELOG', async () => {
+  const pmcd = await TestPmcd.start();
+  const target = spinner();
+  const logPath = join(pmcd.dir, 'unloaded.pmclog');
+  const run = pmcstatAsync(['-t', String(target.pid), '-P', 'cpu-clock', '-O', logPath], { env: pmcd.clientEnv() });
+  const lib = await pmcd.libpmc();
+  try {
+    await waitFor('pmcstat sampling', async () => (await lib.ownerStats()).some((o) => o.pid === run.child.pid && o.running === 1));
+    assert.equal(await pmcd.stop(), 0, pmcd.stderr);
+    const r = await hangGuard(run.done, 30_000, 'pmcstat after pmcd stopped', () => run.child.kill('SIGKILL'));
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /^pmcstat: ERROR: pmcd closed the connection \(.*\): every PMC of this owner is released \(EPIPE\)\n$/);
+    const types: LogType[] = [];
+    for await (const rec of readLog(logPath)) types.push(rec.type);
+    assert.equal(types.at(-1), LogType.CLOSELOG);
+  } finally {
+    await killChildren([target, run.child]);
+    await lib.close().catch(() => undefined);
+    await pmcd.cleanup();
+  }
+});
+
 test('SIGTERM: every PMC released, every log closed with CLOSELOG, the socket removed', async () => {
   const pmcd = await TestPmcd.start();
   const target = spinner();

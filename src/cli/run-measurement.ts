@@ -165,8 +165,12 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     let targetsGone!: () => void;
     const allTargetsGone = new Promise<void>((r) => (targetsGone = r));
     let lost = 0;
+    // pmcd stopped (hwpmc unloaded: SIGBUS): nothing is measured any more; what follows fails saying so.
+    let moduleGone!: () => void;
+    const unloaded = new Promise<void>((r) => (moduleGone = r));
     lib.client.onSignal((s) => {
-      if (s.pmcId !== undefined) {
+      if (s.signal === 'SIGBUS') moduleGone();
+      else if (s.pmcId !== undefined) {
         if (++lost >= processPmcs.length) targetsGone();
       } else {
         log.failed(s.reason);
@@ -203,7 +207,7 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     const statusLines = sampling && log.path !== undefined && process.stderr.isTTY && !args.top;
     if (statusLines) timers.push(setInterval(() => void log.statusLine(lib), 1000));
 
-    const stops: Promise<unknown>[] = [signals.nth(1)];
+    const stops: Promise<unknown>[] = [signals.nth(1), unloaded];
     if (hooks.stop) stops.push(hooks.stop);
     if (cmd) stops.push(cmd.exited);
     else if (processPmcs.length > 0) stops.push(allTargetsGone);

@@ -27,6 +27,7 @@ export class PmcdClient implements ModuleClient {
   private readonly listeners = new Set<(s: OwnerSignal) => void>();
   private seq = 0;
   private gone?: PmcError;
+  private closing = false;
   private readonly closed: Promise<void>;
 
   private constructor(
@@ -36,7 +37,12 @@ export class PmcdClient implements ModuleClient {
     socket.on('data', (b: Buffer) => this.receive(b));
     socket.on('error', (e) => this.fail(new PmcError('EPIPE', `pmcd connection (${socketPath}): ${e.message}`)));
     this.closed = new Promise((r) => socket.once('close', () => r()));
-    void this.closed.then(() => this.fail(new PmcError('EPIPE', `pmcd closed the connection (${socketPath})`)));
+    void this.closed.then(() => {
+      const e = new PmcError('EPIPE', `pmcd closed the connection (${socketPath}): every PMC of this owner is released`);
+      this.fail(e);
+      // pmcd stopped (or dropped this owner): as hwpmc's unload, a SIGBUS to the owner, unless it closed first.
+      if (!this.closing) for (const l of this.listeners) l({ signal: 'SIGBUS', reason: e.message });
+    });
   }
 
   /** Connects to pmcd; ENOENT or ECONNREFUSED (as a PmcError) when no pmcd listens there. */
@@ -65,6 +71,7 @@ export class PmcdClient implements ModuleClient {
 
   /** The owner goes away: pmcd releases everything when the connection closes. */
   async close(): Promise<void> {
+    this.closing = true;
     this.socket.end();
     await this.closed;
   }

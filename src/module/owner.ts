@@ -7,8 +7,11 @@ import type { PmcId } from './pmc-types.js';
 
 /** What the module tells an owner out of band (hwpmc sends signals). */
 export interface OwnerSignal {
-  /** SIGIO: a PMC lost all its targets, or the log could not be written. */
-  signal: 'SIGIO';
+  /**
+   * SIGIO: a PMC lost all its targets, or the log could not be written. SIGBUS: the module is
+   * gone (hwpmc's unload signals its owners so; pmcd's client says it when pmcd's connection closes).
+   */
+  signal: 'SIGIO' | 'SIGBUS';
   reason: string;
   pmcId?: number;
 }
