@@ -68,6 +68,18 @@ for (const sig of ['SIGTERM', 'SIGHUP', 'SIGINT'] as const) {
   });
 }
 
+test('SIGTERM: the processes below the command get it too (a shell that dies of it leaves none running)', { timeout: 60_000 }, async () => {
+  // `; :` keeps sh from exec'ing sleep: the sleep is the shell's child.
+  const marker = `${3000 + process.pid % 1000}.${Date.now() % 100000}`;
+  const run = pmcstatAsync(['-p', 'task-clock', '--', 'sh', '-c', `sleep ${marker}; :`], { env });
+  hangGuard.push(run.child);
+  await waitFor('the shell\'s sleep', () => processesWith(marker).some((p) => /^\d+: sleep /.test(p)));
+  run.child.kill('SIGTERM');
+  const r = await ended(run);
+  assert.equal(r.status, 128 + signo('SIGTERM'), r.stderr);
+  assert.deepEqual(processesWith(marker), [], 'nothing of the command left running');
+});
+
 test('SIGTERM while sampling: every sample reaches the log, which ends with CLOSELOG', { timeout: 60_000 }, async (t: TestContext) => {
   const log = join(dir, 'term.pmclog');
   // One sample per millisecond of the command's CPU time.

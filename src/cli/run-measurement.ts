@@ -90,7 +90,7 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
   const endCommand = async (c: LaunchedCommand, signal: NodeJS.Signals, hurry: Promise<NodeJS.Signals>): Promise<number> => {
     if (!c.resumed) c.killTree();
     else if (c.running) {
-      c.child.kill(signal);
+      c.signalTree(signal);
       const timer = delay(grace);
       const why = await Promise.race([c.exited.then(() => ''), timer.done.then(() => `did not exit within ${grace / 1000} s of ${signal}`), hurry.then((s) => `is still running at ${s}`)]);
       timer.cancel();

@@ -21,6 +21,12 @@ export interface LaunchedCommand {
   readonly running: boolean;
   /** Resolves with the exit status as a shell reports it: the code, or 128 + signal number. */
   exited: Promise<number>;
+  /**
+   * `signal` to the command and every process below it, as a terminal sends
+   * it to a foreground job: a shell that dies of it would leave its children
+   * running, re-parented to init.
+   */
+  signalTree(signal: NodeJS.Signals): void;
   /** SIGKILL to the command and every process below it; returns how many were below it. */
   killTree(): number;
 }
@@ -114,22 +120,33 @@ export async function launchStopped(argv: string[], options: LaunchOptions['stdi
       return running();
     },
     exited,
+    signalTree: (signal) => {
+      if (!running()) return;
+      // Listed before the command gets it: once it dies, its children are no longer below it.
+      const below = listDescendants(pid);
+      child.kill(signal);
+      signalAll(below, signal);
+    },
     killTree: () => {
       if (!running()) return 0;
       // Stopped first, so that it forks no more while its descendants are listed.
       child.kill('SIGSTOP');
       const below = listDescendants(pid);
-      for (const p of below) {
-        try {
-          process.kill(p, 'SIGKILL');
-        } catch {
-          // Gone already.
-        }
-      }
+      signalAll(below, 'SIGKILL');
       child.kill('SIGKILL');
       return below.length;
     },
   };
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const p of pids) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // Gone already.
+    }
+  }
 }
 
 function signalNumber(signal: NodeJS.Signals): number {
