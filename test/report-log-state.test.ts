@@ -65,6 +65,14 @@ test('a log cut between records is analyzed and reported as cut short, in the wa
   assert.equal(JSON.parse(w.stdout).cutShort, false);
 });
 
+test('a file that is no log at all: one error naming the first bad word, not also "empty"', () => {
+  const log = join(dir, 'noise.pmclog');
+  writeFileSync(log, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 167 + 89) & 0xff)));
+  const r = pmcstat(['-R', log, '-G', join(dir, 'noise.txt')]);
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /^pmcstat: ERROR: .*noise\.pmclog: log byte offset 0 \(0x0\): bad magic 0x\w+ .*\(EINVAL\)\n$/);
+});
+
 test('an empty log is an error, not an empty analysis', () => {
   const log = join(dir, 'empty.pmclog');
   writeFileSync(log, '');

@@ -100,10 +100,10 @@ export async function runAnalysis(args: PmcstatArgs, path: string): Promise<numb
       json: args.json && args.outputs.stats !== undefined,
       depth: args.depth,
     });
-    // A damaged log is reported below instead of as cut short.
+    // A damaged log is reported below instead of as cut short (or, damaged at its first record, as empty).
     // -q: the analysis says nothing it was not asked for.
     if (!args.quiet) {
-      for (const w of result.warnings.filter((x) => !(log.error && /cut short/.test(x)))) process.stderr.write(`pmcstat: WARNING: ${path}: ${w}\n`);
+      for (const w of result.warnings.filter((x) => !(log.error && /cut short|log is empty/.test(x)))) process.stderr.write(`pmcstat: WARNING: ${path}: ${w}\n`);
       for (const w of report.warnings) process.stderr.write(`pmcstat: WARNING: ${w}\n`);
     }
   }
