@@ -6,7 +6,8 @@
 // records, see module/sample-processor.ts): SAMPLE -> CALLCHAIN (context
 // markers dropped, user mode from the sample's CPU mode), COMM with exec and the
 // next executable MMAP2 -> PROCEXEC + MAP_IN, MMAP/MMAP2 of executable code
-// -> MAP_IN (start = addr - pgoff; the kernel's and its modules' with pid -1),
+// -> MAP_IN (start = addr - pgoff, extent = pgoff and len; the kernel's and its
+// modules' with pid -1, at addr, without extent),
 // FORK -> PROCFORK or THR_CREATE, EXIT of a thread -> THR_EXIT, LOST and
 // LOST_SAMPLES -> DROPNOTIFY. Records are written in time order (perf.data
 // holds the per-CPU rings' rounds), then CLOSELOG.
@@ -156,7 +157,7 @@ export function convertPerfData(input: string, output: string): { samples: numbe
         if (path.startsWith('/') && execPending.delete(rec.pid)) {
           log.add({ type: LogType.PROCEXEC, ts, pid: rec.pid, pmcid: PMCID, base: 0n, dyn: start, pathname: path });
         }
-        log.add({ type: LogType.MAP_IN, ts, pid: rec.pid, start, pathname: path });
+        log.add({ type: LogType.MAP_IN, ts, pid: rec.pid, start, pathname: path, extent: { offset: rec.pgoff, length: rec.len } });
         break;
       }
       case PerfRecordType.FORK:

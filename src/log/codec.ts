@@ -36,6 +36,8 @@ interface Compiled {
   extended: number;
   extensionName?: string;
   tail?: Tail<string>;
+  /** The optional trailer after a string tail: its name and size in bytes. */
+  trailer?: { name: string; size: number };
   /** Records with a tail: the minimum length, fixed + one tail unit (a NUL, a pc) rounded up to 4. */
   min: number;
   /** Records without a tail: the lengths a reader accepts, and how an error says so. */
@@ -70,6 +72,8 @@ function putField(f: AnyField, o: string, value: string): string {
       return `dv.setUint32(${o}, h.cpuFlags(rec.cpu, rec.flags), true);`;
     case 'pad':
       return `dv.setUint32(${o}, 0, true);`;
+    case 'present':
+      return `dv.setUint32(${o}, ${value} !== undefined ? 1 : 0, true);`;
   }
 }
 
@@ -89,16 +93,20 @@ function getField(f: AnyField, o: string, type: string): string {
       return `h.getString(src, ${o}, ${o} + ${f.size}, streamOffset, ${JSON.stringify(`${type} ${f.label}`)})`;
     case 'cpuflags':
     case 'pad':
+    case 'present':
       throw new Error('not a value');
   }
 }
 
-/** `name: value` entries of a decoded record's fields; pads give nothing, cpuflags gives cpu and flags. */
-function decodedEntries(fields: readonly AnyField[], at: number[], type: string, present?: (end: number) => string): string[] {
+/**
+ * `name: value` entries of a decoded record's fields, at offsets `at` from
+ * `base` (an expression); pads give nothing, cpuflags gives cpu and flags.
+ */
+function decodedEntries(fields: readonly AnyField[], at: number[], type: string, present?: (end: number) => string, base = 'o'): string[] {
   const out: string[] = [];
   fields.forEach((f, i) => {
-    const o = `o + ${at[i]}`;
-    if (f.kind === 'pad') return;
+    const o = `${base} + ${at[i]}`;
+    if (f.kind === 'pad' || f.kind === 'present') return;
     if (f.kind === 'cpuflags') {
       out.push(`cpu: dv.getUint32(${o}, true) >>> 16`, `flags: dv.getUint32(${o}, true) & 0xffff`);
       return;
@@ -130,9 +138,28 @@ function compile(type: LogType, layout: Layout<LogType>): Compiled {
     decodeExtension = `if (len >= ${extended}) r.${ext.name} = { ${decodedEntries(ext.fields as readonly AnyField[], x.at, name).join(', ')} };`;
   }
   const tail = layout.tail as Tail<string> | undefined;
+  const unit = tail?.kind === 'pcs' ? 8 : 1;
+  const min = tail ? roundUp4(fixed + unit) : fixed;
+  // The trailer takes the record's last bytes (`tl` of them, 0 when absent); the string ends before it.
+  let trailer: Compiled['trailer'];
+  let decodePrelude = '';
+  if (layout.trailer && tail?.kind === 'string') {
+    const tr = layout.trailer as { name: string; fields: readonly AnyField[] };
+    const flag = fields.findIndex((f) => f.kind === 'present');
+    const x = offsets(tr.fields, 0);
+    trailer = { name: tr.name, size: x.end };
+    const names = tr.fields.map((f) => ('name' in f ? f.name : ''));
+    enc.push(`const tl = rec.${tr.name} !== undefined ? ${x.end} : 0;`);
+    enc.push(`if (tl) { const x = rec.${tr.name}; ${tr.fields.map((f, i) => putField(f, `o + len - ${x.end - x.at[i]}`, `x.${names[i]}`)).join(' ')} }`);
+    decodePrelude =
+      `const tl = dv.getUint32(o + ${at[flag]}, true) & 1 ? ${x.end} : 0; ` +
+      `if (len < ${min} + tl) throw h.formatError(streamOffset, '${name} length ' + len + ' is below its minimum ${min + x.end} with its ${tr.name}');`;
+    decodeExtension = `if (tl) r.${tr.name} = { ${decodedEntries(tr.fields, x.at, name, undefined, `o + len - ${x.end}`).join(', ')} };`;
+  }
+  const end = trailer ? 'o + len - tl' : 'o + len';
   if (tail?.kind === 'string') {
-    enc.push(`h.putString(target, o + ${fixed}, o + len, rec.${tail.name});`);
-    entries.push(`${tail.name}: h.getString(src, o + ${fixed}, o + len, streamOffset, ${JSON.stringify(`${name} ${tail.label}`)})`);
+    enc.push(`h.putString(target, o + ${fixed}, ${end}, rec.${tail.name});`);
+    entries.push(`${tail.name}: h.getString(src, o + ${fixed}, ${end}, streamOffset, ${JSON.stringify(`${name} ${tail.label}`)})`);
   } else if (tail?.kind === 'pcs') {
     enc.push(`target.set(new Uint8Array(rec.${tail.name}.buffer, rec.${tail.name}.byteOffset, rec.${tail.name}.byteLength), o + ${fixed});`);
     entries.push(`${tail.name}: h.copyPcs(src, o + ${fixed}, o + len)`);
@@ -141,14 +168,14 @@ function compile(type: LogType, layout: Layout<LogType>): Compiled {
   // Made on first use: a process uses a few of the types, and each costs a compilation.
   let encode: Compiled['encode'] | undefined;
   let decode: Compiled['decode'] | undefined;
-  const unit = tail?.kind === 'pcs' ? 8 : 1;
   return {
     name,
     fixed,
     extended,
     extensionName: ext?.name,
     tail,
-    min: tail ? roundUp4(fixed + unit) : fixed,
+    trailer,
+    min,
     lengths: [...shortForms, fixed, ...(ext ? [extended] : [])],
     expected: [...shortForms, fixed].join(' or ') + (ext ? `, or ${extended} with its ${ext.name} counts` : ''),
     byName,
@@ -157,7 +184,7 @@ function compile(type: LogType, layout: Layout<LogType>): Compiled {
     },
     get decode() {
       return (decode ??= new Function(
-        `return function decode${name}(src, dv, o, len, streamOffset, ts, h) { const r = { ${entries.join(', ')} }; ${decodeExtension} return r; };`,
+        `return function decode${name}(src, dv, o, len, streamOffset, ts, h) { ${decodePrelude} const r = { ${entries.join(', ')} }; ${decodeExtension} return r; };`,
       )() as Compiled['decode']);
     },
   };
@@ -318,6 +345,7 @@ const helpers = {
     putString(target, start, start + size, s);
   },
   cpuFlags,
+  formatError: (offset: number, what: string): LogFormatError => new LogFormatError(offset, what),
   /** The NUL-terminated string in [start, end) of `src`; `streamOffset` names the record in errors. */
   getString(src: Uint8Array, start: number, end: number, streamOffset: number, what: string): string {
     const nul = src.indexOf(0, start);
@@ -375,9 +403,10 @@ export function encodedLength(rec: LogRecord): number {
   const s = value as string;
   checkString(s, tail.label);
   const bytes = Buffer.byteLength(s, 'utf8');
-  const len = roundUp4(c.fixed + bytes + 1);
+  const trailer = c.trailer && (rec as unknown as Record<string, unknown>)[c.trailer.name] !== undefined ? c.trailer.size : 0;
+  const len = roundUp4(c.fixed + bytes + 1) + trailer;
   if (len > MAX_RECORD_LENGTH) {
-    throw new PmcError('ENAMETOOLONG', `${c.name} ${tail.label} of ${bytes} bytes does not fit a log record (max ${MAX_RECORD_LENGTH - c.fixed - 1})`);
+    throw new PmcError('ENAMETOOLONG', `${c.name} ${tail.label} of ${bytes} bytes does not fit a log record (max ${MAX_RECORD_LENGTH - c.fixed - trailer - 1})`);
   }
   return len;
 }

@@ -40,7 +40,7 @@ export function formatRecord(rec: LogRecord, names: RecordNames = {}): string {
     case LogType.INITIALIZE:
       return entry('initlog', `${hex(rec.version)} ${quoted(names.cpuType?.(rec.cpuType) ?? String(rec.cpuType))}`);
     case LogType.MAP_IN:
-      return entry('map-in', `${rec.pid} ${ptr(rec.start)} ${quoted(rec.pathname)}`);
+      return entry('map-in', `${rec.pid} ${ptr(rec.start)} ${quoted(rec.pathname)}${rec.extent ? ` offset ${ptr(rec.extent.offset)} length ${ptr(rec.extent.length)}` : ''}`);
     case LogType.MAP_OUT:
       return entry('map-out', `${rec.pid} ${ptr(rec.start)} ${ptr(rec.end)}`);
     case LogType.PMCALLOCATE:

@@ -32,7 +32,9 @@ export type Field<N extends string> =
   /** pl_cpuflags: the record's `cpu` in the high 16 bits, its `flags` in the low 16. */
   | { kind: 'cpuflags' }
   /** 4 bytes written as 0 and ignored. */
-  | { kind: 'pad' };
+  | { kind: 'pad' }
+  /** A u32 that says whether the optional trailer `name` ends the record: 1 if so, 0 (hwpmc's pad) if not. */
+  | { kind: 'present'; name: N };
 
 export type Tail<N extends string> =
   /** A NUL-terminated string up to the record's end, zero-padded to a multiple of 4. */
@@ -45,6 +47,13 @@ export interface Layout<T extends LogType> {
   tail?: Tail<FieldName<T>>;
   /** DROPNOTIFY's optional last group: written only when one of its counts is not 0, read when present. */
   extension?: { name: FieldName<T>; fields: readonly Field<string>[] };
+  /**
+   * MAP_IN's optional last group: the record's last bytes, after the tail's
+   * string and its padding, when the layout's `present` field says so.
+   * Readers that do not know it (hwpmc's, older tspmc's) read the string up
+   * to its NUL and skip the rest.
+   */
+  trailer?: { name: FieldName<T>; fields: readonly Field<string>[] };
   /** Shorter forms also accepted when read: their missing fields read as 0. */
   shortForms?: readonly number[];
 }
@@ -57,6 +66,7 @@ const i64n = <N extends string>(name: N) => ({ kind: 'i64n', name }) as const;
 const chars = <N extends string>(name: N, size: number, label: string) => ({ kind: 'chars', name, size, label }) as const;
 const str = <N extends string>(name: N, label: string) => ({ kind: 'string', name, label }) as const;
 const pad = { kind: 'pad' } as const;
+const present = <N extends string>(name: N) => ({ kind: 'present', name }) as const;
 const cpuflags = { kind: 'cpuflags' } as const;
 
 /** Every record type: the one declaration of its layout after the header. */
@@ -82,7 +92,11 @@ export const LAYOUTS: { [T in LogType]: Layout<T> } = {
   [LogType.PROCFORK]: { fields: [i32('oldpid'), i32('newpid')] },
   [LogType.SYSEXIT]: { fields: [i32('pid'), pad] },
   [LogType.USERDATA]: { fields: [u32('userdata'), pad] },
-  [LogType.MAP_IN]: { fields: [i32('pid'), pad, u64('start')], tail: str('pathname', 'pathname') },
+  [LogType.MAP_IN]: {
+    fields: [i32('pid'), present('extent'), u64('start')],
+    tail: str('pathname', 'pathname'),
+    trailer: { name: 'extent', fields: [u64('offset'), u64('length')] },
+  },
   [LogType.MAP_OUT]: { fields: [i32('pid'), pad, u64('start'), u64('end')] },
   [LogType.CALLCHAIN]: { fields: [i32('pid'), i32('tid'), u32('pmcid'), cpuflags], tail: { kind: 'pcs', name: 'pcs' } },
   [LogType.THR_CREATE]: { fields: [i32('tid'), i32('pid'), u32('flags'), pad, chars('tdname', COMM_LEN, 'thread name')] },

@@ -146,8 +146,20 @@ export interface MapInRecord extends Stamped {
   type: LogType.MAP_IN;
   /** -1 for the kernel. */
   pid: number;
+  /** Where the mapping puts file offset 0 (its start minus its file offset). */
   start: bigint;
   pathname: string;
+  /**
+   * tspmc: the mapping itself (perf's MMAP2 len and pgoff), so that an
+   * address belongs to the file only inside it. Absent in hwpmc's MAP_IN,
+   * the kernel's, and tspmc logs written before it.
+   */
+  extent?: MapExtent;
+}
+/** A mapping of file bytes [offset, offset + length) at MAP_IN's start + offset. */
+export interface MapExtent {
+  offset: bigint;
+  length: bigint;
 }
 export interface MapOutRecord extends Stamped {
   type: LogType.MAP_OUT;

@@ -154,7 +154,7 @@ function processEvent(rec: SideRecord): ProcessEvent | undefined {
       // Executable mappings of files, and the vdso; MMAP (v1) records come only for executable ones.
       if (rec.type === PerfRecordType.MMAP2 && !(rec.prot & PROT_EXEC)) return undefined;
       if (!rec.filename.startsWith('/') && rec.filename !== '[vdso]') return undefined;
-      return { kind: 'map', time, pid: rec.pid, start: rec.addr - rec.pgoff, path: rec.filename };
+      return { kind: 'map', time, pid: rec.pid, start: rec.addr - rec.pgoff, offset: rec.pgoff, length: rec.len, path: rec.filename };
     }
     case PerfRecordType.FORK:
       return rec.pid !== rec.ppid ? { kind: 'fork', time: rec.time, pid: rec.pid, ppid: rec.ppid } : { kind: 'thread', time: rec.time, pid: rec.pid, tid: rec.tid };

@@ -29,8 +29,12 @@ export interface Sample {
 export type ProcessEvent =
   /** `pid` replaced its image (execve); `comm` is its new command name. */
   | { kind: 'exec'; time: number; pid: number; comm: string }
-  /** An executable mapping of a file (or the vdso) in `pid`, whose image starts (file offset 0) at `start`. */
-  | { kind: 'map'; time: number; pid: number; start: bigint; path: string }
+  /**
+   * An executable mapping of a file (or the vdso) in `pid`, whose image starts
+   * (file offset 0) at `start`: it maps file bytes [offset, offset + length)
+   * at start + offset.
+   */
+  | { kind: 'map'; time: number; pid: number; start: bigint; offset: bigint; length: bigint; path: string }
   /** `pid` was forked from `ppid`. */
   | { kind: 'fork'; time: number; pid: number; ppid: number }
   /** Thread `tid` started in `pid`. */

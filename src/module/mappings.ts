@@ -3,7 +3,7 @@
 // (pmc_log_kernel_mappings), and for system samplers every process
 // (pmc_log_all_process_mappings). Later mappings come from the kernel's
 // mmap side-band.
-import { executablePath, executableImages, kernelModules, kernelTextStart, listPids, processName } from '../os/procfs.js';
+import { executableMappings, executablePath, kernelModules, kernelTextStart, listPids, processName } from '../os/procfs.js';
 import { LogType } from '../log/records.js';
 import { now } from '../pmc-common.js';
 import type { OwnerLog } from './owner-log.js';
@@ -13,14 +13,16 @@ const KERNEL_PATHNAME = '[kernel.kallsyms]';
 
 export function logProcessMappings(log: OwnerLog, pid: number): void {
   const ts = now();
-  for (const { start, path } of executableImages(pid)) log.mapIn(ts, pid, start, path);
+  for (const { start, offset, length, path } of executableMappings(pid)) {
+    log.mapIn({ type: LogType.MAP_IN, ts, pid, start, pathname: path, extent: { offset, length } });
+  }
 }
 
 export function logKernelMappings(log: OwnerLog): void {
   if (log.kernelMapped) return;
   const ts = now();
-  log.mapIn(ts, -1, kernelTextStart(), KERNEL_PATHNAME);
-  for (const m of kernelModules()) log.mapIn(ts, -1, m.start, `[${m.name}]`);
+  log.mapIn({ type: LogType.MAP_IN, ts, pid: -1, start: kernelTextStart(), pathname: KERNEL_PATHNAME });
+  for (const m of kernelModules()) log.mapIn({ type: LogType.MAP_IN, ts, pid: -1, start: m.start, pathname: `[${m.name}]` });
   log.kernelMapped = true;
 }
 

@@ -4,7 +4,7 @@
 // A process or mapping record the log cannot take is counted by kind and
 // reported in the next DROPNOTIFY: nothing is lost without the log saying so.
 import type { LogWriter } from '../log/log-writer.js';
-import { LogType, type LogRecord, type SidebandDrops } from '../log/records.js';
+import { LogType, type LogRecord, type MapInRecord, type SidebandDrops } from '../log/records.js';
 import type { DriverStats } from './driver-stats.js';
 
 const SEEN_LIMIT = 4096;
@@ -21,6 +21,9 @@ const SIDEBAND_KIND: Partial<Record<LogType, keyof SidebandDrops>> = {
   [LogType.PROCCSW]: 'csw',
 };
 
+/** "pid:start:offset+length:path": a mapping, as MAP_IN describes it. */
+const mappingKey = (r: MapInRecord): string => `${r.pid}:${r.start}:${r.extent?.offset}+${r.extent?.length}:${r.pathname}`;
+
 const noSidebandDrops = (): SidebandDrops => ({ exec: 0, fork: 0, thread: 0, exit: 0, map: 0, csw: 0 });
 
 export class OwnerLog {
@@ -31,7 +34,7 @@ export class OwnerLog {
   pendingSideband = noSidebandDrops();
   /** Processes that exec'ed and whose new executable's mapping has not come yet. */
   readonly execPending = new Set<number>();
-  /** MAP_IN already logged: "pid:start:path". */
+  /** MAP_IN already logged (mappingKey). */
   private readonly mapped = new Set<string>();
   /** Side-band events already logged, in arrival order (bounded). */
   private readonly sightings = new Set<string>();
@@ -88,8 +91,8 @@ export class OwnerLog {
   }
 
   /** Whether this MAP_IN was logged already. */
-  isMapped(pid: number, start: bigint, pathname: string): boolean {
-    return this.mapped.has(`${pid}:${start}:${pathname}`);
+  isMapped(rec: MapInRecord): boolean {
+    return this.mapped.has(mappingKey(rec));
   }
 
   /** True the first time a side-band event (by key) is seen. */
@@ -100,11 +103,11 @@ export class OwnerLog {
     return true;
   }
 
-  /** Logs MAP_IN once per (pid, start, path). */
-  mapIn(ts: number, pid: number, start: bigint, pathname: string): void {
-    const key = `${pid}:${start}:${pathname}`;
+  /** Logs MAP_IN once per mapping (several rings report each). */
+  mapIn(rec: MapInRecord): void {
+    const key = mappingKey(rec);
     if (this.mapped.has(key)) return;
-    if (this.write({ type: LogType.MAP_IN, ts, pid, start, pathname })) this.mapped.add(key);
+    if (this.write(rec)) this.mapped.add(key);
   }
 
   /** A process's address space was replaced (exec) or ended: its mappings may be logged again. */

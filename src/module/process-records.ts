@@ -2,7 +2,7 @@
 // source (exec, map, fork, thread, exit) becomes in an owner's log, and what
 // the log then remembers. Several rings (one per CPU, per target) report the
 // same event; each is logged once.
-import { LogType, type LogRecord } from '../log/records.js';
+import { LogType, type LogRecord, type MapInRecord } from '../log/records.js';
 import type { ProcessEvent } from '../md/sample-sink.js';
 import type { OwnerLog } from './owner-log.js';
 import type { Pmc } from './pmc.js';
@@ -45,7 +45,8 @@ export function processRecords(pmc: Pmc, log: OwnerLog, e: ProcessEvent): LogRec
       if (e.path.startsWith('/') && log.execPending.has(e.pid)) {
         out.push({ type: LogType.PROCEXEC, ts, pid: e.pid, pmcid: pmc.id, base: 0n, dyn: e.start, pathname: e.path });
       }
-      if (!log.isMapped(e.pid, e.start, e.path)) out.push({ type: LogType.MAP_IN, ts, pid: e.pid, start: e.start, pathname: e.path });
+      const map: MapInRecord = { type: LogType.MAP_IN, ts, pid: e.pid, start: e.start, pathname: e.path, extent: { offset: e.offset, length: e.length } };
+      if (!log.isMapped(map)) out.push(map);
       return out;
     }
     case 'fork':

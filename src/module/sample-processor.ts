@@ -417,7 +417,7 @@ export class SampleProcessor implements SampleSink {
     }
     rememberEvent(pmc, log, e);
     for (const r of recs) {
-      if (r.type === LogType.MAP_IN) log.mapIn(r.ts, r.pid, r.start, r.pathname);
+      if (r.type === LogType.MAP_IN) log.mapIn(r);
       else log.write(r);
     }
     return true;

@@ -227,18 +227,18 @@ export function readSysctl(name: string): string | undefined {
 }
 
 /**
- * Executable images mapped by a process, one per file: the address at which
- * file offset 0 is (or would be) mapped, as the owner log's MAP_IN wants.
+ * The executable mappings of files (and the vdso) of a process, each as the
+ * owner log's MAP_IN wants it: where it puts file offset 0 (`start`), and
+ * the file bytes [offset, offset + length) it maps at start + offset. A file
+ * may be mapped several times (V8 maps a piece of node's text again).
  */
-export function executableImages(pid: number): { start: bigint; path: string }[] {
-  const images = new Map<string, bigint>();
+export function executableMappings(pid: number): { start: bigint; offset: bigint; length: bigint; path: string }[] {
+  const out: { start: bigint; offset: bigint; length: bigint; path: string }[] = [];
   for (const m of readMaps(pid)) {
     if (!m.perms.includes('x') || !(m.path.startsWith('/') || m.path === '[vdso]')) continue;
-    const start = m.start - m.offset;
-    const known = images.get(m.path);
-    if (known === undefined || start < known) images.set(m.path, start);
+    out.push({ start: m.start - m.offset, offset: m.offset, length: m.end - m.start, path: m.path });
   }
-  return [...images].map(([path, start]) => ({ start, path }));
+  return out;
 }
 
 /** Where the kernel's text starts (from /proc/kallsyms), or 0n when addresses are hidden. */

@@ -1,9 +1,10 @@
 // Per-process address spaces rebuilt from the log's MAP_IN / MAP_OUT /
 // PROCEXEC / PROCFORK records, as pmcstat keeps its process table.
 import { basename } from 'node:path';
-import { LogType, type LogRecord } from '../log/records.js';
+import { LogType, type LogRecord, type MapExtent } from '../log/records.js';
 import { addressFromBigInt, BAD_ADDRESS } from './address.js';
 import { FrameCache } from './frame-cache.js';
+import type { ElfImage } from './elf.js';
 import { Image, ImageLoader, KERNEL_IMAGE_NAME } from './image.js';
 import type { MemoryBudget } from './memory-budget.js';
 
@@ -230,7 +231,7 @@ export class ProcessTable {
   apply(r: LogRecord): void {
     switch (r.type) {
       case LogType.MAP_IN:
-        this.mapIn(r.pid, r.start, r.pathname, r.ts);
+        this.mapIn(r.pid, r.start, r.pathname, r.ts, r.extent);
         break;
       case LogType.MAP_OUT: {
         const lo = addressFromBigInt(r.start);
@@ -275,23 +276,59 @@ export class ProcessTable {
     p.name = name;
   }
 
-  private mapIn(pid: number, startBig: bigint, pathname: string, ts: number): void {
-    const start = addressFromBigInt(startBig);
-    if (start === BAD_ADDRESS) return;
-    this.budget.take(MAPPING_BYTES);
+  private mapIn(pid: number, startBig: bigint, pathname: string, ts: number, mapped?: MapExtent): void {
     if (pid === KERNEL_PID) {
-      const image = this.loader.kernelImage(pathname || KERNEL_IMAGE_NAME);
-      this.kernel.add(image, start);
+      const start = addressFromBigInt(startBig);
+      if (start === BAD_ADDRESS) return;
+      this.budget.take(MAPPING_BYTES);
+      this.kernel.add(this.loader.kernelImage(pathname || KERNEL_IMAGE_NAME), start);
       return;
     }
     // Anonymous executable memory is JIT code: perf-PID.map covers it.
     if (pathname === '' || pathname.startsWith('//anon') || pathname.startsWith('[anon') || pathname.startsWith('/memfd:')) return;
+    // The mapping's own start: MAP_IN's start may be below 0 (a file offset above the address).
+    const low = addressFromBigInt(mapped ? BigInt.asUintN(64, startBig + mapped.offset) : startBig);
+    if (low === BAD_ADDRESS) return;
+    this.budget.take(MAPPING_BYTES);
     const image = this.loader.user(pathname);
     const proc = this.get(pid);
-    const elf = image.elf;
-    const extent = elf && elf.textEnd > elf.textStart ? { low: start - elf.linkBase + elf.textStart, high: start - elf.linkBase + elf.textEnd, bias: start - elf.linkBase } : undefined;
-    if (proc.at(ts).space.overlaps(extent?.low ?? start, extent?.high ?? start + 1)) this.onChange?.();
+    const start = mapped ? low - Number(mapped.offset) : low;
+    const extent = mapped ? mappedExtent(image.elf, start, Number(mapped.offset), Number(mapped.length)) : textExtent(image.elf, start);
+    if (proc.at(ts).space.overlaps(extent?.low ?? low, extent?.high ?? low + 1)) this.onChange?.();
     // A mapping logged late belongs to the image that ran at its time.
     proc.mapped(ts).add(image, start, extent);
   }
+}
+
+type Extent = { low: number; high: number; bias: number };
+
+/**
+ * A MAP_IN without its extent (hwpmc's, older logs): the image's executable
+ * segments where MAP_IN's start puts file offset 0; undefined when the file
+ * could not be read.
+ */
+function textExtent(elf: ElfImage | undefined, start: number): Extent | undefined {
+  if (!elf || elf.textEnd <= elf.textStart) return undefined;
+  const bias = start - elf.linkBase;
+  return { low: bias + elf.textStart, high: bias + elf.textEnd, bias };
+}
+
+/**
+ * A mapping of file bytes [offset, offset + length) at start + offset: its addresses
+ * are the image's there and nowhere else (V8 maps a piece of node's text
+ * again inside its JIT code range: the code around it is not node's). The
+ * link address of a file offset is the segment's that holds those bytes (a
+ * mapping is page-aligned, a segment need not be: the one it holds most of).
+ */
+function mappedExtent(elf: ElfImage | undefined, start: number, offset: number, length: number): Extent {
+  let linkBase = elf?.linkBase ?? 0;
+  let most = 0;
+  for (const l of elf?.loads ?? []) {
+    const held = Math.min(offset + length, l.offset + l.filesz) - Math.max(offset, l.offset);
+    if (held > most) {
+      most = held;
+      linkBase = l.vaddr - l.offset;
+    }
+  }
+  return { low: start + offset, high: start + offset + length, bias: start - linkBase };
 }
