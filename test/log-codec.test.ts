@@ -62,6 +62,7 @@ function everyRecord(): LogRecord[] {
     { type: LogType.USERDATA, ts: base + 10, userdata: 0xdeadbeef },
     { type: LogType.MAP_IN, ts: base + 11, pid: -1, start: 0xffffffff81000000n, pathname: '/boot/vmlinuz' },
     { type: LogType.MAP_IN, ts: base + 12, pid: 4242, start: 0x7f0000001000n, pathname: '' },
+    { type: LogType.MAP_IN, ts: base + 12, pid: 4242, start: 0x400000n, pathname: '/usr/bin/node', extent: { offset: 0x14c4000n, length: 0x192000n } },
     { type: LogType.MAP_OUT, ts: base + 13, pid: 4242, start: 0x7f0000001000n, end: 0x7f0000009000n },
     {
       type: LogType.CALLCHAIN,
@@ -173,6 +174,33 @@ describe('log codec', () => {
     assert.throws(() => encodedLength(noPcs), (e) => isPmcError(e, 'EINVAL'));
     assert.throws(() => encodedLength({ ...noPcs, pcs: new BigUint64Array(PMC_CALLCHAIN_DEPTH_MAX + 1) }), (e) => isPmcError(e, 'EINVAL'));
     assert.throws(() => encodeRecord({ type: LogType.CLOSELOG, ts: 1 }, new Uint8Array(8), 0), (e) => isPmcError(e, 'EINVAL'));
+  });
+
+  it("MAP_IN's extent: flagged in hwpmc's pad word, the record's last 16 bytes, after the pathname", () => {
+    const rec: LogRecord = { type: LogType.MAP_IN, ts: 9, pid: 7, start: 0x7f00_0000_0000n, pathname: '/usr/bin/node', extent: { offset: 0x14c4000n, length: 0x192000n } };
+    const len = encodedLength(rec);
+    // 32 + "/usr/bin/node\0" (14) rounded up to 48, then offset and length.
+    assert.equal(len, 64);
+    const b = new Uint8Array(len + 8).fill(0xaa);
+    assert.equal(encodeRecord(rec, b, 4), 4 + len);
+    const dv = new DataView(b.buffer);
+    assert.equal(dv.getUint32(4 + 20, true), 1, 'the extent flag');
+    assert.equal(dv.getBigUint64(4 + 24, true), 0x7f00_0000_0000n);
+    assert.equal(Buffer.from(b.subarray(4 + 32, 4 + 48)).toString('latin1'), '/usr/bin/node\0\0\0');
+    assert.equal(dv.getBigUint64(4 + len - 16, true), 0x14c4000n);
+    assert.equal(dv.getBigUint64(4 + len - 8, true), 0x192000n);
+    assert.deepEqual(decodeRecord(b, 4), rec);
+    // What a reader that knows no extent does (hwpmc's libpmc, older tspmc): the pad ignored, the pathname up to its NUL.
+    dv.setUint32(4 + 20, 0, true);
+    assert.deepEqual(decodeRecord(b, 4), { type: LogType.MAP_IN, ts: 9, pid: 7, start: 0x7f00_0000_0000n, pathname: '/usr/bin/node' });
+    // The flag on a record too short for the extent, or whose pathname runs into it, is damage.
+    const short = new Uint8Array(36);
+    encodeRecord({ type: LogType.MAP_IN, ts: 1, pid: 2, start: 3n, pathname: 'ab' }, short, 0);
+    new DataView(short.buffer).setUint32(20, 1, true);
+    assert.throws(() => decodeRecord(short, 0, 96), (e) => e instanceof LogFormatError && e.offset === 96 && /MAP_IN length 36 is below its minimum 52 with its extent/.test(e.message));
+    dv.setUint32(4 + 20, 1, true);
+    b.fill(0x41, 4 + 32, 4 + 48);
+    assert.throws(() => decodeRecord(b, 4), (e) => e instanceof LogFormatError && /MAP_IN pathname is not NUL-terminated within its 16 bytes/.test(e.message));
   });
 
   it('reads a FreeBSD 16-byte DROPNOTIFY as zero counts', () => {

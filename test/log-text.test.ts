@@ -13,6 +13,10 @@ describe('log text (pmcstat -R)', () => {
         'initlog   0xa000001 "7"',
       ],
       [{ type: LogType.MAP_IN, ts: 1, pid: -1, start: 0xffffffff81000000n, pathname: '/boot/kernel' }, 'map-in    -1 0xffffffff81000000 "/boot/kernel"'],
+      [
+        { type: LogType.MAP_IN, ts: 1, pid: 42, start: 0x400000n, pathname: '/usr/bin/node', extent: { offset: 0x14c4000n, length: 0x192000n } },
+        'map-in    42 0x400000 "/usr/bin/node" offset 0x14c4000 length 0x192000',
+      ],
       [{ type: LogType.MAP_OUT, ts: 1, pid: 42, start: 0x1000n, end: 0x2000n }, 'map-out   42 0x1000 0x2000'],
       [{ type: LogType.PMCALLOCATE, ts: 1, pmcid: 0x20f00, event: 0x20001, flags: 0x80, rate: 65536n }, 'allocate  0x20f00 "0x20001" 0x80'],
       [
