@@ -1,0 +1,106 @@
+// A file mapped twice, with code generated next to the second mapping: what
+// V8 does to node's text (its builtins mapped again inside the JIT code range).
+// Samples in the generated code are nobody's; samples in the second mapping
+// are the file's functions, and so are those in the text. Sampled for real
+// with cpu-clock (test/fixtures/sampling-remap.c), then read back by every
+// output of pmcstat -R, and as an older log without the mappings' extents.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { encodedLength, encodeRecord } from '../src/log/codec.js';
+import { readLog } from '../src/log/log-reader.js';
+import { LogType, PMC_CC_F_USERSPACE, type LogRecord } from '../src/log/records.js';
+import { analyzeLog, type AnalysisResult } from '../src/report/analyze.js';
+import { buildC, ok, pmcstat, tempDir } from './cli-fixture.js';
+
+process.env.TSPMC_CACHE_DIR ??= '';
+const dir = tempDir('sampling-remap-');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const DECOY = 'decoy_never_called';
+
+interface Ranges {
+  remap: [bigint, bigint];
+  anon: [bigint, bigint];
+}
+
+const inRange = (pc: bigint, [lo, hi]: [bigint, bigint]): boolean => pc >= lo && pc < hi;
+
+/** Leaf frames of the program's user-mode samples, by where the sampled PC is. */
+function leaves(result: AnalysisResult, pid: number, ranges: Ranges): { remap: string[]; anon: { name: string; image: string | undefined }[]; text: string[] } {
+  const out = { remap: [] as string[], anon: [] as { name: string; image: string | undefined }[], text: [] as string[] };
+  for (const s of result.samples!) {
+    if (s.pid !== pid || s.pcs[0] >= 0xffff_8000_0000_0000n) continue;
+    const f = s.frames[0];
+    const name = result.frames.name(f);
+    if (inRange(s.pcs[0], ranges.remap)) out.remap.push(name);
+    else if (inRange(s.pcs[0], ranges.anon)) out.anon.push({ name, image: result.frames.image(f)?.path });
+    else out.text.push(name);
+  }
+  return out;
+}
+
+test('code next to a second mapping of the executable is not named after the executable; the mapping and the text are', async () => {
+  const prog = buildC(dir, 'sampling-remap.c', 'remap');
+  const log = join(dir, 'remap.pmclog');
+  const run = ok(pmcstat(['-n', '100000', '-P', 'cpu-clock', '-O', log, '--', prog, '100000000']), 'pmcstat -P cpu-clock -- remap');
+  const m = /^remap (0x[0-9a-f]+) (0x[0-9a-f]+) anon (0x[0-9a-f]+) (0x[0-9a-f]+)$/m.exec(run.stdout);
+  assert.ok(m, run.stdout);
+  const ranges: Ranges = { remap: [BigInt(m[1]), BigInt(m[2])], anon: [BigInt(m[3]), BigInt(m[4])] };
+
+  const records: LogRecord[] = [];
+  for await (const r of readLog(log)) records.push(r);
+  const exec = records.find((r) => r.type === LogType.PROCEXEC && r.pathname === prog);
+  const pid = exec?.type === LogType.PROCEXEC ? exec.pid : undefined;
+  assert.ok(pid, 'PROCEXEC of the program');
+  // The collector logged both mappings of the program with their extents (the remap: two pages at its address).
+  const maps = records.filter((r) => r.type === LogType.MAP_IN && r.pid === pid && r.pathname === prog);
+  assert.ok(maps.some((r) => r.type === LogType.MAP_IN && r.extent && r.start + r.extent.offset === ranges.remap[0] && r.extent.length === 0x2000n), JSON.stringify(maps, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)));
+  const userSamples = records.filter((r) => r.type === LogType.CALLCHAIN && r.pid === pid && r.flags & PMC_CC_F_USERSPACE).length;
+
+  // An empty directory for perf-PID.map: a stale map in /tmp must not name the copy.
+  const noMaps = join(dir, 'no-maps');
+  rmSync(noMaps, { recursive: true, force: true });
+  const fixed = leaves(await analyzeLog(records, { keepSamples: true, perfMapDir: noMaps }), pid, ranges);
+  // spin ran N iterations in each place: every place has samples (CPU time, so busy CPUs do not change it).
+  assert.ok(fixed.anon.length > 20 && fixed.remap.length > 20 && fixed.text.filter((n) => n === 'spin').length > 20, `${userSamples} user samples: ${fixed.text.length} text, ${fixed.remap.length} remap, ${fixed.anon.length} copy`);
+  for (const a of fixed.anon) assert.equal(a.image, undefined, `a sample in the copied code is named ${a.name} (image ${a.image})`);
+  assert.ok(fixed.anon.every((a) => /^0x[0-9a-f]+$/.test(a.name)), 'printed as addresses');
+  assert.deepEqual([...new Set(fixed.remap)], ['spin'], 'the second mapping holds spin');
+
+  // Every output of pmcstat -R resolves through the same address spaces.
+  const out = (name: string): string => join(dir, name);
+  ok(pmcstat(['-R', log, '-G', out('graph.txt'), '--folded', out('folded.txt'), '--flamegraph', out('flame.html'), '--speedscope', out('speedscope.json'), '--pprof', out('profile.pb.gz'), '-m', out('pcs.txt')]), 'pmcstat -R with every output');
+  const texts: [string, string][] = [
+    ['-G', readFileSync(out('graph.txt'), 'utf8')],
+    ['--folded', readFileSync(out('folded.txt'), 'utf8')],
+    ['--flamegraph', readFileSync(out('flame.html'), 'utf8')],
+    ['--speedscope', readFileSync(out('speedscope.json'), 'utf8')],
+    ['--pprof', gunzipSync(readFileSync(out('profile.pb.gz'))).toString('latin1')],
+    ['-m', readFileSync(out('pcs.txt'), 'utf8')],
+  ];
+  for (const [option, t] of texts) {
+    assert.ok(t.includes('spin'), `${option} names spin`);
+    assert.ok(!t.includes(DECOY), `${option} names ${DECOY}, which never ran`);
+  }
+  // -m lists only samples with a symbol: none in the copy.
+  const pcs = texts[5][1].trim().split('\n').map((l) => BigInt(l.split(' ')[0]));
+  assert.ok(!pcs.some((pc) => inRange(pc, ranges.anon)));
+  assert.ok(pcs.some((pc) => inRange(pc, ranges.remap)));
+
+  // The same log without the extents, as an older tspmc (or hwpmc) wrote it, is still read: as before, the
+  // second mapping stands for the whole text, and the copied code next to it is taken for the decoy.
+  const old = records.map((r) => (r.type === LogType.MAP_IN ? { type: r.type, ts: r.ts, pid: r.pid, start: r.start, pathname: r.pathname } : r));
+  const bytes = new Uint8Array(old.reduce((n, r) => n + encodedLength(r), 0));
+  old.reduce((o, r) => encodeRecord(r, bytes, o), 0);
+  const oldLog = out('old.pmclog');
+  writeFileSync(oldLog, bytes);
+  const folded = ok(pmcstat(['-R', oldLog, '--folded', '-']), 'pmcstat -R old log').stdout;
+  assert.ok(folded.includes(DECOY), `a log without extents resolves as before:\n${folded}`);
+  const before = leaves(await analyzeLog(old, { keepSamples: true, perfMapDir: noMaps }), pid, ranges);
+  assert.equal(before.anon.length, fixed.anon.length);
+  assert.ok(before.anon.every((a) => a.name === DECOY));
+  assert.deepEqual([...new Set(before.remap)], ['spin']);
+});
