@@ -8,13 +8,15 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { convertPerfData } from '../bench/perf-to-pmclog.js';
+import { readLog } from '../src/log/log-reader.js';
+import { LogType, type MapInRecord } from '../src/log/records.js';
 import { pmcstat } from './cli-fixture.js';
 import { hasTool, tempDir } from './report-fixture.js';
 
 const dir = tempDir('tspmc-report-perf-convert-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('a perf.data converted to a pmclog: the same samples, the same sampled functions', (t) => {
+test('a perf.data converted to a pmclog: the same samples, the same sampled functions', async (t) => {
   if (!hasTool('perf')) return t.skip('perf is not installed');
   const busy2 = join(dir, 'busy2');
   execFileSync('gcc', ['-O2', '-fno-omit-frame-pointer', '-pthread', '-o', busy2, fileURLToPath(new URL('../../bench/busy2.c', import.meta.url))]);
@@ -24,6 +26,11 @@ test('a perf.data converted to a pmclog: the same samples, the same sampled func
   if (rec.status !== 0) return t.skip(`perf record cannot sample here: ${rec.stderr.trim().split('\n').pop()}`);
   const log = join(dir, 'busy2.pmclog');
   const { samples } = convertPerfData(data, log);
+  // Each mapping of a file keeps its extent (MMAP2's pgoff and len); the kernel's have none.
+  const maps: MapInRecord[] = [];
+  for await (const r of readLog(log)) if (r.type === LogType.MAP_IN) maps.push(r);
+  assert.ok(maps.some((m) => m.pathname === busy2 && m.extent && m.extent.length > 0n), 'a MAP_IN of busy2 with its extent');
+  assert.deepEqual(maps.filter((m) => (m.pid === -1) === (m.extent !== undefined)), []);
   // perf's own account of the samples and of each one's sampled function.
   const script = execFileSync('perf', ['script', '-i', data, '-F', 'ip,sym', '-G'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 64 << 20 });
   const perfLeaves = new Map<string, number>();
