@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { LogType, type LogRecord, type MapExtent } from '../log/records.js';
 import { addressFromBigInt, BAD_ADDRESS } from './address.js';
 import { FrameCache } from './frame-cache.js';
-import type { ElfImage } from './elf.js';
+import type { ElfImage, LoadSegment } from './elf.js';
 import { Image, ImageLoader, KERNEL_IMAGE_NAME } from './image.js';
 import type { MemoryBudget } from './memory-budget.js';
 
@@ -302,6 +302,9 @@ export class ProcessTable {
 
 type Extent = { low: number; high: number; bias: number };
 
+/** p_flags: executable segment. */
+const PF_X = 1;
+
 /**
  * A MAP_IN without its extent (hwpmc's, older logs): the image's executable
  * segments where MAP_IN's start puts file offset 0; undefined when the file
@@ -314,21 +317,27 @@ function textExtent(elf: ElfImage | undefined, start: number): Extent | undefine
 }
 
 /**
- * A mapping of file bytes [offset, offset + length) at start + offset: its addresses
- * are the image's there and nowhere else (V8 maps a piece of node's text
- * again inside its JIT code range: the code around it is not node's). The
- * link address of a file offset is the segment's that holds those bytes (a
- * mapping is page-aligned, a segment need not be: the one it holds most of).
+ * A mapping of file bytes [offset, offset + length) at start + offset: its
+ * addresses are the image's there and nowhere else (V8 maps a piece of node's
+ * text again inside its JIT code range: the code around it is not node's).
+ * The link address of a file offset is the segment's that holds those bytes:
+ * a mapping is page-aligned and a segment need not be, so a page may hold the
+ * end of a read-only segment and the start of the text (lld); MAP_IN's
+ * mappings are executable, so the executable segment it holds most of.
  */
 function mappedExtent(elf: ElfImage | undefined, start: number, offset: number, length: number): Extent {
-  let linkBase = elf?.linkBase ?? 0;
-  let most = 0;
+  let best: LoadSegment | undefined;
+  let bestHeld = 0;
   for (const l of elf?.loads ?? []) {
     const held = Math.min(offset + length, l.offset + l.filesz) - Math.max(offset, l.offset);
-    if (held > most) {
-      most = held;
-      linkBase = l.vaddr - l.offset;
+    if (held <= 0) continue;
+    const x = l.flags & PF_X;
+    const bestX = best ? best.flags & PF_X : -1;
+    if (x > bestX || (x === bestX && held > bestHeld)) {
+      best = l;
+      bestHeld = held;
     }
   }
+  const linkBase = best ? best.vaddr - best.offset : (elf?.linkBase ?? 0);
   return { low: start + offset, high: start + offset + length, bias: start - linkBase };
 }
