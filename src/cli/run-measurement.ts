@@ -199,7 +199,8 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     hooks.started?.(lib);
     if (signals.first === undefined) cmd?.resume();
 
-    const readAll = (): Promise<bigint[]> => Promise.all(columns.map((c) => lib.read(c.id)));
+    // One op for every column: counters on the same thread or CPU are read together (PMCREADMANY).
+    const readAll = (): Promise<bigint[]> => lib.readMany(columns.map((c) => c.id));
     const timers: NodeJS.Timeout[] = [];
     if (args.interval !== undefined && columns.length > 0 && !args.json) {
       timers.push(setInterval(async () => output.row(formatRow(columns, await readAll(), forPeople)), args.interval * 1000));

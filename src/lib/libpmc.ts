@@ -154,6 +154,15 @@ export class Libpmc {
   read(id: PmcId): Promise<bigint> {
     return this.client.call(PmcOp.PMCRW, { id, flags: PmcFlags.OLDVALUE }) as Promise<bigint>;
   }
+  /**
+   * The values of several PMCs, in the order of `ids`, read in one op
+   * (PMCREADMANY, tspmc's): counting PMCs of software events on the same
+   * thread or CPU are read with one read(2) for all. Fails as read() would
+   * on the first PMC that cannot be read.
+   */
+  readMany(ids: readonly PmcId[]): Promise<bigint[]> {
+    return this.client.call(PmcOp.PMCREADMANY, { ids: [...ids] });
+  }
   /** pmc_write(): set the value of a stopped PMC. */
   async write(id: PmcId, value: bigint): Promise<void> {
     await this.client.call(PmcOp.PMCRW, { id, flags: PmcFlags.NEWVALUE, value });

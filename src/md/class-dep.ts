@@ -51,8 +51,13 @@ export interface DescendantExit {
  * one CPU. Opened disabled; the module starts and stops it.
  */
 export interface HwCounterSet {
-  /** Counting: the sum over all the set's events, raw (the module keeps the offsets). */
-  read(): bigint;
+  /**
+   * Counting: the sum over all the set's events, raw (the module keeps the
+   * offsets). `batch` marks one read of several PMCs (a number new for each
+   * such read): sets opened with the same group scope then share one read
+   * of each perf group they are in.
+   */
+  read(batch?: number): bigint;
   start(): void;
   stop(): void;
   close(): void;
@@ -87,8 +92,12 @@ export interface ClassDep {
   eventName(code: number, md?: HwRequest['md']): string;
   /** Validate that a PMC with this request can run on the class (EINVAL, EOPNOTSUPP...). */
   validate(request: HwRequest): void;
-  /** Open the counters of one target process (every current thread) for a virtual PMC. */
-  openProcess(request: HwRequest, pid: number, inheritance: Inheritance): HwCounterSet;
+  /**
+   * Open the counters of one target process (every current thread) for a
+   * virtual PMC. `groupScope`: any object standing for the owner; counting
+   * sets opened with the same one may be grouped so they read together.
+   */
+  openProcess(request: HwRequest, pid: number, inheritance: Inheritance, groupScope?: object): HwCounterSet;
   /** Open a system-wide counter on one CPU. */
   openCpu(request: HwRequest, cpu: number): HwCounterSet;
 }

@@ -10,6 +10,7 @@ import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import type { DescendantWatch } from './descendant-watch.js';
 import { attachThreads, attachWatch } from './thread-attach.js';
 import type { SampleSource } from './sample-sink.js';
+import { type GroupMember, groupsWith, OwnerGroups } from './counter-group.js';
 
 export class CountingSet implements HwCounterSet {
   readonly sampleSources: readonly SampleSource[] = [];
@@ -24,6 +25,8 @@ export class CountingSet implements HwCounterSet {
     private readonly own: PerfEvent[] = [],
     /** With process counts: per (thread, CPU), their copies report each descendant thread's final count to the watch. */
     private readonly exitCounters: PerfEvent[] = [],
+    /** Grouped: `events`' group memberships, in the same order (see counter-group.ts). */
+    private readonly members?: GroupMember[],
   ) {
     if (own.length === 0 || !watch) return;
     this.ownCount = () => sum(own);
@@ -44,8 +47,13 @@ export class CountingSet implements HwCounterSet {
    * of its parent, the kernel never swaps a child's counters with its
    * parent's at a context switch (it does for contexts that are exact
    * copies), which would make the parent's thread report the child's count.
+   *
+   * With `groupScope` (any object standing for the owner) and without
+   * process counts, each thread's counter joins the owner's group on that
+   * thread where the event may (counter-group.ts), so that a read of
+   * several PMCs (`read(batch)`) reads each group once.
    */
-  static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance, processCounts = false): CountingSet {
+  static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance, processCounts = false, groupScope?: object): CountingSet {
     const attr = withFlags(base, { inherit: true, inheritThread: inheritance === 'threads' });
     const events: PerfEvent[] = [];
     const own: PerfEvent[] = [];
@@ -56,13 +64,17 @@ export class CountingSet implements HwCounterSet {
     // The watch's rings take the records: same clock as the watch's events (SET_OUTPUT requires it).
     const exitAttr: PerfEventAttr = { ...base, readFormat: 0n, clockid: PMC_CLOCKID, flags: { ...base.flags, inherit: true, inheritStat: true, useClockid: true, disabled: true, pinned: true } };
     const cpus = onlineCpus();
+    const groups = groupScope && !counts && groupsWith(base) ? OwnerGroups.of(groupScope) : undefined;
+    const members: GroupMember[] = [];
     try {
       if (counts) tree.countExits(cpus.length);
       const byThread = new Map<number, PerfEvent>();
       attachThreads(pid, forks, {
         open: (tid) => {
-          const ev = PerfEvent.open(attr, { pid: tid, cpu: -1 });
+          const member = groups?.join(attr, tid, inheritance);
+          const ev = member?.event ?? PerfEvent.open(attr, { pid: tid, cpu: -1 });
           events.push(ev);
+          if (member) members.push(member);
           byThread.set(tid, ev);
           if (!counts) return;
           own.push(PerfEvent.open(ownAttr, { pid: tid, cpu: -1 }));
@@ -76,26 +88,39 @@ export class CountingSet implements HwCounterSet {
         // descendants it would also take the copies of child processes, which
         // the attach does not follow: there an uncertain thread is opened.
         close: inheritance === 'threads' ? (tid) => {
-          const ev = byThread.get(tid)!;
-          ev.close();
-          events.splice(events.indexOf(ev), 1);
+          const i = events.indexOf(byThread.get(tid)!);
+          if (groups) members.splice(i, 1)[0]!.close();
+          else events[i]!.close();
+          events.splice(i, 1);
         } : undefined,
       });
       if (!tree) forks.close();
-      return new CountingSet(events, tree, own, exitCounters);
+      return new CountingSet(events, tree, own, exitCounters, groups && members);
     } catch (e) {
+      for (const m of members) m.close();
       for (const ev of [...events, ...own, ...exitCounters]) ev.close();
       forks.close();
       throw e;
     }
   }
 
+  /** Never grouped: see counter-group.ts. */
   static forCpu(base: PerfEventAttr, cpu: number): CountingSet {
     return new CountingSet([PerfEvent.open(withFlags(base, {}), { pid: -1, cpu })]);
   }
 
-  read(): bigint {
-    return sum(this.events);
+  /**
+   * The sum over the set's counters. With `batch` (a number the caller
+   * uses for one read of several PMCs), a grouped set takes its values
+   * from one read of each of its groups, shared by every set read in the
+   * same batch.
+   */
+  read(batch?: number): bigint {
+    const members = this.members;
+    if (batch === undefined || members === undefined) return sum(this.events);
+    let total = 0n;
+    for (const m of members) total += m.valueIn(batch);
+    return total;
   }
 
   start(): void {
@@ -107,6 +132,8 @@ export class CountingSet implements HwCounterSet {
   }
 
   close(): void {
+    // A member leaves its group (the last one closes the leader).
+    for (const m of this.members ?? []) m.close();
     for (const ev of this.all()) ev.close();
     this.watch?.close();
   }
@@ -118,6 +145,8 @@ export class CountingSet implements HwCounterSet {
   get fdCount(): number {
     let n = this.watch?.fdCount ?? 0;
     for (const ev of this.all()) if (!ev.isClosed) n++;
+    // A group's leader is counted with its first member.
+    for (const m of this.members ?? []) if (m.group.members[0] === m) n++;
     return n;
   }
 

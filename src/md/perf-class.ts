@@ -73,12 +73,12 @@ export class PerfClass implements ClassDep {
     };
   }
 
-  openProcess(request: HwRequest, pid: number, inheritance: Inheritance): HwCounterSet {
+  openProcess(request: HwRequest, pid: number, inheritance: Inheritance, groupScope?: object): HwCounterSet {
     if (!this.info.perProcess) throw new PmcError('EINVAL', `class ${this.info.name} counts per CPU only: use a system-mode PMC`);
     const attr = this.attr(request);
     if (request.sampling) return SamplingSet.forProcess(attr, request, pid, inheritance);
     if (request.contextSwitchValues) return CswCountingSet.forProcess(attr, pid, inheritance);
-    return CountingSet.forProcess(attr, pid, inheritance, request.processCounts);
+    return CountingSet.forProcess(attr, pid, inheritance, request.processCounts, groupScope);
   }
 
   openCpu(request: HwRequest, cpu: number): HwCounterSet {

@@ -85,6 +85,20 @@ export class PerfEvent {
     return scratchU64[0]!;
   }
 
+  /**
+   * A group leader's PERF_FORMAT_GROUP | PERF_FORMAT_ID block: nr, enabled,
+   * running, then (value, id) per event, the leader first. The words are
+   * md's scratch buffer, valid until the next read. A group that ran less
+   * than it was enabled is EBUSY, as readValue.
+   */
+  readGroup(): BigUint64Array {
+    this.readToScratch(MAX_READ);
+    if (scratchU32[2] !== scratchU32[4] || scratchU32[3] !== scratchU32[5]) {
+      throw new PmcError('EBUSY', `group of fd ${this.fd} ran ${scratchU64[2]} of ${scratchU64[1]} ns: it was multiplexed`);
+    }
+    return scratchU64;
+  }
+
   /** Reads the raw read_format block (e.g. a group's) into `buf`; returns its length. */
   readRaw(buf: Buffer): number {
     const n = this.readToScratch(Math.min(buf.length, MAX_READ));

@@ -82,7 +82,8 @@ export class AttachOps {
     tp ??= TargetProcess.open(pid);
     let hw;
     try {
-      hw = pmc.cls.openProcess(pmc.request, pid, inheritance);
+      // The owner is the group scope: its counting PMCs on a thread may be read together (PMCREADMANY).
+      hw = pmc.cls.openProcess(pmc.request, pid, inheritance, pmc.owner);
     } catch (e) {
       if (fresh) tp.close();
       throw e;

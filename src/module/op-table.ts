@@ -159,6 +159,8 @@ export const OP_TABLE = {
   [PmcOp.RESOLVEEVENT]: { args: z.strictObject({ spec: z.string().max(4096) }), result: resolvedEvent },
   /** tspmc: every owner of the module with its statistics (pmccontrol -s). */
   [PmcOp.GETOWNERSTATS]: { args: none, result: z.array(ownerStats) },
+  /** tspmc: the values of several PMCs of the caller, in the order of `ids` (PMCRW reads, one op). */
+  [PmcOp.PMCREADMANY]: { args: z.strictObject({ ids: z.array(pmcId).max(4096) }), result: z.array(bigint) },
 } as const satisfies Record<PmcOp, OpSpec>;
 
 export type OpArgs<K extends PmcOp> = z.output<(typeof OP_TABLE)[K]['args']>;

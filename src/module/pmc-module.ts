@@ -172,6 +172,10 @@ export class PmcModule {
     return this.run.read(caller, id);
   }
 
+  pmcReadMany(caller: Caller, ids: readonly PmcId[]): bigint[] {
+    return this.run.readMany(caller, ids);
+  }
+
   pmcRw(caller: Caller, id: PmcId, flags: number, value = 0n): bigint | undefined {
     return this.run.rw(caller, id, flags, value);
   }
@@ -261,6 +265,7 @@ const OPS: { [K in PmcOp]: OpHandler<K> } = {
   [PmcOp.PMCRELEASE]: (m, c, a) => m.pmcRelease(c, a.id),
   // A plain read takes the fast path.
   [PmcOp.PMCRW]: (m, c, a) => (a.flags === PmcFlags.OLDVALUE ? m.pmcRead(c, a.id) : m.pmcRw(c, a.id, a.flags, a.value)),
+  [PmcOp.PMCREADMANY]: (m, c, a) => m.pmcReadMany(c, a.ids),
   [PmcOp.PMCSETCOUNT]: (m, c, a) => m.pmcSetCount(c, a.id, a.count),
   [PmcOp.PMCSTART]: (m, c, a) => m.pmcStart(c, a.id),
   [PmcOp.PMCSTOP]: (m, c, a) => m.pmcStop(c, a.id),

@@ -82,6 +82,8 @@ export enum PmcOp {
   RESOLVEEVENT = 19,
   /** tspmc: per-owner statistics (pmccontrol -s). */
   GETOWNERSTATS = 20,
+  /** tspmc: PMCRW's read of several PMCs at once, perf groups read once for all (hwpmc has no such op). */
+  PMCREADMANY = 21,
 }
 
 /** pmc_cputype: every Linux machine is described as GENERIC. */

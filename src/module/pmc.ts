@@ -65,12 +65,12 @@ export class Pmc {
    */
   lostCount?: PmcError;
 
-  /** Current value: the saved value plus what every counter gained since it was last folded. */
-  read(): bigint {
+  /** Current value: the saved value plus what every counter gained since it was last folded; `batch`: see HwCounterSet.read. */
+  read(batch?: number): bigint {
     if (this.lostCount) throw this.lostCount;
-    if (this.cpuCounter) return this.savedValue + (this.cpuCounter.read() - this.cpuBaseline);
+    if (this.cpuCounter) return this.savedValue + (this.cpuCounter.read(batch) - this.cpuBaseline);
     let v = this.savedValue;
-    for (const t of this.targets.values()) v += t.hw.read() - t.baseline;
+    for (const t of this.targets.values()) v += t.hw.read(batch) - t.baseline;
     return v;
   }
 

@@ -15,6 +15,9 @@ import { isVirtualMode, type PmcId, PmcFlags, PmcMode, PmcState } from './pmc-ty
 import type { SampleProcessor } from './sample-processor.js';
 
 export class RunOps {
+  /** Numbers each PMCREADMANY: counters read in one share their groups' reads. */
+  private batches = 0;
+
   constructor(
     private readonly m: ModuleTables,
     private readonly samples: SampleProcessor,
@@ -86,20 +89,40 @@ export class RunOps {
     return countOp(this.m.stats, () => pmc.read());
   }
 
+  /**
+   * PMCREADMANY (tspmc's; hwpmc has none): PMCRW's read of several of the
+   * caller's PMCs in one op, values in the order of `ids`. Counters that
+   * share a perf group (counter-group.ts) are read with one read(2) of the
+   * group for all of them. The op fails as PMCRW would on the first PMC
+   * that cannot be read.
+   */
+  readMany(caller: Caller, ids: readonly PmcId[]): bigint[] {
+    return countOp(this.m.stats, () => {
+      const batch = ++this.batches;
+      return ids.map((id) => this.rwPmc(caller, id).read(batch));
+    });
+  }
+
   /** PMCRW: read (PMC_F_OLDVALUE) and/or write (PMC_F_NEWVALUE); returns the old value when asked. */
   rw(caller: Caller, id: PmcId, flags: number, value = 0n): bigint | undefined {
     return countOp(this.m.stats, () => {
       if ((flags & (PmcFlags.OLDVALUE | PmcFlags.NEWVALUE)) === 0) throw new PmcError('EINVAL', 'PMCRW needs PMC_F_OLDVALUE or PMC_F_NEWVALUE');
-      const pmc = this.m.findPmc(caller, id);
-      if (pmc.state !== PmcState.ALLOCATED && pmc.state !== PmcState.STOPPED && pmc.state !== PmcState.RUNNING) {
-        throw new PmcError('EINVAL', `PMC is ${PmcState[pmc.state]}`);
-      }
+      const pmc = this.rwPmc(caller, id);
       if (pmc.state === PmcState.RUNNING && flags & PmcFlags.NEWVALUE) throw new PmcError('EBUSY', 'a running PMC cannot be written; stop it first');
-      if (pmc.isSystem && !this.m.isCpuActive(pmc.cpu)) throw new PmcError('ENXIO', `CPU ${pmc.cpu} is not online`);
       const old = flags & PmcFlags.OLDVALUE ? pmc.read() : undefined;
       if (flags & PmcFlags.NEWVALUE) pmc.write(value);
       return old;
     });
+  }
+
+  /** A PMC PMCRW may read or write: the caller's, allocated, stopped or running, on an online CPU. */
+  private rwPmc(caller: Caller, id: PmcId): Pmc {
+    const pmc = this.m.findPmc(caller, id);
+    if (pmc.state !== PmcState.ALLOCATED && pmc.state !== PmcState.STOPPED && pmc.state !== PmcState.RUNNING) {
+      throw new PmcError('EINVAL', `PMC is ${PmcState[pmc.state]}`);
+    }
+    if (pmc.isSystem && !this.m.isCpuActive(pmc.cpu)) throw new PmcError('ENXIO', `CPU ${pmc.cpu} is not online`);
+    return pmc;
   }
 
   /** PMCSETCOUNT: the reload count of a sampling PMC, the initial count of a counting one. */
