@@ -53,6 +53,8 @@ describe('pmcd', () => {
       const old = await lib.rw(id, 1n << 40n);
       assert.ok(old > 1_000_000n);
       assert.equal(await lib.read(id), 1n << 40n, 'a 41-bit value survives the trip both ways');
+      assert.deepEqual(await lib.readMany([id, id]), [1n << 40n, 1n << 40n], 'PMCREADMANY: an array of bigints');
+      await assert.rejects(lib.readMany([id, id ^ 0xff]), (e) => isPmcError(e, 'EINVAL'));
       await assert.rejects(lib.attach(id, 0x7ffffff0), (e) => isPmcError(e, 'ESRCH'));
       // A request the schema refuses is EINVAL naming the field, and the module never sees it.
       await assert.rejects(lib.client.call(PmcOp.PMCATTACH, { id, pid: 'x' as unknown as number }), (e) => isPmcError(e, 'EINVAL') && /pid/.test((e as Error).message));

@@ -1,0 +1,102 @@
+// Counting sets in perf groups (md/counter-group.ts) against the same
+// counters opened alone, on a process that starts threads and forks
+// children that start threads: every software event and tracepoint counts
+// exactly the same events grouped and alone, read one by one or with one
+// read per group, with and without descendants.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Inheritance } from '../src/md/class-dep.js';
+import { CountingSet } from '../src/md/counting-set.js';
+import { PerfType, type PerfEventAttr } from '../src/md/perf-attr.js';
+import { locateTracefs, tracepointId } from '../src/md/tracefs.js';
+import { CountWorkload, useCountWorkload } from './count-workload-fixture.js';
+
+useCountWorkload('tspmc-md-group-');
+
+const software = (config: bigint): PerfEventAttr => ({ type: PerfType.SOFTWARE, config });
+const TASK_CLOCK = software(1n);
+const PAGE_FAULTS = software(2n);
+const CONTEXT_SWITCHES = software(3n);
+const MINOR_FAULTS = software(5n);
+
+/** sched:sched_process_fork, counted in the task that forks (a thread's creation is a fork too), or why not. */
+function forkTracepoint(): PerfEventAttr | string {
+  const tracefs = locateTracefs();
+  if (!('root' in tracefs)) return tracefs.reason;
+  const id = tracepointId(tracefs.root, 'sched', 'sched_process_fork');
+  return id === undefined ? 'no sched:sched_process_fork tracepoint' : { type: PerfType.TRACEPOINT, config: BigInt(id) };
+}
+
+/** Opens every attr on `pid` twice: grouped in one owner's scope, and alone. */
+function openBoth(attrs: PerfEventAttr[], pid: number, inheritance: Inheritance): { grouped: CountingSet[]; alone: CountingSet[] } {
+  const scope = {};
+  const grouped = attrs.map((a) => CountingSet.forProcess(a, pid, inheritance, false, scope));
+  const alone = attrs.map((a) => CountingSet.forProcess(a, pid, inheritance));
+  return { grouped, alone };
+}
+
+for (const inheritance of ['descendants', 'threads'] as const) {
+  test(`grouped counters count what the same counters alone count: 3 children with 3 threads each, ${inheritance}`, async (t) => {
+    const tp = forkTracepoint();
+    if (typeof tp === 'string') t.diagnostic(`tracepoint not counted: ${tp}`);
+    const attrs = [CONTEXT_SWITCHES, PAGE_FAULTS, MINOR_FAULTS, TASK_CLOCK, ...(typeof tp === 'string' ? [] : [tp])];
+    const w = await CountWorkload.start('tree', '3', '30');
+    const { grouped, alone } = openBoth(attrs, w.pid, inheritance);
+    try {
+      // One leader for the three software events, one each for task-clock and the tracepoint, on the one thread.
+      const fds = (sets: CountingSet[]): number => sets.reduce((n, s) => n + s.fdCount, 0);
+      assert.equal(fds(grouped) - fds(alone), attrs.length - 2, 'leaders');
+      for (const s of [...grouped, ...alone]) s.start();
+      await w.go();
+      for (const s of [...grouped, ...alone]) s.stop();
+      const batch = grouped.map((s) => s.read(1));
+      const single = grouped.map((s) => s.read());
+      const reference = alone.map((s) => s.read());
+      assert.deepEqual(batch, single, 'one read per group = one read per counter');
+      for (const [i, name] of ['context-switches', 'page-faults', 'minor-faults'].entries()) {
+        assert.equal(batch[i], reference[i], `${name}: grouped ${batch[i]}, alone ${reference[i]}`);
+      }
+      // 64 fresh pages per thread: 12 threads below the target with descendants, its own 3 without.
+      const threads = inheritance === 'descendants' ? 12 : 3;
+      assert.ok(batch[1]! >= BigInt(64 * threads), `page-faults ${batch[1]} for ${threads} threads of 64 pages`);
+      // Grouped and alone are separate counters switched in one after the other: their clocks differ by a little.
+      const [g, a] = [Number(batch[3]), Number(reference[3])];
+      assert.ok(Math.abs(g - a) <= 0.01 * a, `task-clock grouped ${g} ns, alone ${a} ns`);
+      assert.ok(g >= threads * 30e6, `task-clock ${g} ns for ${threads} threads of 30 ms`);
+      if (typeof tp !== 'string') {
+        // Forks by the target: 3 children + 3 threads; with descendants also each child's 3 threads.
+        const forks = inheritance === 'descendants' ? 15n : 6n;
+        assert.equal(batch[4], forks, 'sched_process_fork grouped');
+        assert.equal(reference[4], forks, 'sched_process_fork alone');
+      }
+    } finally {
+      for (const s of [...grouped, ...alone]) s.close();
+      await w.finish();
+    }
+  });
+}
+
+test('a stopped member keeps its value while the rest of its group counts; a closed one leaves it counting', async () => {
+  const w = await CountWorkload.start('tree', '2', '20');
+  const scope = {};
+  const [cs, faults, minor] = [CONTEXT_SWITCHES, PAGE_FAULTS, MINOR_FAULTS].map((a) => CountingSet.forProcess(a, w.pid, 'threads', false, scope)) as [CountingSet, CountingSet, CountingSet];
+  try {
+    cs.start();
+    faults.start();
+    minor.start();
+    minor.stop();
+    const frozen = minor.read(1);
+    cs.close();
+    await w.go();
+    faults.stop();
+    assert.equal(minor.read(2), frozen, 'a stopped member reads what it had at its stop');
+    assert.ok(faults.read(2) >= 64n * 2n, `the member left running counted ${faults.read(2)} faults of 2 threads x 64 pages`);
+    assert.equal(faults.read(2), faults.read(), 'one read per group = one read per counter');
+    assert.equal(cs.fdCount, 0);
+    assert.equal(faults.fdCount + minor.fdCount, 3, 'two members and their leader');
+  } finally {
+    for (const s of [cs, faults, minor]) s.close();
+    await w.finish();
+  }
+  assert.equal(faults.fdCount + minor.fdCount, 0, 'the last member closed the leader');
+});
