@@ -98,6 +98,6 @@ export interface ClassDep {
    * sets opened with the same one may be grouped so they read together.
    */
   openProcess(request: HwRequest, pid: number, inheritance: Inheritance, groupScope?: object): HwCounterSet;
-  /** Open a system-wide counter on one CPU. */
-  openCpu(request: HwRequest, cpu: number): HwCounterSet;
+  /** Open a system-wide counter on one CPU (`groupScope` as for openProcess). */
+  openCpu(request: HwRequest, cpu: number, groupScope?: object): HwCounterSet;
 }

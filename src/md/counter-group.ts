@@ -1,8 +1,9 @@
 // Counters of one owner read together: hwpmc reads each PMC on its own
 // (PMCRW), perf can read a whole group of events in one read(2)
 // (PERF_FORMAT_GROUP). A group here is a leader nobody reads as a PMC,
-// opened enabled, per (owner, thread, inheritance, kernel PMU); the process
-// PMCs' counters on that thread join it as members. Each member is still
+// opened enabled, per (owner, thread or CPU, inheritance, kernel PMU); the
+// PMCs' counters on that thread (process PMCs) or CPU (system PMCs) join it
+// as members. Each member is still
 // enabled, disabled, read and closed on its own, so a PMC keeps hwpmc's life
 // cycle: a stopped member reads its frozen value, a closed one leaves the
 // others counting. The kernel copies a group as one unit into a new thread
@@ -14,17 +15,15 @@
 // The leader is on its members' kernel PMU: enabling a member while its
 // thread runs reschedules only that PMU's groups, so a member under another
 // PMU's leader would not count until the thread's next switch-in (measured:
-// tens of ms lost on a spinning thread). Software events have three PMUs
+// tens of ms lost on a spinning thread; on a CPU, a tracepoint member that
+// never counted). Software events have three PMUs
 // (cpu-clock, task-clock, the other software events), tracepoints one; a
 // leader is a dummy event for the third, and for the others an event of the
 // PMU that counts nothing we use (a clock, no timer while not sampling; a
 // tracepoint excluding kernel mode, where tracepoints fire). Only
 // software-context events join: they are scheduled whenever their task runs,
 // so a group never fails to fit a PMU where its members alone would have
-// fitted. Only per-thread counters join: in a CPU's context (system-mode
-// PMCs) enabling a member has no effect until that context is scheduled
-// again, which for a CPU can be never (measured: a tracepoint member that
-// did not run at all).
+// fitted.
 import type { Inheritance } from './class-dep.js';
 import { PerfFormat, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, type OpenTarget, PerfEvent } from './perf-event.js';
@@ -107,7 +106,7 @@ export class CounterGroup {
   }
 }
 
-/** The groups of one owner (its read scope), by thread, inheritance and PMU. */
+/** The groups of one owner (its read scope), by thread or CPU, inheritance and PMU. */
 export class OwnerGroups {
   private static readonly scopes = new WeakMap<object, OwnerGroups>();
   private readonly groups = new Map<string, CounterGroup[]>();
@@ -120,15 +119,14 @@ export class OwnerGroups {
   }
 
   /**
-   * Opens a counter (attributes `attr`, which groupsWith allows) on thread
-   * `tid` as a member of a group whose leader has the same `inheritance`.
-   * Opened disabled.
+   * Opens a counter (attributes `attr`, which groupsWith allows) on
+   * `target` (a thread, or a CPU with pid -1) as a member of a group whose
+   * leader has the same `inheritance` (none on a CPU). Opened disabled.
    */
-  join(attr: PerfEventAttr, tid: number, inheritance: Inheritance): GroupMember {
+  join(attr: PerfEventAttr, target: OpenTarget, inheritance?: Inheritance): GroupMember {
     const lead = leaderFor(attr);
     if (!lead) throw new Error(`events of perf type ${attr.type} are not grouped`);
-    const key = `${tid}/${inheritance}/${lead.pmu}`;
-    const target: OpenTarget = { pid: tid, cpu: -1 };
+    const key = `${target.pid}/${target.cpu}/${inheritance ?? ''}/${lead.pmu}`;
     const list = this.groups.get(key) ?? [];
     let group = list.find((g) => g.members.length < MAX_MEMBERS);
     const fresh = group === undefined;
@@ -139,7 +137,7 @@ export class OwnerGroups {
           config: lead.config,
           readFormat: GROUP_READ_FORMAT,
           // Kernel mode excluded: a tracepoint leader never counts, and no leader needs kernel profiling rights.
-          flags: { inherit: true, inheritThread: inheritance === 'threads', pinned: true, excludeKernel: true, excludeHv: true },
+          flags: { inherit: inheritance !== undefined, inheritThread: inheritance === 'threads', pinned: true, excludeKernel: true, excludeHv: true },
         },
         target,
       );

@@ -71,7 +71,7 @@ export class CountingSet implements HwCounterSet {
       const byThread = new Map<number, PerfEvent>();
       attachThreads(pid, forks, {
         open: (tid) => {
-          const member = groups?.join(attr, tid, inheritance);
+          const member = groups?.join(attr, { pid: tid, cpu: -1 }, inheritance);
           const ev = member?.event ?? PerfEvent.open(attr, { pid: tid, cpu: -1 });
           events.push(ev);
           if (member) members.push(member);
@@ -104,9 +104,12 @@ export class CountingSet implements HwCounterSet {
     }
   }
 
-  /** Never grouped: see counter-group.ts. */
-  static forCpu(base: PerfEventAttr, cpu: number): CountingSet {
-    return new CountingSet([PerfEvent.open(withFlags(base, {}), { pid: -1, cpu })]);
+  /** With `groupScope`, in the owner's group on that CPU where the event may (as forProcess). */
+  static forCpu(base: PerfEventAttr, cpu: number, groupScope?: object): CountingSet {
+    const attr = withFlags(base, {});
+    if (!groupScope || !groupsWith(base)) return new CountingSet([PerfEvent.open(attr, { pid: -1, cpu })]);
+    const member = OwnerGroups.of(groupScope).join(attr, { pid: -1, cpu });
+    return new CountingSet([member.event], undefined, [], [], [member]);
   }
 
   /**

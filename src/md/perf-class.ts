@@ -81,8 +81,8 @@ export class PerfClass implements ClassDep {
     return CountingSet.forProcess(attr, pid, inheritance, request.processCounts, groupScope);
   }
 
-  openCpu(request: HwRequest, cpu: number): HwCounterSet {
+  openCpu(request: HwRequest, cpu: number, groupScope?: object): HwCounterSet {
     const attr = this.attr(request);
-    return request.sampling ? SamplingSet.forCpu(attr, request, cpu) : CountingSet.forCpu(attr, cpu);
+    return request.sampling ? SamplingSet.forCpu(attr, request, cpu) : CountingSet.forCpu(attr, cpu, groupScope);
   }
 }

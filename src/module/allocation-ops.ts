@@ -117,7 +117,8 @@ export class AllocationOps {
     const pmc = new Pmc(id, owner, cls, mode, row, cpu, caps, flags, request, cls.eventName(req.event, req.md));
     if (isSystemMode(mode)) {
       // System PMCs are configured at allocation: the counter exists (disabled) from now on.
-      pmc.cpuCounter = cls.openCpu(request, cpu);
+      // The owner is the group scope, as for process PMCs (attach-ops.ts).
+      pmc.cpuCounter = cls.openCpu(request, cpu, owner);
       m.rows.setHolder(cpu, row, pmc);
     }
     if (!isSamplingMode(mode) && req.count !== undefined) pmc.savedValue = req.count;
