@@ -160,8 +160,8 @@ export class Libpmc {
    * thread or CPU are read with one read(2) for all. Fails as read() would
    * on the first PMC that cannot be read.
    */
-  readMany(ids: readonly PmcId[]): Promise<bigint[]> {
-    return this.client.call(PmcOp.PMCREADMANY, { ids: [...ids] });
+  readMany(ids: PmcId[]): Promise<bigint[]> {
+    return this.client.call(PmcOp.PMCREADMANY, { ids });
   }
   /** pmc_write(): set the value of a stopped PMC. */
   async write(id: PmcId, value: bigint): Promise<void> {

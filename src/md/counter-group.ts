@@ -74,7 +74,7 @@ export class GroupMember {
   }
 }
 
-export class CounterGroup {
+class CounterGroup {
   /** In the order they joined: the kernel's sibling order. */
   readonly members: GroupMember[] = [];
   /** The read batch the members' values are from. */
