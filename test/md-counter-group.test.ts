@@ -62,7 +62,8 @@ for (const inheritance of ['descendants', 'threads'] as const) {
       // Grouped and alone are separate counters switched in one after the other: their clocks differ by a little.
       const [g, a] = [Number(batch[3]), Number(reference[3])];
       assert.ok(Math.abs(g - a) <= 0.01 * a, `task-clock grouped ${g} ns, alone ${a} ns`);
-      assert.ok(g >= threads * 30e6, `task-clock ${g} ns for ${threads} threads of 30 ms`);
+      // A thread's CPU clock also runs in its exit path after perf's exit hook, which task-clock does not see.
+      assert.ok(g >= 0.9 * threads * 30e6, `task-clock ${g} ns for ${threads} threads of 30 ms`);
       if (typeof tp !== 'string') {
         // Forks by the target: 3 children + 3 threads; with descendants also each child's 3 threads.
         const forks = inheritance === 'descendants' ? 15n : 6n;

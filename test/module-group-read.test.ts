@@ -53,7 +53,8 @@ test('readMany gives what PMCRW gives, running and stopped: software events, tra
     const stopped = await lib.readMany(ids);
     assert.deepEqual(stopped, await Promise.all(ids.map((id) => lib.read(id))), 'stopped: the same values as PMCRW');
     assert.ok(stopped[1]! >= 64n * 6n, `page-faults ${stopped[1]} for 6 threads of 64 pages`);
-    assert.ok(stopped[2]! >= BigInt(6 * 40e6), `task-clock ${stopped[2]} ns for 6 threads of 40 ms`);
+    // A thread's CPU clock also runs in its exit path after perf's exit hook, which task-clock does not see.
+    assert.ok(stopped[2]! >= BigInt(0.9 * 6 * 40e6), `task-clock ${stopped[2]} ns for 6 threads of 40 ms`);
     if (tp) assert.equal(stopped[4], 2n + 2n + 2n * 2n, 'forks: 2 children, 2 threads, 2 threads in each child');
     assert.deepEqual(await lib.readMany([ids[1]!, ids[1]!]), [stopped[1], stopped[1]], 'an id twice');
     assert.deepEqual(await lib.readMany([]), []);
