@@ -6,12 +6,16 @@
 // output of pmcstat -R, and as an older log without the mappings' extents.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import { Libpmc, LocalModuleClient } from '../src/lib/index.js';
 import { encodedLength, encodeRecord } from '../src/log/codec.js';
 import { readLog } from '../src/log/log-reader.js';
 import { LogType, PMC_CC_F_USERSPACE, type LogRecord } from '../src/log/records.js';
+import { loadModule } from '../src/module/load.js';
 import { analyzeLog, type AnalysisResult } from '../src/report/analyze.js';
 import { buildC, ok, pmcstat, tempDir } from './cli-fixture.js';
 
@@ -20,6 +24,15 @@ const dir = tempDir('sampling-remap-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const DECOY = 'decoy_never_called';
+const prog = buildC(dir, 'sampling-remap.c', 'remap');
+// An empty directory for perf-PID.map: a stale map in /tmp must not name the copy.
+const noMaps = join(dir, 'no-maps');
+
+const parseRanges = (stdout: string): Ranges => {
+  const m = /^remap (0x[0-9a-f]+) (0x[0-9a-f]+) anon (0x[0-9a-f]+) (0x[0-9a-f]+)$/m.exec(stdout);
+  assert.ok(m, stdout);
+  return { remap: [BigInt(m[1]), BigInt(m[2])], anon: [BigInt(m[3]), BigInt(m[4])] };
+};
 
 interface Ranges {
   remap: [bigint, bigint];
@@ -43,12 +56,9 @@ function leaves(result: AnalysisResult, pid: number, ranges: Ranges): { remap: s
 }
 
 test('code next to a second mapping of the executable is not named after the executable; the mapping and the text are', async () => {
-  const prog = buildC(dir, 'sampling-remap.c', 'remap');
   const log = join(dir, 'remap.pmclog');
   const run = ok(pmcstat(['-n', '100000', '-P', 'cpu-clock', '-O', log, '--', prog, '100000000']), 'pmcstat -P cpu-clock -- remap');
-  const m = /^remap (0x[0-9a-f]+) (0x[0-9a-f]+) anon (0x[0-9a-f]+) (0x[0-9a-f]+)$/m.exec(run.stdout);
-  assert.ok(m, run.stdout);
-  const ranges: Ranges = { remap: [BigInt(m[1]), BigInt(m[2])], anon: [BigInt(m[3]), BigInt(m[4])] };
+  const ranges = parseRanges(run.stdout);
 
   const records: LogRecord[] = [];
   for await (const r of readLog(log)) records.push(r);
@@ -60,9 +70,6 @@ test('code next to a second mapping of the executable is not named after the exe
   assert.ok(maps.some((r) => r.type === LogType.MAP_IN && r.extent && r.start + r.extent.offset === ranges.remap[0] && r.extent.length === 0x2000n), JSON.stringify(maps, (_, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)));
   const userSamples = records.filter((r) => r.type === LogType.CALLCHAIN && r.pid === pid && r.flags & PMC_CC_F_USERSPACE).length;
 
-  // An empty directory for perf-PID.map: a stale map in /tmp must not name the copy.
-  const noMaps = join(dir, 'no-maps');
-  rmSync(noMaps, { recursive: true, force: true });
   const fixed = leaves(await analyzeLog(records, { keepSamples: true, perfMapDir: noMaps }), pid, ranges);
   // spin ran N iterations in each place: every place has samples (CPU time, so busy CPUs do not change it).
   assert.ok(fixed.anon.length > 20 && fixed.remap.length > 20 && fixed.text.filter((n) => n === 'spin').length > 20, `${userSamples} user samples: ${fixed.text.length} text, ${fixed.remap.length} remap, ${fixed.anon.length} copy`);
@@ -103,4 +110,43 @@ test('code next to a second mapping of the executable is not named after the exe
   assert.equal(before.anon.length, fixed.anon.length);
   assert.ok(before.anon.every((a) => a.name === DECOY));
   assert.deepEqual([...new Set(before.remap)], ['spin']);
+});
+
+test('a process already running at attach: its mappings come from /proc/PID/maps with their extents', async () => {
+  const target = spawn(prog, ['100000000', 'wait'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let stdout = '';
+  target.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  const exited = once(target, 'exit');
+  const lib = await Libpmc.init(new LocalModuleClient(loadModule({ env: { ...process.env, TSPMC_ADMIN_STATE: join(dir, 'admin.json') } })));
+  const log = join(dir, 'attach.pmclog');
+  const fd = openSync(log, 'w');
+  try {
+    // The ranges are printed once both mappings exist; then it waits for a byte.
+    while (!/^remap .*\n/m.test(stdout) && target.exitCode === null) await Promise.race([once(target.stdout!, 'data'), exited]);
+    assert.equal(target.exitCode, null, `the program ended before it was attached to: ${stdout}`);
+    await lib.configureLogfile(fd);
+    const id = await lib.allocate('cpu-clock', 'TS', { count: 100000n });
+    await lib.attach(id, target.pid!);
+    await lib.start(id);
+    target.stdin!.end('x');
+    assert.deepEqual(await exited, [0, null]);
+    await lib.stop(id);
+    await lib.closeLogfile();
+  } finally {
+    target.kill('SIGKILL');
+    await lib.close();
+    closeSync(fd);
+  }
+  const ranges = parseRanges(stdout);
+  const records: LogRecord[] = [];
+  for await (const r of readLog(log)) records.push(r);
+  // Both mappings of the program, from /proc/PID/maps: the loader's and the remap, each with its extent.
+  const maps = records.filter((r) => r.type === LogType.MAP_IN && r.pid === target.pid && r.pathname === prog);
+  assert.ok(maps.length >= 2 && maps.every((r) => r.type === LogType.MAP_IN && r.extent), `${maps.length} MAP_IN of the program`);
+  assert.ok(maps.some((r) => r.type === LogType.MAP_IN && r.start + r.extent!.offset === ranges.remap[0] && r.extent!.length === 0x2000n));
+  const found = leaves(await analyzeLog(records, { keepSamples: true, perfMapDir: noMaps }), target.pid!, ranges);
+  assert.ok(found.anon.length > 20 && found.remap.length > 20, `${found.text.length} text, ${found.remap.length} remap, ${found.anon.length} copy samples`);
+  assert.deepEqual(found.anon.filter((a) => a.image !== undefined), [], 'samples in the copied code named after a file');
+  assert.deepEqual([...new Set(found.remap)], ['spin']);
+  assert.ok(found.text.includes('spin'));
 });
