@@ -17,6 +17,7 @@ import { loadModule } from '../src/module/load.js';
 import type { OwnerSignal } from '../src/module/owner.js';
 import type { PmcModule } from '../src/module/pmc-module.js';
 import { PMC_CPU_ANY, PmcClass, PmcFlags, PmcMode } from '../src/module/pmc-types.js';
+import { ProcessHandle } from '../src/os/process-handle.js';
 import { PmcError } from '../src/pmc-error.js';
 import { logText, pmcstat, pmcstatAsync, tempDir } from './cli-fixture.js';
 import { FakeClass, fakeModule } from './fake-class.js';
@@ -405,5 +406,31 @@ test('a corrupt PMC admin state file is an error naming it, not "every row enabl
   } finally {
     if (saved === undefined) delete process.env.TSPMC_ADMIN_STATE;
     else process.env.TSPMC_ADMIN_STATE = saved;
+  }
+});
+
+test('signals arriving while a target is looked at (a profiler\'s SIGPROF, any handled signal) are no answer: a live target is never taken for an error or an exit', async () => {
+  // A handled signal ends poll(2) with EINTR even with a zero timeout: under
+  // `node --cpu-prof` pmcstat used to stop with 'poll of the pidfd ... failed (EINTR)'.
+  const target = track(spawn('sleep', ['60'], { stdio: 'ignore' }));
+  await once(target, 'spawn');
+  const handle = ProcessHandle.open(target.pid!);
+  const onSignal = (): void => undefined;
+  process.on('SIGUSR2', onSignal);
+  const storm = track(spawn('sh', ['-c', `while kill -USR2 ${process.pid} 2>/dev/null; do :; done`], { stdio: 'ignore' }));
+  await once(storm, 'spawn');
+  try {
+    let looks = 0;
+    // Looks, interleaved with turns of the event loop (where Node takes the signals), for 2 s.
+    for (const end = Date.now() + 2000; Date.now() < end; ) {
+      for (let i = 0; i < 2000; i++, looks++) assert.equal(handle.hasExited(), false);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(looks > 0);
+  } finally {
+    storm.kill('SIGKILL');
+    process.off('SIGUSR2', onSignal);
+    handle.close();
+    target.kill('SIGKILL');
   }
 });

@@ -34,6 +34,7 @@ export function pidfdOpen(pid: number): number {
 
 // struct pollfd { int fd; short events; short revents; }: events asked, and what came back.
 const POLLIN = 1;
+const EINTR = 4;
 const POLLERR = 0x8;
 const POLLHUP = 0x10;
 
@@ -52,7 +53,9 @@ function pollfds(fds: readonly number[]): Buffer {
  */
 export function readableNow(fds: readonly number[]): boolean[] | number {
   const buf = pollfds(fds);
-  const r = pollFn(buf, fds.length, 0) as number;
+  let r: number;
+  // A signal (a profiler's SIGPROF, a SIGCHLD) is no answer: ask again.
+  while ((r = pollFn(buf, fds.length, 0) as number) < 0 && koffi.errno() === EINTR);
   if (r < 0) return fail();
   return fds.map((_, i) => (buf.readInt16LE(8 * i + 6) & POLLIN) !== 0);
 }
@@ -67,10 +70,12 @@ export function whenReadable(fds: readonly number[], timeoutMs: number): Promise
   const buf = pollfds(fds);
   return new Promise((resolve) => {
     pollFn.async(buf, fds.length, timeoutMs, (err: unknown, r: number) => {
-      if (err || r < 0) {
+      if (err) {
         resolve(-5); // EIO: koffi could not make the call
         return;
       }
+      // A signal ended the wait early (the errno of the libuv thread that polled is lost): a wait with nothing ready.
+      if (r < 0) r = 0;
       resolve(fds.map((_, i) => {
         const ev = buf.readInt16LE(8 * i + 6);
         return ev & (POLLHUP | POLLERR) ? 'hup' : ev & POLLIN ? 'ready' : 'idle';
