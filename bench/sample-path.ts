@@ -17,11 +17,14 @@
 // with them (it writes the ring to its file and decodes nothing).
 //
 //   npm run bench:sample-path [-- --ticks 1500 --per-tick 250 --frames 8 --cpus 2 --reps 5]
+// The collector's V8 settings (pmcstat's second import), so the path is compiled as it is there.
+import '../src/cli/v8-tuning.js';
 import { closeSync, mkdirSync, openSync, writeFileSync, write as fsWrite } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { callchainLength } from '../src/log/codec.js';
 import { LogWriter } from '../src/log/log-writer.js';
 import type { ClassDep, HwCounterSet } from '../src/md/class-dep.js';
 import { PerfSample } from '../src/md/perf-attr.js';
@@ -57,23 +60,30 @@ function feed(ring: RingBuffer, cpu: number, n: number, frames: number, t0: numb
   // Header, identifier, ip, pid/tid, time, cpu, period, nr, then the chain.
   const size = 8 + 6 * 8 + 8 + frames * 8;
   for (let i = 0; i < n; i++) {
-    let w = at.head >>> 2;
-    const put = (lo: number, hi: number): void => {
-      words[w & wordMask] = lo;
-      words[(w + 1) & wordMask] = hi;
-      w += 2;
-    };
+    const w = at.head >>> 2;
     const t = t0 + i * step;
-    put(9, 2 | (size << 16)); // PERF_RECORD_SAMPLE, misc PERF_RECORD_MISC_USER, size
-    put(1000 + cpu, 0); // identifier
-    put(0x401000 + i * 16, 0); // ip
-    put(4242, 4243 + cpu); // pid, tid
-    put(t % 0x1_0000_0000, Math.floor(t / 0x1_0000_0000)); // time
-    put(cpu, 0); // cpu, res
-    put(100000, 0); // period
-    put(frames, 0); // nr
-    put(PERF_CONTEXT_USER, -1);
-    for (let f = 1; f < frames; f++) put(0x401000 + f * 0x100 + (i & 15), 0);
+    words[w & wordMask] = 9; // PERF_RECORD_SAMPLE
+    words[(w + 1) & wordMask] = 2 | (size << 16); // misc PERF_RECORD_MISC_USER, size
+    words[(w + 2) & wordMask] = 1000 + cpu; // identifier
+    words[(w + 3) & wordMask] = 0;
+    words[(w + 4) & wordMask] = 0x401000 + i * 16; // ip
+    words[(w + 5) & wordMask] = 0;
+    words[(w + 6) & wordMask] = 4242; // pid, tid
+    words[(w + 7) & wordMask] = 4243 + cpu;
+    words[(w + 8) & wordMask] = t % 0x1_0000_0000; // time
+    words[(w + 9) & wordMask] = Math.floor(t / 0x1_0000_0000);
+    words[(w + 10) & wordMask] = cpu; // cpu, res
+    words[(w + 11) & wordMask] = 0;
+    words[(w + 12) & wordMask] = 100000; // period
+    words[(w + 13) & wordMask] = 0;
+    words[(w + 14) & wordMask] = frames; // nr
+    words[(w + 15) & wordMask] = 0;
+    words[(w + 16) & wordMask] = PERF_CONTEXT_USER;
+    words[(w + 17) & wordMask] = -1;
+    for (let f = 1; f < frames; f++) {
+      words[(w + 16 + 2 * f) & wordMask] = 0x401000 + f * 0x100 + (i & 15);
+      words[(w + 17 + 2 * f) & wordMask] = 0;
+    }
     at.head += size;
   }
   Atomics.store(inside.control, 1024 / 4, at.head % 0x1_0000_0000);
@@ -100,6 +110,9 @@ function openRings(cpus: number): Setup {
 }
 
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/** Bytes the log may be behind before a tick waits for it: a quarter of its buffers. */
+const BEHIND_BYTES = 4 * 1024 * 1024;
 
 type Way = 'tspmc' | 'floor' | 'feed';
 
@@ -130,12 +143,18 @@ async function tspmcPath(o: Options, rep: number): Promise<Run> {
   owner.pmcs.set(pmc.id, pmc);
   const processor = new SampleProcessor(stats, o.cpus, 1024, 128, () => [pmc]);
   try {
+    // Each record: the chain less its PERF_CONTEXT_USER marker.
+    const recordBytes = callchainLength(o.frames - 1);
     const c0 = process.cpuUsage();
     for (let t = 0; t < o.ticks; t++) {
       const t0 = now() - 10e6;
       setup.rings.forEach((r, cpu) => feed(r, cpu, o.perTick, o.frames, t0 + cpu, 10e6 / o.perTick, setup.heads[cpu]));
       processor.tick();
       await yieldToLoop();
+      // Paced as the kernel would be: the ticks come faster than every 10 ms,
+      // and a loaded machine can leave the writes to /dev/null behind; the
+      // log would then drop samples. Waiting costs no CPU.
+      while (stats.intr_processed * recordBytes - writer.bytesWritten > BEHIND_BYTES) await sleep(1);
     }
     await writer.flush();
     const c = process.cpuUsage(c0);

@@ -216,6 +216,33 @@ export class LogWriter {
   }
 
   /**
+   * For a writer of many records at once (the sample sweep, which copies
+   * words without a call per record): the current buffer's words, with room
+   * for at least `bytes` more bytes (a buffer without it is handed off and
+   * another taken). Records go from word `wordsUsed` on; commitWords(n)
+   * says n more words hold records. Null (nothing changes) when no buffer
+   * can be had or the log has failed.
+   */
+  openWords(bytes: number): Int32Array | null {
+    this.checkOpen();
+    const o = this.reserve(bytes);
+    if (o < 0) return null;
+    const cur = this.current as LogBuffer;
+    cur.used = o;
+    return cur.words;
+  }
+
+  /** Words of the current buffer that hold records (after openWords). */
+  get wordsUsed(): number {
+    return (this.current as LogBuffer).used >>> 2;
+  }
+
+  /** `n` more words of the current buffer (from openWords) hold records; they must fit bufferSize. */
+  commitWords(n: number): void {
+    (this.current as LogBuffer).used += n * 4;
+  }
+
+  /**
    * Writes out everything buffered so far, the partly filled buffer too
    * (FLUSHLOG). Rejects with the write error, as a PmcError, if the log failed.
    */

@@ -6,6 +6,7 @@
 // context switches uses the same source: its samples are switch-outs that
 // carry the thread's count.
 import { now } from '../pmc-common.js';
+import { PmcError } from '../pmc-error.js';
 import type { PerfEvent } from './perf-event.js';
 import { decodeSideRecord, PerfRecordMisc, PerfRecordType, type SideRecord } from './perf-records.js';
 import { copyChainWords, type SampleLayout } from './perf-sample-record.js';
@@ -13,6 +14,7 @@ import type { RingBuffer } from './ring-buffer.js';
 import type { ProcessEvent, Sample, SampleSink, SampleSource } from './sample-sink.js';
 
 const TWO_32 = 0x1_0000_0000;
+const HEADER_SIZE = 8;
 const PROT_EXEC = 4;
 
 /** A PERF_RECORD_SAMPLE seen in place as a Sample: valid while the sink's sample() runs. */
@@ -20,36 +22,16 @@ class PerfSample implements Sample {
   cpu = 0;
   pid = 0;
   tid = 0;
-  time = 0;
+  // NaN, not 0: the field holds doubles from the start (a field that changes representation throws optimized code away).
+  time = NaN;
   user = false;
-  private words: Int32Array = new Int32Array(0);
+  /** The record's memory (the ring's staging area). */
+  words: Int32Array = new Int32Array(0);
   /** Word of the sampled IP, or -1. */
-  private ip = -1;
+  ip = -1;
   /** Word of the first call-chain entry (after `nr`), or -1 without a chain. */
-  private chain = -1;
-  private entries = 0;
-
-  /** Reads the record whose header is at word `w` of `words`. */
-  read(layout: SampleLayout, words: Int32Array, w: number, misc: number, cpu: number): void {
-    this.words = words;
-    const mode = misc & PerfRecordMisc.CPUMODE_MASK;
-    this.user = mode === PerfRecordMisc.USER || mode === PerfRecordMisc.GUEST_USER;
-    let o = layout.tid;
-    this.pid = o >= 0 ? words[w + (o >>> 2)] : -1;
-    this.tid = o >= 0 ? words[w + (o >>> 2) + 1] : -1;
-    o = layout.time;
-    this.time = o >= 0 ? (words[w + (o >>> 2)] >>> 0) + (words[w + (o >>> 2) + 1] >>> 0) * TWO_32 : now();
-    o = layout.cpu;
-    this.cpu = o >= 0 ? words[w + (o >>> 2)] : cpu;
-    this.ip = layout.ip >= 0 ? w + (layout.ip >>> 2) : -1;
-    if (layout.callchain >= 0) {
-      const nr = w + (layout.callchain >>> 2);
-      this.entries = words[nr];
-      this.chain = nr + 2;
-    } else {
-      this.chain = -1;
-    }
-  }
+  chain = -1;
+  entries = 0;
 
   copyChain(dst: Int32Array, at: number, maxDepth: number, withUser: boolean): number {
     const src = this.words;
@@ -69,6 +51,12 @@ export class PerfSampleSource implements SampleSource {
   private readonly sample = new PerfSample();
   /** Context-switch samplers: the word, in a sample's read_format block, of the count to report; -1 otherwise. */
   private readonly switchCountWord: number;
+  // The sample's fields as word offsets from its header (-1: absent), from the layout.
+  private readonly tidWord: number;
+  private readonly timeWord: number;
+  private readonly cpuWord: number;
+  private readonly ipWord: number;
+  private readonly chainWord: number;
 
   constructor(
     readonly cpu: number,
@@ -83,6 +71,12 @@ export class PerfSampleSource implements SampleSource {
     switchCountOffset?: number,
   ) {
     this.switchCountWord = switchCountOffset === undefined ? -1 : (layout.read + switchCountOffset) >>> 2;
+    const word = (offset: number): number => (offset >= 0 ? offset >>> 2 : -1);
+    this.tidWord = word(layout.tid);
+    this.timeWord = word(layout.time);
+    this.cpuWord = word(layout.cpu);
+    this.ipWord = word(layout.ip);
+    this.chainWord = word(layout.callchain);
   }
 
   get isClosed(): boolean {
@@ -106,30 +100,82 @@ export class PerfSampleSource implements SampleSource {
     return this.ring.event.fd;
   }
 
+  /**
+   * What the ring holds is copied out and the ring given back to the kernel
+   * at once (a slow drain loses nothing), then walked here: the records a
+   * sink stopped before wait in the copy and come first next time.
+   */
   drain(sink: SampleSink): void {
     this.sink = sink;
-    // A ring a quarter full is copied out and returned to the kernel before
-    // its records are visited: slow first drains (cold code) lose nothing.
-    this.ring.drain(this.visit, Infinity, this.ring.size / 4, this);
+    const ring = this.ring;
+    if (ring.hasStaged && !this.visitStaged()) return;
+    if (ring.stage() > 0) this.visitStaged();
   }
 
   /**
-   * One record. A method, not a closure per source, so that the ring's drain
-   * loop calls one function whatever the source (V8 then compiles the loop
-   * once, with the call inlined, instead of again for each new closure).
+   * The staged records, oldest first, until the sink refuses a sample
+   * (false). One loop for every record: a sample is read in place into the
+   * reused PerfSample (int32 words, no object, no BigInt) and handed to the
+   * sink, the hot path's only call; side-band records are decoded. A record
+   * whose handling throws counts as read, so one bad record cannot wedge the
+   * ring.
    */
-  private visit(bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number, words: Int32Array): boolean {
-    if (type !== PerfRecordType.SAMPLE) {
-      this.onSideBand(decodeSideRecord(this.layout, bytes, view, offset, type, misc, size));
-      return true;
-    }
-    const w = offset >>> 2;
+  private visitStaged(): boolean {
+    const ring = this.ring;
+    const { bytes, view, words } = ring.staged;
+    const to = ring.stagedTo;
+    const sink = this.sink!;
     const s = this.sample;
-    s.read(this.layout, words, w, misc, this.cpu);
-    const at = this.switchCountWord;
-    if (at < 0) return this.sink!.sample(s);
-    const count = (words[w + at] >>> 0) + (words[w + at + 1] >>> 0) * TWO_32;
-    return this.sink!.switchOut(s.time, s.cpu, s.pid, s.tid, count);
+    s.words = words;
+    let off = ring.stagedFrom;
+    try {
+      while (off < to) {
+        const w = off >>> 2;
+        const type = words[w];
+        const misc = words[w + 1] & 0xffff;
+        const size = words[w + 1] >>> 16;
+        if (size < HEADER_SIZE || (size & 7) !== 0 || off + size > to) {
+          const skipped = to - off;
+          off = to;
+          throw new PmcError('EIO', `perf ring of fd ${ring.event.fd} holds a record of type ${type} with size ${size}; ${skipped} bytes discarded`);
+        }
+        if (type !== PerfRecordType.SAMPLE) {
+          off += size;
+          this.onSideBand(decodeSideRecord(this.layout, bytes, view, off - size, type, misc, size));
+          continue;
+        }
+        const mode = misc & PerfRecordMisc.CPUMODE_MASK;
+        s.user = mode === PerfRecordMisc.USER || mode === PerfRecordMisc.GUEST_USER;
+        let o = this.tidWord;
+        s.pid = o >= 0 ? words[w + o] : -1;
+        s.tid = o >= 0 ? words[w + o + 1] : -1;
+        o = this.timeWord;
+        s.time = o >= 0 ? (words[w + o] >>> 0) + (words[w + o + 1] >>> 0) * TWO_32 : now();
+        o = this.cpuWord;
+        s.cpu = o >= 0 ? words[w + o] : this.cpu;
+        o = this.ipWord;
+        s.ip = o >= 0 ? w + o : -1;
+        o = this.chainWord;
+        if (o >= 0) {
+          // No more entries than the record holds.
+          s.entries = Math.min(words[w + o], (size >>> 3) - o / 2 - 1);
+          s.chain = w + o + 2;
+        } else {
+          s.chain = -1;
+        }
+        const at = this.switchCountWord;
+        if (at < 0) {
+          if (!sink.sample(s)) return false;
+        } else {
+          const count = (words[w + at] >>> 0) + (words[w + at + 1] >>> 0) * TWO_32;
+          if (!sink.switchOut(s.time, s.cpu, s.pid, s.tid, count)) return false;
+        }
+        off += size;
+      }
+      return true;
+    } finally {
+      ring.consumeStaged(off);
+    }
   }
 
   private onSideBand(rec: SideRecord | null): void {

@@ -36,7 +36,7 @@ const DATA_SIZE_LO = 1048 / 4;
 export type RecordVisitor = (bytes: Uint8Array, view: DataView, offset: number, type: number, misc: number, size: number, words: Int32Array) => boolean | void;
 
 /** One memory area seen three ways. */
-interface Area {
+export interface Area {
   bytes: Uint8Array;
   view: DataView;
   words: Int32Array;
@@ -55,9 +55,9 @@ export class RingBuffer {
   private readonly scratch = area(new Uint8Array(MAX_RECORD_SIZE + 1));
   /** Where a well-filled ring is copied before its records are visited (allocated on first use). */
   private staging?: Area;
-  /** Staged records a visitor stopped before: staging[stagedFrom, stagedTo), visited first by the next drain. */
-  private stagedFrom = 0;
-  private stagedTo = 0;
+  /** Staged records a visitor stopped before: staging[stagedStart, stagedEnd), visited first by the next drain. */
+  private stagedStart = 0;
+  private stagedEnd = 0;
   /** Our copy of data_tail: we are its only writer. */
   private tail: number;
 
@@ -116,9 +116,9 @@ export class RingBuffer {
   drain(visitor: RecordVisitor, maxBytes = Infinity, stageAbove = Infinity, self?: unknown): number {
     this.checkOpen('drain');
     let count = 0;
-    if (this.stagedFrom < this.stagedTo) {
+    if (this.stagedStart < this.stagedEnd) {
       count = this.visitStaged(visitor, self);
-      if (this.stagedFrom < this.stagedTo) return count;
+      if (this.stagedStart < this.stagedEnd) return count;
     }
     // Ordering: the kernel publishes data_head with a release store after the
     // records. x86 is TSO: loads are not reordered with older loads, and a
@@ -176,6 +176,12 @@ export class RingBuffer {
    * wait in the copy for the next drain.
    */
   private drainStaged(visitor: RecordVisitor, head: number, start: number, self: unknown): number {
+    this.copyOut(head, start);
+    return this.visitStaged(visitor, self);
+  }
+
+  /** The ring's bytes from `start` to `head` into the staging area, and the ring given back to the kernel. */
+  private copyOut(head: number, start: number): void {
     const n = head - start;
     const pos = start & (this.dataSize - 1);
     this.staging ??= area(new Uint8Array(this.dataSize));
@@ -189,33 +195,78 @@ export class RingBuffer {
       staging.set(data.subarray(0, n - first), first);
     }
     this.writeTail(head);
-    this.stagedFrom = 0;
-    this.stagedTo = n;
-    return this.visitStaged(visitor, self);
+    this.stagedStart = 0;
+    this.stagedEnd = n;
+  }
+
+  // ---- for a reader that walks the records itself (the sample path) ----
+  // Calling a visitor per record costs more than the sample path's own work
+  // on each record; such a reader takes what the kernel wrote as one run of
+  // records in the staging area (stage), walks it (staged, stagedFrom,
+  // stagedTo) and says how far it got (consumeStaged). What it did not
+  // consume stays staged, and drain() visits it first as well.
+
+  /** Staged records wait to be read. */
+  get hasStaged(): boolean {
+    return this.stagedStart < this.stagedEnd;
+  }
+
+  /**
+   * Copies what the kernel wrote since the last drain into the staging area
+   * and gives the ring back to the kernel; returns the bytes staged (0:
+   * nothing new). Only when nothing is staged.
+   */
+  stage(): number {
+    this.checkOpen('stage');
+    if (this.hasStaged) throw new PmcError('EBUSY', `perf ring of fd ${this.event.fd} still holds staged records`);
+    const head = this.readHead();
+    const start = this.tail;
+    if (head === start) return 0;
+    this.copyOut(head, start);
+    return head - start;
+  }
+
+  /** The staging area: records are at byte offsets stagedFrom..stagedTo, 8-byte aligned. */
+  get staged(): Area {
+    return this.staging!;
+  }
+
+  get stagedFrom(): number {
+    return this.stagedStart;
+  }
+
+  get stagedTo(): number {
+    return this.stagedEnd;
+  }
+
+  /** The staged records before byte `upTo` are read (upTo = stagedTo: all of them). */
+  consumeStaged(upTo: number): void {
+    if (upTo >= this.stagedEnd) this.stagedStart = this.stagedEnd = 0;
+    else this.stagedStart = upTo;
   }
 
   /** Visits the staged records, until the end or a visitor that stops. */
   private visitStaged(visitor: RecordVisitor, self: unknown): number {
     const { bytes, view, words } = this.staging!;
-    const n = this.stagedTo;
+    const n = this.stagedEnd;
     let count = 0;
-    for (let off = this.stagedFrom; off < n; ) {
+    for (let off = this.stagedStart; off < n; ) {
       const type = view.getUint32(off, true);
       const misc = view.getUint16(off + 4, true);
       const size = view.getUint16(off + 6, true);
       if (size < HEADER_SIZE || (size & 7) !== 0 || off + size > n) {
-        this.stagedFrom = this.stagedTo = 0;
+        this.stagedStart = this.stagedEnd = 0;
         throw new PmcError('EIO', `perf ring of fd ${this.event.fd} holds a record of type ${type} with size ${size}; ${n - off} bytes discarded`);
       }
-      this.stagedFrom = off + size;
+      this.stagedStart = off + size;
       if (visitor.call(self, bytes, view, off, type, misc, size, words) === false) {
-        this.stagedFrom = off;
+        this.stagedStart = off;
         return count;
       }
       count++;
       off += size;
     }
-    this.stagedFrom = this.stagedTo = 0;
+    this.stagedStart = this.stagedEnd = 0;
     return count;
   }
 

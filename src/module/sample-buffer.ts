@@ -8,7 +8,14 @@
 // Slots are handed out from a free list and kept in time order (`order`):
 // the drains of two PMCs on one CPU interleave in time, and the sweep merges
 // the CPUs' buffers by time, so each buffer must give its oldest record first.
+//
+// The sample path (sample-processor.ts) runs once per sample and V8 compiles
+// it without inlining (cli/v8-tuning.ts), so it reads the fields below
+// directly instead of through methods: `room`, `first` and `end` are changed
+// only by this class.
 import type { Pmc } from './pmc.js';
+
+const TWO_32 = 0x1_0000_0000;
 
 export class SampleBuffer {
   readonly capacity: number;
@@ -22,12 +29,13 @@ export class SampleBuffer {
   readonly ts: Float64Array;
   /** Each slot's PMC (its owner's log is where the record goes). */
   readonly pmc: (Pmc | undefined)[];
-  private readonly free: Int32Array;
-  private nfree: number;
+  /** Free slots: free[0..room); the next one to fill is free[room - 1]. */
+  readonly free: Int32Array;
+  room: number;
   /** Filled slots, oldest first, in order[first..end). */
-  private readonly order: Int32Array;
-  private first = 0;
-  private end = 0;
+  readonly order: Int32Array;
+  first = 0;
+  end = 0;
 
   constructor(capacity: number, slotBytes: number) {
     this.capacity = capacity;
@@ -38,7 +46,7 @@ export class SampleBuffer {
     // Filled (not holey): storing the first PMC changes no element kind, so the optimized sample path is not thrown away.
     this.pmc = new Array<Pmc | undefined>(capacity).fill(undefined);
     this.free = Int32Array.from({ length: capacity }, (_, i) => capacity - 1 - i);
-    this.nfree = capacity;
+    this.room = capacity;
     this.order = new Int32Array(capacity);
   }
 
@@ -46,17 +54,20 @@ export class SampleBuffer {
     return this.end - this.first;
   }
   get full(): boolean {
-    return this.nfree === 0;
+    return this.room === 0;
   }
 
   /** A free slot to fill (call commit() once it is filled); the buffer must not be full. */
   reserve(): number {
-    return this.free[this.nfree - 1];
+    return this.free[this.room - 1];
   }
 
-  /** The reserved slot holds a record of time `ts` for `pmc`. */
-  commit(slot: number, ts: number, pmc: Pmc): void {
-    this.nfree--;
+  /** The reserved slot holds a record for `pmc`, whose time is the one in its header. */
+  commit(slot: number, pmc: Pmc): void {
+    const w = slot * this.slotWords;
+    // The header's u64 time, as log/codec.ts's putHeaderWords wrote it.
+    const ts = (this.words[w + 2] >>> 0) + (this.words[w + 3] >>> 0) * TWO_32;
+    this.room--;
     this.ts[slot] = ts;
     this.pmc[slot] = pmc;
     const order = this.order;
@@ -95,7 +106,7 @@ export class SampleBuffer {
   dropOldest(): void {
     const slot = this.order[this.first++];
     this.pmc[slot] = undefined;
-    this.free[this.nfree++] = slot;
+    this.free[this.room++] = slot;
     if (this.first === this.end) this.first = this.end = 0;
   }
 

@@ -14,7 +14,7 @@
 // sample dropped and counted (intr_bufferfull, the next DROPNOTIFY) and the
 // source stalled (it takes no samples, but its process events go on) until
 // its buffer has room again.
-import { callchainLength, encodedLength, fieldWord, putHeaderWords } from '../log/codec.js';
+import { callchainLength, encodedLength, fieldWord, headerWord } from '../log/codec.js';
 import { LogType, PMC_CC_F_USERSPACE } from '../log/records.js';
 import type { ProcessEvent, Sample, SampleSink, SampleSource } from '../md/sample-sink.js';
 import { whenReadable } from '../os/libc.js';
@@ -50,6 +50,9 @@ const CC_TID = fieldWord(LogType.CALLCHAIN, 'tid');
 const CC_PMCID = fieldWord(LogType.CALLCHAIN, 'pmcid');
 const CC_CPUFLAGS = fieldWord(LogType.CALLCHAIN, 'cpuflags');
 const CC_PCS = callchainLength(0) >>> 2;
+/** A CALLCHAIN's header word less its length. */
+const CC_HEADER = headerWord(LogType.CALLCHAIN, 0) | 0;
+const TWO_32 = 0x1_0000_0000;
 
 interface PendingEvent {
   pmc: Pmc;
@@ -76,6 +79,8 @@ export class SampleProcessor implements SampleSink {
   /** The source being drained, its PMC and its CPU's buffer. */
   private src!: SampleSource;
   private pmc!: Pmc;
+  /** Its call chains keep user frames under kernel ones (PMC_F_USERCALLCHAIN). */
+  private withUser = false;
   private buf!: SampleBuffer;
   /** Time of the sample a full buffer refused in this drain round (Infinity: none). */
   private refusedAt = Infinity;
@@ -179,6 +184,7 @@ export class SampleProcessor implements SampleSink {
           const [pmc, src] = entry;
           this.src = src;
           this.pmc = pmc;
+          this.withUser = (pmc.flags & PmcFlags.USERCALLCHAIN) !== 0;
           this.buf = this.buffers[src.cpu];
           this.refusedAt = Infinity;
           src.drain(this);
@@ -189,7 +195,7 @@ export class SampleProcessor implements SampleSink {
           }
         }
         // Nothing older than `safe` written (another PMC's records, newer, fill a buffer): write the oldest anyway, out of order, rather than drop.
-        this.dropping = this.sweep(safe) === 0 && this.sweep(Infinity) === 0;
+        this.dropping = !this.sweep(safe) && !this.sweep(Infinity);
         todo = stopped;
       }
     } finally {
@@ -214,35 +220,44 @@ export class SampleProcessor implements SampleSink {
 
   /** pmc_process_interrupt(): one sample into its CPU's buffer, as a CALLCHAIN record; false when the buffer is full. */
   sample(s: Sample): boolean {
-    const pmc = this.pmc;
     const buf = this.buf;
-    if (s.time > this.until) return this.refuse(Infinity);
-    // With the logs full, each sample still asks them for room (as hwpmc's
-    // sweep asks for a log buffer per sample: pm_buffer_requests_failed).
-    if (buf.full && this.dropping) this.sweep(Infinity);
-    if (buf.full) {
-      if (!this.dropping) return this.refuse(s.time);
-      // hwpmc's stall: the source takes no more samples until there is room.
-      this.stats.intr_bufferfull++;
-      if (pmc.owner.log) pmc.owner.log.pendingDropped++;
-      this.src.pause();
-      return true;
-    }
-    const slot = buf.reserve();
-    const w = buf.slotWord(slot);
+    if (buf.room === 0 || s.time > this.until) return this.sampleWithoutRoom(s);
+    const slot = buf.free[buf.room - 1];
+    const w = slot * buf.slotWords;
     const words = buf.words;
-    const n = s.copyChain(words, w + CC_PCS, this.callchainDepth, (pmc.flags & PmcFlags.USERCALLCHAIN) !== 0);
+    const n = s.copyChain(words, w + CC_PCS, this.callchainDepth, this.withUser);
     if (n === 0) {
       this.stats.intr_ignored++;
       return true;
     }
-    putHeaderWords(words, w, LogType.CALLCHAIN, callchainLength(n), s.time);
+    const t = s.time;
+    // The header as log/codec.ts's putHeaderWords writes it.
+    words[w] = CC_HEADER | (CC_PCS * 4 + 8 * n);
+    words[w + 1] = 0;
+    words[w + 2] = t >>> 0;
+    words[w + 3] = t / TWO_32;
     words[w + CC_PID] = s.pid;
     words[w + CC_TID] = s.tid;
-    words[w + CC_PMCID] = pmc.id;
+    words[w + CC_PMCID] = this.pmc.id;
     words[w + CC_CPUFLAGS] = (s.cpu << 16) | (s.user ? PMC_CC_F_USERSPACE : 0);
-    buf.commit(slot, s.time, pmc);
+    buf.commit(slot, this.pmc);
     this.stats.intr_processed++;
+    return true;
+  }
+
+  /** A sample later than `until`, or one whose buffer is full: left in its source, or dropped when the logs take nothing. */
+  private sampleWithoutRoom(s: Sample): boolean {
+    if (s.time > this.until) return this.refuse(Infinity);
+    const buf = this.buf;
+    // With the logs full, each sample still asks them for room (as hwpmc's
+    // sweep asks for a log buffer per sample: pm_buffer_requests_failed).
+    if (this.dropping) this.sweep(Infinity);
+    if (!buf.full) return this.sample(s);
+    if (!this.dropping) return this.refuse(s.time);
+    // hwpmc's stall: the source takes no more samples until there is room.
+    this.stats.intr_bufferfull++;
+    if (this.pmc.owner.log) this.pmc.owner.log.pendingDropped++;
+    this.src.pause();
     return true;
   }
 
@@ -295,10 +310,10 @@ export class SampleProcessor implements SampleSink {
    * record finds its log full stops there until the next sweep, and so do
    * an owner's events; the rest go on. Nothing of an owner newer than a
    * record its log refused is written after it (a smaller record would still
-   * fit: the log would lose its time order). Returns the number of records
-   * written.
+   * fit: the log would lose its time order). Returns whether it wrote
+   * anything.
    */
-  private sweep(horizon: number): number {
+  private sweep(horizon: number): boolean {
     const bufs = this.buffers;
     const blocked = this.blocked.fill(0);
     const queues = this.pending.size > 0 ? this.sortedQueues() : null;
@@ -306,7 +321,7 @@ export class SampleProcessor implements SampleSink {
     const held = new Map<Owner, number>();
     const hold = (owner: Owner, t: number): void => void held.set(owner, Math.min(held.get(owner) ?? Infinity, t));
     const blockedOwners = new Set<Owner>();
-    let written = 0;
+    let written = false;
     for (;;) {
       // The oldest record of any buffer, and the next oldest, so that a run
       // of one buffer's records goes out without searching again.
@@ -323,10 +338,10 @@ export class SampleProcessor implements SampleSink {
         } else if (t < nextTs) nextTs = t;
       }
       let limit = nextTs < horizon ? nextTs : horizon;
+      let eventTs = Infinity;
       if (queues !== null) {
         // Process events go before samples of the same time (fork, exec and mmap before the child's samples).
         let events: PendingQueue | null = null;
-        let eventTs = Infinity;
         for (const entry of queues) {
           if (entry.q.length === 0 || blockedOwners.has(entry.owner)) continue;
           const t = entry.q[0].e.time;
@@ -339,7 +354,7 @@ export class SampleProcessor implements SampleSink {
         if (events !== null && eventTs <= bestTs && eventTs <= horizon) {
           if (this.logEvent(events.q[0], events.owner)) {
             events.q.shift();
-            written++;
+            written = true;
           } else {
             blockedOwners.add(events.owner);
             hold(events.owner, eventTs);
@@ -350,6 +365,12 @@ export class SampleProcessor implements SampleSink {
       }
       if (best < 0 || bestTs > horizon) break;
       const buf = bufs[best];
+      if (held.size === 0) {
+        if (this.merge(buf.pmc[buf.oldest()]!.owner, horizon, eventTs)) {
+          written = true;
+          continue;
+        }
+      }
       do {
         if (held.size > 0 && buf.oldestTime() > (held.get(buf.pmc[buf.oldest()]!.owner) ?? Infinity)) {
           blocked[best] = 1;
@@ -362,12 +383,103 @@ export class SampleProcessor implements SampleSink {
           blocked[best] = 1;
           break;
         }
-        written++;
+        written = true;
       } while (buf.size > 0 && buf.oldestTime() <= limit);
     }
     for (const [owner, q] of this.pending) if (q.length === 0) this.pending.delete(owner);
     if (this.slices.owesAny) this.slices.payOwed();
     return written;
+  }
+
+  /**
+   * The sweep's common case, without a call per record: the records of all
+   * unblocked buffers, oldest first, copied as words into `owner`'s log
+   * while they are no later than `horizon` and older than `eventTs` (process
+   * events go first), belong to live PMCs of `owner` and fit its log.
+   * Returns whether it wrote any; the general path takes the record it
+   * stopped at.
+   */
+  private merge(owner: Owner, horizon: number, eventTs: number): boolean {
+    const writer = owner.log?.writer;
+    if (!writer) return false;
+    const max = writer.bufferSize;
+    let written = false;
+    for (;;) {
+      // A log buffer with room for the next record, then as many records as fit.
+      const len = this.nextRecordLength(owner, horizon, eventTs);
+      if (len === 0 || len > max) return written;
+      const dst = writer.openWords(len);
+      if (dst === null) return written;
+      const from = writer.wordsUsed;
+      writer.commitWords(this.mergeInto(dst, from, max >>> 2, owner, horizon, eventTs) - from);
+      written = true;
+    }
+  }
+
+  /** Byte length of the record merge() would write next, 0 if none. */
+  private nextRecordLength(owner: Owner, horizon: number, eventTs: number): number {
+    const best = this.oldestBuffer(horizon, eventTs);
+    if (best === null) return 0;
+    const slot = best.order[best.first];
+    const pmc = best.pmc[slot]!;
+    if (pmc.owner !== owner || pmc.state === PmcState.DELETED) return 0;
+    return best.words[slot * best.slotWords] & 0xffff;
+  }
+
+  /** The unblocked buffer whose oldest record is the oldest, if that is no later than `horizon` and older than `eventTs`. */
+  private oldestBuffer(horizon: number, eventTs: number): SampleBuffer | null {
+    const bufs = this.buffers;
+    let best: SampleBuffer | null = null;
+    let bestTs = Infinity;
+    for (let i = 0; i < bufs.length; i++) {
+      const b = bufs[i];
+      if (b.first === b.end || this.blocked[i] !== 0) continue;
+      const t = b.ts[b.order[b.first]];
+      if (t < bestTs) {
+        bestTs = t;
+        best = b;
+      }
+    }
+    return bestTs <= horizon && bestTs < eventTs ? best : null;
+  }
+
+  /**
+   * merge()'s loop, over one log buffer: `dst` from word `d`, `end` words
+   * long. Returns where the records it wrote end. It stops at the first
+   * record it may not write, or that does not fit. (Its only way out is the
+   * return at the top: code after a loop that has not run yet when V8
+   * compiles the loop, in the middle of the first call, would throw that
+   * compiled code away when reached.)
+   */
+  private mergeInto(dst: Int32Array, d: number, end: number, owner: Owner, horizon: number, eventTs: number): number {
+    const bufs = this.buffers;
+    const blocked = this.blocked;
+    for (;;) {
+      let best = -1;
+      let bestTs = Infinity;
+      for (let i = 0; i < bufs.length; i++) {
+        const b = bufs[i];
+        if (b.first === b.end || blocked[i] !== 0) continue;
+        const t = b.ts[b.order[b.first]];
+        if (t < bestTs) {
+          bestTs = t;
+          best = i;
+        }
+      }
+      const b = best < 0 ? null : bufs[best];
+      const slot = b === null ? -1 : b.order[b.first];
+      const pmc = b === null ? undefined : b.pmc[slot];
+      const at = b === null ? 0 : slot * b.slotWords;
+      const n = b === null ? 0 : (b.words[at] & 0xffff) >>> 2;
+      if (b === null || bestTs > horizon || bestTs >= eventTs || pmc!.owner !== owner || pmc!.state === PmcState.DELETED || d + n > end) return d;
+      const src = b.words;
+      for (let i = 0; i < n; i++) dst[d + i] = src[at + i];
+      d += n;
+      // b.dropOldest(), here without a call and without its branch (commit() compacts the order when it reaches the end).
+      b.first++;
+      b.pmc[slot] = undefined;
+      b.free[b.room++] = slot;
+    }
   }
 
   private sortedQueues(): PendingQueue[] {
