@@ -14,7 +14,10 @@
 //     itself (`node -e 0`, whose RSS is the allowance over perf's).
 //     --steady adds the collector's task-clock (perf stat -p) over a 2 s
 //     window in the middle of a 6 s run: what a sample costs once start-up
-//     and end-of-run work are out of the picture.
+//     and end-of-run work are out of the picture. --floor adds a third
+//     collector, bench/floor-collector.ts: pmcstat's rings polled the same
+//     way from Node, their bytes written to a file as perf record writes
+//     them, nothing decoded (the floor of a collector written for Node).
 // The analysis of the logs is bench/analysis.ts's (npm run bench:analysis).
 //
 // Runs alternate between the tools (the order flips every repetition);
@@ -22,7 +25,7 @@
 // bench/results/sampling-<date>.json, a markdown summary to stdout, and the
 // load average before and after to both.
 //
-//   npm run bench:sampling [-- --reps N --collector 10000:15,50000:3 --steady --keep]
+//   npm run bench:sampling [-- --reps N --collector 10000:15,50000:3 --steady --floor --keep]
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
@@ -39,12 +42,13 @@ const NO_SAMPLES_PERIOD = '1000000000000';
 const STEADY_SECONDS = 6;
 const STEADY_WINDOW = { from: 2.5, length: 2 };
 
-type Tool = 'tspmc' | 'perf';
+type Tool = 'tspmc' | 'perf' | 'floor';
 type Rate = { freq?: number; period?: string };
 
 /** The compiled tree the runs use (see snapshotBuild). */
 interface Build {
   pmcstat: string;
+  floor: string;
   /** bench/rusage_of.c, compiled. */
   rusageOf: string;
 }
@@ -114,7 +118,7 @@ function snapshotBuild(work: string): Build {
   const rusageOf = join(work, 'rusage_of');
   const cc = spawnSync('gcc', ['-O2', '-o', rusageOf, join(REPO, 'bench/rusage_of.c')], { stdio: 'inherit' });
   if (cc.status !== 0) throw new Error('gcc failed to build bench/rusage_of.c');
-  return { pmcstat: join(root, 'dist/src/cli/pmcstat.js'), rusageOf };
+  return { pmcstat: join(root, 'dist/src/cli/pmcstat.js'), floor: join(root, 'dist/bench/floor-collector.js'), rusageOf };
 }
 
 /** Runs argv under rusage_of (wait4's rusage, in microseconds); stdout to `stdoutPath` (or discarded). */
@@ -138,6 +142,7 @@ function collectorCommand(build: Build, tool: Tool, rate: Rate, output: string, 
     return [process.execPath, build.pmcstat, ...r, '-P', 'cpu-clock', '-O', output, '--', ...workload];
   }
   const r = rate.freq !== undefined ? ['-F', String(rate.freq)] : ['-c', rate.period!];
+  if (tool === 'floor') return [process.execPath, build.floor, ...r, output, '--', ...workload];
   return [PERF, 'record', '-e', 'cpu-clock', ...r, '-g', '-o', output, '--', ...workload];
 }
 
@@ -148,6 +153,7 @@ function recordingStats(build: Build, tool: Tool, output: string, work: string):
     const s = JSON.parse(r.stdout.toString()) as { samples: number; dropped: number; lost: number };
     return { samples: s.samples, dropped: s.dropped, lost: s.lost };
   }
+  if (tool === 'floor') return rawRecordStats(output);
   const r = spawnSync(PERF, ['report', '--stats', '-i', output], { cwd: work, maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`perf report --stats -i ${output} failed: ${r.stderr}`);
   const text = r.stdout.toString();
@@ -157,6 +163,26 @@ function recordingStats(build: Build, tool: Tool, output: string, work: string):
   return { samples: field(perEvent, 'SAMPLE'), dropped: 0, lost: field(perEvent, 'LOST_SAMPLES'), lostRecords: field(text, 'LOST') };
 }
 
+/** The floor collector's file, the rings' records as they were: samples, and what PERF_RECORD_LOST records count. */
+function rawRecordStats(path: string): RecordingStats {
+  const b = readFileSync(path);
+  let samples = 0;
+  let lost = 0;
+  let lostRecords = 0;
+  for (let o = 0; o + 8 <= b.length; ) {
+    const type = b.readUInt32LE(o);
+    const size = b.readUInt16LE(o + 6);
+    if (size < 8) throw new Error(`${path}: a record of size ${size} at byte ${o}`);
+    if (type === 9) samples++;
+    if (type === 2) {
+      lostRecords++;
+      lost += Number(b.readBigUInt64LE(o + 16));
+    }
+    o += size;
+  }
+  return { samples, dropped: 0, lost, lostRecords };
+}
+
 const NO_STATS: RecordingStats = { samples: NaN, dropped: NaN, lost: NaN };
 
 function readRusage(path: string): { utime: number; stime: number; wall: number } | undefined {
@@ -164,7 +190,7 @@ function readRusage(path: string): { utime: number; stime: number; wall: number 
 }
 
 function collectorRun(build: Build, tool: Tool, config: string, rep: number, rate: Rate, seconds: number, work: string, busy2: string): CollectorRun {
-  const output = join(work, tool === 'tspmc' ? `${config}.pmclog` : `${config}.perf.data`);
+  const output = join(work, `${config}.${OUTPUT_SUFFIX[tool]}`);
   const rusage = join(work, 'rusage.json');
   rmSync(rusage, { force: true });
   rmSync(output, { force: true });
@@ -191,7 +217,7 @@ function collectorRun(build: Build, tool: Tool, config: string, rep: number, rat
 
 /** The collector's task-clock (all its threads) over STEADY_WINDOW of a STEADY_SECONDS run. */
 async function steadyRun(build: Build, tool: Tool, config: string, rep: number, rate: Rate, work: string, busy2: string): Promise<SteadyRun> {
-  const output = join(work, tool === 'tspmc' ? `steady-${config}.pmclog` : `steady-${config}.perf.data`);
+  const output = join(work, `steady-${config}.${OUTPUT_SUFFIX[tool]}`);
   const rusage = join(work, 'rusage.json');
   rmSync(rusage, { force: true });
   rmSync(output, { force: true });
@@ -215,9 +241,15 @@ interface CollectorConfig {
   seconds: number;
 }
 
-/** Both tools once per repetition, in alternating order so that neither always runs in the other's wake. */
+const OUTPUT_SUFFIX: Record<Tool, string> = { tspmc: 'pmclog', perf: 'perf.data', floor: 'raw' };
+
+/** The tools measured (perf and tspmc, and with --floor the floor collector). */
+let tools: Tool[] = ['tspmc', 'perf'];
+
+/** Every tool once per repetition, in an order that rotates so that none always runs in another's wake. */
 function toolOrder(rep: number): Tool[] {
-  return rep % 2 === 0 ? ['tspmc', 'perf'] : ['perf', 'tspmc'];
+  const k = rep % tools.length;
+  return [...tools.slice(k), ...tools.slice(0, k)];
 }
 
 interface BaselineRun {
@@ -309,7 +341,7 @@ interface CollectorSummary {
 function summarizeCollector(runs: CollectorRun[], configs: CollectorConfig[]): CollectorSummary[] {
   const out: CollectorSummary[] = [];
   for (const c of configs) {
-    for (const tool of ['tspmc', 'perf'] as Tool[]) {
+    for (const tool of tools) {
       const rs = runs.filter((r) => r.tool === tool && r.config === c.name && r.status === 0);
       out.push({
         config: c.name,
@@ -336,7 +368,7 @@ interface SteadySummary {
 }
 
 function summarizeSteady(runs: SteadyRun[], busy: string): SteadySummary[] {
-  return (['tspmc', 'perf'] as Tool[]).map((tool) => {
+  return tools.map((tool) => {
     const ok = (config: string): SteadyRun[] => runs.filter((r) => r.tool === tool && r.config === config && r.status === 0);
     const idle = median(ok('idle').map((r) => r.windowCpuMs));
     return {
@@ -354,11 +386,11 @@ const fmt = (x: number, d = 2): string => (Number.isFinite(x) ? x.toFixed(d) : '
 const range = (x: Spread, d = 2): string => `${fmt(x.median, d)} (${fmt(x.min, d)}-${fmt(x.max, d)})`;
 
 /** CPU per sample, tspmc's over perf's, of the two runs of each repetition (they ran minutes apart at most, under the same load). */
-function pairedRatios(runs: CollectorRun[], config: string): number[] {
+function pairedRatios(runs: CollectorRun[], config: string, tool: Tool): number[] {
   const perSample = (r: CollectorRun | undefined) => (r && r.status === 0 && r.samples > 0 ? r.collectorCpu / r.samples : NaN);
   const reps = [...new Set(runs.filter((r) => r.config === config).map((r) => r.rep))];
   return reps
-    .map((rep) => perSample(runs.find((r) => r.rep === rep && r.config === config && r.tool === 'tspmc')) / perSample(runs.find((r) => r.rep === rep && r.config === config && r.tool === 'perf')))
+    .map((rep) => perSample(runs.find((r) => r.rep === rep && r.config === config && r.tool === tool)) / perSample(runs.find((r) => r.rep === rep && r.config === config && r.tool === 'perf')))
     .filter((x) => Number.isFinite(x));
 }
 
@@ -383,14 +415,16 @@ function markdown(collector: CollectorSummary[], runs: CollectorRun[], baselines
       lines.push(`With NODE_EXTRA_CA_CERTS as this environment sets it (every run above goes without): CPU ${range(spread(withCa.map((b) => b.time.user + b.time.sys)), 3)} s.`);
     }
     lines.push('');
-    lines.push('| config | CPU/sample tspmc / perf (medians) | same, per repetition: median (min-max) | RSS: tspmc - (perf + node) (MiB) |');
-    lines.push('| --- | ---: | ---: | ---: |');
+    lines.push('| config | tool | CPU/sample tool / perf (medians) | same, per repetition: median (min-max) | RSS: tool - (perf + node) (MiB) |');
+    lines.push('| --- | --- | ---: | ---: | ---: |');
     for (const name of [...new Set(collector.map((c) => c.config))]) {
-      const t = collector.find((c) => c.config === name && c.tool === 'tspmc')!;
       const p = collector.find((c) => c.config === name && c.tool === 'perf')!;
-      const paired = pairedRatios(runs, name);
-      const perRep = paired.length > 0 ? range(spread(paired)) : 'n/a';
-      lines.push(`| ${name} | ${fmt(t.cpuPerSampleUs.median / p.cpuPerSampleUs.median)} | ${perRep} | ${fmt(t.maxRssMiB.median - (p.maxRssMiB.median + node.median), 1)} |`);
+      for (const tool of tools.filter((x) => x !== 'perf')) {
+        const t = collector.find((c) => c.config === name && c.tool === tool)!;
+        const paired = pairedRatios(runs, name, tool);
+        const perRep = paired.length > 0 ? range(spread(paired)) : 'n/a';
+        lines.push(`| ${name} | ${tool} | ${fmt(t.cpuPerSampleUs.median / p.cpuPerSampleUs.median)} | ${perRep} | ${fmt(t.maxRssMiB.median - (p.maxRssMiB.median + node.median), 1)} |`);
+      }
     }
   }
   if (steady.length > 0) {
@@ -426,12 +460,14 @@ async function main(): Promise<void> {
       collector: { type: 'string', default: '10000:15,50000:3' },
       'skip-collector': { type: 'boolean', default: false },
       steady: { type: 'boolean', default: false },
+      floor: { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
     allowPositionals: false,
   });
   const reps = Number(values.reps);
+  if (values.floor) tools = ['tspmc', 'perf', 'floor'];
   const rated = parseCollectorConfigs(values.collector);
   if (!(Number.isInteger(reps) && reps > 0)) throw new Error('--reps: expected a positive integer');
   if (!existsSync(join(REPO, 'dist/src/cli/pmcstat.js'))) throw new Error('dist/src/cli/pmcstat.js is missing: build first (npx tsc -p .)');

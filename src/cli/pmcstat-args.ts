@@ -69,6 +69,11 @@ export interface PmcstatArgs {
   warnings: string[];
 }
 
+/** Whether an output asks for an analysis of the log (-G, --folded, ...). */
+export function hasOutputs(a: PmcstatArgs): boolean {
+  return Object.keys(a.outputs).length > 0;
+}
+
 /** The option of each output: its letter (-G) or its word (--folded). */
 const outputKey = (o: OutputFormat): string => o.option.replace(/^--?/, '');
 const OUTPUT_BY_KEY = new Map<string, OutputFormat<OutputName>>(OUTPUTS.map((o) => [outputKey(o), o]));

@@ -9,7 +9,7 @@ import { LogFormatError, readLog, visitLog } from '../log/log-reader.js';
 import { formatRecord } from '../log/log-text.js';
 import { LogType, type LogRecord } from '../log/records.js';
 import { Analysis, AnalysisLimitError, analysisNeeds, writeOutputs } from '../report/index.js';
-import type { PmcstatArgs } from './pmcstat-args.js';
+import { hasOutputs, type PmcstatArgs } from './pmcstat-args.js';
 import { tuneForAnalysis } from './v8-tuning.js';
 
 /**
@@ -46,10 +46,6 @@ class TolerantLog implements AsyncIterable<LogRecord> {
       this.error = e as Error;
     }
   }
-}
-
-export function hasOutputs(a: PmcstatArgs): boolean {
-  return Object.keys(a.outputs).length > 0;
 }
 
 export async function runAnalysis(args: PmcstatArgs, path: string): Promise<number> {

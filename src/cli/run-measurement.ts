@@ -15,8 +15,7 @@ import { attachTargets, findExecutable, findTargetProcesses, isPmcError, launchS
 import { type CountColumn, CountOutput, formatHeader, formatJson, formatRow, formatSummary, measured } from './count-output.js';
 import { readSysctl } from '../os/procfs.js';
 import { MeasurementLog } from './measurement-log.js';
-import type { PmcstatArgs } from './pmcstat-args.js';
-import { hasOutputs, runAnalysis } from './run-analysis.js';
+import { hasOutputs, type PmcstatArgs } from './pmcstat-args.js';
 import { onStopSignal, signalStatus } from './stop-signals.js';
 
 interface Column extends CountColumn {
@@ -246,6 +245,8 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     if (cmd?.running) await endCommand(cmd, 'SIGTERM', signals.nth(signals.received.length + 1));
     failed = log.error !== undefined || output.error !== undefined;
     if (sampling && log.path && log.error === undefined && (args.logFile === undefined || hasOutputs(args)) && signals.received.length < 2) {
+      // Loaded only here: a run that writes its log and analyzes nothing does not load the analysis (report/, 30 modules).
+      const { runAnalysis } = await import('./run-analysis.js');
       const analysis = await runAnalysis({ ...args, json: args.json && columns.length === 0 }, log.path);
       if (analysis !== 0 && status === 0) status = analysis;
     }
