@@ -86,7 +86,8 @@ export class MeasurementLog {
       this.error = this.writeError(e);
       process.stderr.write(`pmcstat: ERROR: ${this.error.message}\n`);
     });
-    if (this.statsBefore) warnAboutLosses(this.statsBefore, await lib.driverStats());
+    // Once the log failed, the samples that found no room are its consequence, said with the error: no advice to tune nsamples.
+    if (this.statsBefore && this.error === undefined) warnAboutLosses(this.statsBefore, await lib.driverStats());
   }
 
   /** The temporary log, gone (pmcstat exits at once). */
