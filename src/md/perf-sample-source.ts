@@ -101,13 +101,13 @@ export class PerfSampleSource implements SampleSource {
   }
 
   /**
-   * What the ring holds is copied out and the ring given back to the kernel
-   * at once (a slow drain loses nothing), then walked here: the records a
-   * sink stopped before wait in the copy and come first next time.
+   * What the ring holds is staged (RingBuffer.stage) and walked here: the
+   * records a sink stopped before stay staged and come first next time.
    */
   drain(sink: SampleSink): void {
     this.sink = sink;
     const ring = this.ring;
+    if (ring.isClosed) return;
     if (ring.hasStaged && !this.visitStaged()) return;
     if (ring.stage() > 0) this.visitStaged();
   }

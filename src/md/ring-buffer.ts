@@ -55,9 +55,11 @@ export class RingBuffer {
   private readonly scratch = area(new Uint8Array(MAX_RECORD_SIZE + 1));
   /** Where a well-filled ring is copied before its records are visited (allocated on first use). */
   private staging?: Area;
-  /** Staged records a visitor stopped before: staging[stagedStart, stagedEnd), visited first by the next drain. */
+  /** Staged records a visitor stopped before: staged[stagedStart, stagedEnd), visited first by the next drain. */
   private stagedStart = 0;
   private stagedEnd = 0;
+  /** The staged records are read in the ring itself (stage()): its tail is at stagedStart. */
+  private inPlace = false;
   /** Our copy of data_tail: we are its only writer. */
   private tail: number;
 
@@ -202,9 +204,12 @@ export class RingBuffer {
   // ---- for a reader that walks the records itself (the sample path) ----
   // Calling a visitor per record costs more than the sample path's own work
   // on each record; such a reader takes what the kernel wrote as one run of
-  // records in the staging area (stage), walks it (staged, stagedFrom,
-  // stagedTo) and says how far it got (consumeStaged). What it did not
-  // consume stays staged, and drain() visits it first as well.
+  // records (stage), walks it (staged, stagedFrom, stagedTo) and says how
+  // far it got (consumeStaged). A run that lies in one piece of the ring is
+  // read in place, and its space goes back to the kernel as it is consumed;
+  // one that wraps around the ring's end is copied out first and the ring
+  // given back at once. What the reader did not consume stays staged, and
+  // drain() visits it first as well.
 
   /** Staged records wait to be read. */
   get hasStaged(): boolean {
@@ -212,8 +217,7 @@ export class RingBuffer {
   }
 
   /**
-   * Copies what the kernel wrote since the last drain into the staging area
-   * and gives the ring back to the kernel; returns the bytes staged (0:
+   * Stages what the kernel wrote since the last drain; returns its bytes (0:
    * nothing new). Only when nothing is staged.
    */
   stage(): number {
@@ -221,14 +225,22 @@ export class RingBuffer {
     if (this.hasStaged) throw new PmcError('EBUSY', `perf ring of fd ${this.event.fd} still holds staged records`);
     const head = this.readHead();
     const start = this.tail;
-    if (head === start) return 0;
-    this.copyOut(head, start);
-    return head - start;
+    const n = head - start;
+    if (n === 0) return 0;
+    const pos = start & (this.dataSize - 1);
+    if (pos + n <= this.dataSize) {
+      this.inPlace = true;
+      this.stagedStart = pos;
+      this.stagedEnd = pos + n;
+    } else {
+      this.copyOut(head, start);
+    }
+    return n;
   }
 
-  /** The staging area: records are at byte offsets stagedFrom..stagedTo, 8-byte aligned. */
+  /** Where the staged records are (the ring itself, or the staging area): byte offsets stagedFrom..stagedTo, 8-byte aligned. */
   get staged(): Area {
-    return this.staging!;
+    return this.inPlace ? this.data : this.staging!;
   }
 
   get stagedFrom(): number {
@@ -241,13 +253,19 @@ export class RingBuffer {
 
   /** The staged records before byte `upTo` are read (upTo = stagedTo: all of them). */
   consumeStaged(upTo: number): void {
-    if (upTo >= this.stagedEnd) this.stagedStart = this.stagedEnd = 0;
-    else this.stagedStart = upTo;
+    const to = upTo < this.stagedEnd ? upTo : this.stagedEnd;
+    if (this.inPlace && to > this.stagedStart) this.writeTail(this.tail + (to - this.stagedStart));
+    if (to < this.stagedEnd) {
+      this.stagedStart = to;
+    } else {
+      this.stagedStart = this.stagedEnd = 0;
+      this.inPlace = false;
+    }
   }
 
   /** Visits the staged records, until the end or a visitor that stops. */
   private visitStaged(visitor: RecordVisitor, self: unknown): number {
-    const { bytes, view, words } = this.staging!;
+    const { bytes, view, words } = this.staged;
     const n = this.stagedEnd;
     let count = 0;
     for (let off = this.stagedStart; off < n; ) {
@@ -255,18 +273,21 @@ export class RingBuffer {
       const misc = view.getUint16(off + 4, true);
       const size = view.getUint16(off + 6, true);
       if (size < HEADER_SIZE || (size & 7) !== 0 || off + size > n) {
-        this.stagedStart = this.stagedEnd = 0;
+        this.consumeStaged(n);
         throw new PmcError('EIO', `perf ring of fd ${this.event.fd} holds a record of type ${type} with size ${size}; ${n - off} bytes discarded`);
       }
-      this.stagedStart = off + size;
-      if (visitor.call(self, bytes, view, off, type, misc, size, words) === false) {
-        this.stagedStart = off;
-        return count;
+      let more;
+      try {
+        more = visitor.call(self, bytes, view, off, type, misc, size, words);
+      } catch (e) {
+        this.consumeStaged(off + size);
+        throw e;
       }
+      if (more === false) return count;
+      this.consumeStaged(off + size);
       count++;
       off += size;
     }
-    this.stagedStart = this.stagedEnd = 0;
     return count;
   }
 
@@ -275,6 +296,9 @@ export class RingBuffer {
     if (this.mapping === null) return;
     const m = this.mapping;
     this.mapping = null;
+    // Records staged in place go with the ring.
+    if (this.inPlace) this.stagedStart = this.stagedEnd = 0;
+    this.inPlace = false;
     const r = munmap(m);
     if (r < 0) throw new PmcError(errnoName(r), `munmap of the ring buffer of perf event fd ${this.event.fd} failed`);
   }
