@@ -18,6 +18,8 @@
 //     collector, bench/floor-collector.ts: pmcstat's rings polled the same
 //     way from Node, their bytes written to a file as perf record writes
 //     them, nothing decoded (the floor of a collector written for Node).
+//     --baseline DIR adds DIR's pmcstat (a built export of main, say): an
+//     A/B of two trees in the same run.
 // The analysis of the logs is bench/analysis.ts's (npm run bench:analysis).
 //
 // Runs alternate between the tools (the order flips every repetition);
@@ -25,7 +27,7 @@
 // bench/results/sampling-<date>.json, a markdown summary to stdout, and the
 // load average before and after to both.
 //
-//   npm run bench:sampling [-- --reps N --collector 10000:15,50000:3 --steady --floor --keep]
+//   npm run bench:sampling [-- --reps N --collector 10000:15,50000:3 --steady --floor --baseline DIR --keep]
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
@@ -42,13 +44,15 @@ const NO_SAMPLES_PERIOD = '1000000000000';
 const STEADY_SECONDS = 6;
 const STEADY_WINDOW = { from: 2.5, length: 2 };
 
-type Tool = 'tspmc' | 'perf' | 'floor';
+type Tool = 'tspmc' | 'perf' | 'floor' | 'baseline';
 type Rate = { freq?: number; period?: string };
 
 /** The compiled tree the runs use (see snapshotBuild). */
 interface Build {
   pmcstat: string;
   floor: string;
+  /** --baseline: another tree's pmcstat (an export of main, say), for an A/B in the same run. */
+  baseline?: string;
   /** bench/rusage_of.c, compiled. */
   rusageOf: string;
 }
@@ -136,10 +140,10 @@ function timed(build: Build, argv: string[], work: string, stdoutPath?: string, 
 }
 
 function collectorCommand(build: Build, tool: Tool, rate: Rate, output: string, workload: string[]): string[] {
-  if (tool === 'tspmc') {
+  if (tool === 'tspmc' || tool === 'baseline') {
     // pmcstat reads its options in order: the rate applies to the -P after it.
     const r = rate.freq !== undefined ? ['--freq', String(rate.freq)] : ['-n', rate.period!];
-    return [process.execPath, build.pmcstat, ...r, '-P', 'cpu-clock', '-O', output, '--', ...workload];
+    return [process.execPath, tool === 'tspmc' ? build.pmcstat : build.baseline!, ...r, '-P', 'cpu-clock', '-O', output, '--', ...workload];
   }
   const r = rate.freq !== undefined ? ['-F', String(rate.freq)] : ['-c', rate.period!];
   if (tool === 'floor') return [process.execPath, build.floor, ...r, output, '--', ...workload];
@@ -147,7 +151,7 @@ function collectorCommand(build: Build, tool: Tool, rate: Rate, output: string, 
 }
 
 function recordingStats(build: Build, tool: Tool, output: string, work: string): RecordingStats {
-  if (tool === 'tspmc') {
+  if (tool === 'tspmc' || tool === 'baseline') {
     const r = spawnSync(process.execPath, [build.pmcstat, '-R', output, '--stats', '--json'], { cwd: work, maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new Error(`pmcstat -R ${output} --stats --json failed: ${r.stderr}`);
     const s = JSON.parse(r.stdout.toString()) as { samples: number; dropped: number; lost: number };
@@ -241,9 +245,9 @@ interface CollectorConfig {
   seconds: number;
 }
 
-const OUTPUT_SUFFIX: Record<Tool, string> = { tspmc: 'pmclog', perf: 'perf.data', floor: 'raw' };
+const OUTPUT_SUFFIX: Record<Tool, string> = { tspmc: 'pmclog', perf: 'perf.data', floor: 'raw', baseline: 'base.pmclog' };
 
-/** The tools measured (perf and tspmc, and with --floor the floor collector). */
+/** The tools measured: tspmc and perf; with --floor the floor collector, with --baseline another tree's pmcstat. */
 let tools: Tool[] = ['tspmc', 'perf'];
 
 /** Every tool once per repetition, in an order that rotates so that none always runs in another's wake. */
@@ -461,19 +465,25 @@ async function main(): Promise<void> {
       'skip-collector': { type: 'boolean', default: false },
       steady: { type: 'boolean', default: false },
       floor: { type: 'boolean', default: false },
+      baseline: { type: 'string' },
       keep: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
     allowPositionals: false,
   });
   const reps = Number(values.reps);
-  if (values.floor) tools = ['tspmc', 'perf', 'floor'];
+  if (values.floor) tools.push('floor');
+  if (values.baseline) tools.push('baseline');
   const rated = parseCollectorConfigs(values.collector);
   if (!(Number.isInteger(reps) && reps > 0)) throw new Error('--reps: expected a positive integer');
   if (!existsSync(join(REPO, 'dist/src/cli/pmcstat.js'))) throw new Error('dist/src/cli/pmcstat.js is missing: build first (npx tsc -p .)');
 
   const work = mkdtempSync(join(tmpdir(), 'tspmc-bench-sampling-'));
   const build = snapshotBuild(work);
+  if (values.baseline) {
+    build.baseline = join(resolve(values.baseline), 'dist/src/cli/pmcstat.js');
+    if (!existsSync(build.baseline)) throw new Error(`--baseline: ${build.baseline} is missing (a tree built with tsc)`);
+  }
   const busy2 = join(work, 'busy2');
   const cc = spawnSync('gcc', ['-O2', '-fno-omit-frame-pointer', '-pthread', '-o', busy2, join(REPO, 'bench/busy2.c')], { stdio: 'inherit' });
   if (cc.status !== 0) throw new Error('gcc failed to build bench/busy2.c');
@@ -508,7 +518,7 @@ async function main(): Promise<void> {
     date: started.toISOString(),
     machine: { ...machine, loadavgAfter: loadavg(), perfEventMaxSampleRateAfter: sysctlNumber('kernel.perf_event_max_sample_rate') },
     source,
-    settings: { reps, collector: values.collector, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW, nodeExtraCaCertsUnset: extraCaCerts ?? null },
+    settings: { reps, tools, baseline: values.baseline ?? null, collector: values.collector, noSamplesPeriod: NO_SAMPLES_PERIOD, steadySeconds: STEADY_SECONDS, steadyWindow: STEADY_WINDOW, nodeExtraCaCertsUnset: extraCaCerts ?? null },
     command: `npm run bench:sampling -- ${process.argv.slice(2).join(' ')}`.trim(),
     collector: { summary: collector, runs: collectorRuns, baselines },
     steady: { summary: steady, runs: steadyRuns },

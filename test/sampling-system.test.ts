@@ -20,19 +20,24 @@ test('pmcstat -S cpu-clock sees a program started after it, by name and function
   // kernel loses none of the fork, exec and mmap reports this test is about.
   const sampler = pmcstatAsync(['-c', onlineCpus().join(','), '-n', '200000', '-S', 'cpu-clock', '-l', '4', '-O', log]);
 
-  // The log gets its first bytes once samples flow: the sampler has started.
-  for (let i = 0; ; i++) {
-    let size = 0;
+  // The log's first bytes (INITIALIZE) are written when it is opened, before
+  // the PMC starts and takes its inventory of processes; the next write comes
+  // once a log buffer has filled with samples, after the inventory: only
+  // then has the sampler started. (A fixed wait was not enough on a loaded
+  // machine: the inventory of a machine running a test suite took longer.)
+  const logSize = (): number => {
     try {
-      size = statSync(log).size;
+      return statSync(log).size;
     } catch {
-      // not created yet
+      return 0; // not created yet
     }
-    if (size > 0) break;
-    assert.ok(i < 400 && sampler.child.exitCode === null, 'the sampler starts writing its log');
+  };
+  let first = 0;
+  for (let i = 0; first === 0 || logSize() === first; i++) {
+    if (first === 0) first = logSize();
+    assert.ok(i < 2400 && sampler.child.exitCode === null, 'the sampler starts writing samples to its log');
     await sleep(25);
   }
-  await sleep(300);
   const prog = spawn(burner, ['300000000'], { stdio: 'ignore' });
   const [code] = await once(prog, 'exit');
   assert.equal(code, 0);
