@@ -85,15 +85,16 @@ class CounterGroup {
     private readonly forget: (g: CounterGroup) => void,
   ) {}
 
-  /** One read(2) of the leader: every member's value, matched by position and checked by id. */
+  /** One read(2) of the leader: every member's value, matched by position and checked by id (one BigInt per member). */
   refresh(batch: number): void {
-    const words = this.leader.readGroup();
-    const nr = Number(words[0]);
+    const { u64, u32 } = this.leader.readGroup();
+    const nr = u32[0]!;
     for (let i = 1; i < nr; i++) {
-      const id = Number(words[4 + 2 * i]);
+      const idWord = 2 * (4 + 2 * i);
+      const id = u32[idWord]! + u32[idWord + 1]! * 2 ** 32;
       let m: GroupMember | undefined = this.members[i - 1];
       if (m?.id !== id) m = this.members.find((x) => x.id === id);
-      if (m) m.value = words[3 + 2 * i]!;
+      if (m) m.value = u64[3 + 2 * i]!;
     }
     this.batch = batch;
   }

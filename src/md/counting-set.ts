@@ -121,6 +121,7 @@ export class CountingSet implements HwCounterSet {
   read(batch?: number): bigint {
     const members = this.members;
     if (batch === undefined || members === undefined) return sum(this.events);
+    if (members.length === 1) return members[0]!.valueIn(batch);
     let total = 0n;
     for (const m of members) total += m.valueIn(batch);
     return total;

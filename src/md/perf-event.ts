@@ -44,6 +44,13 @@ const scratchU64 = new BigUint64Array(scratch.buffer);
 const scratchU32 = new Uint32Array(scratch.buffer);
 const scratchBytes = new Uint8Array(scratch.buffer);
 
+/** A group read's words as 64-bit values (a BigInt each) and as 32-bit halves (numbers, no BigInt). */
+export interface GroupWords {
+  readonly u64: BigUint64Array;
+  readonly u32: Uint32Array;
+}
+const groupWords: GroupWords = { u64: scratchU64, u32: scratchU32 };
+
 export class PerfEvent {
   private closed = false;
 
@@ -91,12 +98,12 @@ export class PerfEvent {
    * md's scratch buffer, valid until the next read. A group that ran less
    * than it was enabled is EBUSY, as readValue.
    */
-  readGroup(): BigUint64Array {
+  readGroup(): GroupWords {
     this.readToScratch(MAX_READ);
     if (scratchU32[2] !== scratchU32[4] || scratchU32[3] !== scratchU32[5]) {
       throw new PmcError('EBUSY', `group of fd ${this.fd} ran ${scratchU64[2]} of ${scratchU64[1]} ns: it was multiplexed`);
     }
-    return scratchU64;
+    return groupWords;
   }
 
   /** Reads the raw read_format block (e.g. a group's) into `buf`; returns its length. */

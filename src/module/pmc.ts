@@ -69,8 +69,12 @@ export class Pmc {
   read(batch?: number): bigint {
     if (this.lostCount) throw this.lostCount;
     if (this.cpuCounter) return this.savedValue + (this.cpuCounter.read(batch) - this.cpuBaseline);
+    // Every BigInt operation allocates: the common case (one target, never written) has none.
     let v = this.savedValue;
-    for (const t of this.targets.values()) v += t.hw.read(batch) - t.baseline;
+    for (const t of this.targets.values()) {
+      const gained = t.baseline === 0n ? t.hw.read(batch) : t.hw.read(batch) - t.baseline;
+      v = v === 0n ? gained : v + gained;
+    }
     return v;
   }
 
