@@ -4,6 +4,8 @@
 // exactly the same events grouped and alone, read one by one or with one
 // read per group, with and without descendants.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import type { Inheritance } from '../src/md/class-dep.js';
 import { CountingSet } from '../src/md/counting-set.js';
@@ -27,6 +29,25 @@ function forkTracepoint(): PerfEventAttr | string {
   return id === undefined ? 'no sched:sched_process_fork tracepoint' : { type: PerfType.TRACEPOINT, config: BigInt(id) };
 }
 
+/**
+ * Resolves once `pid` sleeps and stays asleep (state S, the same count of
+ * voluntary switches 20 ms apart): the workload blocked reading stdin after
+ * "done" has switched out for the last time, so stopping one set after the
+ * other cannot put a switch-out between them.
+ */
+async function settled(pid: number): Promise<void> {
+  const look = (): string => {
+    const status = readFileSync(`/proc/${pid}/status`, 'latin1');
+    return `${/^State:\s+(\S)/m.exec(status)?.[1]} ${/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1]}`;
+  };
+  for (let i = 0; i < 500; i++) {
+    const before = look();
+    await sleep(20);
+    if (before.startsWith('S') && look() === before) return;
+  }
+  throw new Error(`process ${pid} did not settle asleep in 10 s`);
+}
+
 /** Opens every attr on `pid` twice: grouped in one owner's scope, and alone. */
 function openBoth(attrs: PerfEventAttr[], pid: number, inheritance: Inheritance): { grouped: CountingSet[]; alone: CountingSet[] } {
   const scope = {};
@@ -48,6 +69,7 @@ for (const inheritance of ['descendants', 'threads'] as const) {
       assert.equal(fds(grouped) - fds(alone), attrs.length - 2, 'leaders');
       for (const s of [...grouped, ...alone]) s.start();
       await w.go();
+      await settled(w.pid);
       for (const s of [...grouped, ...alone]) s.stop();
       const batch = grouped.map((s) => s.read(1));
       const single = grouped.map((s) => s.read());
