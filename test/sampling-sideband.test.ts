@@ -67,16 +67,22 @@ test('forks under a full log: each one logged or counted, and the log in time or
   assertTimeOrder(recs);
 });
 
-test('two PMCs sampling two busy threads: one log in time order across CPUs and PMCs', async () => {
-  const threads = buildC(dir, 'sampling-threads.c', 'threads', ['-pthread']);
-  const log = join(dir, 'order.pmclog');
-  ok(pmcstat(['-n', '50000', '-P', 'cpu-clock', '-n', '1', '-P', 'page-faults', '-O', log, '--', threads, '50', '64']), 'pmcstat -P -P');
-  const recs = await records(log);
-  const samples = recs.filter((r) => r.type === LogType.CALLCHAIN);
-  const pmcs = new Set(samples.map((r) => r.type === LogType.CALLCHAIN && r.pmcid));
-  assert.equal(pmcs.size, 2, 'samples of both PMCs');
-  assertTimeOrder(recs);
-});
+for (const [what, env] of [
+  ['', {}],
+  // Sample buffers of 8 slots are filled by one PMC's samples, newer than the other PMC's oldest on that CPU: that one must still go first (before, thousands of records were out of order).
+  [', sample buffers of 8', { TSPMC_NSAMPLES: '8' }],
+] as const) {
+  test(`two PMCs sampling two busy threads${what}: one log in time order across CPUs and PMCs`, async () => {
+    const threads = buildC(dir, 'sampling-threads.c', 'threads', ['-pthread']);
+    const log = join(dir, 'order.pmclog');
+    ok(pmcstat(['-n', '50000', '-P', 'cpu-clock', '-n', '1', '-P', 'page-faults', '-O', log, '--', threads, '50', '64'], { env }), 'pmcstat -P -P');
+    const recs = await records(log);
+    const samples = recs.filter((r) => r.type === LogType.CALLCHAIN);
+    const pmcs = new Set(samples.map((r) => r.type === LogType.CALLCHAIN && r.pmcid));
+    assert.equal(pmcs.size, 2, 'samples of both PMCs');
+    assertTimeOrder(recs);
+  });
+}
 
 test('an exec and a mapping whose path no log buffer can hold are counted, not a crash', async () => {
   // A path of over 1 KiB: its PROCEXEC and MAP_IN records are longer than the 1 KiB log buffer.

@@ -41,6 +41,14 @@ import { SampleBuffer } from './sample-buffer.js';
  */
 const TICK_MS_MIN = 10;
 const TICK_MS_MAX = 500;
+/**
+ * A tick takes only records older than this before its start. A record is
+ * stamped before the kernel publishes it in its ring, and a CPU that is
+ * held up in between (a nested sample into another ring, a vCPU the host
+ * preempts) publishes it after later records of other rings: those stay in
+ * the rings until the next tick, so that the late one is still in time.
+ */
+const HORIZON_SLACK_NS = 5e6;
 /** Process events that may wait for an owner whose log is full; beyond that they are counted as not logged. */
 const PENDING_EVENTS_LIMIT = 4096;
 
@@ -88,6 +96,9 @@ export class SampleProcessor implements SampleSink {
   private dropping = false;
   /** Samples later than this stay in their sources. */
   private until = Infinity;
+  /** A sample of this time that finds its buffer full is written to its log directly (drain). */
+  private directAt = NaN;
+  private readonly directSlot: SampleBuffer;
 
   constructor(
     private readonly stats: DriverStats,
@@ -99,6 +110,7 @@ export class SampleProcessor implements SampleSink {
   ) {
     const slotBytes = Math.max(callchainLength(callchainDepth), 64);
     this.buffers = Array.from({ length: ncpu }, () => new SampleBuffer(nsamples, slotBytes));
+    this.directSlot = new SampleBuffer(1, slotBytes);
     this.blocked = new Uint8Array(ncpu);
     this.slices = new CswSlices(this.buffers, () => this.sweep(Infinity));
   }
@@ -139,14 +151,14 @@ export class SampleProcessor implements SampleSink {
 
   /** One drain and sweep of every running sampler; false when there was none. */
   tick(): boolean {
-    const horizon = now();
+    const horizon = now() - HORIZON_SLACK_NS;
     const pmcs = [...this.samplers()];
     this.drain(pmcs, horizon);
     this.sweep(horizon);
     this.stats.log_sweeps++;
     const owners = new Set(pmcs.map((p) => p.owner));
     for (const o of owners) {
-      o.log?.reportDrops(now());
+      o.log?.reportDrops(horizon);
       o.log?.accountBuffers();
     }
     if (owners.size === 0) this.hungUp.clear();
@@ -194,12 +206,26 @@ export class SampleProcessor implements SampleSink {
             safe = Math.min(safe, this.refusedAt);
           }
         }
-        // Nothing older than `safe` written (another PMC's records, newer, fill a buffer): write the oldest anyway, out of order, rather than drop.
-        this.dropping = !this.sweep(safe) && !this.sweep(Infinity);
+        if (this.sweep(safe)) {
+          this.directAt = NaN;
+          this.dropping = false;
+        } else if (this.directAt !== safe) {
+          // Nothing older than `safe` is buffered: another PMC's newer records
+          // fill the buffer of the oldest refused sample, which is then the
+          // oldest of all. The next round writes it to its log directly, in
+          // time order (writing the newer records first put it out of order).
+          this.directAt = safe;
+          this.dropping = false;
+        } else {
+          // Even that sample found no room: the logs take nothing, or little. Write what they take, out of order, rather than drop.
+          this.directAt = NaN;
+          this.dropping = !this.sweep(Infinity);
+        }
         todo = stopped;
       }
     } finally {
       this.dropping = false;
+      this.directAt = NaN;
       this.until = Infinity;
     }
   }
@@ -248,6 +274,7 @@ export class SampleProcessor implements SampleSink {
   /** A sample later than `until`, or one whose buffer is full: left in its source, or dropped when the logs take nothing. */
   private sampleWithoutRoom(s: Sample): boolean {
     if (s.time > this.until) return this.refuse(Infinity);
+    if (s.time === this.directAt) return this.writeDirect(s);
     const buf = this.buf;
     // With the logs full, each sample still asks them for room (as hwpmc's
     // sweep asks for a log buffer per sample: pm_buffer_requests_failed).
@@ -259,6 +286,26 @@ export class SampleProcessor implements SampleSink {
     if (this.pmc.owner.log) this.pmc.owner.log.pendingDropped++;
     this.src.pause();
     return true;
+  }
+
+  /** The oldest refused sample, older than everything buffered (drain): encoded in a one-slot buffer and written to its log at once. */
+  private writeDirect(s: Sample): boolean {
+    const buf = this.buf;
+    const one = this.directSlot;
+    this.buf = one;
+    try {
+      this.sample(s);
+    } finally {
+      this.buf = buf;
+    }
+    if (one.size === 0 || this.logSample(one)) {
+      this.directAt = NaN;
+      return true;
+    }
+    // Its log is full too: the sample stays in its source, and directAt stays, which tells the drain that the logs take nothing.
+    one.dropOldest();
+    this.stats.intr_processed--;
+    return this.refuse(s.time);
   }
 
   /** Leaves a sample in its source: a full buffer refuses it at its time, `until` at Infinity (nothing to make room for). */
