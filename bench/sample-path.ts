@@ -109,6 +109,13 @@ function openRings(cpus: number): Setup {
   return { rings, heads: rings.map(() => ({ head: 0 })) };
 }
 
+/**
+ * Each tick's samples span the 10 ms before this much before now: the
+ * module's tick takes only samples some ms old (sample-processor.ts's
+ * horizon), and this stand-in kernel, unlike the real one, would write over
+ * what waits in a ring.
+ */
+const TICK_AGE_NS = 20e6;
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** Bytes the log may be behind before a tick waits for it: a quarter of its buffers. */
@@ -147,7 +154,7 @@ async function tspmcPath(o: Options, rep: number): Promise<Run> {
     const recordBytes = callchainLength(o.frames - 1);
     const c0 = process.cpuUsage();
     for (let t = 0; t < o.ticks; t++) {
-      const t0 = now() - 10e6;
+      const t0 = now() - TICK_AGE_NS;
       setup.rings.forEach((r, cpu) => feed(r, cpu, o.perTick, o.frames, t0 + cpu, 10e6 / o.perTick, setup.heads[cpu]));
       processor.tick();
       await yieldToLoop();
@@ -189,7 +196,7 @@ async function floorPath(o: Options, rep: number): Promise<Run> {
   try {
     const c0 = process.cpuUsage();
     for (let t = 0; t < o.ticks; t++) {
-      const t0 = now() - 10e6;
+      const t0 = now() - TICK_AGE_NS;
       setup.rings.forEach((r, cpu) => feed(r, cpu, o.perTick, o.frames, t0 + cpu, 10e6 / o.perTick, setup.heads[cpu]));
       setup.rings.forEach((r, i) => {
         const data = (r as unknown as RingInside).data.bytes;
@@ -222,7 +229,7 @@ async function feedOnly(o: Options, rep: number): Promise<Run> {
   const setup = openRings(o.cpus);
   const c0 = process.cpuUsage();
   for (let t = 0; t < o.ticks; t++) {
-    const t0 = now() - 10e6;
+    const t0 = now() - TICK_AGE_NS;
     setup.rings.forEach((r, cpu) => feed(r, cpu, o.perTick, o.frames, t0 + cpu, 10e6 / o.perTick, setup.heads[cpu]));
     await yieldToLoop();
   }
