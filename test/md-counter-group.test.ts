@@ -123,3 +123,26 @@ test('a stopped member keeps its value while the rest of its group counts; a clo
   }
   assert.equal(faults.fdCount + minor.fdCount, 0, 'the last member closed the leader');
 });
+
+test('a member started while its thread runs counts from then on, whatever its PMU (enabled == running)', async () => {
+  const tp = forkTracepoint();
+  const attrs = [TASK_CLOCK, software(0n), CONTEXT_SWITCHES, PAGE_FAULTS, ...(typeof tp === 'string' ? [] : [tp])];
+  const w = await CountWorkload.start('spin', '400');
+  const done = w.go();
+  const scope = {};
+  const sets = attrs.map((a) => CountingSet.forProcess(a, w.pid, 'threads', false, scope));
+  try {
+    await sleep(50); // the workload spins on a CPU now
+    for (const s of sets) s.start();
+    await sleep(100);
+    // readValue refuses a counter that ran less than it was enabled (EBUSY): a member whose group was not rescheduled when it was enabled.
+    const values = sets.map((s) => s.read());
+    assert.ok(values[0]! > 50_000_000n, `task-clock counted ${values[0]} ns of 100 ms spinning`);
+    const batch = sets.map((s) => s.read(7));
+    batch.forEach((v, i) => assert.ok(v >= values[i]!, `set ${i}: a group read ${v} after a single read ${values[i]}`));
+  } finally {
+    await done;
+    for (const s of sets) s.close();
+    await w.finish();
+  }
+});
