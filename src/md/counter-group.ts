@@ -16,8 +16,12 @@
 // thread runs reschedules only that PMU's groups, so a member under another
 // PMU's leader would not count until the thread's next switch-in (measured:
 // tens of ms lost on a spinning thread; on a CPU, a tracepoint member that
-// never counted). Software events have three PMUs
-// (cpu-clock, task-clock, the other software events), tracepoints one; a
+// never counted). One dummy leader for all, with a dummy member enabled
+// after each such member to reschedule the group, was tried: the member then
+// runs a few µs less than it is enabled when its thread runs meanwhile (the
+// owner's own thread always does), which the module reads as EBUSY.
+// Software events have three PMUs (cpu-clock, task-clock, the other
+// software events), tracepoints one; a
 // leader is a dummy event for the third, and for the others an event of the
 // PMU that counts nothing we use (a clock, no timer while not sampling; a
 // tracepoint excluding kernel mode, where tracepoints fire). Only
