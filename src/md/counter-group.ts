@@ -21,13 +21,12 @@
 // runs a few µs less than it is enabled when its thread runs meanwhile (the
 // owner's own thread always does), which the module reads as EBUSY.
 // Software events have three PMUs (cpu-clock, task-clock, the other
-// software events), tracepoints one; a
-// leader is a dummy event for the third, and for the others an event of the
-// PMU that counts nothing we use (a clock, no timer while not sampling; a
-// tracepoint excluding kernel mode, where tracepoints fire). Only
-// software-context events join: they are scheduled whenever their task runs,
-// so a group never fails to fit a PMU where its members alone would have
-// fitted.
+// software events), tracepoints one; a leader is a dummy event for the
+// third, and for the others an event of the PMU that counts nothing we use
+// (a clock, no timer while not sampling; a tracepoint excluding kernel mode,
+// where tracepoints fire). Only software-context events join: they are
+// scheduled whenever their task runs, so a group never fails to fit a PMU
+// where its members alone would have fitted.
 import type { Inheritance } from './class-dep.js';
 import { PerfFormat, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, type OpenTarget, PerfEvent } from './perf-event.js';
