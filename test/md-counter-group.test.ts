@@ -48,6 +48,22 @@ async function settled(pid: number): Promise<void> {
   throw new Error(`process ${pid} did not settle asleep in 10 s`);
 }
 
+/** User and system CPU time of `pid` in clock ticks. */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** Polls `f` every 10 ms; a hang guard of 10 s. */
+async function until(f: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (f()) return;
+    await sleep(10);
+  }
+  throw new Error(`waited 10 s for ${what}`);
+}
+
 /** Opens every attr on `pid` twice: grouped in one owner's scope, and alone. */
 function openBoth(attrs: PerfEventAttr[], pid: number, inheritance: Inheritance): { grouped: CountingSet[]; alone: CountingSet[] } {
   const scope = {};
@@ -127,17 +143,17 @@ test('a stopped member keeps its value while the rest of its group counts; a clo
 test('a member started while its thread runs counts from then on, whatever its PMU (enabled == running)', async () => {
   const tp = forkTracepoint();
   const attrs = [TASK_CLOCK, software(0n), CONTEXT_SWITCHES, PAGE_FAULTS, ...(typeof tp === 'string' ? [] : [tp])];
-  const w = await CountWorkload.start('spin', '400');
+  const w = await CountWorkload.start('spin', '1000');
   const done = w.go();
   const scope = {};
   const sets = attrs.map((a) => CountingSet.forProcess(a, w.pid, 'threads', false, scope));
   try {
-    await sleep(50); // the workload spins on a CPU now
+    // Started once the workload spins: it is on a CPU at the enable, most likely.
+    await until(() => cpuTicks(w.pid) >= 2, 'the workload to spin');
     for (const s of sets) s.start();
-    await sleep(100);
     // readValue refuses a counter that ran less than it was enabled (EBUSY): a member whose group was not rescheduled when it was enabled.
+    await until(() => sets[0]!.read() > 20_000_000n, 'task-clock to count 20 ms');
     const values = sets.map((s) => s.read());
-    assert.ok(values[0]! > 50_000_000n, `task-clock counted ${values[0]} ns of 100 ms spinning`);
     const batch = sets.map((s) => s.read(7));
     batch.forEach((v, i) => assert.ok(v >= values[i]!, `set ${i}: a group read ${v} after a single read ${values[i]}`));
   } finally {
