@@ -25,7 +25,7 @@ export function readReport(path: string): CleanupReport {
 }
 
 /** Polls until `cond` holds; a hang guard, not a measurement. */
-export async function waitFor(what: string, cond: () => boolean, guardMs = 20_000): Promise<void> {
+export async function waitFor(what: string, cond: () => boolean, guardMs = 60_000): Promise<void> {
   const end = Date.now() + guardMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`hang guard: no ${what} after ${guardMs} ms`);

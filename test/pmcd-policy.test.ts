@@ -46,7 +46,11 @@ if (mode === 'checks') {
     const id = await lib.allocate('task-clock', 'TC');
     await lib.attach(id, own.pid);
     await lib.start(id);
-    await sleep(300);
+    // Until the loop has run while counted (60 s is a hang).
+    for (const hang = Date.now() + 60_000; Date.now() < hang; await sleep(10)) {
+      const v = await lib.read(id);
+      if (v > 0n) return v;
+    }
     return lib.read(id);
   });
   own.kill();
@@ -70,7 +74,7 @@ if (mode === 'checks') {
     return id;
   });
   child.stdin.write('go\\n');
-  for (let i = 0; i < 300 && notices.length === 0; i++) await sleep(10);
+  for (const hang = Date.now() + 60_000; notices.length === 0 && Date.now() < hang; ) await sleep(10);
   out.notices = notices;
   await attempt('reattach', async () => lib.attach(await lib.allocate('task-clock', 'TC'), child.pid));
   child.kill();

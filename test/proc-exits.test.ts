@@ -12,7 +12,7 @@ import { closeSync, copyFileSync, openSync, readdirSync, readFileSync, rmSync, w
 import { join } from 'node:path';
 import { readLog } from '../src/log/log-reader.js';
 import { LogType, type LogRecord } from '../src/log/records.js';
-import { selfCaller } from '../src/module/caller.js';
+import { type Caller, selfCaller } from '../src/module/caller.js';
 import { loadModule } from '../src/module/load.js';
 import type { OwnerSignal } from '../src/module/owner.js';
 import type { PmcModule } from '../src/module/pmc-module.js';
@@ -80,12 +80,12 @@ async function pmcstatRunning(args: string[], command = false): Promise<{ run: R
   const run = pmcstatAsync(args, { env: env(), stdio: [command ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const w = command ? new Workload(run.child, run.child.stdout!, run.child.stdin!) : undefined;
   const header = new Lines(run.child.stderr!);
-  await hangGuard(header.expect('#'), 20_000, `pmcstat ${args.join(' ')} start`, () => run.child.kill('SIGKILL'));
+  await hangGuard(header.expect('#'), 60_000, `pmcstat ${args.join(' ')} start`, () => run.child.kill('SIGKILL'));
   return { run, w };
 }
 
 function ended(run: ReturnType<typeof pmcstatAsync>, what: string) {
-  return hangGuard(run.done, 20_000, what, () => run.child.kill('SIGKILL'));
+  return hangGuard(run.done, 60_000, what, () => run.child.kill('SIGKILL'));
 }
 
 // ---- when a target has exited -------------------------------------------------------
@@ -245,7 +245,7 @@ test('-t REGEX matching a live process and a zombie attaches the live one (pmcst
   const { path, name } = namedWorkload('pzm');
   const w = Workload.start(path, ['zombie']);
   const [pid, child] = (await w.lines.expect('ready')).map(Number);
-  for (let i = 0; i < 500 && !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z '); i++) await new Promise((r) => setTimeout(r, 2));
+  for (const hang = Date.now() + 60_000; !readFileSync(`/proc/${child}/stat`, 'utf8').includes(') Z ') && Date.now() < hang; ) await new Promise((r) => setTimeout(r, 2));
   assert.match(readFileSync(`/proc/${child}/stat`, 'utf8'), /\) Z /, 'the child is a zombie');
   const r = pmcstat(['-t', `^${name}$`, '-p', 'task-clock', '-l', '0.2'], { env: env() });
   assert.equal(r.status, 0, `pmcstat failed with a zombie among its targets: ${r.stderr}`);
@@ -283,7 +283,7 @@ function nextSignal(m: PmcModule, match: (s: OwnerSignal) => boolean, what: stri
         }
       });
     }),
-    10_000,
+    60_000,
     what,
   );
 }
@@ -320,26 +320,22 @@ test('a target whose final count cannot be read: no PROCEXIT of 0, a notice inst
   assert.deepEqual(exits, [], 'no PROCEXIT with a count that was never read');
 });
 
-test('out of descriptors (EMFILE), a live target is not taken for exited; a look that cannot read /proc says so, naming EMFILE; the exit is seen afterwards', async () => {
-  const { m } = fakeWithLog();
-  const me = selfCaller();
-  const target = track(spawn('sleep', ['300'], { stdio: 'ignore' }));
-  const id = m.pmcAllocate(me, { classId: PmcClass.FAKE, event: 1, mode: PmcMode.TC, cpu: PMC_CPU_ANY, caps: 0, flags: 0 });
-  m.pmcAttach(me, id, target.pid!);
-  m.pmcStart(me, id);
+/**
+ * Runs while every descriptor this process may open is taken (EMFILE), until
+ * the exit reaper has made two looks of its own; the limit and the
+ * descriptors are given back after. Returns what the owner was told
+ * meanwhile: targets gone (SIGIO with a PMC), and looks that could not tell.
+ */
+async function withoutDescriptors(m: PmcModule, owner: Caller): Promise<{ gone: OwnerSignal[]; notices: string[] }> {
   const gone: OwnerSignal[] = [];
-  m.onSignal(me, (s) => s.pmcId !== undefined && gone.push(s));
+  const notices: string[] = [];
+  m.onSignal(owner, (s) => (s.pmcId !== undefined ? gone.push(s) : /cannot tell whether/.test(s.reason) && notices.push(s.reason)));
   const limits = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!.split(/\s{2,}/);
   const [soft, hard] = [limits[1], limits[2]];
   const fds: number[] = [];
   // A limit a little above what this process holds, so that taking the rest is quick.
   execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${readdirSync('/proc/self/fd').length + 64}:${hard}`]);
-  const notices: string[] = [];
-  m.onSignal(me, (s) => /cannot tell whether process/.test(s.reason) && notices.push(s.reason));
   try {
-    // Every descriptor taken: /proc cannot be opened. The pidfd the target is
-    // held by still tells (a root owner needs nothing else); a look that
-    // needs /proc (credentials, without pidfds) reports why it cannot tell.
     for (;;) {
       try {
         fds.push(openSync('/dev/null', 'r'));
@@ -353,17 +349,48 @@ test('out of descriptors (EMFILE), a live target is not taken for exited; a look
       new Promise<void>((resolve) => {
         const poll = setInterval(() => m.reaper.looks >= looks + 2 && (clearInterval(poll), resolve()), 20);
       }),
-      10_000,
+      60_000,
       'two looks of the exit reaper without descriptors',
     );
-    for (const n of notices) assert.match(n, /EMFILE/);
   } finally {
     for (const fd of fds) closeSync(fd);
     execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard}`]);
   }
+  return { gone, notices };
+}
+
+test('out of descriptors (EMFILE), a root owner\'s live target is not taken for exited: its pidfd tells, no /proc read, no notice; the exit is seen afterwards', async () => {
+  const { m } = fakeWithLog();
+  const me = selfCaller();
+  const target = track(spawn('sleep', ['300'], { stdio: 'ignore' }));
+  const id = m.pmcAllocate(me, { classId: PmcClass.FAKE, event: 1, mode: PmcMode.TC, cpu: PMC_CPU_ANY, caps: 0, flags: 0 });
+  m.pmcAttach(me, id, target.pid!);
+  m.pmcStart(me, id);
+  const { gone, notices } = await withoutDescriptors(m, me);
   assert.deepEqual(gone, [], 'the live target was taken for exited');
+  assert.deepEqual(notices, [], 'a root owner never loses the right to watch: the reaper needs no /proc read');
   const told = nextSignal(m, (s) => s.pmcId === id, 'the SIGIO for the exited target');
   target.kill('SIGKILL');
+  await told;
+});
+
+test('out of descriptors (EMFILE), a non-root owner\'s target matched by its saved uid: the look that must read its credentials says it cannot tell, naming EMFILE; not taken for exited; the exit is seen afterwards', { skip: !isRoot && 'needs root (the target changes its uids)' }, async () => {
+  const { m } = fakeWithLog();
+  // As pmcd sees a peer of uid 60002 (gid 60001). Its target runs as uid 60001 with saved uid 60002:
+  // any exec would reset the saved uid, so the reaper reads the target's whole credentials at every look.
+  const owner: Caller = { pid: process.pid, creds: { euid: 60002, ruid: 60002, suid: 60002, egid: 60001, rgid: 60001, sgid: 60001, groups: [], capEff: 0n } };
+  const w = Workload.start(workload, ['saved-uid', '60001', '60002']);
+  const pid = await w.ready();
+  const id = m.pmcAllocate(owner, { classId: PmcClass.FAKE, event: 1, mode: PmcMode.TC, cpu: PMC_CPU_ANY, caps: 0, flags: 0 });
+  m.pmcAttach(owner, id, pid);
+  m.pmcStart(owner, id);
+  const { gone, notices } = await withoutDescriptors(m, owner);
+  assert.deepEqual(gone, [], 'the live target was taken for exited');
+  assert.equal(notices.length, 1, `one notice for the target: ${notices.join(' | ')}`);
+  assert.match(notices[0], new RegExp(`cannot tell whether process ${pid} is still there: .*EMFILE`));
+  const told = nextSignal(m, (s) => s.pmcId === id, 'the SIGIO for the exited target');
+  w.finish();
+  await w.exited;
   await told;
 });
 
