@@ -3,12 +3,25 @@
 // same process as the reference count, and busy CPUs.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { buildC } from './cli-fixture.js';
 import { spinner } from './spinner.js';
 
 export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/**
+ * The time the host took this machine's CPUs from it so far (steal, in
+ * /proc/stat), in ns. task-clock runs on the CPU's clock, which goes on while
+ * the host runs something else; a process's CPU clock (utime + stime,
+ * CLOCK_PROCESS_CPUTIME_ID) leaves steal out. Over an interval the two can
+ * differ by at most the machine's steal in it.
+ */
+export function machineStealNs(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/);
+  return Number(cpu[8]) * (1e9 / CLK_TCK);
+}
 
 /** Builds test/fixtures/proc-workload.c into `dir`. */
 export function buildWorkload(dir: string): string {

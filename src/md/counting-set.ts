@@ -5,12 +5,18 @@
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { onlineCpus } from '../os/cpus.js';
 import type { DescendantExit, HwCounterSet, Inheritance } from './class-dep.js';
-import type { PerfEventAttr } from './perf-attr.js';
+import { type PerfEventAttr, PerfType } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import type { DescendantWatch } from './descendant-watch.js';
 import { attachThreads, attachWatch } from './thread-attach.js';
 import type { SampleSource } from './sample-sink.js';
 import { type GroupMember, groupsWith, OwnerGroups } from './counter-group.js';
+
+/**
+ * A software dummy event no thread inherits, one on every thread a counter
+ * is opened on (see forProcess): it counts nothing and is never enabled.
+ */
+const UNCOPIED: PerfEventAttr = { type: PerfType.SOFTWARE, config: 9n /* PERF_COUNT_SW_DUMMY */, flags: { disabled: true, excludeKernel: true, excludeHv: true } };
 
 export class CountingSet implements HwCounterSet {
   readonly sampleSources: readonly SampleSource[] = [];
@@ -27,6 +33,8 @@ export class CountingSet implements HwCounterSet {
     private readonly exitCounters: PerfEvent[] = [],
     /** Grouped: `events`' group memberships, in the same order (see counter-group.ts). */
     private readonly members?: GroupMember[],
+    /** One UNCOPIED event per thread counters were opened on. */
+    private readonly uncopied: PerfEvent[] = [],
   ) {
     if (own.length === 0 || !watch) return;
     this.ownCount = () => sum(own);
@@ -48,6 +56,21 @@ export class CountingSet implements HwCounterSet {
    * parent's at a context switch (it does for contexts that are exact
    * copies), which would make the parent's thread report the child's count.
    *
+   * Every thread a counter is opened on also gets an event no new thread
+   * inherits (UNCOPIED). The kernel marks a new thread's (or child's)
+   * counters as an exact copy of its creator's only when every event of
+   * the creator is inherited, and swaps exact copies between tasks at a
+   * context switch instead of switching them. Inheriting reads the state of
+   * the creator's current copy without the lock PERF_EVENT_IOC_ENABLE holds
+   * while it walks the original's copies, so a thread created while the PMC
+   * started, by a creator holding a swapped copy, got a counter that stayed
+   * off for good; swapped on from task to task it left a share of the
+   * process uncounted (proc-threads: 0.58 to 0.96 of utime+stime under
+   * load). With no exact copies the creator always holds its own counter,
+   * whose lock the enable holds too; and a group member opened on a thread
+   * finds its leader in the thread's context (after a swap the open failed
+   * with EINVAL: a thread creating threads while attached to).
+   *
    * With `groupScope` (any object standing for the owner) and without
    * process counts, each thread's counter joins the owner's group on that
    * thread where the event may (counter-group.ts), so that a read of
@@ -66,11 +89,14 @@ export class CountingSet implements HwCounterSet {
     const cpus = onlineCpus();
     const groups = groupScope && !counts && groupsWith(base) ? OwnerGroups.of(groupScope) : undefined;
     const members: GroupMember[] = [];
+    const uncopied = new Map<number, PerfEvent>();
     try {
       if (counts) tree.countExits(cpus.length);
       const byThread = new Map<number, PerfEvent>();
       attachThreads(pid, forks, {
         open: (tid) => {
+          // First: a thread created after it never holds an exact copy, not even of the group leader.
+          if (!uncopied.has(tid)) uncopied.set(tid, PerfEvent.open(UNCOPIED, { pid: tid, cpu: -1 }));
           const member = groups?.join(attr, { pid: tid, cpu: -1 }, inheritance);
           const ev = member?.event ?? PerfEvent.open(attr, { pid: tid, cpu: -1 });
           events.push(ev);
@@ -95,10 +121,10 @@ export class CountingSet implements HwCounterSet {
         } : undefined,
       });
       if (!tree) forks.close();
-      return new CountingSet(events, tree, own, exitCounters, groups && members);
+      return new CountingSet(events, tree, own, exitCounters, groups && members, [...uncopied.values()]);
     } catch (e) {
       for (const m of members) m.close();
-      for (const ev of [...events, ...own, ...exitCounters]) ev.close();
+      for (const ev of [...events, ...own, ...exitCounters, ...uncopied.values()]) ev.close();
       forks.close();
       throw e;
     }
@@ -139,6 +165,7 @@ export class CountingSet implements HwCounterSet {
     // A member leaves its group (the last one closes the leader).
     for (const m of this.members ?? []) m.close();
     for (const ev of this.all()) ev.close();
+    for (const ev of this.uncopied) ev.close();
     this.watch?.close();
   }
 
@@ -149,6 +176,7 @@ export class CountingSet implements HwCounterSet {
   get fdCount(): number {
     let n = this.watch?.fdCount ?? 0;
     for (const ev of this.all()) if (!ev.isClosed) n++;
+    for (const ev of this.uncopied) if (!ev.isClosed) n++;
     // A group's leader is counted with its first member.
     for (const m of this.members ?? []) if (m.group.members[0] === m) n++;
     return n;
