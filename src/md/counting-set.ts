@@ -16,7 +16,7 @@ import { type GroupMember, groupsWith, OwnerGroups } from './counter-group.js';
  * A software dummy event no thread inherits, one on every thread a counter
  * is opened on (see forProcess): it counts nothing and is never enabled.
  */
-const UNCOPIED: PerfEventAttr = { type: PerfType.SOFTWARE, config: 9n /* PERF_COUNT_SW_DUMMY */, flags: { disabled: true, excludeKernel: true, excludeHv: true } };
+export const UNCOPIED: PerfEventAttr = { type: PerfType.SOFTWARE, config: 9n /* PERF_COUNT_SW_DUMMY */, flags: { disabled: true, excludeKernel: true, excludeHv: true } };
 
 export class CountingSet implements HwCounterSet {
   readonly sampleSources: readonly SampleSource[] = [];
