@@ -70,6 +70,8 @@ test('-t on a process that starts spinning threads while 1,000 idle ones make th
   try {
     const id = await lib.allocate('task-clock', 'TC');
     w.go();
+    // Threads are being created (else the second line could come before the first thread).
+    await w.lines.expect('creating');
     const t0 = process.hrtime.bigint();
     await lib.attach(id, pid);
     const attachMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -98,6 +100,7 @@ test('-t on a process creating a thread every 100 us while the PMC is attached a
     try {
       const id = await lib.allocate('task-clock', 'TC');
       w.go();
+      await w.lines.expect('creating');
       await lib.attach(id, pid);
       await lib.start(id);
       const r = await spinMeasured(w, pid, async () => Number(await lib.read(id)));
@@ -160,6 +163,7 @@ test('threads created while their creator\'s counter is being opened (the attach
   let madeDuringStall = 0;
   try {
     w.go();
+    await w.lines.expect('creating');
     attachThreads(pid, forks, {
       open: (tid) => {
         if (!uncopied.has(tid)) uncopied.set(tid, PerfEvent.open(UNCOPIED, { pid: tid, cpu: -1 }));

@@ -70,7 +70,10 @@ export function extendCpuRings(rings: CpuRings, cpus: readonly number[], tids: r
 
 /** ESRCH from a thread that exited: nothing to open there, unless the whole process is gone. */
 export function threadVanished(e: unknown, tid: number, mainTid: number | undefined): boolean {
-  if (!(e instanceof PmcError && e.code === 'ESRCH')) return false;
+  if (!(e instanceof PmcError)) return false;
+  // A thread that exits between its group leader's open and its member's: the kernel refuses the member with ENODEV.
+  if (e.code === 'ENODEV') return tid !== mainTid && processExited(tid);
+  if (e.code !== 'ESRCH') return false;
   return tid !== mainTid || !processExited(tid);
 }
 
