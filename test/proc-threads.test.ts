@@ -118,7 +118,14 @@ test('-t on a process creating a short-lived thread every millisecond: task-cloc
   // Each thread burns 1 ms of CPU and exits; threads are created for 2 s, the attach among them.
   // Threads burn all along, so the start falls inside a stretch of CPU time, not on an instant:
   // the process marks its CPU time when it reads a line, once right before the start and once
-  // right after, and the count must lie within 3% of the interval from either mark to the end.
+  // right after. Each thread's exit path after perf's exit hook is CPU time task-clock cannot see
+  // (2,000 exits: 2-3% of the total), so the two sides have different references: the count is at
+  // most the process's CPU time from the first mark to the end (+3%, + the host's steal), and at
+  // least what the threads burnt, each up to the end of its burn and no exit path, less the
+  // process's CPU time at the second mark. That side allows 10%: when other processes compete
+  // for the CPUs, the kernel's task-clock itself falls 3-5% under the threads' CPU clocks on this
+  // workload (`perf stat -e task-clock` of it under load 3: 0.953-0.967 of the time burnt), while
+  // the losses this test is for cost more (a thread's counter copy left off: 0.58 before c8567f7).
   const w = Workload.start(workload, ['churn', '1000', '1000', '2000']);
   const pid = await w.ready();
   const lib = await Libpmc.init();
@@ -133,13 +140,15 @@ test('-t on a process creating a short-lived thread every millisecond: task-cloc
     await lib.start(id);
     w.go();
     const after = Number((await w.lines.expect('cpu'))[0]);
-    const end = Number((await w.lines.expect('done'))[0]);
+    const [endWord, burntWord] = await w.lines.expect('done');
+    const end = Number(endWord);
+    const burnt = Number(burntWord);
     const count = Number(await lib.read(id));
     const steal = machineStealNs() - steal0;
-    t.diagnostic(`attach took ${attachMs.toFixed(1)} ms; task-clock ${(count / 1e6).toFixed(1)} ms, utime+stime from the marks ${((end - after) / 1e6).toFixed(1)}-${((end - before) / 1e6).toFixed(1)} ms (ratio ${(count / (end - after)).toFixed(4)}-${(count / (end - before)).toFixed(4)})`);
+    t.diagnostic(`attach took ${attachMs.toFixed(1)} ms; task-clock ${(count / 1e6).toFixed(1)} ms, burnt from the second mark ${((burnt - after) / 1e6).toFixed(1)} ms (ratio ${(count / (burnt - after)).toFixed(4)}), utime+stime from the first ${((end - before) / 1e6).toFixed(1)} ms (ratio ${(count / (end - before)).toFixed(4)})`);
     // task-clock also counts the time the host stole (steal), the CPU clock does not.
     assert.ok(count <= 1.03 * (end - before) + steal, `a thread every millisecond: task-clock ${count} ns, more than 3% (+ steal ${steal} ns) over utime+stime from before the start (${end - before} ns)`);
-    assert.ok(count >= 0.97 * (end - after), `a thread every millisecond: task-clock ${count} ns, more than 3% under utime+stime from after the start (${end - after} ns)`);
+    assert.ok(count >= 0.9 * (burnt - after), `a thread every millisecond: task-clock ${count} ns, more than 10% under the CPU time burnt after the start (${burnt - after} ns)`);
   } finally {
     await lib.close();
     w.finish();
