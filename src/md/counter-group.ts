@@ -28,12 +28,9 @@
 // scheduled whenever their task runs, so a group never fails to fit a PMU
 // where its members alone would have fitted.
 import type { Inheritance } from './class-dep.js';
-import { PerfFormat, PerfType, type PerfEventAttr } from './perf-attr.js';
+import { PerfFormat, PerfSoftware, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, type OpenTarget, PerfEvent } from './perf-event.js';
 
-const PERF_COUNT_SW_CPU_CLOCK = 0n;
-const PERF_COUNT_SW_TASK_CLOCK = 1n;
-const PERF_COUNT_SW_DUMMY = 9n;
 const GROUP_READ_FORMAT = PerfFormat.GROUP | PerfFormat.ID | COUNTING_READ_FORMAT;
 /** Members per group: the leader and 31 members fill md's largest read (3 + 2 x 32 words). */
 const MAX_MEMBERS = 31;
@@ -42,8 +39,8 @@ const MAX_MEMBERS = 31;
 function leaderFor(attr: PerfEventAttr): { pmu: string; type: number; config: bigint } | undefined {
   if (attr.type === PerfType.TRACEPOINT) return { pmu: 'tracepoint', type: attr.type, config: attr.config };
   if (attr.type !== PerfType.SOFTWARE) return undefined;
-  if (attr.config === PERF_COUNT_SW_CPU_CLOCK || attr.config === PERF_COUNT_SW_TASK_CLOCK) return { pmu: `clock${attr.config}`, type: attr.type, config: attr.config };
-  return { pmu: 'software', type: attr.type, config: PERF_COUNT_SW_DUMMY };
+  if (attr.config === PerfSoftware.CPU_CLOCK || attr.config === PerfSoftware.TASK_CLOCK) return { pmu: `clock${attr.config}`, type: attr.type, config: attr.config };
+  return { pmu: 'software', type: attr.type, config: PerfSoftware.DUMMY };
 }
 
 /** Whether a counter with these attributes may be grouped. */

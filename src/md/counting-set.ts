@@ -5,7 +5,7 @@
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { onlineCpus } from '../os/cpus.js';
 import type { DescendantExit, HwCounterSet, Inheritance } from './class-dep.js';
-import { type PerfEventAttr, PerfType } from './perf-attr.js';
+import { type PerfEventAttr, PerfSoftware, PerfType } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import type { DescendantWatch } from './descendant-watch.js';
 import { attachThreads, attachWatch } from './thread-attach.js';
@@ -16,7 +16,7 @@ import { type GroupMember, groupsWith, OwnerGroups } from './counter-group.js';
  * A software dummy event no thread inherits, one on every thread a counter
  * is opened on (see forProcess): it counts nothing and is never enabled.
  */
-export const UNCOPIED: PerfEventAttr = { type: PerfType.SOFTWARE, config: 9n /* PERF_COUNT_SW_DUMMY */, flags: { disabled: true, excludeKernel: true, excludeHv: true } };
+export const UNCOPIED: PerfEventAttr = { type: PerfType.SOFTWARE, config: PerfSoftware.DUMMY, flags: { disabled: true, excludeKernel: true, excludeHv: true } };
 
 export class CountingSet implements HwCounterSet {
   readonly sampleSources: readonly SampleSource[] = [];

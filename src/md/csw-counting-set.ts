@@ -8,7 +8,7 @@ import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, Inheritance } from './class-dep.js';
 import type { DescendantWatch } from './descendant-watch.js';
-import { PerfFormat, PerfSample, PerfType, type PerfEventAttr } from './perf-attr.js';
+import { PerfFormat, PerfSample, PerfSoftware, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-sample-record.js';
 import { closeCpuRings, type CpuRings } from './cpu-rings.js';
@@ -17,7 +17,6 @@ import { RingedSet } from './ringed-set.js';
 import { PerfSampleSource } from './perf-sample-source.js';
 import { ringPages, withWakeupWatermark } from './sampling-set.js';
 
-const PERF_COUNT_SW_CONTEXT_SWITCHES = 3n;
 const GROUP_READ = PerfFormat.GROUP | PerfFormat.TOTAL_TIME_ENABLED | PerfFormat.TOTAL_TIME_RUNNING;
 /** Offset of the leader's value in a GROUP_READ block: nr, enabled, running, then values. */
 const LEADER_VALUE_OFFSET = 24;
@@ -47,7 +46,7 @@ export class CswCountingSet extends RingedSet implements HwCounterSet {
     const pages = ringPages(false);
     const samplerAttr: PerfEventAttr = withWakeupWatermark({
       type: PerfType.SOFTWARE,
-      config: PERF_COUNT_SW_CONTEXT_SWITCHES,
+      config: PerfSoftware.CONTEXT_SWITCHES,
       samplePeriod: 1n,
       sampleType: PerfSample.IDENTIFIER | PerfSample.TID | PerfSample.TIME | PerfSample.CPU | PerfSample.READ,
       readFormat: GROUP_READ,

@@ -28,16 +28,15 @@ import { PmcError } from '../pmc-error.js';
 import { onlineCpus } from '../os/cpus.js';
 import type { DescendantExit } from './class-dep.js';
 import { closeCpuRings, type CpuRings, extendCpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
-import { PerfType } from './perf-attr.js';
+import { PerfSoftware, PerfType } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
 import { PerfRecordType, u64Number } from './perf-records.js';
 import { listDescendants, listThreads, processExited, processStartTime } from '../os/procfs.js';
 
-const PERF_COUNT_SW_DUMMY = 9n;
 /** A dummy event that reports forks and exits (FORK, EXIT records), stamped on tspmc's clock. */
 const TASK_ATTR = {
   type: PerfType.SOFTWARE,
-  config: PERF_COUNT_SW_DUMMY,
+  config: PerfSoftware.DUMMY,
   clockid: PMC_CLOCKID,
   flags: { inherit: true, task: true, excludeKernel: true, excludeHv: true, useClockid: true },
 };

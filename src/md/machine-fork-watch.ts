@@ -13,11 +13,10 @@ import { PmcError } from '../pmc-error.js';
 import { onlineCpus } from '../os/cpus.js';
 import { closeCpuRings, type CpuRings, openCpuRings } from './cpu-rings.js';
 import type { ForkSource, TaskFork } from './descendant-watch.js';
-import { PerfType } from './perf-attr.js';
+import { PerfSoftware, PerfType } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
 import { PerfRecordType, u64Number } from './perf-records.js';
 
-const PERF_COUNT_SW_DUMMY = 9n;
 /** 4096 task records per CPU: an attach reads them every few ms. */
 const RING_PAGES = 32;
 
@@ -69,7 +68,7 @@ export class MachineForkWatch {
     if (!MachineForkWatch.rings) {
       try {
         MachineForkWatch.rings = openCpuRings(onlineCpus(), [-1], undefined, RING_PAGES, (_tid, cpu, opened) => {
-          const attr = { type: PerfType.SOFTWARE, config: PERF_COUNT_SW_DUMMY, clockid: PMC_CLOCKID, flags: { task: true, excludeKernel: true, excludeHv: true, useClockid: true } };
+          const attr = { type: PerfType.SOFTWARE, config: PerfSoftware.DUMMY, clockid: PMC_CLOCKID, flags: { task: true, excludeKernel: true, excludeHv: true, useClockid: true } };
           const ev = PerfEvent.open(attr, { pid: -1, cpu });
           opened.push(ev);
           return ev;

@@ -13,6 +13,14 @@ export enum PerfType {
   BREAKPOINT = 5,
 }
 
+/** The software events' configs (enum perf_sw_ids) that md opens itself. */
+export const PerfSoftware = {
+  CPU_CLOCK: 0n,
+  TASK_CLOCK: 1n,
+  CONTEXT_SWITCHES: 3n,
+  DUMMY: 9n,
+} as const;
+
 export const PerfSample = {
   IP: 1n << 0n,
   TID: 1n << 1n,

@@ -11,7 +11,7 @@ import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
 import { onlineCpus } from '../os/cpus.js';
-import { PerfSample, PerfType, type PerfEventAttr } from './perf-attr.js';
+import { PerfSample, PerfSoftware, PerfType, type PerfEventAttr } from './perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
 import { SampleLayout } from './perf-sample-record.js';
 import { DescendantWatch } from './descendant-watch.js';
@@ -28,7 +28,6 @@ import { RingedSet } from './ringed-set.js';
  * perf_event_mlock_kb (516 KiB by default) among all their rings.
  */
 const PAGE_SIZE = 4096;
-const PERF_COUNT_SW_DUMMY = 9n;
 
 export function ringPages(wholeCpu: boolean): number {
   if (geteuid?.() !== 0) return 16;
@@ -147,7 +146,7 @@ function trackingAttr(sampling: PerfEventAttr): PerfEventAttr {
   const { excludeUser, excludeKernel, excludeHv, inherit, inheritThread } = sampling.flags ?? {};
   return {
     type: PerfType.SOFTWARE,
-    config: PERF_COUNT_SW_DUMMY,
+    config: PerfSoftware.DUMMY,
     sampleType: sampling.sampleType,
     clockid: PMC_CLOCKID,
     flags: { excludeUser, excludeKernel, excludeHv, inherit, inheritThread, disabled: true, sampleIdAll: true, useClockid: true, mmap: true, mmap2: true, comm: true, commExec: true, task: true },
