@@ -65,7 +65,7 @@ test('-l: the #CPU n: table with its header line for every online CPU', () => {
   }
 });
 
-test('-s: the nine driver statistics, labelled, with counts', () => {
+test('-s: the ten driver statistics, labelled, with counts', () => {
   const lines = ok(pmccontrol(['-s'], { env }), 'pmccontrol -s').stdout.trimEnd().split('\n');
   assert.deepEqual(
     lines.map((l) => l.replace(/\s+\d+$/, '')),
@@ -79,6 +79,7 @@ test('-s: the nine driver statistics, labelled, with counts', () => {
       'buffer requests failed:',
       'sampling log sweeps:',
       'log records never written:',
+      'samples lost by the kernel:',
     ],
   );
   for (const l of lines) assert.match(l, /^.{40} \d+$/);

@@ -6,13 +6,13 @@
 // independently from the event's own count.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Libpmc, LocalModuleClient, launchStopped, onlineCpus } from '../src/lib/index.js';
 import { readLog } from '../src/log/log-reader.js';
 import { LogType } from '../src/log/records.js';
 import { loadModule } from '../src/module/load.js';
-import { buildC, logStats, logText, pmcstat, stackTraceLines, tempDir } from './cli-fixture.js';
+import { buildC, logStats, logText, pmcstat, pmcstatAsync, stackTraceLines, tempDir } from './cli-fixture.js';
 
 // Chains of at most 32 frames make CALLCHAIN records of at most 288 bytes, which fit a 1 KiB log buffer.
 const TINY = { TSPMC_NSAMPLES: '4', TSPMC_LOGBUFFERSIZE: '1', TSPMC_NBUFFERS: '2', TSPMC_CALLCHAINDEPTH: '32' };
@@ -41,6 +41,30 @@ test('pmcstat with tiny tunables: drops in the log, in --stats and in the warnin
   assert.ok(paused, `the stall warning on stderr:\n${run.stderr}`);
   assert.equal(Number(paused[1]), stats.dropped, 'every stall the driver counted is reported in the log\'s DROPNOTIFY records');
   assert.match(run.stderr, /^Please consider tuning the "kern\.hwpmc\.nsamples" tunable\.$/m);
+});
+
+test('pmcstat stopped while the kernel samples: the samples it lost are in the log and in an end-of-run warning', async () => {
+  // Stopped for 3 s while a spinning command (below timeout: -d) is sampled 50,000 times a second, the collector
+  // leaves the kernel far more samples than a 1 MiB ring holds: the kernel counts the rest lost
+  // (PERF_RECORD_LOST). Before, the run said nothing of them; only a later -R did.
+  const log = join(dir, 'stopped.pmclog');
+  const run = pmcstatAsync(['-d', '--freq', '50000', '-P', 'cpu-clock', '-O', log, '--', 'timeout', '8', 'sh', '-c', 'while :; do :; done']);
+  for (let i = 0; ; i++) {
+    if ((statSync(log, { throwIfNoEntry: false })?.size ?? 0) > 4096) break;
+    assert.ok(i < 6000, 'the log never grew: the collector did not start');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  run.child.kill('SIGSTOP');
+  await new Promise((r) => setTimeout(r, 3000));
+  run.child.kill('SIGCONT');
+  const r = await run.done;
+  assert.equal(r.status, 124, r.stderr);
+  const stats = logStats(log);
+  assert.ok(stats.lost > 0, `the kernel lost samples while pmcstat was stopped: ${stats.lost}`);
+  const warning = /^WARNING: the kernel lost at least (\d+) samples?: its ring buffers were full\.$/m.exec(r.stderr);
+  assert.ok(warning, `the kernel's losses on stderr:\n${r.stderr}`);
+  assert.equal(Number(warning[1]), stats.lost, 'the warning counts what the log\'s DROPNOTIFY records count');
+  assert.deepEqual(stackTraceLines(r.stderr), []);
 });
 
 interface Accounting {

@@ -137,4 +137,9 @@ function warnAboutLosses(before: DriverStats, after: DriverStats): void {
   if (discarded > 0) {
     process.stderr.write(`WARNING: at least ${discarded} event${s(discarded)} were discarded while running.\nPlease consider tuning the "kern.hwpmc.nbuffers" tunable.\n`);
   }
+  // Linux's own loss, which hwpmc cannot have: the kernel found a ring full (the collector fell behind).
+  const lost = after.samples_lost - before.samples_lost;
+  if (lost > 0) {
+    process.stderr.write(`WARNING: the kernel lost at least ${lost} sample${s(lost)}: its ring buffers were full.\nPlease consider a longer sampling interval (-n, --freq) or fewer sampled processes.\n`);
+  }
 }

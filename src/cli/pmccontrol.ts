@@ -27,6 +27,7 @@ const STAT_LABELS: [keyof Awaited<ReturnType<Libpmc['driverStats']>>, string][] 
   ['buffer_requests_failed', 'buffer requests failed:'],
   ['log_sweeps', 'sampling log sweeps:'],
   ['log_records_lost', 'log records never written:'],
+  ['samples_lost', 'samples lost by the kernel:'],
 ];
 
 async function listClasses(lib: Libpmc): Promise<void> {

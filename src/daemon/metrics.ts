@@ -144,6 +144,7 @@ export class PmcdMetrics {
     counter('tspmc_samples_dropped_total', 'Samples dropped because a sample buffer was full (intr_bufferfull)', () => stats().intr_bufferfull);
     counter('tspmc_log_buffer_requests_failed_total', 'Log records dropped because no log buffer was free', () => stats().buffer_requests_failed);
     counter('tspmc_log_records_lost_total', 'Log records never written: a write error, or a log given up because its reader stopped reading', () => stats().log_records_lost);
+    counter('tspmc_samples_lost_total', 'Samples the kernel dropped because a ring buffer was full (PERF_RECORD_LOST)', () => stats().samples_lost);
     counter('tspmc_ops_total', 'Module ops (syscalls)', () => stats().syscalls);
     counter('tspmc_op_errors_total', 'Module ops that failed', () => stats().syscall_errors);
     new Counter({

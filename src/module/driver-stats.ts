@@ -15,6 +15,8 @@ export interface DriverStats {
   log_sweeps: number;
   /** Log records the log's descriptor never took: discarded after a write error, or when a log whose reader stopped reading was given up (tspmc). */
   log_records_lost: number;
+  /** Samples the kernel dropped because a ring buffer was full (PERF_RECORD_LOST; tspmc: hwpmc's own buffers are the rings). */
+  samples_lost: number;
 }
 
 export function newDriverStats(): DriverStats {
@@ -28,6 +30,7 @@ export function newDriverStats(): DriverStats {
     buffer_requests_failed: 0,
     log_sweeps: 0,
     log_records_lost: 0,
+    samples_lost: 0,
   };
 }
 

@@ -96,6 +96,7 @@ const driverStats = z.object({
   buffer_requests_failed: int,
   log_sweeps: int,
   log_records_lost: int,
+  samples_lost: int,
 });
 
 const ownerStats = z.object({

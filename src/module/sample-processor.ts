@@ -345,6 +345,7 @@ export class SampleProcessor implements SampleSink {
   }
 
   lost(count: number): void {
+    this.stats.samples_lost += count;
     const log = this.pmc.owner.log;
     if (log) log.pendingLost += count;
   }
