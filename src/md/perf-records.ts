@@ -174,12 +174,12 @@ export type SideRecord =
 
 const utf8 = new TextDecoder('utf-8');
 
-/** A NUL-terminated string inside [start, end). */
 /** The fields PERF_RECORD_MMAP and MMAP2 begin with (pid, tid, addr, len, pgoff). */
 function mmapHead(view: DataView, b: number): { pid: number; tid: number; addr: bigint; len: bigint; pgoff: bigint } {
   return { pid: view.getInt32(b, true), tid: view.getInt32(b + 4, true), addr: u64BigInt(view, b + 8), len: u64BigInt(view, b + 16), pgoff: u64BigInt(view, b + 24) };
 }
 
+/** A NUL-terminated string inside [start, end). */
 function cString(bytes: Uint8Array, start: number, end: number): string {
   let nul = bytes.indexOf(0, start);
   if (nul < 0 || nul > end) nul = end;
