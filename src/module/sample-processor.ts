@@ -420,12 +420,12 @@ export class SampleProcessor implements SampleSink {
         }
       }
       do {
-        if (held.size > 0 && buf.oldestTime() > (held.get(buf.pmc[buf.oldest()]!.owner) ?? Infinity)) {
+        const owner = buf.pmc[buf.oldest()]!.owner;
+        const t = buf.oldestTime();
+        if (held.size > 0 && t > (held.get(owner) ?? Infinity)) {
           blocked[best] = 1;
           break;
         }
-        const owner = buf.pmc[buf.oldest()]!.owner;
-        const t = buf.oldestTime();
         if (!this.logSample(buf)) {
           hold(owner, t);
           blocked[best] = 1;
