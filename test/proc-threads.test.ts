@@ -13,6 +13,8 @@ import { COUNTING_READ_FORMAT, PerfEvent } from '../src/md/perf-event.js';
 import { listThreads } from '../src/os/procfs.js';
 import { attachThreads, attachWatch } from '../src/md/thread-attach.js';
 import { UNCOPIED } from '../src/md/counting-set.js';
+import { MachineForkWatch } from '../src/md/machine-fork-watch.js';
+import type { ForkSource } from '../src/md/descendant-watch.js';
 import { tempDir } from './cli-fixture.js';
 import { buildWorkload, CLK_TCK, killAll, machineStealNs, Workload } from './proc-fixture.js';
 
@@ -192,5 +194,79 @@ test('threads created while their creator\'s counter is being opened (the attach
     forks.close();
     w.finish();
     await w.exited;
+  }
+});
+
+/**
+ * Attaches task-clock counters to `pid`'s threads through `forks` as counting sets do (an event no
+ * new thread inherits first on each, then the counter, closed again when the attach reopens a
+ * creator), all disabled. `during(tid)` runs after each open.
+ */
+function attachCounters(pid: number, forks: ForkSource, during: (tid: number) => void = () => undefined): { events: Map<number, PerfEvent>; close: () => void } {
+  const attr = { type: PerfType.SOFTWARE, config: 1n, readFormat: COUNTING_READ_FORMAT, flags: { inherit: true, inheritThread: true, disabled: true, pinned: true } };
+  const events = new Map<number, PerfEvent>();
+  const uncopied = new Map<number, PerfEvent>();
+  const close = (): void => {
+    for (const ev of [...events.values(), ...uncopied.values()]) ev.close();
+  };
+  try {
+    attachThreads(pid, forks, {
+      open: (tid) => {
+        if (!uncopied.has(tid)) uncopied.set(tid, PerfEvent.open(UNCOPIED, { pid: tid, cpu: -1 }));
+        events.set(tid, PerfEvent.open(attr, { pid: tid, cpu: -1 }));
+        during(tid);
+      },
+      close: (tid) => {
+        events.get(tid)!.close();
+        events.delete(tid);
+      },
+    });
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { events, close };
+}
+
+test('the machine\'s fork watch loses records during the attach (a one-page ring, a thread storm elsewhere): no thread counts twice', async (t) => {
+  // The target starts a thread every millisecond (up to 100) behind 1,000 idle ones that make the
+  // attach long; another process on the same CPU starts and ends threads as fast as it can, so the
+  // watch's one-page ring there (128 records) is full before the attach reads it and fills again
+  // between two reads. A thread whose creation record was lost cannot be told from one made
+  // before its creator's counter: opened anyway, it counted twice for its whole spin (ratios
+  // 1.13 before the fix).
+  const storm = Workload.start('taskset', ['-c', '0', workload, 'churn', '0', '0', '60000']);
+  const w = Workload.start('taskset', ['-c', '0', workload, 'threads', '1000', '1000', '100']);
+  const stormCpu = async (): Promise<number> => {
+    storm.go();
+    return Number((await storm.lines.expect('cpu'))[0]);
+  };
+  let forks: ForkSource | undefined;
+  let counters: ReturnType<typeof attachCounters> | undefined;
+  try {
+    await storm.ready();
+    const pid = await w.ready();
+    forks = MachineForkWatch.hold(pid, 1);
+    if (!forks) return t.skip('this process may not watch the whole machine (CAP_PERFMON)');
+    // The storm made hundreds of threads since the hold (each costs it tens of us): the ring is full.
+    for (const cpu0 = await stormCpu(); (await stormCpu()) - cpu0 < 20e6; );
+    w.go();
+    await w.lines.expect('creating');
+    const listed = listThreads(pid).length;
+    counters = attachCounters(pid, forks);
+    const lost = forks.overflows;
+    storm.child.kill('SIGKILL');
+    assert.ok(lost > 0, 'the watch lost records during the attach');
+    const events = counters.events;
+    for (const ev of events.values()) ev.enable();
+    const r = await spinMeasured(w, pid, () => [...events.values()].reduce((sum, ev) => sum + Number(ev.readValue()), 0));
+    t.diagnostic(`${lost} drains found records lost; ${listed} threads before the attach, ${listThreads(pid).length} after; ${events.size} counters; task-clock ${(r.count / 1e6).toFixed(1)} ms, utime+stime ${(r.cpu / 1e6).toFixed(1)} ms (ratio ${(r.count / r.cpu).toFixed(4)})`);
+    assertWithin(r, 0.03, 'threads made while the watch lost records', 2);
+  } finally {
+    counters?.close();
+    forks?.close();
+    storm.child.kill('SIGKILL');
+    w.finish();
+    await Promise.all([storm.exited, w.exited]);
   }
 });

@@ -82,6 +82,11 @@ export function closeCpuRings({ rings, events }: CpuRings): void {
   for (const ev of events) ev.close();
 }
 
+/** A ring with less free space than two task records is taken as full: records were lost, maybe without a LOST record yet. */
+export function ringFull(ring: RingBuffer): boolean {
+  return ring.pending() > ring.size - 64;
+}
+
 export function openEventCount(events: readonly PerfEvent[]): number {
   let n = 0;
   for (const e of events) if (!e.isClosed) n++;

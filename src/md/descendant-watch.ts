@@ -27,7 +27,7 @@ import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import { onlineCpus } from '../os/cpus.js';
 import type { DescendantExit } from './class-dep.js';
-import { closeCpuRings, type CpuRings, extendCpuRings, openCpuRings, openEventCount } from './cpu-rings.js';
+import { closeCpuRings, type CpuRings, extendCpuRings, openCpuRings, openEventCount, ringFull } from './cpu-rings.js';
 import { PerfSoftware, PerfType } from './perf-attr.js';
 import { PerfEvent } from './perf-event.js';
 import { PerfRecordType, u64Number } from './perf-records.js';
@@ -50,8 +50,6 @@ const RING_PAGES = [32, 8, 2];
 const DRAIN_QUIET_MS = 50;
 const DRAIN_BUSY_MS = 10;
 const BUSY_FILL = 1 / 8;
-/** A ring with less free space than two task records is taken as full (records were lost). */
-const FULL_MARGIN = 64;
 /** Drains a tombstone survives: an EXIT read before its FORK waits this long for it. */
 const TOMBSTONE_DRAINS = 2;
 /** Drains an exited process waits for the final counts of its threads (written right after their EXIT records). */
@@ -92,6 +90,8 @@ interface Exited {
 export interface ForkSource {
   /** Reads what was reported; `onThread` hears of every thread created in the target. */
   drain(onThread?: (fork: TaskFork) => void): unknown;
+  /** Drains that found records lost: a thread created meanwhile may have gone unreported. */
+  readonly overflows: number;
   close(): void;
 }
 
@@ -251,7 +251,7 @@ export class DescendantWatch implements ForkSource {
       fill = Math.max(fill, pending / ring.size);
       // A full ring has lost what did not fit, and the kernel reports that
       // (LOST) only with the next record it manages to write, maybe never.
-      if (pending > ring.size - FULL_MARGIN) this.overflow();
+      if (ringFull(ring)) this.overflow();
       ring.drain((_bytes, view, offset, type) => {
         if (type === PerfRecordType.FORK || type === PerfRecordType.EXIT) {
           // pid, ppid, tid, ptid (u32 each) and time (u64) after the 8-byte header.

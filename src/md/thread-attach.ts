@@ -25,6 +25,9 @@ const DRAIN_EVERY_MS = 5;
 /** Times a creator's counter is opened again because it made a thread while being opened. */
 const REOPENS = 3;
 
+/** Times an attach starts over because its watch lost records. */
+const RESTARTS = 2;
+
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
@@ -83,6 +86,22 @@ export function attachThreads(pid: number, watch: ForkSource, opener: ThreadOpen
     pending.push(tid);
     reopening.add(tid);
   };
+  /**
+   * The watch lost records: a thread whose creation went unreported cannot
+   * be told from one made before its creator's counter. Every counter goes
+   * with its copies, and the attach starts over from the threads /proc lists
+   * now (they are all older than any counter), with the watch's records from
+   * here on (the machine's watch moves to a watch of the target alone).
+   */
+  let losses = watch.overflows;
+  let restarts = 0;
+  const restart = (): void => {
+    for (const tid of opening.keys()) if (Number.isFinite(since.get(tid))) close!(tid);
+    for (const m of [since, opening, copiedFrom, forks, waiting]) m.clear();
+    losses = watch.overflows;
+    restarts++;
+    pending = listThreads(pid);
+  };
   for (;;) {
     let drained = now();
     for (const tid of pending) {
@@ -106,6 +125,10 @@ export function attachThreads(pid: number, watch: ForkSource, opener: ThreadOpen
     pending = [];
     reopening.clear();
     watch.drain(collect);
+    if (watch.overflows !== losses && close && restarts < RESTARTS) {
+      restart();
+      continue;
+    }
     // Records come in time order, so a creator is decided before the threads it made.
     for (const f of forks.values()) {
       if (since.has(f.tid)) continue;
