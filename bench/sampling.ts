@@ -110,19 +110,24 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 const sysctlNumber = (name: string): number => Number(readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim());
 const tail = (text: string, lines = 30): string => text.trim().split('\n').slice(-lines).join('\n');
 
+/** A built tree's pmcstat: its bundle (npm run build), or tsc's output in trees built before the bundles. */
+function pmcstatOf(root: string): string | undefined {
+  return ['dist/bin/pmcstat.js', 'dist/src/cli/pmcstat.js'].map((p) => join(root, p)).find((p) => existsSync(p));
+}
+
 /**
  * A private copy of the compiled tree: other engineers rebuild dist/ while
  * this runs, and a run must not load half-written files.
  */
 function snapshotBuild(work: string): Build {
   const root = join(work, 'tspmc');
-  for (const d of ['src', 'bench']) cpSync(join(REPO, 'dist', d), join(root, 'dist', d), { recursive: true });
+  for (const d of ['src', 'bin', 'bench']) cpSync(join(REPO, 'dist', d), join(root, 'dist', d), { recursive: true });
   writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
   symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
   const rusageOf = join(work, 'rusage_of');
   const cc = spawnSync('gcc', ['-O2', '-o', rusageOf, join(REPO, 'bench/rusage_of.c')], { stdio: 'inherit' });
   if (cc.status !== 0) throw new Error('gcc failed to build bench/rusage_of.c');
-  return { pmcstat: join(root, 'dist/src/cli/pmcstat.js'), floor: join(root, 'dist/bench/floor-collector.js'), rusageOf };
+  return { pmcstat: pmcstatOf(root)!, floor: join(root, 'dist/bench/floor-collector.js'), rusageOf };
 }
 
 /** Runs argv under rusage_of (wait4's rusage, in microseconds); stdout to `stdoutPath` (or discarded). */
@@ -476,13 +481,14 @@ async function main(): Promise<void> {
   if (values.baseline) tools.push('baseline');
   const rated = parseCollectorConfigs(values.collector);
   if (!(Number.isInteger(reps) && reps > 0)) throw new Error('--reps: expected a positive integer');
-  if (!existsSync(join(REPO, 'dist/src/cli/pmcstat.js'))) throw new Error('dist/src/cli/pmcstat.js is missing: build first (npx tsc -p .)');
+  if (!existsSync(join(REPO, 'dist/bin/pmcstat.js'))) throw new Error('dist/bin/pmcstat.js is missing: build first (npm run build)');
 
   const work = mkdtempSync(join(tmpdir(), 'tspmc-bench-sampling-'));
   const build = snapshotBuild(work);
   if (values.baseline) {
-    build.baseline = join(resolve(values.baseline), 'dist/src/cli/pmcstat.js');
-    if (!existsSync(build.baseline)) throw new Error(`--baseline: ${build.baseline} is missing (a tree built with tsc)`);
+    const baseline = pmcstatOf(resolve(values.baseline));
+    if (baseline === undefined) throw new Error(`--baseline: ${resolve(values.baseline)} has no dist/bin/pmcstat.js nor dist/src/cli/pmcstat.js (a built tree)`);
+    build.baseline = baseline;
   }
   const busy2 = join(work, 'busy2');
   const cc = spawnSync('gcc', ['-O2', '-fno-omit-frame-pointer', '-pthread', '-o', busy2, join(REPO, 'bench/busy2.c')], { stdio: 'inherit' });

@@ -17,7 +17,7 @@ import { median } from './median.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIST = path.join(ROOT, 'dist');
-const PMCSTAT = path.join(DIST, 'src/cli/pmcstat.js');
+const PMCSTAT = path.join(DIST, 'bin/pmcstat.js');
 const RUSAGE_SOURCE = path.join(ROOT, 'bench/rusage_of.c');
 const RESULTS = path.join(ROOT, 'bench/results');
 /** A sampling period no run reaches: the sampler starts, logs its side-band, and takes no sample. */

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Libpmc } from '../src/lib/index.js';
 import { PmcdClient } from '../src/lib/pmcd-client.js';
 
-export const PMCD = fileURLToPath(new URL('../src/cli/pmcd.js', import.meta.url));
+export const PMCD = fileURLToPath(new URL('../bin/pmcd.js', import.meta.url));
 export const DIST = fileURLToPath(new URL('..', import.meta.url));
 
 export interface PmcdOptions {
@@ -181,9 +181,9 @@ export class TestUser {
  */
 export function distFor(user: TestUser, stage: string): string {
   const root = join(DIST, '..');
-  const needs = [join(DIST, 'src/lib/index.js'), join(root, 'node_modules/koffi/package.json'), join(root, 'node_modules/zod/package.json')];
+  const needs = [join(DIST, 'src/lib/index.js'), join(DIST, 'bin/pmcstat.js'), join(root, 'node_modules/koffi/package.json'), join(root, 'node_modules/zod/package.json')];
   if (needs.every((f) => user.canRead(f))) return DIST;
-  cpSync(join(DIST, 'src'), join(stage, 'dist/src'), { recursive: true });
+  for (const d of ['src', 'bin']) cpSync(join(DIST, d), join(stage, 'dist', d), { recursive: true });
   for (const f of ['index.js', 'indirect.js', 'package.json', `build/koffi/${process.platform}_${process.arch}`]) {
     cpSync(join(root, 'node_modules/koffi', f), join(stage, 'node_modules/koffi', f), { recursive: true });
   }
