@@ -34,6 +34,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { pmcstatOf } from './built-tree.js';
 import { median } from './median.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -109,11 +110,6 @@ interface SteadyRun extends RecordingStats {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const sysctlNumber = (name: string): number => Number(readFileSync(`/proc/sys/${name.replace(/\./g, '/')}`, 'utf8').trim());
 const tail = (text: string, lines = 30): string => text.trim().split('\n').slice(-lines).join('\n');
-
-/** A built tree's pmcstat: its bundle (npm run build), or tsc's output in trees built before the bundles. */
-function pmcstatOf(root: string): string | undefined {
-  return ['dist/bin/pmcstat.js', 'dist/src/cli/pmcstat.js'].map((p) => join(root, p)).find((p) => existsSync(p));
-}
 
 /**
  * A private copy of the compiled tree: other engineers rebuild dist/ while

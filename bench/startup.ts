@@ -6,13 +6,16 @@
 // Every command runs once per round, in a rotating order, for several
 // rounds; medians and ranges are printed and the raw runs written to
 // bench/results/startup-<date>T<hhmm>.json.
-// Run: npm run bench:startup [-- --rounds N --out FILE]
+// --baseline DIR adds DIR's pmcstat (a built export of main, say): an A/B of
+// two trees' sampling start in the same rounds.
+// Run: npm run bench:startup [-- --rounds N --out FILE --baseline DIR]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { pmcstatOf } from './built-tree.js';
 import { median } from './median.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,7 +61,7 @@ function writeModuleChain(dir: string, n: number): string {
   return path.join(dir, 'm1.mjs');
 }
 
-function cases(dir: string): Case[] {
+function cases(dir: string, baseline: string | undefined): Case[] {
   const node = process.execPath;
   const importing = (what: string): string[] => [node, '--input-type=module', '-e', `await import(${JSON.stringify(what)})`];
   return [
@@ -69,10 +72,12 @@ function cases(dir: string): Case[] {
     { name: 'node: import md/native (koffi, libc bound)', argv: importing(path.join(DIST, 'src/md/native.js')) },
     { name: 'node: import lib (module, md, log)', argv: importing(path.join(DIST, 'src/lib/index.js')) },
     { name: 'node: import cli/run-measurement (all pmcstat -p needs)', argv: importing(path.join(DIST, 'src/cli/run-measurement.js')) },
+    { name: 'node: import bin/chunks/run-measurement (the same, bundled)', argv: importing(path.join(DIST, 'bin/chunks/run-measurement.js')) },
     { name: 'pmcstat -p task-clock -- true', argv: [node, PMCSTAT, '-p', 'task-clock', '--', 'true'] },
     { name: 'perf stat -e task-clock true', argv: ['perf', 'stat', '-e', 'task-clock', 'true'] },
     { name: 'pmcstat -n 1e12 -P cpu-clock -O log -- true', argv: [node, PMCSTAT, '-n', NEVER, '-P', 'cpu-clock', '-O', path.join(dir, 'startup.pmclog'), '--', 'true'] },
     { name: 'perf record -c 1e12 -g -e cpu-clock -- true', argv: ['perf', 'record', '-q', '-c', NEVER, '-g', '-e', 'cpu-clock', '-o', path.join(dir, 'startup.perf.data'), '--', 'true'] },
+    ...(baseline === undefined ? [] : [{ name: 'baseline pmcstat -n 1e12 -P cpu-clock -O log -- true', argv: [node, baseline, '-n', NEVER, '-P', 'cpu-clock', '-O', path.join(dir, 'startup.base.pmclog'), '--', 'true'] }]),
   ];
 }
 
@@ -80,6 +85,8 @@ function cases(dir: string): Case[] {
 const PAIRS: [string, string][] = [
   ['pmcstat -p task-clock -- true', 'perf stat -e task-clock true'],
   ['pmcstat -n 1e12 -P cpu-clock -O log -- true', 'perf record -c 1e12 -g -e cpu-clock -- true'],
+  ['baseline pmcstat -n 1e12 -P cpu-clock -O log -- true', 'perf record -c 1e12 -g -e cpu-clock -- true'],
+  ['pmcstat -n 1e12 -P cpu-clock -O log -- true', 'baseline pmcstat -n 1e12 -P cpu-clock -O log -- true'],
 ];
 
 function runOnce(rusageOf: string, out: string, c: Case, env: NodeJS.ProcessEnv): Run {
@@ -90,16 +97,18 @@ function runOnce(rusageOf: string, out: string, c: Case, env: NodeJS.ProcessEnv)
 }
 
 function main(): void {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' }, out: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '15' }, out: { type: 'string' }, baseline: { type: 'string' } } });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds takes a positive integer (got ${values.rounds})`);
+  const baseline = values.baseline === undefined ? undefined : pmcstatOf(path.resolve(values.baseline));
+  if (values.baseline !== undefined && baseline === undefined) throw new Error(`--baseline: ${values.baseline} has no dist/bin/pmcstat.js nor dist/src/cli/pmcstat.js (a built tree)`);
   const dir = mkdtempSync(path.join(tmpdir(), 'tspmc-startup-'));
   try {
     const rusageOf = path.join(dir, 'rusage_of');
     execFileSync('gcc', ['-O2', '-o', rusageOf, RUSAGE_SOURCE]);
     // The module's state stays in this run's directory, and no pmcd is asked.
     const env = { ...process.env, TSPMC_ADMIN_STATE: path.join(dir, 'admin.json'), TSPMC_LOCAL: '1' };
-    const all = cases(dir);
+    const all = cases(dir, baseline);
     const runs = all.map(() => [] as Run[]);
     const startLoad = loadavg();
     console.log(`start-up CPU (user + sys of the command and its children): ${rounds} rounds, rotating order`);
@@ -124,7 +133,7 @@ function main(): void {
     console.log('\n| tspmc vs perf | CPU ratio (medians) | CPU ratio per round (median, range) | CPU difference (ms, medians) |');
     console.log('| --- | ---: | ---: | ---: |');
     const byName = new Map(all.map((c, i) => [c.name, runs[i]!]));
-    for (const [ours, theirs] of PAIRS) {
+    for (const [ours, theirs] of PAIRS.filter((pair) => pair.every((name) => byName.has(name)))) {
       const a = byName.get(ours)!.map(cpuMs);
       const b = byName.get(theirs)!.map(cpuMs);
       const ratios = a.map((v, i) => v / b[i]!);
@@ -134,7 +143,7 @@ function main(): void {
     mkdirSync(path.dirname(out), { recursive: true });
     const machine = { cpus: cpus().length, model: cpuModel(), kernel: release(), node: process.version };
     const raw = all.map((c, i) => ({ name: c.name, argv: c.argv.map((a) => a.replace(dir, '<tmp>').replace(ROOT, '<root>/')), env: c.env, runs: runs[i] }));
-    writeFileSync(out, `${JSON.stringify({ command: `npm run bench:startup -- --rounds ${rounds}`, date: new Date().toISOString(), machine, loadavg: { start: startLoad, end: loadavg() }, rounds, nodeExtraCaCertsUnset: extraCaCerts ?? null, cases: raw }, null, 1)}\n`);
+    writeFileSync(out, `${JSON.stringify({ command: `npm run bench:startup -- --rounds ${rounds}${values.baseline === undefined ? '' : ` --baseline ${values.baseline}`}`, date: new Date().toISOString(), machine, loadavg: { start: startLoad, end: loadavg() }, rounds, nodeExtraCaCertsUnset: extraCaCerts ?? null, cases: raw }, null, 1)}\n`);
     console.log(`\nraw results: ${path.relative(process.cwd(), out)}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
