@@ -24,6 +24,46 @@ import { spinner } from './spinner.js';
 
 const sleeper = (): ChildProcess => spawn('sleep', ['300'], { stdio: 'ignore' });
 
+/**
+ * An owner process that dies while a child it started keeps its connection
+ * open: `pmcd` releases the owner and says so in its log.
+ */
+async function ownerDiesWithHeir(pmcd: TestPmcd, child: (c: ChildProcess) => ChildProcess): Promise<void> {
+  const script = join(pmcd.dir, 'forker.mjs');
+  writeFileSync(
+    script,
+    `import { Libpmc } from ${JSON.stringify(join(DIST, 'src/lib/index.js'))};
+     import { spawn } from 'node:child_process';
+     const lib = await Libpmc.init();
+     const id = await lib.allocate('page-faults', 'TC');
+     await lib.attach(id, Number(process.argv[2]));
+     await lib.start(id);
+     // The connection's descriptor, inherited by a child that outlives this process (as after a fork).
+     const heir = spawn('sleep', ['300'], { stdio: ['ignore', 'ignore', 'ignore', lib.client.socket] });
+     process.stdout.write(heir.pid + '\\n');
+     setInterval(() => {}, 1000);`,
+  );
+  const target = child(spinner());
+  const lib = await pmcd.libpmc();
+  const client = child(spawn(process.execPath, [script, String(target.pid)], { env: pmcd.clientEnv(), stdio: ['ignore', 'pipe', 'inherit'] }));
+  let heir = 0;
+  try {
+    let out = '';
+    client.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    await waitFor('the client to start counting', async () => out.includes('\n') && (await lib.ownerStats()).some((o) => o.pid === client.pid && o.running === 1));
+    heir = Number(out.trim());
+    client.kill('SIGKILL');
+    await waitFor('the dead owner to be released', async () => {
+      const rows = await lib.pmcInfo(0);
+      return !(await lib.ownerStats()).some((o) => o.pid === client.pid) && !rows.some((r) => r.holders.some((h) => h.ownerPid === client.pid));
+    }, 60_000);
+    assert.ok(process.kill(heir, 0), 'the connection still lives in the heir');
+    await waitFor('pmcd to log it', () => pmcd.stderr.includes(`pid ${client.pid} uid 0 gid 0 session`) && pmcd.stderr.includes('exited; its connection, open in another process, is closed'));
+  } finally {
+    if (heir > 0) process.kill(heir, 'SIGKILL');
+    await lib.close();
+  }
+}
 
 describe('pmcd', () => {
   let pmcd: TestPmcd;
@@ -200,40 +240,14 @@ describe('pmcd', () => {
     }
   });
 
-  test('an owner process that dies while a child it started keeps the connection open is released: hwpmc\'s owner is the process', async () => {
-    const script = join(pmcd.dir, 'forker.mjs');
-    writeFileSync(
-      script,
-      `import { Libpmc } from ${JSON.stringify(join(DIST, 'src/lib/index.js'))};
-       import { spawn } from 'node:child_process';
-       const lib = await Libpmc.init();
-       const id = await lib.allocate('page-faults', 'TC');
-       await lib.attach(id, Number(process.argv[2]));
-       await lib.start(id);
-       // The connection's descriptor, inherited by a child that outlives this process (as after a fork).
-       const heir = spawn('sleep', ['300'], { stdio: ['ignore', 'ignore', 'ignore', lib.client.socket] });
-       process.stdout.write(heir.pid + '\\n');
-       setInterval(() => {}, 1000);`,
-    );
-    const target = child(spinner());
-    const lib = await pmcd.libpmc();
-    const client = child(spawn(process.execPath, [script, String(target.pid)], { env: pmcd.clientEnv(), stdio: ['ignore', 'pipe', 'inherit'] }));
-    let heir = 0;
+  test('an owner process that dies while a child it started keeps the connection open is released: hwpmc\'s owner is the process', () => ownerDiesWithHeir(pmcd, child));
+
+  test('the same on a kernel without pidfd_open (TSPMC_NO_PIDFD=1): the dead owner, named by its start time, is released too', async () => {
+    const nopidfd = await TestPmcd.start({ env: { TSPMC_NO_PIDFD: '1' } });
     try {
-      let out = '';
-      client.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-      await waitFor('the client to start counting', async () => out.includes('\n') && (await lib.ownerStats()).some((o) => o.pid === client.pid && o.running === 1));
-      heir = Number(out.trim());
-      client.kill('SIGKILL');
-      await waitFor('the dead owner to be released', async () => {
-        const rows = await lib.pmcInfo(0);
-        return !(await lib.ownerStats()).some((o) => o.pid === client.pid) && !rows.some((r) => r.holders.some((h) => h.ownerPid === client.pid));
-      }, 60_000);
-      assert.ok(process.kill(heir, 0), 'the connection still lives in the heir');
-      await waitFor('pmcd to log it', () => pmcd.stderr.includes(`pid ${client.pid} uid 0 gid 0 session`) && pmcd.stderr.includes('exited; its connection, open in another process, is closed'));
+      await ownerDiesWithHeir(nopidfd, child);
     } finally {
-      if (heir > 0) process.kill(heir, 'SIGKILL');
-      await lib.close();
+      await nopidfd.cleanup();
     }
   });
 

@@ -239,21 +239,23 @@ describe('pmcd policy for unprivileged users', { skip: (!isRoot || !haveTools) &
     assert.match(r.systemPmc.message!, /pmcd is not running \(start it as root with `pmcd` or `systemctl start pmcd`\) \(EPERM\)$/);
   });
 
-  test('a target that execs into credentials its owner may not debug is detached, and the owner told', async () => {
-    const pmcd = await TestPmcd.start();
-    try {
-      const program = join(stage, 'setgid-sleeper');
-      writeFileSync(join(stage, 'sleeper.c'), '#include <unistd.h>\nint main(void) { sleep(30); return 0; }\n');
-      execFileSync('gcc', ['-o', program, join(stage, 'sleeper.c')]);
-      execFileSync('chown', ['root:root', program]);
-      chmodSync(program, 0o2755);
-      const r = run(pmcd, alice, ['exec', program]) as unknown as Record<string, Outcome> & { notices: string[] };
-      assert.ok(r.before.ok, r.before.message);
-      assert.deepEqual(r.notices, ['PMC lost all its targets']);
-      // Attaching again is refused now that the target runs with group root.
-      assert.deepEqual([r.reattach.ok, r.reattach.code], [false, 'EPERM'], r.reattach.message);
-    } finally {
-      await pmcd.cleanup();
+  test('a target that execs into credentials its owner may not debug is detached, and the owner told (with pidfds, and as on a kernel without: TSPMC_NO_PIDFD=1)', async () => {
+    const program = join(stage, 'setgid-sleeper');
+    writeFileSync(join(stage, 'sleeper.c'), '#include <unistd.h>\nint main(void) { sleep(30); return 0; }\n');
+    execFileSync('gcc', ['-o', program, join(stage, 'sleeper.c')]);
+    execFileSync('chown', ['root:root', program]);
+    chmodSync(program, 0o2755);
+    for (const env of [{}, { TSPMC_NO_PIDFD: '1' }]) {
+      const pmcd = await TestPmcd.start({ env });
+      try {
+        const r = run(pmcd, alice, ['exec', program]) as unknown as Record<string, Outcome> & { notices: string[] };
+        assert.ok(r.before.ok, r.before.message);
+        assert.deepEqual(r.notices, ['PMC lost all its targets'], JSON.stringify(env));
+        // Attaching again is refused now that the target runs with group root.
+        assert.deepEqual([r.reattach.ok, r.reattach.code], [false, 'EPERM'], r.reattach.message);
+      } finally {
+        await pmcd.cleanup();
+      }
     }
   });
 

@@ -26,8 +26,17 @@ export function closeFd(fd: number): number {
   return r < 0 ? fail() : r;
 }
 
-/** pidfd_open(2): an fd that names one process (never a later one with its pid); returns the fd or -errno. */
+/** ENOSYS: what pidfd_open returns on kernels before 5.3. */
+const ENOSYS = 38;
+
+/**
+ * pidfd_open(2): an fd that names one process (never a later one with its
+ * pid); returns the fd or -errno. TSPMC_NO_PIDFD=1 (a test and debug knob)
+ * makes it fail with ENOSYS, as on a kernel without pidfds, so that the
+ * paths for those kernels run here.
+ */
 export function pidfdOpen(pid: number): number {
+  if (process.env.TSPMC_NO_PIDFD === '1') return -ENOSYS;
   const r = Number(syscallPidfdOpen(SYS_pidfd_open, pid, 0));
   return r < 0 ? fail() : r;
 }

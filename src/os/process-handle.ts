@@ -2,8 +2,10 @@
 // process it was opened on even after its pid is reused, and reads as
 // readable exactly when the whole thread group has exited (a leader that
 // called pthread_exit while other threads run is not an exit). Without
-// pidfd_open (kernels before 5.3) the pid and the start time in /proc name
-// the process instead.
+// pidfd_open (kernels before 5.3, or TSPMC_NO_PIDFD=1: see libc.ts) the pid
+// and the start time in /proc name the process instead; that start time is
+// in clock ticks, so a pid reused within the tick its process started in
+// would pass for it.
 import { errnoName, PmcError } from '../pmc-error.js';
 import { closeFd, pidfdOpen, readableNow } from './libc.js';
 import { processExited, processStartTime } from './procfs.js';
