@@ -13,5 +13,7 @@ export default {
   external: (id) => !id.startsWith('.') && !id.startsWith('/'),
   // Entries keep their own code (no re-exporting facade): the worker runs the file its code is in.
   preserveEntrySignatures: 'allow-extension',
-  output: { dir: 'dist/bin', format: 'es', entryFileNames: '[name].js', chunkFileNames: 'chunks/[name].js' },
+  // CommonJS: Node then starts without its ES module loader, and a require() of node:fs or node:process
+  // does not build an ES module view of every export (each getter run: fs streams, allowed flags...).
+  output: { dir: 'dist/bin', format: 'cjs', entryFileNames: '[name].cjs', chunkFileNames: 'chunks/[name].cjs', dynamicImportInCjs: false },
 };

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { writeDeepChains, writeLongPaths, writeManyPids } from './crafted-logs.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const PMCSTAT = join(REPO, 'dist/bin/pmcstat.js');
+const PMCSTAT = join(REPO, 'dist/bin/pmcstat.cjs');
 const TIME = '/usr/bin/time';
 // A run that takes longer has failed the requirement anyway.
 const TIMEOUT_MS = 300_000;

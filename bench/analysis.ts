@@ -66,7 +66,7 @@ function snapshotBuild(work: string): { pmcstat: string; self: string; convert: 
   for (const d of ['src', 'bin', 'bench']) cpSync(join(REPO, 'dist', d), join(root, 'dist', d), { recursive: true });
   writeFileSync(join(root, 'package.json'), '{ "type": "module" }\n');
   symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
-  return { pmcstat: join(root, 'dist/bin/pmcstat.js'), self: join(root, 'dist/bench/analysis.js'), convert: join(root, 'dist/bench/perf-to-pmclog.js') };
+  return { pmcstat: join(root, 'dist/bin/pmcstat.cjs'), self: join(root, 'dist/bench/analysis.js'), convert: join(root, 'dist/bench/perf-to-pmclog.js') };
 }
 
 /** Runs argv under /usr/bin/time; stdout to `stdoutPath` (or discarded). */

@@ -18,7 +18,7 @@ import { LocalModuleClient } from '../src/lib/module-client.js';
 import { PmcdClient } from '../src/lib/pmcd-client.js';
 import { median } from './median.js';
 
-const PMCD = fileURLToPath(new URL('../bin/pmcd.js', import.meta.url));
+const PMCD = fileURLToPath(new URL('../bin/pmcd.cjs', import.meta.url));
 const RESULTS = fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
 interface Way {

@@ -477,13 +477,13 @@ async function main(): Promise<void> {
   if (values.baseline) tools.push('baseline');
   const rated = parseCollectorConfigs(values.collector);
   if (!(Number.isInteger(reps) && reps > 0)) throw new Error('--reps: expected a positive integer');
-  if (!existsSync(join(REPO, 'dist/bin/pmcstat.js'))) throw new Error('dist/bin/pmcstat.js is missing: build first (npm run build)');
+  if (!existsSync(join(REPO, 'dist/bin/pmcstat.cjs'))) throw new Error('dist/bin/pmcstat.cjs is missing: build first (npm run build)');
 
   const work = mkdtempSync(join(tmpdir(), 'tspmc-bench-sampling-'));
   const build = snapshotBuild(work);
   if (values.baseline) {
     const baseline = pmcstatOf(resolve(values.baseline));
-    if (baseline === undefined) throw new Error(`--baseline: ${resolve(values.baseline)} has no dist/bin/pmcstat.js nor dist/src/cli/pmcstat.js (a built tree)`);
+    if (baseline === undefined) throw new Error(`--baseline: ${resolve(values.baseline)} has no pmcstat built (dist/bin or dist/src/cli)`);
     build.baseline = baseline;
   }
   const busy2 = join(work, 'busy2');

@@ -20,7 +20,7 @@ import { median } from './median.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DIST = path.join(ROOT, 'dist');
-const PMCSTAT = path.join(DIST, 'bin/pmcstat.js');
+const PMCSTAT = path.join(DIST, 'bin/pmcstat.cjs');
 const RUSAGE_SOURCE = path.join(ROOT, 'bench/rusage_of.c');
 const RESULTS = path.join(ROOT, 'bench/results');
 /** A sampling period no run reaches: the sampler starts, logs its side-band, and takes no sample. */
@@ -72,7 +72,7 @@ function cases(dir: string, baseline: string | undefined): Case[] {
     { name: 'node: import md/native (koffi, libc bound)', argv: importing(path.join(DIST, 'src/md/native.js')) },
     { name: 'node: import lib (module, md, log)', argv: importing(path.join(DIST, 'src/lib/index.js')) },
     { name: 'node: import cli/run-measurement (all pmcstat -p needs)', argv: importing(path.join(DIST, 'src/cli/run-measurement.js')) },
-    { name: 'node: import bin/chunks/run-measurement (the same, bundled)', argv: importing(path.join(DIST, 'bin/chunks/run-measurement.js')) },
+    { name: 'node: import bin/chunks/libpmc (lib, module, md, log: bundled)', argv: importing(path.join(DIST, 'bin/chunks/libpmc.cjs')) },
     { name: 'pmcstat -p task-clock -- true', argv: [node, PMCSTAT, '-p', 'task-clock', '--', 'true'] },
     { name: 'perf stat -e task-clock true', argv: ['perf', 'stat', '-e', 'task-clock', 'true'] },
     { name: 'pmcstat -n 1e12 -P cpu-clock -O log -- true', argv: [node, PMCSTAT, '-n', NEVER, '-P', 'cpu-clock', '-O', path.join(dir, 'startup.pmclog'), '--', 'true'] },
@@ -101,7 +101,7 @@ function main(): void {
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds takes a positive integer (got ${values.rounds})`);
   const baseline = values.baseline === undefined ? undefined : pmcstatOf(path.resolve(values.baseline));
-  if (values.baseline !== undefined && baseline === undefined) throw new Error(`--baseline: ${values.baseline} has no dist/bin/pmcstat.js nor dist/src/cli/pmcstat.js (a built tree)`);
+  if (values.baseline !== undefined && baseline === undefined) throw new Error(`--baseline: ${values.baseline} has no pmcstat built (dist/bin or dist/src/cli)`);
   const dir = mkdtempSync(path.join(tmpdir(), 'tspmc-startup-'));
   try {
     const rusageOf = path.join(dir, 'rusage_of');

@@ -1,5 +1,5 @@
 // Shared by the end-to-end tests of pmcstat and pmccontrol: runs the tools
-// as a user would (node dist/bin/<tool>.js, the bundles npm's bin links run), builds the C workloads in a
+// as a user would (node dist/bin/<tool>.cjs, the bundles npm's bin links run), builds the C workloads in a
 // temporary directory, and reads what the tools wrote.
 import { execFileSync, spawn, spawnSync, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const PMCSTAT = fileURLToPath(new URL('../bin/pmcstat.js', import.meta.url));
-export const PMCCONTROL = fileURLToPath(new URL('../bin/pmccontrol.js', import.meta.url));
+export const PMCSTAT = fileURLToPath(new URL('../bin/pmcstat.cjs', import.meta.url));
+export const PMCCONTROL = fileURLToPath(new URL('../bin/pmccontrol.cjs', import.meta.url));
 
 export function fixture(name: string): string {
   return fileURLToPath(new URL(`../../test/fixtures/${name}`, import.meta.url));

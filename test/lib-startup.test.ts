@@ -3,15 +3,16 @@
 // MiB and ~35 ms of CPU per process); a program that talks to pmcd does. A
 // plain counting or sampling run asks the kernel only about the classes its
 // PMCs use: no probe of HW, CACHE, tracefs or the PMUs (~44 failing
-// perf_event_open calls on a machine without a PMU).
+// perf_event_open calls on a machine without a PMU). pmcstat runs as its
+// CommonJS bundle (dist/bin): a handful of files, not tspmc's ~90 ES modules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PMCCONTROL, PMCSTAT } from './cli-fixture.js';
+import { fixture, PMCCONTROL, PMCSTAT } from './cli-fixture.js';
 import { TestPmcd } from './pmcd-fixture.js';
 
 const LIB = fileURLToPath(new URL('../src/lib/index.js', import.meta.url));
@@ -102,4 +103,32 @@ test('a plain counting or sampling run probes only the class its PMCs use', { sk
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('pmcstat -P runs from its bundle: every file of tspmc it loads is in dist/bin', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tspmc-bundle-'));
+  try {
+    const env = { ...process.env, TSPMC_LOCAL: '1', TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
+    const r = spawnSync(process.execPath, ['-r', fixture('loaded-files.cjs'), PMCSTAT, '-n', '1000000000000', '-P', 'cpu-clock', '-O', join(dir, 'log'), '--', 'true'], { encoding: 'utf8', env, timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const line = r.stderr.split('\n').find((l) => l.startsWith('loaded-files '));
+    assert.ok(line, r.stderr);
+    const files = JSON.parse(line.slice('loaded-files '.length)) as string[];
+    const dist = fileURLToPath(new URL('..', import.meta.url));
+    const ours = files.filter((f) => f.startsWith(dist));
+    assert.ok(ours.includes(PMCSTAT) && ours.some((f) => f.endsWith('/bin/chunks/load.cjs')), `the bundle and its module chunk: ${ours.join(' ')}`);
+    assert.deepEqual(ours.filter((f) => !f.startsWith(join(dist, 'bin/'))), []);
+    assert.ok(ours.length <= 12, `${ours.length} files of tspmc: ${ours.join(' ')}`);
+    assert.ok(files.some((f) => f.includes('/node_modules/koffi/')), 'koffi, through require');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('no source imports node:process (its ES module view runs every getter of process, some ms of each start)', () => {
+  const src = fileURLToPath(new URL('../../src/', import.meta.url));
+  const offenders = (readdirSync(src, { recursive: true }) as string[])
+    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => /from ['"](node:)?process['"]/.test(readFileSync(join(src, f), 'utf8')));
+  assert.deepEqual(offenders, []);
 });

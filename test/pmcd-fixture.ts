@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Libpmc } from '../src/lib/index.js';
 import { PmcdClient } from '../src/lib/pmcd-client.js';
 
-export const PMCD = fileURLToPath(new URL('../bin/pmcd.js', import.meta.url));
+export const PMCD = fileURLToPath(new URL('../bin/pmcd.cjs', import.meta.url));
 export const DIST = fileURLToPath(new URL('..', import.meta.url));
 
 export interface PmcdOptions {
@@ -181,7 +181,7 @@ export class TestUser {
  */
 export function distFor(user: TestUser, stage: string): string {
   const root = join(DIST, '..');
-  const needs = [join(DIST, 'src/lib/index.js'), join(DIST, 'bin/pmcstat.js'), join(root, 'node_modules/koffi/package.json'), join(root, 'node_modules/zod/package.json')];
+  const needs = [join(DIST, 'src/lib/index.js'), join(DIST, 'bin/pmcstat.cjs'), join(root, 'node_modules/koffi/package.json'), join(root, 'node_modules/zod/package.json')];
   if (needs.every((f) => user.canRead(f))) return DIST;
   for (const d of ['src', 'bin']) cpSync(join(DIST, d), join(stage, 'dist', d), { recursive: true });
   for (const f of ['index.js', 'indirect.js', 'package.json', `build/koffi/${process.platform}_${process.arch}`]) {

@@ -217,7 +217,7 @@ describe('pmcd policy for unprivileged users', { skip: (!isRoot || !haveTools) &
     const pmcd = await TestPmcd.start();
     try {
       for (const args of [['-P', 'cpu-clock,os', '-O', join(stage, 'os.pmclog'), '--', 'true'], ['-S', 'cpu-clock', '-l', '1', '-O', join(stage, 'sys.pmclog')]]) {
-        const r = spawnSync(alice.prefix[0], [...alice.prefix.slice(1), process.execPath, join(dist, 'bin/pmcstat.js'), ...args], {
+        const r = spawnSync(alice.prefix[0], [...alice.prefix.slice(1), process.execPath, join(dist, 'bin/pmcstat.cjs'), ...args], {
           env: { PATH: process.env.PATH, TSPMC_SOCKET: pmcd.socket },
           cwd: stage,
           encoding: 'utf8',

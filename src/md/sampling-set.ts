@@ -6,7 +6,6 @@
 // exit) that the owner log needs into the same ring: the sampling events are
 // disabled while the module has no room for their samples (hwpmc's stall,
 // which keeps the counts and the samples in step), the side-band never is.
-import { geteuid } from 'node:process';
 import { PMC_CLOCKID } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { HwCounterSet, HwRequest, Inheritance } from './class-dep.js';
@@ -30,7 +29,9 @@ import { RingedSet } from './ringed-set.js';
 const PAGE_SIZE = 4096;
 
 export function ringPages(wholeCpu: boolean): number {
-  if (geteuid?.() !== 0) return 16;
+  // The global process, not an import of node:process: Node's ES module view of it reads every
+  // property, process.allowedNodeEnvironmentFlags among them (a few ms of every start-up).
+  if (process.geteuid?.() !== 0) return 16;
   return wholeCpu ? 512 : 256;
 }
 
