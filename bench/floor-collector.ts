@@ -12,7 +12,7 @@
 //   node dist/bench/floor-collector.js -F FREQ|-c PERIOD OUTPUT -- COMMAND [ARGS...]
 import '../src/cli/v8-tuning.js';
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { launchStopped } from '../src/lib/launch.js';
+import { launchHeld } from '../src/lib/launch.js';
 import { PerfType } from '../src/md/perf-attr.js';
 import type { RingBuffer } from '../src/md/ring-buffer.js';
 import { SamplingSet } from '../src/md/sampling-set.js';
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const [how, rate, output, dashes, ...argv] = process.argv.slice(2);
   if (!(how === '-F' || how === '-c') || !(Number(rate) > 0) || !output || dashes !== '--' || argv.length === 0) throw new Error('usage: floor-collector -F FREQ|-c PERIOD OUTPUT -- COMMAND [ARGS...]');
   const out = openSync(output, 'w');
-  const cmd = await launchStopped(argv, 'inherit');
+  const cmd = await launchHeld(argv, 'inherit');
   const request = { event: 0, countUser: true, countKernel: true, sampling: true, reloadCount: BigInt(rate), frequency: how === '-F', callchain: true, callchainDepth: 128, contextSwitchValues: false };
   const set = SamplingSet.forProcess({ type: PerfType.SOFTWARE, config: PERF_COUNT_SW_CPU_CLOCK }, request, cmd.pid, 'threads');
   const rings = set.sampleSources.map((s) => s.ring);

@@ -81,7 +81,20 @@ function allStopped(pid: number, end: number): boolean {
 }
 
 /**
- * Catches pmcstat while its launcher waits stopped for the PMCs to be
+ * Whether `pid` is pmcstat's launcher waiting at its gate: the shell (not
+ * yet setpriv, not yet the command) asleep in the read of its gate, the only
+ * place it sleeps before its exec.
+ */
+function atGate(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'latin1').startsWith('/bin/sh\0-c\0') && stateOf(pid) === 'S';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Catches pmcstat while its launcher waits at its gate for the PMCs to be
  * attached (a few milliseconds): polls without yielding, then stops pmcstat
  * itself (SIGSTOP) so that the moment lasts. Returns the launcher's pid, or
  * undefined if the moment was missed.
@@ -89,20 +102,19 @@ function allStopped(pid: number, end: number): boolean {
 export function freezeAtLaunch(pmcstatPid: number, commandRan: () => boolean, guardMs = 30_000): number | undefined {
   const end = Date.now() + guardMs;
   while (Date.now() < end && stateOf(pmcstatPid) !== undefined && !commandRan()) {
-    const launcher = childrenOf(pmcstatPid).find((c) => stateOf(c) === 'T');
+    const launcher = childrenOf(pmcstatPid).find(atGate);
     if (launcher === undefined) continue;
     process.kill(pmcstatPid, 'SIGSTOP');
-    // A thread stops when it next leaves the kernel: a SIGCONT pmcstat was
-    // sending its launcher may still land. Once every thread is stopped, the
+    // A thread stops when it next leaves the kernel: a "go" pmcstat was
+    // writing its launcher may still land. Once every thread is stopped, the
     // launcher's state is what pmcstat left it in.
     if (!allStopped(pmcstatPid, end)) return undefined;
-    if (stateOf(launcher) === 'T') return launcher;
+    if (atGate(launcher)) return launcher;
     process.kill(pmcstatPid, 'SIGCONT');
     return undefined;
   }
   return undefined;
 }
-
 
 /**
  * pmcstat's run once it has exited and its output is in. A process it left

@@ -2,7 +2,7 @@
 // to the command, measure it while it cleans up, then print the final counts,
 // close the log (CLOSELOG) and exit with the command's status; a command that
 // does not end in the grace period, or a second signal, gets SIGKILL; a signal
-// during start-up leaves no stopped launcher; pmcstat killed with SIGKILL
+// during start-up leaves no launcher waiting; pmcstat killed with SIGKILL
 // takes its command with it. The command is test/fixtures/signal-cleanup.c,
 // which reports its CPU time and the moment it exited.
 import { after, test, type TestContext } from 'node:test';
@@ -130,7 +130,7 @@ test('a second signal kills a command that is still cleaning up, at once', { tim
   t.diagnostic(`second signal: pmcstat exited ${Number(run.exitedAt() - second) / 1e6} ms after it`);
 });
 
-test('SIGINT while the launcher waits stopped: nothing left behind, the command never runs, the log is closed', { timeout: 120_000 }, async (t: TestContext) => {
+test('SIGINT while the launcher waits at its gate: nothing left behind, the command never runs, the log is closed', { timeout: 120_000 }, async (t: TestContext) => {
   for (let attempt = 1; ; attempt++) {
     const log = join(dir, `startup-${attempt}.pmclog`);
     const report = reportPath(dir);
@@ -140,7 +140,7 @@ test('SIGINT while the launcher waits stopped: nothing left behind, the command 
     if (launcher === undefined) {
       run.child.kill('SIGKILL');
       await ended(run);
-      assert.ok(attempt < 5, 'caught pmcstat with its launcher stopped');
+      assert.ok(attempt < 5, 'caught pmcstat with its launcher at its gate');
       continue;
     }
     // The signal waits while pmcstat is stopped, and comes first when it goes on.
@@ -157,7 +157,7 @@ test('SIGINT while the launcher waits stopped: nothing left behind, the command 
   }
 });
 
-for (const when of ['while the command runs', 'while the launcher waits stopped'] as const) {
+for (const when of ['while the command runs', 'while the launcher waits at its gate'] as const) {
   test(`pmcstat killed with SIGKILL ${when} takes its command with it`, { timeout: 120_000 }, async (t: TestContext) => {
     for (let attempt = 1; ; attempt++) {
       const report = reportPath(dir);
@@ -174,7 +174,7 @@ for (const when of ['while the command runs', 'while the launcher waits stopped'
       try {
         await waitFor('end of pmcstat', () => stateOf(run.child.pid!) === undefined);
         if (launched === undefined) {
-          assert.ok(attempt < 5, 'caught pmcstat with its launcher stopped');
+          assert.ok(attempt < 5, 'caught pmcstat with its launcher at its gate');
           continue;
         }
         await waitFor('end of the orphaned command', () => processesWith(report).length === 0);

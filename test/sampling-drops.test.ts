@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Libpmc, LocalModuleClient, launchStopped, onlineCpus } from '../src/lib/index.js';
+import { Libpmc, LocalModuleClient, launchHeld, onlineCpus } from '../src/lib/index.js';
 import { readLog } from '../src/log/log-reader.js';
 import { LogType } from '../src/log/records.js';
 import { loadModule } from '../src/module/load.js';
@@ -89,7 +89,7 @@ async function sampleWorkload(event: string, period: bigint, name: string): Prom
   try {
     await lib.configureLogfile(fd);
     const id = await lib.allocate(event, 'TS', { count: period });
-    const cmd = await launchStopped([workload, ...ARGS], 'ignore');
+    const cmd = await launchHeld([workload, ...ARGS], 'ignore');
     await lib.attach(id, cmd.pid);
     const before = await lib.driverStats();
     await lib.start(id);

@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Libpmc, LocalModuleClient, launchStopped } from '../src/lib/index.js';
+import { Libpmc, LocalModuleClient, launchHeld } from '../src/lib/index.js';
 import { readLog } from '../src/log/log-reader.js';
 import { LogType, type LogRecord, type SidebandDrops } from '../src/log/records.js';
 import { loadModule } from '../src/module/load.js';
@@ -111,7 +111,7 @@ test('context-switch slices under a full log: their sum is the final count, and 
   try {
     await lib.configureLogfile(fd);
     const id = await lib.allocate('page-faults', 'TC', { logProcCsw: true });
-    const cmd = await launchStopped([workload, 'sleeps', '3000'], 'ignore');
+    const cmd = await launchHeld([workload, 'sleeps', '3000'], 'ignore');
     pid = cmd.pid;
     await lib.attach(id, cmd.pid);
     await lib.start(id);

@@ -11,7 +11,7 @@
 // log and exits with the command's status. Without a command the first
 // signal ends the measurement at once. A second signal stops all waiting (the
 // command is killed at once, no analysis runs); a third exits at once.
-import { attachTargets, findExecutable, findTargetProcesses, isPmcError, launchStopped, type LaunchedCommand, Libpmc, LocalModuleClient, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
+import { attachTargets, findExecutable, findTargetProcesses, isPmcError, launchHeld, type LaunchedCommand, Libpmc, LocalModuleClient, parseEventSpec, PmcError, PmcMode } from '../lib/index.js';
 import { type CountColumn, CountOutput, formatHeader, formatJson, formatRow, formatSummary, measured } from './count-output.js';
 import { readSysctl } from '../os/procfs.js';
 import { MeasurementLog } from './measurement-log.js';
@@ -147,7 +147,7 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
     }
     const targets = args.targets.flatMap((t) => findTargetProcesses(t));
     if (args.command.length > 0 && signals.first === undefined) {
-      cmd = await launchStopped(args.command, { signal: signals.starting.signal }).catch((e: unknown) => {
+      cmd = await launchHeld(args.command, { signal: signals.starting.signal }).catch((e: unknown) => {
         if (signals.first !== undefined && isPmcError(e, 'EINTR')) return undefined;
         throw e;
       });

@@ -1,5 +1,5 @@
 // Conveniences over libpmc: count a function call, or a command.
-import { launchStopped } from './launch.js';
+import { launchHeld } from './launch.js';
 import { Libpmc } from './libpmc.js';
 
 export interface EventCount {
@@ -44,7 +44,7 @@ export async function countCommand(
   const ids = [];
   try {
     for (const s of specs) ids.push(await lib.allocate(s, 'TC', { descendants: options.descendants }));
-    const cmd = await launchStopped(argv, options.stdio ?? 'inherit');
+    const cmd = await launchHeld(argv, options.stdio ?? 'inherit');
     try {
       for (const id of ids) await lib.attach(id, cmd.pid);
       for (const id of ids) await lib.start(id);

@@ -2,7 +2,7 @@
 export { Libpmc, type AllocateOptions, type AllocatedPmc } from './libpmc.js';
 export { countCommand, countFunction, type CommandCount, type EventCount } from './count.js';
 export { parseEventSpec, type EventSpec } from './event-spec.js';
-export { launchStopped, findExecutable, type LaunchedCommand } from './launch.js';
+export { launchHeld, findExecutable, type LaunchedCommand } from './launch.js';
 export { LocalModuleClient, type ModuleClient } from './module-client.js';
 export type { PmcdClient } from './pmcd-client.js';
 export { openModuleClient, connectPmcd, DEFAULT_PMCD_SOCKET } from './open-client.js';

@@ -1,19 +1,27 @@
 // Starting a command so that PMCs can be attached before it runs its first
 // instruction (pmcstat's fork/attach/exec protocol). Node cannot run code
-// between fork and exec, so the child is a shell that stops itself; we
-// attach while it is stopped, continue it, and it execs the command in the
-// same process. What the shell does after SIGCONT is a single exec.
-import { type ChildProcess, spawn } from 'node:child_process';
+// between fork and exec, so the child is a shell that waits at a gate: it
+// says it is there on a socket (descriptor 3), and blocks reading it until we
+// have attached and write "go"; then it execs the command in the same
+// process, without descriptor 3. The gate is a read, not a stop of its own
+// (kill -STOP $$): under a tracer (strace -f) a self-stop first shows in
+// /proc as a signal-delivery-stop, which looks stopped before it is, and a
+// SIGCONT sent then is spent before the SIGSTOP lands, which stops the shell
+// for good. Until the gate opens the shell ignores the stop signals a
+// terminal sends its whole job (we end it with SIGKILL); the exec restores
+// what they were when we started it.
+import { type ChildProcess, spawn, type StdioOptions } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { listDescendants, processState } from '../os/procfs.js';
+import type { Duplex } from 'node:stream';
+import { listDescendants } from '../os/procfs.js';
 import { PmcError } from '../pmc-error.js';
 
 export interface LaunchedCommand {
   pid: number;
   child: ChildProcess;
-  /** Let the command run (it is stopped until then). */
+  /** Let the command run (it waits at its gate until then). */
   resume(): void;
   /** Whether resume() was called: before, the command has not run an instruction of its own. */
   readonly resumed: boolean;
@@ -76,42 +84,53 @@ export interface LaunchOptions {
  * The launcher must not outlive this process, even if it is killed with SIGKILL: it
  * is started with PR_SET_PDEATHSIG = SIGKILL (through setpriv, where there is one),
  * which survives the exec of the shell and of the command, so the kernel kills the
- * stopped shell or the running command when this process dies. The shell checks
- * that its parent is still this process, which closes the window between fork and
- * prctl.
+ * waiting shell or the running command when this process dies (the gate's socket
+ * closing would also end the shell's read). The shell checks that its parent is
+ * still this process, which closes the window between fork and prctl.
  */
-export async function launchStopped(argv: string[], options: LaunchOptions['stdio'] | LaunchOptions = {}): Promise<LaunchedCommand> {
+export async function launchHeld(argv: string[], options: LaunchOptions['stdio'] | LaunchOptions = {}): Promise<LaunchedCommand> {
   const { stdio = 'inherit', signal } = typeof options === 'string' ? { stdio: options } : options;
   if (argv.length === 0) throw new PmcError('EINVAL', 'no command given');
   const executable = findExecutable(argv[0]);
-  const script = `[ "$PPID" = ${process.pid} ] || exit 125; kill -STOP $$ && exec "$0" "$@"`;
+  const script = `[ "$PPID" = ${process.pid} ] || exit 125; trap '' ${STOP_SIGNALS}; echo >&3 && read -r go <&3 && trap - ${STOP_SIGNALS} && exec "$0" "$@" 3<&-; exit 125`;
   const shell = ['/bin/sh', '-c', script, executable, ...argv.slice(1)];
   const guard = findSetpriv();
-  const child = guard ? spawn(guard, ['--pdeathsig', 'KILL', '--', ...shell], { stdio }) : spawn(shell[0], shell.slice(1), { stdio });
+  const spawnOptions = { stdio: [stdio, stdio, stdio, 'pipe'] as StdioOptions };
+  const child = guard ? spawn(guard, ['--pdeathsig', 'KILL', '--', ...shell], spawnOptions) : spawn(shell[0], shell.slice(1), spawnOptions);
   let resumed = false;
   const exited = new Promise<number>((resolve) => {
     child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? signalNumber(sig) : 0)));
   });
   const pid = child.pid;
   if (pid === undefined) throw new PmcError('EAGAIN', `cannot start "${argv[0]}"`);
+  const gate = child.stdio[3] as Duplex;
+  // EPIPE when the shell died before the gate opened: its exit says so.
+  gate.on('error', () => undefined);
   const running = (): boolean => child.exitCode === null && child.signalCode === null;
   const give = async (e: PmcError): Promise<never> => {
     child.kill('SIGKILL');
+    gate.destroy();
     await exited;
     throw e;
   };
-  // Wait for the shell to stop itself.
-  for (let waited = 0; processState(pid) !== 'stopped'; waited++) {
-    if (signal?.aborted) return give(new PmcError('EINTR', `start of "${argv[0]}" interrupted`));
-    if (!running() || processState(pid) === 'dead' || waited > 5000) return give(new PmcError('ESRCH', `"${argv[0]}" did not reach its start point`));
-    await new Promise((r) => setTimeout(r, 1));
-  }
+  // Wait for the shell to reach the gate.
+  let aborted!: () => void;
+  const reached = await new Promise<boolean>((resolve) => {
+    aborted = () => resolve(false);
+    signal?.addEventListener('abort', aborted);
+    if (signal?.aborted) resolve(false);
+    gate.once('data', () => resolve(true));
+    child.once('exit', () => resolve(false));
+  });
+  signal?.removeEventListener('abort', aborted);
+  if (signal?.aborted) return give(new PmcError('EINTR', `start of "${argv[0]}" interrupted`));
+  if (!reached || !running()) return give(new PmcError('ESRCH', `"${argv[0]}" did not reach its start point`));
   return {
     pid,
     child,
     resume: () => {
       resumed = true;
-      process.kill(pid, 'SIGCONT');
+      gate.end('go\n');
     },
     get resumed() {
       return resumed;
@@ -138,6 +157,9 @@ export async function launchStopped(argv: string[], options: LaunchOptions['stdi
     },
   };
 }
+
+/** The signals a terminal sends its whole job (^C, a closed terminal) and a CI timeout: the waiting shell ignores them. */
+const STOP_SIGNALS = 'INT TERM HUP';
 
 function signalAll(pids: number[], signal: NodeJS.Signals): void {
   for (const p of pids) {

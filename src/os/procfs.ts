@@ -90,14 +90,14 @@ export function hasCapability(creds: Credentials, cap: bigint): boolean {
   return ((creds.capEff >> cap) & 1n) === 1n;
 }
 
-export type ProcessState = 'running' | 'stopped' | 'zombie' | 'dead' | 'other';
+type ProcessState = 'running' | 'stopped' | 'zombie' | 'dead' | 'other';
 
 /**
  * The single-letter state of /proc/PID/stat, or 'dead' when the process is
  * gone. A read that fails for another reason (EMFILE, EACCES) is a PmcError:
  * a process we cannot look at is not thereby dead.
  */
-export function processState(pid: number): ProcessState {
+function processState(pid: number): ProcessState {
   const stat = readProcText(`/proc/${pid}/stat`);
   if (stat === undefined) return 'dead';
   const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
