@@ -5,6 +5,7 @@
 // to answer, else as the process reads its CLOCK_PROCESS_CPUTIME_ID.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Libpmc } from '../src/lib/libpmc.js';
@@ -270,3 +271,55 @@ test('the machine\'s fork watch loses records during the attach (a one-page ring
     await Promise.all([storm.exited, w.exited]);
   }
 });
+/** This process's soft and hard limits on open descriptors (RLIMIT_NOFILE). */
+function nofileLimits(): [string, string] {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!;
+  const [soft, hard] = line.slice('Max open files'.length).trim().split(/\s+/);
+  return [soft!, hard!];
+}
+
+test('-t on 400 threads with descriptors for 2 per thread, not 3 (RLIMIT_NOFILE): the PMC attaches without groups, PMCREADMANY reads it right', { skip: hasPrlimit() ? false : 'prlimit (util-linux) is not installed' }, async (t) => {
+  // A grouped task-clock PMC holds 3 descriptors per thread (the group's leader, its counter, the
+  // uncopied event); alone, 2. Four spinners join the 400 idle threads during the attach.
+  const idle = 400;
+  const w = Workload.start(workload, ['threads', String(idle), '1000', '4']);
+  const pid = await w.ready();
+  const lib = await Libpmc.init();
+  const [soft, hard] = nofileLimits();
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  const room = Math.round(2.5 * (idle + 5));
+  try {
+    const id = await lib.allocate('task-clock', 'TC');
+    w.go();
+    await w.lines.expect('creating');
+    const before = open();
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${before + room}:${hard}`]);
+    try {
+      await lib.attach(id, pid);
+    } finally {
+      execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${soft}:${hard}`]);
+    }
+    const held = open() - before;
+    await lib.start(id);
+    const r = await spinMeasured(w, pid, async () => Number((await lib.readMany([id]))[0]));
+    const threads = readdirSync(`/proc/${pid}/task`).length;
+    t.diagnostic(`${held} descriptors for ${threads} threads (limit: ${room} more); task-clock ${(r.count / 1e6).toFixed(1)} ms, utime+stime ${(r.cpu / 1e6).toFixed(1)} ms (ratio ${(r.count / r.cpu).toFixed(4)})`);
+    assert.ok(held <= room, `${held} descriptors held, ${room} allowed`);
+    assertWithin(r, 0.03, 'a PMC attached without groups, read with PMCREADMANY', 2);
+    await lib.stop(id);
+    assert.equal(await lib.readMany([id]).then((v) => v[0]), await lib.read(id), 'PMCREADMANY and PMCRW read the stopped PMC alike');
+  } finally {
+    await lib.close();
+    w.finish();
+    await w.exited;
+  }
+});
+
+function hasPrlimit(): boolean {
+  try {
+    execFileSync('sh', ['-c', 'command -v prlimit'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -6,7 +6,8 @@ import { PMC_CLOCKID } from '../pmc-common.js';
 import { onlineCpus } from '../os/cpus.js';
 import type { DescendantExit, HwCounterSet, Inheritance } from './class-dep.js';
 import { type PerfEventAttr, PerfSoftware, PerfType } from './perf-attr.js';
-import { COUNTING_READ_FORMAT, PerfEvent } from './perf-event.js';
+import { COUNTING_READ_FORMAT, type OpenTarget, PerfEvent } from './perf-event.js';
+import { PmcError } from '../pmc-error.js';
 import type { DescendantWatch } from './descendant-watch.js';
 import { attachThreads, attachWatch } from './thread-attach.js';
 import type { SampleSource } from './sample-sink.js';
@@ -31,8 +32,8 @@ export class CountingSet implements HwCounterSet {
     private readonly own: PerfEvent[] = [],
     /** With process counts: per (thread, CPU), their copies report each descendant thread's final count to the watch. */
     private readonly exitCounters: PerfEvent[] = [],
-    /** Grouped: `events`' group memberships, in the same order (see counter-group.ts). */
-    private readonly members?: GroupMember[],
+    /** Grouped: `events`' group memberships, in the same order, undefined for an event opened alone (see joinOrAlone). */
+    private readonly members?: (GroupMember | undefined)[],
     /** One UNCOPIED event per thread counters were opened on. */
     private readonly uncopied: PerfEvent[] = [],
   ) {
@@ -74,9 +75,23 @@ export class CountingSet implements HwCounterSet {
    * With `groupScope` (any object standing for the owner) and without
    * process counts, each thread's counter joins the owner's group on that
    * thread where the event may (counter-group.ts), so that a read of
-   * several PMCs (`read(batch)`) reads each group once.
+   * several PMCs (`read(batch)`) reads each group once; where a group
+   * cannot be had, the counter is opened alone (see joinOrAlone). A group
+   * costs a leader per thread: when the descriptors run out (EMFILE,
+   * ENFILE), the whole set is opened again without groups (counters are
+   * opened disabled: nothing counted is lost; closing the first attempt's
+   * frees the copies threads inherited meanwhile).
    */
   static forProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance, processCounts = false, groupScope?: object): CountingSet {
+    try {
+      return CountingSet.openForProcess(base, pid, inheritance, processCounts, groupScope);
+    } catch (e) {
+      if (!groupScope || !(e instanceof PmcError) || (e.code !== 'EMFILE' && e.code !== 'ENFILE')) throw e;
+      return CountingSet.openForProcess(base, pid, inheritance, processCounts);
+    }
+  }
+
+  private static openForProcess(base: PerfEventAttr, pid: number, inheritance: Inheritance, processCounts: boolean, groupScope?: object): CountingSet {
     const attr = withFlags(base, { inherit: true, inheritThread: inheritance === 'threads' });
     const events: PerfEvent[] = [];
     const own: PerfEvent[] = [];
@@ -87,8 +102,9 @@ export class CountingSet implements HwCounterSet {
     // The watch's rings take the records: same clock as the watch's events (SET_OUTPUT requires it).
     const exitAttr: PerfEventAttr = { ...base, readFormat: 0n, clockid: PMC_CLOCKID, flags: { ...base.flags, inherit: true, inheritStat: true, useClockid: true, disabled: true, pinned: true } };
     const cpus = onlineCpus();
-    const groups = groupScope && !counts && groupsWith(base) ? OwnerGroups.of(groupScope) : undefined;
-    const members: GroupMember[] = [];
+    let groups = groupScope && !counts && groupsWith(base) ? OwnerGroups.of(groupScope) : undefined;
+    const grouped = groups !== undefined;
+    const members: (GroupMember | undefined)[] = [];
     const uncopied = new Map<number, PerfEvent>();
     try {
       if (counts) tree.countExits(cpus.length);
@@ -97,10 +113,13 @@ export class CountingSet implements HwCounterSet {
         open: (tid) => {
           // First: a thread created after it never holds an exact copy, not even of the group leader.
           if (!uncopied.has(tid)) uncopied.set(tid, PerfEvent.open(UNCOPIED, { pid: tid, cpu: -1 }));
-          const member = groups?.join(attr, { pid: tid, cpu: -1 }, inheritance);
-          const ev = member?.event ?? PerfEvent.open(attr, { pid: tid, cpu: -1 });
+          const target = { pid: tid, cpu: -1 };
+          const member = groups && joinOrAlone(groups, attr, target, inheritance);
+          // Once a group could not be had, the other threads do without: their joins would fail alike.
+          if (member === undefined) groups = undefined;
+          const ev = member?.event ?? PerfEvent.open(attr, target);
           events.push(ev);
-          if (member) members.push(member);
+          if (grouped) members.push(member);
           byThread.set(tid, ev);
           if (!counts) return;
           own.push(PerfEvent.open(ownAttr, { pid: tid, cpu: -1 }));
@@ -115,15 +134,15 @@ export class CountingSet implements HwCounterSet {
         // the attach does not follow: there an uncertain thread is opened.
         close: inheritance === 'threads' ? (tid) => {
           const i = events.indexOf(byThread.get(tid)!);
-          if (groups) members.splice(i, 1)[0]!.close();
-          else events[i]!.close();
+          if (grouped) members.splice(i, 1)[0]?.close();
+          events[i]!.close();
           events.splice(i, 1);
         } : undefined,
       });
       if (!tree) forks.close();
-      return new CountingSet(events, tree, own, exitCounters, groups && members, [...uncopied.values()]);
+      return new CountingSet(events, tree, own, exitCounters, grouped ? members : undefined, [...uncopied.values()]);
     } catch (e) {
-      for (const m of members) m.close();
+      for (const m of members) m?.close();
       for (const ev of [...events, ...own, ...exitCounters, ...uncopied.values()]) ev.close();
       forks.close();
       throw e;
@@ -134,7 +153,8 @@ export class CountingSet implements HwCounterSet {
   static forCpu(base: PerfEventAttr, cpu: number, groupScope?: object): CountingSet {
     const attr = withFlags(base, {});
     if (!groupScope || !groupsWith(base)) return new CountingSet([PerfEvent.open(attr, { pid: -1, cpu })]);
-    const member = OwnerGroups.of(groupScope).join(attr, { pid: -1, cpu });
+    const member = joinOrAlone(OwnerGroups.of(groupScope), attr, { pid: -1, cpu });
+    if (!member) return new CountingSet([PerfEvent.open(attr, { pid: -1, cpu })]);
     return new CountingSet([member.event], undefined, [], [], [member]);
   }
 
@@ -147,9 +167,9 @@ export class CountingSet implements HwCounterSet {
   read(batch?: number): bigint {
     const members = this.members;
     if (batch === undefined || members === undefined) return sum(this.events);
-    if (members.length === 1) return members[0]!.valueIn(batch);
+    if (members.length === 1 && members[0]) return members[0].valueIn(batch);
     let total = 0n;
-    for (const m of members) total += m.valueIn(batch);
+    for (let i = 0; i < members.length; i++) total += members[i]?.valueIn(batch) ?? this.events[i]!.readValue();
     return total;
   }
 
@@ -163,7 +183,7 @@ export class CountingSet implements HwCounterSet {
 
   close(): void {
     // A member leaves its group (the last one closes the leader).
-    for (const m of this.members ?? []) m.close();
+    for (const m of this.members ?? []) m?.close();
     for (const ev of this.all()) ev.close();
     for (const ev of this.uncopied) ev.close();
     this.watch?.close();
@@ -178,7 +198,7 @@ export class CountingSet implements HwCounterSet {
     for (const ev of this.all()) if (!ev.isClosed) n++;
     for (const ev of this.uncopied) if (!ev.isClosed) n++;
     // A group's leader is counted with its first member.
-    for (const m of this.members ?? []) if (m.group.members[0] === m) n++;
+    for (const m of this.members ?? []) if (m && m.group.members[0] === m) n++;
     return n;
   }
 
@@ -186,6 +206,23 @@ export class CountingSet implements HwCounterSet {
     yield* this.events;
     yield* this.own;
     yield* this.exitCounters;
+  }
+}
+
+/**
+ * The counter as a member of the owner's group on `target`, or undefined
+ * when no group can be had there: its leader cannot be opened (EMFILE or
+ * ENFILE: a leader costs a descriptor per thread; ENOSPC, EINVAL: a PMU
+ * that refuses it), or the member cannot join it. The caller then opens
+ * the counter alone: it counts the same, and a read of several PMCs reads
+ * it on its own. A thread that is gone (ESRCH) is the caller's to know.
+ */
+function joinOrAlone(groups: OwnerGroups, attr: PerfEventAttr, target: OpenTarget, inheritance?: Inheritance): GroupMember | undefined {
+  try {
+    return groups.join(attr, target, inheritance);
+  } catch (e) {
+    if (!(e instanceof PmcError) || e.code === 'ESRCH') throw e;
+    return undefined;
   }
 }
 
