@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { buildC, pmcstat, pmcstatAsync, stackTraceLines, tempDir } from './cli-fixture.js';
 import { onlineCpus } from '../src/os/cpus.js';
 import { processesWith } from './cli-signal-fixture.js';
-import { hangGuard } from './proc-fixture.js';
+import { hangGuard, machineStealNs } from './proc-fixture.js';
 
 const dir = tempDir('cli-count-');
 const burn = buildC(dir, 'sampling-burn.c', 'burn');
@@ -33,15 +33,26 @@ function readRusage(path: string): Rusage {
   return { cpuNs: ns, faults: minflt + majflt };
 }
 
-function assertNear(actual: number, expected: number, fraction: number, what: string): void {
-  assert.ok(Math.abs(actual - expected) <= fraction * expected, `${what}: ${actual}, expected ${expected} +- ${100 * fraction}%`);
+/**
+ * A task-clock count against the process's own CPU time, within `fraction`; over it also by the
+ * time the host stole over the run (`steal`), which task-clock counts and the CPU time does not.
+ */
+function assertCpuTime(count: number, cpu: number, steal: number, fraction: number, what: string): void {
+  assert.ok(count - cpu <= fraction * cpu + steal && cpu - count <= fraction * cpu, `${what}: ${count}, the command's CPU time ${cpu} +- ${100 * fraction}% (+ steal ${steal})`);
+}
+
+/** `run()` and the host's steal time meanwhile (/proc/stat). */
+function withSteal<T>(run: () => T): [T, number] {
+  const steal0 = machineStealNs();
+  const r = run();
+  return [r, machineStealNs() - steal0];
 }
 
 const COUNT_LINE = /^\s+\d+(\s+\d+)*$/;
 
 test('-p task-clock -p page-faults: pmcstat\'s header and a row on stderr, task-clock = the command\'s CPU time', () => {
   const ru = rusageFile();
-  const r = pmcstat(['-p', 'task-clock', '-p', 'page-faults', '--', burn, ITERS, ru]);
+  const [r, steal] = withSteal(() => pmcstat(['-p', 'task-clock', '-p', 'page-faults', '--', burn, ITERS, ru]));
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stderr.trimEnd().split('\n');
   assert.equal(lines.length, 2, r.stderr);
@@ -50,14 +61,14 @@ test('-p task-clock -p page-faults: pmcstat\'s header and a row on stderr, task-
   const [clock, faults] = lines[1].trim().split(/\s+/).map(Number);
   const usage = readRusage(ru);
   // Counting starts before the exec and stops after the exit, getrusage() runs just before the exit: 5% covers both.
-  assertNear(clock, usage.cpuNs, 0.05, 'task-clock');
+  assertCpuTime(clock, usage.cpuNs, steal, 0.05, 'task-clock');
   // The process's faults since its fork include the ones counted from the exec on.
   assert.ok(faults > 0 && faults <= usage.faults, `page-faults ${faults}, the process had ${usage.faults}`);
 });
 
 test('--json: one object with pmcs, elapsed_ns and exit_status', () => {
   const ru = rusageFile();
-  const r = pmcstat(['--json', '-p', 'task-clock', '-p', 'page-faults', '--', burn, ITERS, ru]);
+  const [r, steal] = withSteal(() => pmcstat(['--json', '-p', 'task-clock', '-p', 'page-faults', '--', burn, ITERS, ru]));
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
   const lines = r.stdout.trimEnd().split('\n');
@@ -70,7 +81,7 @@ test('--json: one object with pmcs, elapsed_ns and exit_status', () => {
       ['page-faults', 'TC', 'number'],
     ],
   );
-  assertNear(out.pmcs[0].value, readRusage(ru).cpuNs, 0.05, 'task-clock');
+  assertCpuTime(out.pmcs[0].value, readRusage(ru).cpuNs, steal, 0.05, 'task-clock');
   assert.equal(out.exit_status, 0);
   // A single-threaded command cannot use more CPU than the time it ran.
   assert.ok(out.elapsed_ns >= out.pmcs[0].value, `elapsed_ns ${out.elapsed_ns} >= task-clock ${out.pmcs[0].value}`);
@@ -130,8 +141,10 @@ test('-t PID counts a running process until it exits', async () => {
     counter.child.stderr!.on('data', () => resolve());
     counter.child.on('exit', () => resolve());
   });
+  const steal0 = machineStealNs();
   target.stdin!.end('go\n');
   const [code] = await targetExit;
+  const steal = machineStealNs() - steal0;
   assert.equal(code, 0);
   const r = await counter.done;
   assert.equal(r.status, 0, r.stderr);
@@ -139,12 +152,12 @@ test('-t PID counts a running process until it exits', async () => {
   assert.match(lines[0], /^#\s+p\/task-clock$/);
   assert.equal(lines.length, 2, `a header and the final row:\n${r.stderr}`);
   assert.match(lines[1], COUNT_LINE);
-  assertNear(Number(lines[1].trim()), readRusage(ru).cpuNs, 0.05, 'task-clock of the target');
+  assertCpuTime(Number(lines[1].trim()), readRusage(ru).cpuNs, steal, 0.05, 'task-clock of the target');
 });
 
 test('-w 0.2 prints a row every 0.2 s; the rows add up to the command\'s CPU time', () => {
   const ru = rusageFile();
-  const r = pmcstat(['-w', '0.2', '-p', 'task-clock', '--', burn, '2000000000', ru]);
+  const [r, steal] = withSteal(() => pmcstat(['-w', '0.2', '-p', 'task-clock', '--', burn, '2000000000', ru]));
   assert.equal(r.status, 0, r.stderr);
   const [header, ...rows] = r.stderr.trimEnd().split('\n');
   assert.match(header, /^#\s+p\/task-clock$/);
@@ -152,7 +165,7 @@ test('-w 0.2 prints a row every 0.2 s; the rows add up to the command\'s CPU tim
   assert.ok(rows.length >= 3, `several rows for a command of about a second:\n${r.stderr}`);
   // Without -C each row is the count since the previous one.
   const total = rows.reduce((s, row) => s + Number(row.trim()), 0);
-  assertNear(total, readRusage(ru).cpuNs, 0.05, 'sum of the rows');
+  assertCpuTime(total, readRusage(ru).cpuNs, steal, 0.05, 'sum of the rows');
 });
 
 test('-o FILE --json: the JSON object goes to FILE, nothing to stdout', () => {

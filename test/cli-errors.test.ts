@@ -161,13 +161,15 @@ test('pmcstat -p page-faults,os as an unprivileged user names perf_event_paranoi
 const noMountNamespace =
   process.getuid?.() !== 0 ? 'needs root (mount)' : spawnSync('unshare', ['-m', 'mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir]).status !== 0 && 'a tmpfs cannot be mounted in a new mount namespace here (unshare -m)';
 
-test('-O on a disk that fills during the run: the error once, with its errno; status 1; the counts and the samples logged before are kept', { skip: noMountNamespace }, () => {
+test('-O on a disk that fills during the run: the error once, with its errno; status 1, not the command\'s; the counts and the samples logged before are kept', { skip: noMountNamespace }, () => {
   const mnt = join(dir, 'small-disk');
   mkdirSync(mnt);
   const prog = buildC(dir, 'sampling-hotcold.c', 'hotcold');
   const script = 'mount -t tmpfs -o size=128k tmpfs "$0" || exit 99; "$@"; s=$?; cp "$0"/full.pmclog "$0".log; exit $s';
-  // About a second of CPU at 100 us per sample: far more log than 128 KiB.
-  const r = pmcstat(['-p', 'task-clock', '-n', '100000', '-P', 'cpu-clock', '-O', join(mnt, 'full.pmclog'), '--', prog, '20', '50000000', '20000000'], {
+  // About a second of CPU at 100 us per sample: far more log than 128 KiB. The command (a shell
+  // and its child, -d) exits with 7: a run whose log is lost fails whatever its command's status.
+  const command = ['sh', '-c', '"$0" "$@"; exit 7', prog, '20', '50000000', '20000000'];
+  const r = pmcstat(['-d', '-p', 'task-clock', '-n', '100000', '-P', 'cpu-clock', '-O', join(mnt, 'full.pmclog'), '--', ...command], {
     env,
     prefix: ['unshare', '-m', 'sh', '-c', script, mnt],
   });

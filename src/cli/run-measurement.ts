@@ -251,7 +251,9 @@ export async function runMeasurement(args: PmcstatArgs, hooks: MeasurementHooks 
       if (analysis !== 0 && status === 0) status = analysis;
     }
     finished = true;
-    return failed && status === 0 ? 1 : status;
+    // A log or output that could not be written fails the run whatever the command's status: its
+    // counts were printed, but what it recorded is lost (FreeBSD's pmcstat ends the run and exits 0).
+    return failed ? 1 : status;
   } finally {
     if (cmd?.running) {
       cmd.killTree();
