@@ -5,7 +5,11 @@ import { onStopSignal, signalStatus } from './stop-signals.js';
 import './v8-tuning.js';
 import { closeSync, openSync } from 'node:fs';
 import { fileError, reportAndExit } from './cli-error.js';
+import { useCodeCache } from './code-cache.js';
 import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';
+
+// Before the chunks a run loads on demand: they come with the code an earlier run compiled.
+useCodeCache();
 
 async function main(argv: string[]): Promise<number> {
   // --local: the module in this process even when pmcd runs (as TSPMC_LOCAL=1).

@@ -17,7 +17,15 @@ import { setFlagsFromString } from 'node:v8';
 setFlagsFromString('--no-memory-reducer-for-small-heaps');
 setFlagsFromString('--no-turbo-inlining');
 
+let analysis = false;
+
 /** Functions optimized from now on inline again (the analysis' hot loops gain from it). */
 export function tuneForAnalysis(): void {
   setFlagsFromString('--turbo-inlining');
+  analysis = true;
+}
+
+/** Whether tuneForAnalysis() ran (V8's flags are no longer the collector's: see code-cache.ts). */
+export function tunedForAnalysis(): boolean {
+  return analysis;
 }

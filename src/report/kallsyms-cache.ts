@@ -5,10 +5,8 @@
 // copied by perf record). The key is the boot id (KASLR moves the kernel at
 // each boot) and a hash of /proc/modules (modules loaded or unloaded since);
 // what the key does not see (BPF programs, ftrace trampolines come and go)
-// may be stale, as in perf's copy. The directory is $TSPMC_CACHE_DIR (empty:
-// no cache), else $XDG_CACHE_HOME/tspmc, else ~/.cache/tspmc.
+// may be stale, as in perf's copy. The directory is os/cache-dir.ts's.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KernelSymbols, type ModuleRange } from './kallsyms.js';
 import { SymbolTable } from './symbol-table.js';
@@ -16,11 +14,6 @@ import { SymbolTable } from './symbol-table.js';
 const MAGIC = 'TSPMCKS1';
 // Magic, then u32 symbols, u32 string bytes, u32 module JSON bytes, u32 0: 24 bytes, padded to 8.
 const HEADER = 24;
-
-export function cacheDir(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.TSPMC_CACHE_DIR !== undefined) return env.TSPMC_CACHE_DIR === '' ? undefined : env.TSPMC_CACHE_DIR;
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tspmc');
-}
 
 /** The cache file for this boot and module set, or undefined when they cannot be read. */
 export function kallsymsCacheFile(dir: string): string | undefined {
