@@ -286,6 +286,8 @@ function nodeBaselineWithCaCerts(build: Build, rep: number, work: string): Basel
 function benchCollector(build: Build, configs: CollectorConfig[], reps: number, work: string, busy2: string): { runs: CollectorRun[]; baselines: BaselineRun[] } {
   const runs: CollectorRun[] = [];
   const baselines: BaselineRun[] = [];
+  // One unmeasured start of each tool first: the page cache, and pmcstat's code cache (cli/code-cache.ts), hold what a tool in use finds there.
+  for (const tool of toolOrder(0)) collectorRun(build, tool, 'warm-up', -1, { period: NO_SAMPLES_PERIOD }, 0.001, work, busy2);
   for (let rep = 0; rep < reps; rep++) {
     baselines.push(nodeBaseline(build, rep, work), ...nodeBaselineWithCaCerts(build, rep, work));
     for (const c of configs) {

@@ -76,6 +76,8 @@ function cases(dir: string, baseline: string | undefined): Case[] {
     { name: 'pmcstat -p task-clock -- true', argv: [node, PMCSTAT, '-p', 'task-clock', '--', 'true'] },
     { name: 'perf stat -e task-clock true', argv: ['perf', 'stat', '-e', 'task-clock', 'true'] },
     { name: 'pmcstat -n 1e12 -P cpu-clock -O log -- true', argv: [node, PMCSTAT, '-n', NEVER, '-P', 'cpu-clock', '-O', path.join(dir, 'startup.pmclog'), '--', 'true'] },
+    // pmcstat's code cache (cli/code-cache.ts) off: what a run costs without the code an earlier run compiled.
+    { name: 'pmcstat -n 1e12 -P cpu-clock -O log -- true, no code cache', argv: [node, PMCSTAT, '-n', NEVER, '-P', 'cpu-clock', '-O', path.join(dir, 'startup.nocache.pmclog'), '--', 'true'], env: { TSPMC_CACHE_DIR: '' } },
     { name: 'perf record -c 1e12 -g -e cpu-clock -- true', argv: ['perf', 'record', '-q', '-c', NEVER, '-g', '-e', 'cpu-clock', '-o', path.join(dir, 'startup.perf.data'), '--', 'true'] },
     ...(baseline === undefined ? [] : [{ name: 'baseline pmcstat -n 1e12 -P cpu-clock -O log -- true', argv: [node, baseline, '-n', NEVER, '-P', 'cpu-clock', '-O', path.join(dir, 'startup.base.pmclog'), '--', 'true'] }]),
   ];
@@ -87,6 +89,7 @@ const PAIRS: [string, string][] = [
   ['pmcstat -n 1e12 -P cpu-clock -O log -- true', 'perf record -c 1e12 -g -e cpu-clock -- true'],
   ['baseline pmcstat -n 1e12 -P cpu-clock -O log -- true', 'perf record -c 1e12 -g -e cpu-clock -- true'],
   ['pmcstat -n 1e12 -P cpu-clock -O log -- true', 'baseline pmcstat -n 1e12 -P cpu-clock -O log -- true'],
+  ['pmcstat -n 1e12 -P cpu-clock -O log -- true', 'pmcstat -n 1e12 -P cpu-clock -O log -- true, no code cache'],
 ];
 
 function runOnce(rusageOf: string, out: string, c: Case, env: NodeJS.ProcessEnv): Run {
@@ -107,13 +110,14 @@ function main(): void {
     const rusageOf = path.join(dir, 'rusage_of');
     execFileSync('gcc', ['-O2', '-o', rusageOf, RUSAGE_SOURCE]);
     // The module's state stays in this run's directory, and no pmcd is asked.
-    const env = { ...process.env, TSPMC_ADMIN_STATE: path.join(dir, 'admin.json'), TSPMC_LOCAL: '1' };
+    // pmcstat's code cache (cli/code-cache.ts) too, filled by the warm-up run below.
+    const env = { ...process.env, TSPMC_ADMIN_STATE: path.join(dir, 'admin.json'), TSPMC_LOCAL: '1', TSPMC_CACHE_DIR: path.join(dir, 'cache') };
     const all = cases(dir, baseline);
     const runs = all.map(() => [] as Run[]);
     const startLoad = loadavg();
     console.log(`start-up CPU (user + sys of the command and its children): ${rounds} rounds, rotating order`);
     console.log(`${cpus().length} CPUs (${cpuModel()}), Linux ${release()}, Node ${process.version}, load average ${startLoad[0].toFixed(2)} at the start`);
-    for (const c of all) runOnce(rusageOf, path.join(dir, 'ru'), c, env); // warm the page cache
+    for (const c of all) runOnce(rusageOf, path.join(dir, 'ru'), c, env); // warm the page cache and pmcstat's code cache
     for (let r = 0; r < rounds; r++) {
       for (let k = 0; k < all.length; k++) {
         const i = (k + r) % all.length;

@@ -30,8 +30,8 @@ interface Compiled {
 /** Installs the hook (once), for the .cjs files under the directory this code runs from. */
 export function useCodeCache(): void {
   const here = fileURLToPath(import.meta.url);
-  const dir = cacheDir();
-  if (!here.endsWith('.cjs') || dir === undefined) return;
+  const cache = here.endsWith('.cjs') ? cacheDirIfAny() : undefined;
+  if (cache === undefined) return;
   const bundle = dirname(here);
   const extensions = (Module as unknown as { _extensions: Record<string, Loader> })._extensions;
   if (extensions['.cjs'] !== undefined) return;
@@ -39,15 +39,14 @@ export function useCodeCache(): void {
   const made: Compiled[] = [];
   extensions['.cjs'] = (module, filename) => {
     if (!filename.startsWith(bundle + '/')) return asNode(module, filename);
-    const source = readFileSync(filename, 'utf8');
-    const stat = fstatSafe(filename);
-    const file = join(dir, `code-${relative(bundle, filename).replace(/\//g, '_')}.v8`);
-    const identity = `${filename} ${stat?.size} ${stat?.mtimeMs}\n`;
+    const { source, stat } = readSource(filename);
+    const file = join(cache, `code-${relative(bundle, filename).replace(/\//g, '_')}.v8`);
+    const identity = `${filename} ${stat.size} ${stat.mtimeMs}\n`;
     const cachedData = readCache(file, identity);
     // The wrapper Node puts around a CommonJS file, on the source's first line (line numbers stay).
     const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename, cachedData });
-    if (stat && (cachedData === undefined || script.cachedDataRejected)) {
-      if (made.length === 0) process.on('exit', () => writeCaches(dir, made));
+    if (cachedData === undefined || script.cachedDataRejected) {
+      if (made.length === 0) process.on('exit', () => writeCaches(cache, made));
       made.push({ file, identity, script });
     }
     const body = script.runInThisContext() as (...args: unknown[]) => void;
@@ -55,16 +54,22 @@ export function useCodeCache(): void {
   };
 }
 
-function fstatSafe(filename: string): { size: number; mtimeMs: number } | undefined {
+function cacheDirIfAny(): string | undefined {
   try {
-    const fd = openSync(filename, 'r');
-    try {
-      return fstatSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    return cacheDir();
   } catch {
+    // No $HOME and no passwd entry (os.homedir() throws): no cache, the run goes on.
     return undefined;
+  }
+}
+
+/** The source and, from the same open file, its size and mtime. */
+function readSource(filename: string): { source: string; stat: { size: number; mtimeMs: number } } {
+  const fd = openSync(filename, 'r');
+  try {
+    return { stat: fstatSync(fd), source: readFileSync(fd, 'utf8') };
+  } finally {
+    closeSync(fd);
   }
 }
 
