@@ -16,9 +16,9 @@ export class PeerWatch {
 
   /** Calls `onExit` once when process `pid` exits; returns what stops watching. No-op for a pid pmcd cannot see. */
   watch(pid: number, onExit: () => void): () => void {
+    if (pid <= 0) return () => undefined;
     let peer: ProcessHandle;
     try {
-      if (pid <= 0) return () => undefined;
       peer = ProcessHandle.open(pid);
     } catch {
       return () => undefined;
