@@ -24,10 +24,13 @@ test('a run leaves the code of the chunks it loaded; the next run uses it as it 
   const env = { TSPMC_CACHE_DIR: cache, TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
   const first = startOnly(dir, env);
   const files = cacheFiles(cache);
-  assert.ok(files.includes('code-chunks_load.cjs.v8') && files.includes('code-chunks_run-measurement.cjs.v8'), files.join(' '));
+  assert.ok(files.includes('code-sampling-chunks_load.cjs.v8') && files.includes('code-sampling-chunks_run-measurement.cjs.v8'), files.join(' '));
   // Each names the bundle file it was made from, then V8's data.
-  const head = readFileSync(join(cache, 'code-chunks_load.cjs.v8'), 'latin1').split('\n', 1)[0]!;
+  const head = readFileSync(join(cache, 'code-sampling-chunks_load.cjs.v8'), 'latin1').split('\n', 1)[0]!;
   assert.match(head, /\/bin\/chunks\/load\.cjs \d+ [\d.]+$/);
+  // A counting run keeps its own (it calls other functions of the same chunks).
+  ok(pmcstat(['-p', 'task-clock', '--', 'true'], { env }), 'pmcstat -p task-clock');
+  assert.ok(cacheFiles(cache).includes('code-counting-chunks_load.cjs.v8'), cacheFiles(cache).join(' '));
   const before = mtimes(cache);
   const second = startOnly(dir, env);
   // A cache V8 refused would have been written again as the run ended.
@@ -41,8 +44,8 @@ test('a damaged cache, or one made from another source, is replaced and the run 
   const cache = join(dir, 'cache');
   const env = { TSPMC_CACHE_DIR: cache, TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
   startOnly(dir, env);
-  const load = join(cache, 'code-chunks_load.cjs.v8');
-  const codec = join(cache, 'code-chunks_codec.cjs.v8');
+  const load = join(cache, 'code-sampling-chunks_load.cjs.v8');
+  const codec = join(cache, 'code-sampling-chunks_codec.cjs.v8');
   const good = readFileSync(load);
   const head = good.toString('latin1').split('\n', 1)[0]!;
   // The right source named, the data garbage: V8 refuses it.
@@ -70,7 +73,7 @@ test('a cache file another user owns is not read', { skip: process.geteuid?.() !
   const cache = join(dir, 'cache');
   const env = { TSPMC_CACHE_DIR: cache, TSPMC_ADMIN_STATE: join(dir, 'admin.json') };
   startOnly(dir, env);
-  const load = join(cache, 'code-chunks_load.cjs.v8');
+  const load = join(cache, 'code-sampling-chunks_load.cjs.v8');
   chownSync(load, 65534, 65534);
   startOnly(dir, env);
   // Not read, so made again and put in its place: this user's now.

@@ -27,8 +27,12 @@ interface Compiled {
   script: Script;
 }
 
-/** Installs the hook (once), for the .cjs files under the directory this code runs from. */
-export function useCodeCache(): void {
+/**
+ * Installs the hook (once), for the .cjs files under the directory this code
+ * runs from. `kind` names the cache: a counting run and a sampling run call
+ * different functions of the same chunks, and each kind keeps its own.
+ */
+export function useCodeCache(kind: string): void {
   const here = fileURLToPath(import.meta.url);
   const cache = here.endsWith('.cjs') ? cacheDirIfAny() : undefined;
   if (cache === undefined) return;
@@ -40,7 +44,7 @@ export function useCodeCache(): void {
   extensions['.cjs'] = (module, filename) => {
     if (!filename.startsWith(bundle + '/')) return asNode(module, filename);
     const { source, stat } = readSource(filename);
-    const file = join(cache, `code-${relative(bundle, filename).replace(/\//g, '_')}.v8`);
+    const file = join(cache, `code-${kind}-${relative(bundle, filename).replace(/\//g, '_')}.v8`);
     const identity = `${filename} ${stat.size} ${stat.mtimeMs}\n`;
     const cachedData = readCache(file, identity);
     // The wrapper Node puts around a CommonJS file, on the source's first line (line numbers stay).

@@ -6,10 +6,8 @@ import './v8-tuning.js';
 import { closeSync, openSync } from 'node:fs';
 import { fileError, reportAndExit } from './cli-error.js';
 import { useCodeCache } from './code-cache.js';
+import { isSamplingMode } from '../module/pmc-types.js';
 import { parsePmcstatArgs, PMCSTAT_USAGE } from './pmcstat-args.js';
-
-// Before the chunks a run loads on demand: they come with the code an earlier run compiled.
-useCodeCache();
 
 async function main(argv: string[]): Promise<number> {
   // --local: the module in this process even when pmcd runs (as TSPMC_LOCAL=1).
@@ -23,6 +21,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(PMCSTAT_USAGE);
     return 0;
   }
+  // Before the chunks a run loads on demand: they come with the code an earlier run of its kind compiled.
+  useCodeCache(args.pmcs.some((p) => isSamplingMode(p.mode)) ? 'sampling' : 'counting');
   if (args.listEvents) return (await import('./pmcstat-events.js')).listEvents();
   if (args.describe !== undefined) return (await import('./pmcstat-events.js')).describeEvent(args.describe);
   if (args.top) return (await import('./run-top.js')).runTop(args);
