@@ -1,7 +1,7 @@
 // The floor of a sampling collector written for Node: the rings pmcstat
 // opens for `-P cpu-clock` on a command (md's SamplingSet: an event per
-// thread and CPU with call chains, the side-band dummy beside it, 1 MiB
-// rings per CPU woken every 256 KiB), polled as pmcstat polls them (poll(2)
+// thread and CPU with call chains, the side-band dummy beside it, 2 MiB
+// rings per CPU woken every 1 MiB), polled as pmcstat polls them (poll(2)
 // on a libuv thread through koffi), and at each wakeup every ring's new
 // bytes written to a file straight from the ring, as perf record does:
 // nothing decoded, no module, no log format, no analysis. What it costs is

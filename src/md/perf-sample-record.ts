@@ -216,6 +216,19 @@ function truncatedSample(layout: SampleLayout, size: number, needed: number): Pm
   return new PmcError('EIO', `sample record of ${size} bytes is shorter than its fields (${needed} bytes) for sample_type 0x${layout.sampleType.toString(16)}`);
 }
 
+const TWO_32 = 0x1_0000_0000;
+
+/**
+ * The u64 at int32 words `i` (low) and `i + 1` (high) as a number: exact
+ * below 2^53. Floating-point arithmetic from the first operation on, with
+ * no `>>> 0`: optimized code that has only seen low words below 2^30 would
+ * otherwise be thrown away (and compiled again) at the first one above.
+ */
+export function u64Words(words: Int32Array, i: number): number {
+  const lo = words[i];
+  return words[i + 1] * TWO_32 + lo + (lo < 0 ? TWO_32 : 0);
+}
+
 // Call-chain context markers (PERF_CONTEXT_*, negative u64s) as int32 word
 // pairs: the high word is -1 and the low word lies in [-4095, -1]. Kernel
 // text has a high word of -1 too, but never a low word that high.

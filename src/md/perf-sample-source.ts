@@ -9,7 +9,7 @@ import { now } from '../pmc-common.js';
 import { PmcError } from '../pmc-error.js';
 import type { PerfEvent } from './perf-event.js';
 import { decodeSideRecord, PerfRecordMisc, PerfRecordType, type SideRecord } from './perf-records.js';
-import { copyChainWords, type SampleLayout } from './perf-sample-record.js';
+import { copyChainWords, type SampleLayout, u64Words } from './perf-sample-record.js';
 import type { RingBuffer } from './ring-buffer.js';
 import type { ProcessEvent, Sample, SampleSink, SampleSource } from './sample-sink.js';
 
@@ -150,7 +150,13 @@ export class PerfSampleSource implements SampleSource {
         s.pid = o >= 0 ? words[w + o] : -1;
         s.tid = o >= 0 ? words[w + o + 1] : -1;
         o = this.timeWord;
-        s.time = o >= 0 ? (words[w + o] >>> 0) + (words[w + o + 1] >>> 0) * TWO_32 : now();
+        if (o >= 0) {
+          // u64Words(), without a call (the sample path is compiled without inlining).
+          const lo = words[w + o];
+          s.time = words[w + o + 1] * TWO_32 + lo + (lo < 0 ? TWO_32 : 0);
+        } else {
+          s.time = now();
+        }
         o = this.cpuWord;
         s.cpu = o >= 0 ? words[w + o] : this.cpu;
         o = this.ipWord;
@@ -167,7 +173,7 @@ export class PerfSampleSource implements SampleSource {
         if (at < 0) {
           if (!sink.sample(s)) return false;
         } else {
-          const count = (words[w + at] >>> 0) + (words[w + at + 1] >>> 0) * TWO_32;
+          const count = u64Words(words, w + at);
           if (!sink.switchOut(s.time, s.cpu, s.pid, s.tid, count)) return false;
         }
         off += size;

@@ -21,7 +21,7 @@ import { RingedSet } from './ringed-set.js';
 
 
 /**
- * Data pages per ring. Root: 1 MiB per CPU for a process, 2 MiB per CPU
+ * Data pages per ring. Root: 2 MiB per CPU for a process, 4 MiB per CPU
  * for a whole CPU (every task's samples and side-band go there: it must
  * ride out a slow drain on a saturated machine). Unprivileged users share
  * perf_event_mlock_kb (516 KiB by default) among all their rings.
@@ -32,7 +32,7 @@ export function ringPages(wholeCpu: boolean): number {
   // The global process, not an import of node:process: Node's ES module view of it reads every
   // property, process.allowedNodeEnvironmentFlags among them (a few ms of every start-up).
   if (process.geteuid?.() !== 0) return 16;
-  return wholeCpu ? 512 : 256;
+  return wholeCpu ? 1024 : 512;
 }
 
 export class SamplingSet extends RingedSet implements HwCounterSet {
@@ -102,17 +102,18 @@ export class SamplingSet extends RingedSet implements HwCounterSet {
 }
 
 /**
- * The ring's descriptor polls readable once 256 KiB (at most a quarter of
- * the ring) are filled since the last wakeup: the module sleeps until then
- * (or its timeout) instead of draining on a short timer, as perf record
- * does (its 512 KiB ring wakes it at half). Every wakeup of a Node process
- * costs a few hundred microseconds of CPU whatever it drains, so they are
- * as rare as the room left for a slow drain allows: three quarters of a
- * process's 1 MiB ring, seven eighths of a whole CPU's.
+ * The ring's descriptor polls readable once 1 MiB (half a process's ring,
+ * as the kernel's default watermark; a quarter of a small unprivileged
+ * ring) is filled since the last wakeup: the module sleeps until then (or
+ * its timeout) instead of draining on a short timer, as perf record does.
+ * Every wakeup of a Node process costs 0.1-0.3 ms of CPU whatever it
+ * drains (the poll on a libuv thread, the cold code of a tick): they are as
+ * rare as the room left for a slow drain allows, 1 MiB (90 ms of samples
+ * at 50 kHz with call chains) or more.
  */
 export function withWakeupWatermark(attr: PerfEventAttr, ringPages: number): PerfEventAttr {
   const ring = ringPages * PAGE_SIZE;
-  return { ...attr, wakeupEvents: Math.min(256 * 1024, ring / 4), flags: { ...attr.flags, watermark: true } };
+  return { ...attr, wakeupEvents: Math.min(1024 * 1024, ring >= 2 * 1024 * 1024 ? ring / 2 : ring / 4), flags: { ...attr.flags, watermark: true } };
 }
 
 function samplingAttr(base: PerfEventAttr, request: HwRequest, extra: NonNullable<PerfEventAttr['flags']>): PerfEventAttr {

@@ -169,7 +169,7 @@ export class CswSlices {
   private logSlice(buf: SampleBuffer, pmc: Pmc, st: CswState, time: number, pid: number, tid: number, count: number): void {
     const slot = buf.reserve();
     encodeRecord({ type: LogType.PROCCSW, ts: time, value: BigInt(count - st.logged), pmcid: pmc.id, pid, tid }, buf.bytes, buf.slotWord(slot) * 4);
-    buf.commit(slot, pmc);
+    buf.commit(slot, pmc, time);
     this.loggedSum.set(pmc, (this.loggedSum.get(pmc) ?? 0) + count - st.logged);
     st.logged = count;
   }

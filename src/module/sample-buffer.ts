@@ -15,8 +15,6 @@
 // only by this class.
 import type { Pmc } from './pmc.js';
 
-const TWO_32 = 0x1_0000_0000;
-
 export class SampleBuffer {
   readonly capacity: number;
   /** 32-bit words per slot. */
@@ -62,11 +60,8 @@ export class SampleBuffer {
     return this.free[this.room - 1];
   }
 
-  /** The reserved slot holds a record for `pmc`, whose time is the one in its header. */
-  commit(slot: number, pmc: Pmc): void {
-    const w = slot * this.slotWords;
-    // The header's u64 time, as log/codec.ts's putHeaderWords wrote it.
-    const ts = (this.words[w + 2] >>> 0) + (this.words[w + 3] >>> 0) * TWO_32;
+  /** The reserved slot holds a record for `pmc` of time `ts` (the one in its header). */
+  commit(slot: number, pmc: Pmc, ts: number): void {
     this.room--;
     this.ts[slot] = ts;
     this.pmc[slot] = pmc;

@@ -30,17 +30,18 @@ import { SampleBuffer } from './sample-buffer.js';
 /**
  * When the sources are drained: as soon as one is well filled (its
  * descriptor polls readable: a perf ring past its wakeup watermark), and at least every
- * 500 ms; every 10 ms, as a plain timer, while a source cannot be waited on
+ * 2 s; every 10 ms, as a plain timer, while a source cannot be waited on
  * (none has a descriptor, or one hung up while others may still write to
  * its ring). Like perf record, the collector sleeps while the workload
  * runs: a timer waking it every few milliseconds would cost a quiet run
  * more CPU than perf record spends in all (80 us or more a wakeup on a
  * 2-CPU VM), and a slower one would let a burst overflow the rings. What
  * waits in a ring below its watermark is safe there: stop, FLUSHLOG and
- * CLOSELOG drain everything.
+ * CLOSELOG drain everything (so the timeout only bounds how long a slow
+ * trickle of samples waits before it reaches the log's buffers).
  */
 const TICK_MS_MIN = 10;
-const TICK_MS_MAX = 500;
+const TICK_MS_MAX = 2000;
 /**
  * A tick takes only records older than this before its start. A record is
  * stamped before the kernel publishes it in its ring, and a CPU that is
@@ -266,7 +267,7 @@ export class SampleProcessor implements SampleSink {
     words[w + CC_TID] = s.tid;
     words[w + CC_PMCID] = this.pmc.id;
     words[w + CC_CPUFLAGS] = (s.cpu << 16) | (s.user ? PMC_CC_F_USERSPACE : 0);
-    buf.commit(slot, this.pmc);
+    buf.commit(slot, this.pmc, t);
     this.stats.intr_processed++;
     return true;
   }
