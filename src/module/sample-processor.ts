@@ -207,7 +207,10 @@ export class SampleProcessor implements SampleSink {
             safe = Math.min(safe, this.refusedAt);
           }
         }
-        if (this.sweep(safe)) {
+        // No further than `until` (when no source stopped): process events
+        // later than it are taken from the rings with the rest, and must not
+        // go out before older samples that wait there for the next tick.
+        if (this.sweep(Math.min(safe, until))) {
           this.directAt = NaN;
           this.dropping = false;
         } else if (this.directAt !== safe) {
