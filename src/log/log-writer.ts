@@ -6,7 +6,7 @@
 // sampling). Nothing grows without bound. Records the sink never took (a
 // write error, or a log given up because its reader stopped reading) are
 // counted: nothing is lost without a number saying so.
-import { write as fsWrite } from 'node:fs';
+import { writev as fsWritev } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { PmcError } from '../pmc-error.js';
 import { PMC_CALLCHAIN_DEPTH_MAX } from '../pmc-common.js';
@@ -33,6 +33,8 @@ const MAX_LOG_BUFFER_SIZE = 16 * 1024 * 1024;
  * shows progress (bytesWritten) long before a whole buffer has gone.
  */
 const STREAM_SLICE = 16 * 1024;
+/** Buffers handed to one writev(2): at most IOV_MAX. */
+const MAX_IOV = 1024;
 
 interface LogBuffer {
   readonly bytes: Uint8Array;
@@ -63,9 +65,11 @@ export class LogWriter {
   private readonly free: LogBuffer[] = [];
   private allocated = 0;
   private current: LogBuffer | null = null;
-  /** Full buffers in write order; queue[0] is being written while `writing`. */
+  /** Full buffers in write order; queue[0, inFlight) are being written. */
   private readonly queue: LogBuffer[] = [];
-  private writing = false;
+  private inFlight = 0;
+  /** A write of the queue is due once the caller's synchronous work is done (schedule). */
+  private writeDue = false;
   private queuedSeq = 0;
   private writtenSeq = 0;
   private waiters: FlushWaiter[] = [];
@@ -283,11 +287,8 @@ export class LogWriter {
   abandon(why: string): void {
     if (this.state === 'closed' || this.abandoned) return;
     this.abandoned = true;
-    if (this.writing) {
-      const inFlight = this.queue.shift();
-      if (inFlight !== undefined) this.countLost(inFlight);
-    }
-    this.writing = false;
+    for (const b of this.queue.splice(0, this.inFlight)) this.countLost(b);
+    this.inFlight = 0;
     this.fail(new PmcError('ETIMEDOUT', why));
   }
 
@@ -359,22 +360,36 @@ export class LogWriter {
     }
   }
 
+  /**
+   * Queues a full buffer. The write starts once the caller's synchronous
+   * work is done (a microtask): a sweep that fills several buffers hands
+   * them to a descriptor in one writev(2), whose completion wakes the event
+   * loop once, not once per buffer.
+   */
   private schedule(b: LogBuffer): void {
     b.seq = ++this.queuedSeq;
     this.queue.push(b);
-    if (!this.writing) this.writeNext();
+    if (this.inFlight > 0 || this.writeDue) return;
+    this.writeDue = true;
+    queueMicrotask(() => {
+      this.writeDue = false;
+      if (this.inFlight === 0 && !this.abandoned) this.writeNext();
+    });
   }
 
   private writeNext(): void {
-    const b = this.queue[0];
-    if (b === undefined || this.error !== null) {
-      this.writing = false;
+    if (this.queue.length === 0 || this.error !== null) {
+      this.inFlight = 0;
       return;
     }
-    this.writing = true;
     const sink = this.sink;
-    if (typeof sink === 'number') this.writeFd(sink, b, 0);
-    else this.writeStream(sink, b, 0);
+    if (typeof sink === 'number') {
+      this.inFlight = Math.min(this.queue.length, MAX_IOV);
+      this.writeFd(sink, 0);
+    } else {
+      this.inFlight = 1;
+      this.writeStream(sink, this.queue[0], 0);
+    }
   }
 
   /**
@@ -385,35 +400,51 @@ export class LogWriter {
     const n = Math.min(STREAM_SLICE, b.used - from);
     sink.write(b.bytes.subarray(from, from + n), (err) => {
       if (this.abandoned) return;
-      if (err) return this.writeFailed(err, b, false);
+      if (err) return this.writeFailed(err, false);
       this.written += n;
-      if (from + n >= b.used) this.completed(b, false);
-      else if (this.error !== null) this.writeFailed(this.error, b, false);
-      else this.writeStream(sink, b, from + n);
+      if (from + n < b.used) {
+        if (this.error !== null) this.writeFailed(this.error, false);
+        else this.writeStream(sink, b, from + n);
+      } else if (this.completed(b, false)) {
+        this.writeNext();
+      }
     });
   }
 
-  private writeFd(fd: number, b: LogBuffer, from: number): void {
-    fsWrite(fd, b.bytes, from, b.used - from, null, (err, n) => {
+  /** The buffers in flight, queue[0, inFlight), from byte `from` of the first on, in one writev(2). */
+  private writeFd(fd: number, from: number): void {
+    const bufs = this.queue.slice(0, this.inFlight);
+    fsWritev(fd, bufs.map((b, i) => b.bytes.subarray(i === 0 ? from : 0, b.used)), (err, n) => {
       if (this.abandoned) return;
       if (err) {
         // A non-blocking pipe or socket that is full: wait as a blocking write would.
-        if (err.code === 'EAGAIN') setTimeout(() => this.abandoned || this.writeFd(fd, b, from), 1);
-        else this.writeFailed(err, b, true);
+        if (err.code === 'EAGAIN') setTimeout(() => this.abandoned || this.writeFd(fd, from), 1);
+        else this.writeFailed(err, true);
         return;
       }
       this.written += n;
-      if (from + n >= b.used) this.completed(b, true);
-      else if (this.error !== null) this.writeFailed(this.error, b, true);
-      else this.writeFd(fd, b, from + n);
+      let rest = from + n;
+      for (const b of bufs) {
+        if (rest < b.used) {
+          // Written in part (a pipe, a signal): the rest of the buffers in flight next.
+          if (this.error !== null) this.writeFailed(this.error, true);
+          else this.writeFd(fd, rest);
+          return;
+        }
+        rest -= b.used;
+        if (!this.completed(b, true)) return;
+      }
+      this.writeNext();
     });
   }
 
-  /** The buffer being written did not reach the sink: the log stops and the buffer counts as lost. */
-  private writeFailed(err: Error, b: LogBuffer, reuse: boolean): void {
-    this.countLost(b);
+  /** The buffers being written did not reach the sink: the log stops and they count as lost. */
+  private writeFailed(err: Error, reuse: boolean): void {
+    const failed = this.queue.splice(0, this.inFlight);
+    this.inFlight = 0;
+    for (const b of failed) this.countLost(b);
     this.fail(err);
-    this.completed(b, reuse);
+    for (const b of failed) this.recycle(b, reuse);
   }
 
   /** Counts a buffer's records as never written. */
@@ -428,12 +459,19 @@ export class LogWriter {
     this.lostBytes += b.used;
   }
 
-  private completed(b: LogBuffer, reuse: boolean): void {
-    if (this.queue[0] === b) this.queue.shift();
+  /** The first buffer in flight is written whole: recycled, its flushes resolved. False when the log has failed meanwhile. */
+  private completed(b: LogBuffer, reuse: boolean): boolean {
+    this.queue.shift();
+    this.inFlight--;
     this.recycle(b, reuse);
     if (this.error !== null) {
-      this.writing = false;
-      return;
+      // The rest of what was in flight counts as lost with what fail() discarded.
+      for (const r of this.queue.splice(0, this.inFlight)) {
+        this.countLost(r);
+        this.recycle(r, reuse);
+      }
+      this.inFlight = 0;
+      return false;
     }
     this.writtenSeq = b.seq;
     if (this.waiters.length > 0 && this.waiters[0].seq <= b.seq) {
@@ -441,7 +479,7 @@ export class LogWriter {
       this.waiters = this.waiters.filter((w) => w.seq > b.seq);
       for (const w of done) w.resolve();
     }
-    this.writeNext();
+    return true;
   }
 
   /** Returns a buffer to the pool, or forgets it (handed to a stream, or the log is closed). */
@@ -460,7 +498,7 @@ export class LogWriter {
    */
   private fail(e: Error): void {
     if (this.error !== null) return;
-    for (const b of this.queue.splice(this.writing ? 1 : 0)) {
+    for (const b of this.queue.splice(this.inFlight)) {
       this.countLost(b);
       this.recycle(b, true);
     }
