@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Libpmc } from '../src/lib/libpmc.js';
+import { onlineCpus } from '../src/os/cpus.js';
 import { PerfType } from '../src/md/perf-attr.js';
 import { COUNTING_READ_FORMAT, PerfEvent } from '../src/md/perf-event.js';
 import { listThreads } from '../src/os/procfs.js';
@@ -280,7 +281,8 @@ function nofileLimits(): [string, string] {
 
 test('-t on 400 threads with descriptors for 2 per thread, not 3 (RLIMIT_NOFILE): the PMC attaches without groups, PMCREADMANY reads it right', { skip: hasPrlimit() ? false : 'prlimit (util-linux) is not installed' }, async (t) => {
   // A grouped task-clock PMC holds 3 descriptors per thread (the group's leader, its counter, the
-  // uncopied event); alone, 2. Four spinners join the 400 idle threads during the attach.
+  // uncopied event); alone, 2. Four spinners join the 400 idle threads during the attach. The
+  // owner has a second counting PMC (never attached), so the first is opened in groups at first.
   const idle = 400;
   const w = Workload.start(workload, ['threads', String(idle), '1000', '4']);
   const pid = await w.ready();
@@ -290,6 +292,7 @@ test('-t on 400 threads with descriptors for 2 per thread, not 3 (RLIMIT_NOFILE)
   const room = Math.round(2.5 * (idle + 5));
   try {
     const id = await lib.allocate('task-clock', 'TC');
+    await lib.allocate('page-faults', 'TC');
     w.go();
     await w.lines.expect('creating');
     const before = open();
@@ -323,3 +326,26 @@ function hasPrlimit(): boolean {
     return false;
   }
 }
+
+test('-t with one counting PMC on 400 threads: 2 descriptors per thread, no group leaders (a group pays only when another PMC may join it)', async (t) => {
+  const idle = 400;
+  const w = Workload.start(workload, ['threads', String(idle), '1000', '1']);
+  const pid = await w.ready();
+  const lib = await Libpmc.init();
+  const open = (): number => readdirSync('/proc/self/fd').length;
+  try {
+    const id = await lib.allocate('task-clock', 'TC');
+    const before = open();
+    await lib.attach(id, pid);
+    const held = open() - before;
+    const threads = readdirSync(`/proc/${pid}/task`).length;
+    t.diagnostic(`${held} descriptors for ${threads} threads`);
+    // Besides: the machine's fork watch, which the first attach opens and keeps (its events and rings, per CPU).
+    const watch = 2 * onlineCpus().length;
+    assert.ok(held <= 2 * threads + watch, `${held} descriptors held for ${threads} threads: more than a counter and an uncopied event each (+ ${watch})`);
+  } finally {
+    await lib.close();
+    w.finish();
+    await w.exited;
+  }
+});

@@ -83,7 +83,8 @@ export class AttachOps {
     let hw;
     try {
       // The owner is the group scope: its counting PMCs on a thread may be read together (PMCREADMANY).
-      hw = pmc.cls.openProcess(pmc.request, pid, inheritance, pmc.owner);
+      // A group costs a leader per thread: only worth it when another of its PMCs may join.
+      hw = pmc.cls.openProcess(pmc.request, pid, inheritance, mayGroup(pmc) ? pmc.owner : undefined);
     } catch (e) {
       if (fresh) tp.close();
       throw e;
@@ -146,4 +147,12 @@ function checkPid(caller: Caller, pid: number): number {
 /** pfind() plus the P_WEXIT check: gone and exiting processes are not there (a zombie leader with live threads is). */
 function checkTargetAlive(pid: number): void {
   if (processExited(pid)) throw new PmcError('ESRCH', `process ${pid} does not exist or is exiting`);
+}
+
+/** Whether the owner of `pmc`, a process PMC, has another counting process PMC whose counters could share its groups. */
+function mayGroup(pmc: Pmc): boolean {
+  for (const other of pmc.owner.pmcs.values()) {
+    if (other !== pmc && !other.isSystem && !other.isSampling && !other.request.contextSwitchValues) return true;
+  }
+  return false;
 }
