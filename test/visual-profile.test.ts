@@ -226,8 +226,15 @@ test('--pprof: go tool pprof -list shows hot\'s samples on the lines of its loop
   // "  FLAT  CUM  LINE: source", with "." for nothing.
   const flat = new Map<number, number>();
   for (const m of r.stdout.matchAll(/^\s+(\d+|\.)\s+(?:\d+|\.)\s+(\d+):/gm)) if (m[1] !== '.') flat.set(Number(m[2]), Number(m[1]));
-  assert.deepEqual([...flat.keys()].sort((a, b) => a - b), [forLine, forLine + 1], r.stdout);
-  assert.equal(flat.get(forLine)! + flat.get(forLine + 1)!, where((f) => f.at(-1) === 'hot'));
+  // The loop's two lines hold hot's samples; a sample may also land in the
+  // prologue or epilogue, which the compiler puts on the braces' lines.
+  const braces = [start + 2, forLine + 2];
+  const lineKeys = [...flat.keys()].sort((a, b) => a - b);
+  assert.ok(lineKeys.includes(forLine) && lineKeys.includes(forLine + 1), r.stdout);
+  assert.deepEqual(lineKeys.filter((l) => l !== forLine && l !== forLine + 1 && !braces.includes(l)), [], r.stdout);
+  const total = [...flat.values()].reduce((a, b) => a + b, 0);
+  assert.equal(total, where((f) => f.at(-1) === 'hot'));
+  assert.ok(flat.get(forLine)! + flat.get(forLine + 1)! >= total * 0.99, r.stdout);
   const top = goPprof(['-top', '-lines', out.pprof]);
   assert.match(top.stdout, new RegExp(`\\shot ${fixture('sampling-hotcold.c')}:${forLine + 1}$`, 'm'));
 });
