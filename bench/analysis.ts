@@ -6,6 +6,7 @@
 // alternates, each of:
 //   tspmc -G          node pmcstat.js -R LOG -G OUT
 //   tspmc --folded    node pmcstat.js -R LOG --folded OUT
+//   tspmc --flamegraph  node pmcstat.js -R LOG --flamegraph OUT (the visual issue's HTML page)
 //   perf report       perf report --stdio -i DATA > OUT
 //   perf --no-children  perf report --stdio --no-children -i DATA > OUT
 //   tspmc -G, no kallsyms cache   the same with /proc/kallsyms read and parsed (TSPMC_CACHE_DIR=)
@@ -125,6 +126,7 @@ function variants(build: { pmcstat: string; self: string }, rec: Recording, out:
     { name: 'tspmc -G', argv: [process.execPath, build.pmcstat, '-R', rec.pmclog, '-G', out], stdout: false },
     { name: 'tspmc -G, no kallsyms cache', argv: [process.execPath, build.pmcstat, '-R', rec.pmclog, '-G', out], stdout: false, env: { TSPMC_CACHE_DIR: '' } },
     { name: 'tspmc --folded', argv: [process.execPath, build.pmcstat, '-R', rec.pmclog, '--folded', out], stdout: false },
+    { name: 'tspmc --flamegraph', argv: [process.execPath, build.pmcstat, '-R', rec.pmclog, '--flamegraph', out], stdout: false },
     { name: 'perf report', argv: [PERF, 'report', '--stdio', '-i', rec.perfData], stdout: true },
     { name: 'perf report --no-children', argv: [PERF, 'report', '--stdio', '--no-children', '-i', rec.perfData], stdout: true },
     { name: 'tspmc read only', argv: [process.execPath, build.self, '--phase', 'read', rec.pmclog], stdout: false },
@@ -171,7 +173,7 @@ function summary(recs: Recording[], runs: Run[]): string {
       lines.push(`| ${v} | ${fmt(w.med)} [${fmt(w.min)}-${fmt(w.max)}] | ${fmt(c.med)} [${fmt(c.min)}-${fmt(c.max)}] | ${fmt(rss.med, 0)} | ${median(ok(v).map((r) => r.outputBytes))} |`);
     }
     lines.push('');
-    for (const t of ['tspmc -G', 'tspmc --folded', 'tspmc -G, no kallsyms cache', 'tspmc read only']) {
+    for (const t of ['tspmc -G', 'tspmc --folded', 'tspmc --flamegraph', 'tspmc -G, no kallsyms cache', 'tspmc read only']) {
       for (const p of ['perf report', 'perf report --no-children']) {
         lines.push(`- ${t} / ${p}: wall ${fmt(stat(t, wall).med / stat(p, wall).med)}, CPU ${fmt(stat(t, cpu).med / stat(p, cpu).med)}`);
       }
