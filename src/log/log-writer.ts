@@ -287,8 +287,7 @@ export class LogWriter {
   abandon(why: string): void {
     if (this.state === 'closed' || this.abandoned) return;
     this.abandoned = true;
-    for (const b of this.queue.splice(0, this.inFlight)) this.countLost(b);
-    this.inFlight = 0;
+    this.loseInFlight();
     this.fail(new PmcError('ETIMEDOUT', why));
   }
 
@@ -440,11 +439,17 @@ export class LogWriter {
 
   /** The buffers being written did not reach the sink: the log stops and they count as lost. */
   private writeFailed(err: Error, reuse: boolean): void {
-    const failed = this.queue.splice(0, this.inFlight);
-    this.inFlight = 0;
-    for (const b of failed) this.countLost(b);
+    this.loseInFlight(reuse);
     this.fail(err);
-    for (const b of failed) this.recycle(b, reuse);
+  }
+
+  /** The buffers in flight never reach the sink: counted as lost, and recycled unless the log was abandoned (`reuse` undefined). */
+  private loseInFlight(reuse?: boolean): void {
+    for (const b of this.queue.splice(0, this.inFlight)) {
+      this.countLost(b);
+      if (reuse !== undefined) this.recycle(b, reuse);
+    }
+    this.inFlight = 0;
   }
 
   /** Counts a buffer's records as never written. */
@@ -466,11 +471,7 @@ export class LogWriter {
     this.recycle(b, reuse);
     if (this.error !== null) {
       // The rest of what was in flight counts as lost with what fail() discarded.
-      for (const r of this.queue.splice(0, this.inFlight)) {
-        this.countLost(r);
-        this.recycle(r, reuse);
-      }
-      this.inFlight = 0;
+      this.loseInFlight(reuse);
       return false;
     }
     this.writtenSeq = b.seq;
